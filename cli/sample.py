@@ -1,0 +1,36 @@
+"""`latentedit sample`: generate anime samples with random styles into a run."""
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from latentedit.sample import preview, sample as sample_run
+
+
+def sample(
+    generator: str = typer.Option("demo", help="'demo' or a GNR checkpoint path (GNR_checkpoint.pt)."),
+    inputs: Optional[Path] = typer.Option(None, help="Folder of selfie images; default: demo-world selfies."),
+    n_inputs: Optional[int] = typer.Option(None, help="Use at most this many inputs (demo default: 64)."),
+    styles_per_input: int = typer.Option(3, help="Random styles per input (the thesis used 3)."),
+    seed: int = typer.Option(0, help="Seed of the styles (and of the demo selfies)."),
+    batch_size: int = typer.Option(8, help="Images per forward pass."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    out: Path = typer.Option(Path("runs/demo"), help="Run directory to create or resume."),
+    overwrite: bool = typer.Option(False, help="Replace a run of another generator/seed/inputs at --out."),
+):
+    """Sample style codes and anime images into a run directory (resumable)."""
+    t0 = time.perf_counter()
+    run = sample_run(generator, out, inputs, n_inputs, styles_per_input, seed, batch_size, device, overwrite=overwrite)
+    grid = preview(run)
+    m = run.manifest
+    typer.echo(f"run        {run.path}")
+    typer.echo(f"generator  {m['generator']['source']} (fingerprint {m['generator']['fingerprint']}, size {m['generator']['config']['size']})")
+    typer.echo(f"inputs     {m['n_inputs']} used, {len(m['skipped'])} skipped")
+    for s in m["skipped"][:10]:
+        typer.echo(f"           skipped {s['name']}: {s['reason']}")
+    typer.echo(f"samples    {m['n_samples']} ({m['styles_per_input']} styles per input, seed {m['seed']})")
+    typer.echo(f"shards     {len(run.shards())} ({run.resumed_shards} already done, kept)")
+    typer.echo(f"preview    {grid}")
+    typer.echo(f"time       {time.perf_counter() - t0:.1f} s")
