@@ -2,9 +2,9 @@
 
 Each input (a selfie file, or a demo-world selfie rendered from the seed) is encoded once; its
 content code is reused for `styles_per_input` random styles z ~ N(0, I). The style codes of input
-i come from their own random stream seeded by (seed, i), so a sample's bytes depend only on the
-seed, the input and the generator: not on batch size, shard size, or where a previous run was
-interrupted.
+i come from their own random stream seeded by (seed, i), so a sample's codes depend only on the
+seed and the input, and its bytes on those, the generator and the batch size (float summation
+order): not on where a previous run was interrupted.
 """
 
 from __future__ import annotations
@@ -150,6 +150,7 @@ def sample(
             "skipped": src.skipped,
             "n_inputs": n,
             "n_samples": n * styles_per_input,
+            "batch_size": batch_size,
             "complete": False,
             "versions": versions(),
         },

@@ -1,0 +1,114 @@
+"""The run store and sampling: layout, determinism, resume after kill -9, bad input."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from latentedit.errors import InputError, RunError
+from latentedit.sample import sample, style_codes
+from latentedit.store import Run
+
+
+def tree_digest(root):
+    """sha256 of every file under root except the manifest's volatile parts."""
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            p = os.path.join(dirpath, f)
+            out[os.path.relpath(p, root)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return out
+
+
+def test_layout_and_codes(tiny_G, selfie_dir, tmp_path):
+    run = sample(tiny_G, tmp_path / "run", inputs=selfie_dir, styles_per_input=3, seed=1, batch_size=2,
+                 inputs_per_shard=2, progress=False)
+    m = run.manifest
+    assert m["n_inputs"] == 4 and m["n_samples"] == 12 and m["complete"]
+    assert [i["name"] for i in m["inputs"]] == ["a.png", "b_rgba.png", "c_gray.jpg", "d.jpg"]
+    skipped = {s["name"]: s["reason"] for s in m["skipped"]}
+    assert skipped["notes.txt"] == "not an image file"
+    assert "e_corrupt.png" in skipped
+    assert run.shards() == ["shard-00000", "shard-00001"]
+    codes = run.codes()
+    assert codes["id"].tolist() == list(range(12))
+    assert codes["input_id"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert codes["z"].shape == (12, 8) and codes["w"].shape == (12, 512)
+    np.testing.assert_array_equal(codes["z"][3:6], style_codes(1, 1, 3, 8))
+    import torch
+
+    np.testing.assert_allclose(codes["w"], tiny_G.mapping(torch.from_numpy(codes["z"])).numpy(), rtol=1e-5, atol=1e-5)
+    assert run.images([0, 11]).shape == (2, 32, 32, 3)
+
+
+def test_same_seed_same_bytes(tiny_G, tmp_path):
+    a = sample(tiny_G, tmp_path / "a", n_inputs=5, seed=3, batch_size=4, inputs_per_shard=2, progress=False)
+    b = sample(tiny_G, tmp_path / "b", n_inputs=5, seed=3, batch_size=4, inputs_per_shard=2, progress=False)
+    c = sample(tiny_G, tmp_path / "c", n_inputs=5, seed=4, batch_size=4, inputs_per_shard=2, progress=False)
+    da, db = tree_digest(a.path / "samples"), tree_digest(b.path / "samples")
+    assert da == db and len(da) == 3 + 15
+    assert tree_digest(c.path / "samples") != da
+
+
+def test_other_run_refused_then_overwrite(tiny_G, tmp_path):
+    sample(tiny_G, tmp_path / "r", n_inputs=2, seed=0, progress=False)
+    with pytest.raises(RunError) as e:
+        sample(tiny_G, tmp_path / "r", n_inputs=2, seed=1, progress=False)
+    assert str(e.value) == f"{tmp_path / 'r'} holds another run (seed 0 there, 1 asked); choose another --out or pass --overwrite to replace it"
+    run = sample(tiny_G, tmp_path / "r", n_inputs=2, seed=1, overwrite=True, progress=False)
+    assert run.manifest["seed"] == 1 and len(run.codes()["id"]) == 6
+
+
+def test_bad_inputs(tiny_G, tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        sample(tiny_G, tmp_path / "r", inputs=tmp_path / "nope", progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError) as e:
+        sample(tiny_G, tmp_path / "r", inputs=tmp_path / "empty", progress=False)
+    assert str(e.value) == f"no readable images in {tmp_path / 'empty'} (0 files skipped)"
+    with pytest.raises(RunError, match="not a latentedit run"):
+        Run(tmp_path)
+
+
+KILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {tests!r})
+    from conftest import tiny_generator
+    import latentedit.sample as S
+    real = S.write_shard
+    def write_then_die(run, index, codes, pngs):
+        if index == 2:
+            tmp = run.samples_dir / ".shard-00002.tmp-dying"
+            tmp.mkdir(parents=True)
+            (tmp / "codes.npz").write_bytes(b"half")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(run, index, codes, pngs)
+    S.write_shard = write_then_die
+    S.sample(tiny_generator(), {out!r}, n_inputs=7, seed=5, batch_size=3, inputs_per_shard=2, progress=False)
+    """
+)
+
+
+def test_resume_after_kill_gives_identical_bytes(tmp_path):
+    import pathlib
+
+    from conftest import tiny_generator
+
+    tests = str(pathlib.Path(__file__).parent)
+    out = tmp_path / "killed"
+    proc = subprocess.run([sys.executable, "-c", KILLER.format(tests=tests, out=str(out))], capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    assert sorted(p.name for p in (out / "samples").iterdir()) == [".shard-00002.tmp-dying", "shard-00000", "shard-00001"]
+    assert json.loads((out / "manifest.json").read_text())["complete"] is False
+
+    resumed = sample(tiny_generator(), out, n_inputs=7, seed=5, batch_size=3, inputs_per_shard=2, progress=False)
+    assert resumed.resumed_shards == 2
+    fresh = sample(tiny_generator(), tmp_path / "fresh", n_inputs=7, seed=5, batch_size=3, inputs_per_shard=2, progress=False)
+    assert tree_digest(out / "samples") == tree_digest(fresh.path / "samples")
+    assert resumed.manifest == {**fresh.manifest}
