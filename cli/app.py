@@ -4,7 +4,19 @@ import typer
 
 from .sample import sample
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Edit anime faces in the latent space of a GANs N' Roses generator.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Edit anime faces in the latent space of a GANs N' Roses generator.",
+)
+
+
+@app.callback()
+def _root():
+    """Pipeline: sample -> tag -> fit-directions -> edit -> train-scorer -> report."""
+
+
 app.command()(sample)
 
 

@@ -1,0 +1,33 @@
+"""`latentedit tag`: score every sample of a run with a DeepDanbooru tagger."""
+
+import time
+from pathlib import Path
+
+import typer
+
+from latentedit.store import Run
+from latentedit.tagging import THRESHOLD, load_tagger, tag_frequencies, tag_run
+
+
+def tag(
+    run: Path = typer.Argument(Path("runs/demo"), help="Run directory made by latentedit sample."),
+    tagger: str = typer.Option("demo", help="'demo' or a DeepDanbooru project folder (project.json, tags.txt, model-*.h5)."),
+    batch_size: int = typer.Option(32, help="Images per forward pass."),
+    overwrite: bool = typer.Option(False, help="Replace tags made by another tagger."),
+    top: int = typer.Option(10, help="How many of the most frequent tags to list."),
+):
+    """Tag the run's images (resumable): RUN/tags/<shard>.npz and RUN/tags/vocab.json."""
+    t0 = time.perf_counter()
+    the_run = Run(run)
+    the_tagger = load_tagger(tagger)
+    summary = tag_run(the_run, the_tagger, batch_size=batch_size, overwrite=overwrite)
+    scores, tags = the_run.tag_scores()
+    typer.echo(f"run        {the_run.path}")
+    typer.echo(f"tagger     {the_tagger.source} ({len(tags)} tags, fingerprint {the_tagger.fingerprint}, "
+               f"input {the_tagger.input_size[1]}x{the_tagger.input_size[0]})")
+    typer.echo(f"samples    {summary['samples']} ({summary['tagged']} tagged now, {summary['kept']} already tagged, kept)")
+    typer.echo(f"top tags   (score >= {THRESHOLD})")
+    for name, count in tag_frequencies(scores, tags)[:top]:
+        typer.echo(f"  {name:<24} {count:>7}  {100 * count / len(scores):5.1f}%")
+    typer.echo(f"written    {summary['tags_dir']}")
+    typer.echo(f"time       {time.perf_counter() - t0:.1f} s")
