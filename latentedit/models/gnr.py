@@ -87,6 +87,7 @@ class Generator(nn.Module):
         self.config = dict(size=size, num_down=num_down, latent_dim=latent_dim, n_mlp=n_mlp, n_res=n_res,
                            lr_mlp=lr_mlp, style_dim=style_dim, channels=channels)
         self.size, self.latent_dim, self.style_dim = size, latent_dim, style_dim
+        self.content_shape = (channels[content_size], content_size, content_size)
 
         mapping = [EqualLinear(latent_dim, style_dim, lr_mul=lr_mlp, activation=True)]
         mapping += [EqualLinear(style_dim, style_dim, lr_mul=lr_mlp, activation=True) for _ in range(n_mlp - 1)]
@@ -123,9 +124,10 @@ class Generator(nn.Module):
         """Images (B, 3, size, size) in [-1, 1] -> (content (B, C, S, S), style (B, latent_dim))."""
         if x.ndim != 4 or x.shape[1:] != (3, self.size, self.size):
             raise InputError(f"expected images of shape (B, 3, {self.size}, {self.size}), got {tuple(x.shape)}")
-        return self.encoder(x)
+        content, style = self.encoder(x)
+        return content.contiguous(), style
 
-    def styles(self, style, use_mapping=True):
+    def layer_styles(self, style, use_mapping=True):
         """One w per modulated layer: a list of n_latent tensors (B, style_dim)."""
         if use_mapping:
             if style.shape[-1] != self.latent_dim or style.ndim not in (2, 3):
@@ -144,7 +146,10 @@ class Generator(nn.Module):
 
         style is z (B, latent_dim) when `use_mapping`, else w (B, style_dim) or W+ (B, n_latent, style_dim).
         """
-        ws = iter(self.styles(style, use_mapping))
+        if content.ndim != 4 or tuple(content.shape[1:]) != self.content_shape:
+            raise InputError(f"expected content codes of shape (B, {', '.join(map(str, self.content_shape))}), "
+                             f"got {tuple(content.shape)}")
+        ws = iter(self.layer_styles(style, use_mapping))
         out = content
         for block in self.adain_bottleneck:
             out = block(out, next(ws), next(ws))
@@ -154,7 +159,7 @@ class Generator(nn.Module):
             out = up_conv(out, next(ws))
             out = conv(out, next(ws))
             skip = to_rgb(out, next(ws), skip)
-        return skip
+        return skip.contiguous()
 
     def forward(self, x, z=None):
         """Translate images with style codes z (B, latent_dim); z=None reuses the encoded style."""

@@ -7,8 +7,9 @@ computing the same function, chosen by their `impl` attribute (see `set_impl`):
 - "reference": the formulation of the original code: per-sample weights through a grouped
   convolution, and FIR filtering by zero insertion, padding and a 2-D convolution;
 - "fast" (default): modulates activations instead of weights so the whole batch shares one
-  convolution, folds the activation gain into the weights, and filters with the separable 1-D
-  factors of the FIR kernel.
+  convolution, folds biases and gains into the convolutions, runs in channels_last and filters
+  with one depthwise convolution. Both paths are differentiable; the fast one works in place on
+  fresh tensors when gradients are off.
 """
 
 import math
@@ -53,27 +54,23 @@ def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0)):
     return x.reshape(b, c, x.shape[2], x.shape[3])
 
 
-def separable_taps(kernel: torch.Tensor) -> torch.Tensor:
-    """The 1-D factor k1 of a separable kernel k1 (x) k1 (assumes a positive sum, true for blur kernels)."""
-    return kernel.sum(1) / kernel.sum().sqrt()
-
-
 def fir_fast(x, kernel, up=1, down=1, pad=(0, 0)):
-    """`upfirdn2d` with the separable 1-D factors: two depthwise passes, upsampling by transposed conv."""
-    c = x.shape[1]
-    k1 = separable_taps(kernel).flip(0).to(x.dtype)
-    kh = k1.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
-    kw = k1.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
+    """`upfirdn2d` as one depthwise conv (transposed conv when upsampling, strided when downsampling).
+
+    Measured on CPU: a single 4x4 depthwise conv in channels_last costs about one copy of the
+    tensor, 2x less than two separable 1-D passes and 3x less than zero-insert + pad + conv.
+    """
+    c, n = x.shape[1], kernel.shape[0]
+    weight = kernel.to(x.dtype)[None, None].expand(c, 1, n, n)
     if up > 1:
-        n = k1.numel()
-        x = F.conv_transpose2d(x, kh.flip(2), stride=(up, 1), groups=c)
-        x = F.conv_transpose2d(x, kw.flip(3), stride=(1, up), groups=c)
-        # transposed conv == zero-insert + pad (n-1) + conv; fix up the padding to the requested one
+        x = F.conv_transpose2d(x, weight.contiguous(), stride=up, groups=c)
+        # that is zero insertion + padding (n - 1) + conv: crop (or pad) to the requested padding
         p0, p1 = pad[0] - (n - 1), pad[1] - (n - 1) + (up - 1)
         return F.pad(x, [p0, p1, p0, p1])
-    x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
-    x = F.conv2d(x, kh, stride=(down, 1), groups=c)
-    return F.conv2d(x, kw, stride=(1, down), groups=c)
+    weight = weight.flip([2, 3]).contiguous()
+    if pad[0] != pad[1]:
+        x, pad = F.pad(x, [pad[0], pad[1], pad[0], pad[1]]), (0, 0)
+    return F.conv2d(x, weight, stride=down, padding=pad[0], groups=c)
 
 
 def fused_leaky_relu(x, bias, negative_slope=0.2, scale=SQRT2):
@@ -91,13 +88,6 @@ class FusedLeakyReLU(nn.Module):
 
     def forward(self, x):
         return fused_leaky_relu(x, self.bias)
-
-
-class ScaledLeakyReLU(nn.Module):
-    """leaky_relu(x) * sqrt(2) for layers without bias (unused by the release, kept for completeness)."""
-
-    def forward(self, x):
-        return F.leaky_relu(x, 0.2) * SQRT2
 
 
 class Blur(nn.Module):
@@ -143,9 +133,8 @@ class EqualLinear(nn.Module):
 
     def forward(self, x):
         bias = self.bias * self.lr_mul if self.bias is not None else None
-        if self.activation:
-            return fused_leaky_relu(F.linear(x, self.weight * self.scale), bias)
-        return F.linear(x, self.weight * self.scale, bias)
+        out = F.linear(x, self.weight * self.scale, bias)
+        return F.leaky_relu(out, 0.2) * SQRT2 if self.activation else out
 
     def extra_repr(self):
         return f"{self.weight.shape[1]}, {self.weight.shape[0]}, lr_mul={self.lr_mul}, activation={self.activation}"
@@ -174,11 +163,13 @@ class ConvLayer(nn.Sequential):
     """[Blur] -> EqualConv2d -> [FusedLeakyReLU]; Sequential slots match the checkpoint keys.
 
     With `downsample`, the blur pads so that the stride-2 conv (no padding) halves the size.
-    The fast path runs conv + activation as one conv with the bias and the sqrt(2) gain folded into
-    the conv (leaky ReLU is positively homogeneous).
+    `forward(x, gain)` returns gain * layer(x) (gain > 0). The fast path runs conv + activation as
+    one conv with the bias and the gains folded in (leaky ReLU is positively homogeneous).
     """
 
     def __init__(self, in_channel, out_channel, kernel_size, downsample=False, bias=True, activate=True):
+        if activate and not bias:
+            raise ValueError("GNR conv layers with an activation carry its bias")
         layers = []
         if downsample:
             p = (len(BLUR_KERNEL) - 2) + (kernel_size - 1)
@@ -188,19 +179,27 @@ class ConvLayer(nn.Sequential):
             stride, padding = 1, kernel_size // 2
         layers.append(EqualConv2d(in_channel, out_channel, kernel_size, stride, padding, bias=bias and not activate))
         if activate:
-            layers.append(FusedLeakyReLU(out_channel) if bias else ScaledLeakyReLU())
+            layers.append(FusedLeakyReLU(out_channel))
         super().__init__(*layers)
+        self.activate = activate
         self.impl = DEFAULT_IMPL
 
-    def forward(self, x):
-        act = self[-1] if isinstance(self[-1], FusedLeakyReLU) else None
-        if self.impl == "reference" or act is None:
-            return super().forward(x)
-        conv = self[-2]
-        for blur in list(self)[:-2]:
+    def forward(self, x, gain=1.0):
+        if self.impl == "reference":
+            out = super().forward(x)
+            return out * gain if gain != 1.0 else out
+        x = x.contiguous(memory_format=torch.channels_last)
+        *blurs, conv = list(self)[:-1] if self.activate else list(self)
+        for blur in blurs:
             x = blur(x)
-        y = F.conv2d(x, conv.weight * (conv.scale * SQRT2), act.bias * SQRT2, conv.stride, conv.padding)
-        return F.leaky_relu(y, 0.2, inplace=True)
+        if self.activate:
+            gain = gain * SQRT2
+            bias = self[-1].bias
+        else:
+            bias = conv.bias
+        out = F.conv2d(x, conv.weight * (conv.scale * gain), None if bias is None else bias * gain,
+                       conv.stride, conv.padding)
+        return F.leaky_relu_(out, 0.2) if self.activate else out
 
 
 class ResBlock(nn.Module):
@@ -216,17 +215,23 @@ class ResBlock(nn.Module):
             self.skip = None
 
     def forward(self, x):
-        out = self.conv2(self.conv1(x))
-        skip = x if self.skip is None else self.skip(x)
-        return (out + skip) / SQRT2
+        if self.conv1.impl == "reference":
+            out = self.conv2(self.conv1(x))
+            skip = x if self.skip is None else self.skip(x)
+            return (out + skip) / SQRT2
+        out = self.conv2(self.conv1(x), gain=1 / SQRT2)
+        if self.skip is None:
+            return torch.add(out, x, alpha=1 / SQRT2)
+        return out + self.skip(x, gain=1 / SQRT2)
 
 
 class ModulatedConv2d(nn.Module):
     """Conv whose input channels are scaled per sample by an affine map of w (then demodulated).
 
     Upsampling variant: stride-2 transposed conv followed by a blur (gain 4, padding (1, 1)).
-    The reference path builds per-sample weights and runs one grouped conv; the fast path
-    computes conv(x * s, W) * demod, which is the same function with a batch-shared weight.
+    The reference path builds per-sample weights and runs one grouped conv. The fast path computes
+    conv(x * s, W) * demod, the same function with one weight shared by the batch, in channels_last;
+    1x1 convs (to-RGB) become a batched matmul with per-sample weights instead.
     """
 
     def __init__(self, in_channel, out_channel, kernel_size, style_dim, demodulate=True, upsample=False):
@@ -278,24 +283,37 @@ class ModulatedConv2d(nn.Module):
 
     def _forward_fast(self, x, style, gain, bias):
         s = self.modulation(style)
-        weight = self.weight[0] * self.scale
+        weight = self.weight[0]
+        if self.demodulate:
+            demod = torch.rsqrt(s.square() @ weight.square().sum([2, 3]).t() * self.scale**2 + self.eps)
+            demod = demod * (gain * self.scale)
+        else:
+            demod = torch.full((x.shape[0], self.out_channel), gain * self.scale, dtype=x.dtype, device=x.device)
+        x = x.contiguous(memory_format=torch.channels_last)
+        if self.kernel_size == 1 and not self.upsample:
+            out = _pointwise_per_sample(x, weight[None, :, :, 0, 0] * s[:, None, :] * demod[:, :, None])
+            return out if bias is None else out + bias[:, None, None]
         x = x * s[:, :, None, None]
         if self.upsample:
             out = self.blur(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2))
         else:
             out = F.conv2d(x, weight, padding=self.padding)
-        if self.demodulate:
-            demod = torch.rsqrt(s.square() @ weight.square().sum([2, 3]).t() + self.eps) * gain
-        else:
-            demod = torch.full_like(s[:, :1], gain)
         demod = demod[:, :, None, None]
+        inplace = {} if torch.is_grad_enabled() else {"out": out}
         if bias is None:
-            return out * demod
-        return torch.addcmul(bias[:, None, None], out, demod)
+            return torch.mul(out, demod, **inplace)
+        return torch.addcmul(bias[:, None, None], out, demod, **inplace)
+
+
+def _pointwise_per_sample(x, weight):
+    """1x1 conv of x (B, C, H, W) (channels_last) with per-sample weights (B, O, C), as one bmm."""
+    b, c, h, w = x.shape
+    out = torch.bmm(x.permute(0, 2, 3, 1).reshape(b, h * w, c), weight.transpose(1, 2))
+    return out.view(b, h, w, -1).permute(0, 3, 1, 2)
 
 
 class StyledConv(nn.Module):
-    """Modulated conv + fused leaky ReLU (no noise injection in GNR)."""
+    """Modulated conv + fused leaky ReLU (no noise injection in GNR); `forward(x, w, gain)` = gain * layer."""
 
     def __init__(self, in_channel, out_channel, kernel_size, style_dim, upsample=False, demodulate=True):
         super().__init__()
@@ -303,11 +321,12 @@ class StyledConv(nn.Module):
                                     demodulate=demodulate, upsample=upsample)
         self.activate = FusedLeakyReLU(out_channel)
 
-    def forward(self, x, style):
+    def forward(self, x, style, gain=1.0):
         if self.conv.impl == "reference":
-            return self.activate(self.conv(x, style))
-        out = self.conv(x, style, gain=SQRT2, bias=self.activate.bias * SQRT2)
-        return F.leaky_relu(out, 0.2, inplace=True)
+            out = self.activate(self.conv(x, style))
+            return out * gain if gain != 1.0 else out
+        gain = gain * SQRT2
+        return F.leaky_relu_(self.conv(x, style, gain=gain, bias=self.activate.bias * gain), 0.2)
 
 
 class StyledResBlock(nn.Module):
@@ -319,9 +338,10 @@ class StyledResBlock(nn.Module):
         self.conv2 = StyledConv(in_channel, in_channel, 3, style_dim)
 
     def forward(self, x, style1, style2=None):
-        out = self.conv1(x, style1)
-        out = self.conv2(out, style1 if style2 is None else style2)
-        return (out + x) / SQRT2
+        style2 = style1 if style2 is None else style2
+        if self.conv1.conv.impl == "reference":
+            return (self.conv2(self.conv1(x, style1), style2) + x) / SQRT2
+        return torch.add(self.conv2(self.conv1(x, style1), style2, gain=1 / SQRT2), x, alpha=1 / SQRT2)
 
 
 class ToRGB(nn.Module):
@@ -335,7 +355,7 @@ class ToRGB(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
 
     def forward(self, x, style, skip=None):
-        out = self.conv(x, style) + self.bias
+        out = self.conv(x, style, bias=self.bias.view(3))
         if skip is not None:
             out = out + self.upsample(skip)
         return out

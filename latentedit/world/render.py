@@ -56,6 +56,11 @@ SELFIE_IRIS = {"blue": (70, 96, 120), "red": (90, 60, 40), "green": (80, 100, 70
 SKIN_LIGHT = np.array((236, 200, 176), dtype=np.float64)
 SKIN_DARK = np.array((150, 104, 78), dtype=np.float64)
 
+# Hair length (z . e0) -> where the hair ends: short above the jaw, medium between chin and
+# shoulders, long past the shoulders (see truth.SHORT_BELOW / LONG_ABOVE = -0.5 / 0.5).
+HAIR_LENGTH_KNOTS = (-2.0, -0.5, 0.5, 1.0, 2.0)
+HAIR_BOTTOM_KNOTS = (-0.06, 0.05, 0.33, 0.55, 0.7)
+
 GEOMETRY_FIELDS = ("cx", "cy", "scale", "tilt", "jaw", "chin", "seed")
 
 
@@ -127,7 +132,7 @@ def _face_outline(geom: dict, half_width=0.2, top=0.25) -> np.ndarray:
 
 def hair_bottom(hair_length: float) -> float:
     """Face-local y where the hair ends: above the jaw when short, below the frame when long."""
-    return -0.05 + 0.72 / (1 + math.exp(-3.0 * hair_length))
+    return float(np.interp(hair_length, HAIR_LENGTH_KNOTS, HAIR_BOTTOM_KNOTS))
 
 
 # --------------------------------------------------------------------------- anime
@@ -187,8 +192,7 @@ def _draw_mouth(d: ImageDraw.ImageDraw, f: _Frame, open_: bool, smile: bool) -> 
     y = 0.145
     dark, tongue = (128, 28, 42), (236, 110, 120)
     if open_ and smile:
-        shape = np.concatenate([_ellipse(0, y, 0.048, 0.05, 16, 0, math.pi)])
-        d.polygon(f(shape), fill=dark, outline=OUTLINE, width=f.width(0.006))
+        d.polygon(f(_ellipse(0, y, 0.048, 0.05, 16, 0, math.pi)), fill=dark, outline=OUTLINE, width=f.width(0.006))
         d.polygon(f(_ellipse(0, y + 0.032, 0.028, 0.016, 12, math.pi, 2 * math.pi)), fill=tongue)
     elif open_:
         d.polygon(f(_ellipse(0, y + 0.012, 0.028, 0.036, 20)), fill=dark, outline=OUTLINE, width=f.width(0.006))
@@ -228,12 +232,13 @@ def render_anime(geom: dict, attrs: dict, size: int = 64) -> np.ndarray:
 
     d.polygon(f(_hair_back(bottom)), fill=hair, outline=OUTLINE, width=line)
     _draw_body(d, f, ANIME_SKIN_SHADE, SHIRT)
-    if bottom > 0.32:  # long hair falls over the shoulders
+    long_hair = attrs["hair_length"] > truth.LONG_ABOVE
+    if long_hair:  # long hair falls over the shoulders
         for s in (-1, 1):
             d.polygon(f(_side_lock(s, bottom) * np.array([1.08, 1.0])), fill=hair, outline=OUTLINE, width=line)
     d.polygon(f(_face_outline(geom)), fill=ANIME_SKIN, outline=OUTLINE, width=line)
     for s in (-1, 1):
-        d.polygon(f(_side_lock(s, min(bottom, 0.3) if bottom > 0.32 else bottom)), fill=hair, outline=OUTLINE,
+        d.polygon(f(_side_lock(s, min(bottom, 0.3) if long_hair else bottom)), fill=hair, outline=OUTLINE,
                   width=line)
     d.polygon(f(_bangs()), fill=hair, outline=OUTLINE, width=line)
 

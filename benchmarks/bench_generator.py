@@ -1,0 +1,87 @@
+"""Throughput of the GNR generator at the official 256px configuration (random seeded weights).
+
+Prints images/s for encode and decode on the fast (default) and the reference code path, the
+achieved GFLOP/s (FLOPs counted once on the reference path with FlopCounterMode, so both paths are
+credited with the same nominal work), the fp32 matmul GFLOP/s measured in the same run, their ratio,
+and the speed-up of the fast path. On a shared machine wall-clock rates drop with the load, so the
+rates are also given per CPU second of this process ("cpu" columns: process CPU time / threads).
+
+    python benchmarks/bench_generator.py --batch 8 --iters 3
+"""
+
+import argparse
+import os
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from latentedit.models.gnr import Generator
+
+
+def timed(fn, iters):
+    """Best wall and CPU-equivalent seconds of `iters` calls after one warm-up call."""
+    fn()
+    walls, cpus = [], []
+    for _ in range(iters):
+        w, c = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - w)
+        cpus.append((time.process_time() - c) / torch.get_num_threads())
+    return min(walls), min(cpus)
+
+
+def count_flops(fn) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--iters", type=int, default=3, help="timed calls per measurement (best is kept)")
+    parser.add_argument("--ref-iters", type=int, default=1, help="timed calls on the slow reference path")
+    parser.add_argument("--mm-size", type=int, default=4096)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    G = Generator().eval()
+    x = torch.rand(args.batch, 3, 256, 256) * 2 - 1
+    z = torch.randn(args.batch, G.latent_dim)
+    a, b = torch.randn(args.mm_size, args.mm_size), torch.randn(args.mm_size, args.mm_size)
+
+    with torch.inference_mode():
+        content = G.encode(x)[0]
+        G.set_impl("reference")
+        flops = {"encode": count_flops(lambda: G.encode(x[:1])) * args.batch,
+                 "decode": count_flops(lambda: G.decode(content[:1], z[:1])) * args.batch}
+        jobs = {"encode": lambda: G.encode(x), "decode": lambda: G.decode(content, z)}
+        results = {}
+        for impl, iters in (("fast", args.iters), ("reference", args.ref_iters)):
+            G.set_impl(impl)
+            for name, job in jobs.items():
+                results[impl, name] = timed(job, iters)
+        mm_wall, mm_cpu = timed(lambda: torch.mm(a, b), args.iters)
+    mm_flops = 2 * args.mm_size**3
+
+    print(f"GNR 256px, batch {args.batch}, {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}")
+    print(f"nominal work per image: encode {flops['encode'] / args.batch / 1e9:.1f} GFLOP, "
+          f"decode {flops['decode'] / args.batch / 1e9:.1f} GFLOP")
+    print(f"fp32 matmul {args.mm_size}^2: {mm_flops / mm_wall / 1e9:.0f} GFLOP/s wall, "
+          f"{mm_flops / mm_cpu / 1e9:.0f} GFLOP/s cpu")
+    print(f"{'path':10} {'stage':7} {'img/s':>7} {'GFLOP/s':>8} {'of mm':>6} {'img/s cpu':>10} "
+          f"{'GFLOP/s cpu':>12} {'of mm cpu':>10}")
+    for (impl, name), (wall, cpu) in results.items():
+        gw, gc = flops[name] / wall / 1e9, flops[name] / cpu / 1e9
+        print(f"{impl:10} {name:7} {args.batch / wall:7.2f} {gw:8.0f} {gw / (mm_flops / mm_wall / 1e9):6.0%} "
+              f"{args.batch / cpu:10.2f} {gc:12.0f} {gc / (mm_flops / mm_cpu / 1e9):10.0%}")
+    for name in jobs:
+        (fw, fc), (rw, rc) = results["fast", name], results["reference", name]
+        print(f"speed-up fast vs reference, {name}: {rw / fw:.1f}x wall, {rc / fc:.1f}x cpu")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""`latentedit edit`: paired opposite-tag edits of a run's samples or of new selfies."""
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from latentedit.edit import default_out, edit as edit_faces
+
+
+def edit(
+    run: Path = typer.Argument(Path("runs/demo"), help="Run directory (directions are fitted into it if missing)."),
+    add: Optional[List[str]] = typer.Option(None, "--add", help="Tag to add (repeat for several)."),
+    sub: Optional[List[str]] = typer.Option(None, "--sub", help="Opposite tag to subtract (repeat for several)."),
+    method: str = typer.Option("svd", help="linear | lasso | svd | svm | sefa | pca"),
+    strength: Optional[str] = typer.Option(None, help="Add-strength A (w distance); default per method."),
+    sub_strength: Optional[str] = typer.Option(None, help="Sub-strength B (w distance); default per method."),
+    sweep: Optional[str] = typer.Option(None, help="START:STOP:N add-strengths, one grid column each."),
+    layers: Optional[str] = typer.Option(None, help="all | coarse | middle | fine | I-J: edit only these W+ layers."),
+    samples: Optional[int] = typer.Option(None, help="Edit N samples of the run, picked with --seed (default 8)."),
+    inputs: Optional[Path] = typer.Option(None, help="Edit new selfies from this folder instead (random styles)."),
+    seed: int = typer.Option(0, help="Seed of the sample choice / the random styles."),
+    tagger: str = typer.Option("demo", help="Tagger for untagged runs and for naming sefa/pca directions."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (default RUN/edits/<edit name>)."),
+):
+    """Edit faces: w' = w + A n(add) - B n(sub); writes before/after PNGs, a grid, codes and edit.json."""
+    add, sub = add or [], sub or []
+    out = out if out is not None else default_out(run, add, sub, method, layers)
+    result = edit_faces(run, add, sub, method=method, strength=strength, sub_strength=sub_strength, sweep=sweep,
+                        layers=layers, samples=samples, inputs=inputs, seed=seed, tagger=tagger, device=device,
+                        out=out)
+    r = result.record
+    typer.echo(f"edit       +{' +'.join(r['add'])}{''.join(' -' + t for t in r['sub'])} ({r['method']} directions)")
+    for a, b in result.strengths:
+        typer.echo(f"strengths  A={a:.4g} B={b:.4g}" + ("" if r["strength_given"] else " (method default)"))
+    typer.echo(f"layers     {'all (w)' if r['layer_indices'] is None else r['layer_indices']}")
+    typer.echo(f"images     {len(result.labels)} rows x {len(result.strengths) + 1} columns")
+    typer.echo(f"output     {result.out} (grid.png, before/, after/, codes.npz, edit.json)")

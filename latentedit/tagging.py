@@ -1,0 +1,385 @@
+"""DeepDanbooru tagger: load a project folder, score images in compiled batches, tag a run.
+
+A DeepDanbooru *project* is a folder with project.json, tags.txt (one tag per line, in the order
+of the model's outputs) and model-<model>.keras or model-<model>.h5 (the released model is
+`deepdanbooru-v3-20211112-sgd-e28`; latentedit ships a small demo project for its demo world).
+Every output is an independent sigmoid; a tag is "on" at score >= 0.5.
+
+`Tagger.score` reproduces DeepDanbooru's own preprocessing (`data.load_image_for_evaluate`):
+RGB (alpha dropped), resize to fit inside the model's W x H keeping the aspect ratio with TF's
+AREA method, centre with edge-replicating padding, divide by 255. It runs it together with the
+model in one `tf.function`, a batch at a time, where the reference runs one `predict` per image.
+`reference_scores` runs the reference path itself, for checking.
+
+TensorFlow and deepdanbooru are imported only when a tagger is loaded: `import latentedit` stays
+fast, and deepdanbooru's import-time changes to process-wide settings (it silences every Python
+warning and sets TF_CPP_MIN_LOG_LEVEL=3) are undone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import os
+import sys
+import types
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import AssetError, CheckpointError, InputError, RunError
+from .io import atomic_save_npz, atomic_write_json, load_npz
+
+THRESHOLD = 0.5
+REPO_DEMO_TAGGER = Path(__file__).resolve().parents[1] / "assets" / "demo-tagger"
+
+
+# -- importing deepdanbooru politely ---------------------------------------------------------
+def import_deepdanbooru():
+    """Import deepdanbooru (and TensorFlow) and undo the process-wide changes its import makes.
+
+    deepdanbooru imports `tensorflow_io` without declaring it (only for a WebP/BMP fallback
+    that is broken on TF 2.21): an empty module stands in when it is not installed.
+    """
+    if "deepdanbooru" in sys.modules:
+        return sys.modules["deepdanbooru"]
+    if "tensorflow_io" not in sys.modules and importlib.util.find_spec("tensorflow_io") is None:
+        sys.modules["tensorflow_io"] = types.ModuleType("tensorflow_io")
+    old_level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    try:
+        with warnings.catch_warnings():
+            if old_level is None:
+                os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # TF's C++ INFO/WARNING lines, at import only
+            import tensorflow  # noqa: F401
+
+            import deepdanbooru
+    finally:
+        if old_level is None:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+        else:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = old_level
+    return deepdanbooru
+
+
+def _tf():
+    import_deepdanbooru()
+    import tensorflow as tf
+
+    return tf
+
+
+# -- loading a project -----------------------------------------------------------------------
+def demo_tagger_path() -> Path:
+    """Folder of the shipped demo project (through the asset manifest when it is available)."""
+    try:
+        from .world.assets import demo_tagger_path as manifest_path
+    except ImportError:
+        return REPO_DEMO_TAGGER
+    return Path(manifest_path())
+
+
+def _model_file(project: Path) -> Path:
+    """The model file deepdanbooru's loader would open, after checking the project's shape."""
+    if not project.exists():
+        raise CheckpointError(f"tagger project {project} does not exist; pass a DeepDanbooru project folder or 'demo'")
+    if not project.is_dir():
+        raise CheckpointError(f"{project} is a file; pass the DeepDanbooru project folder that holds it")
+    if not (project / "project.json").is_file():
+        raise CheckpointError(f"{project} is not a DeepDanbooru project: no project.json")
+    if not (project / "tags.txt").is_file():
+        raise CheckpointError(f"{project} is not a DeepDanbooru project: no tags.txt")
+    try:
+        model_name = json.loads((project / "project.json").read_text(encoding="utf-8"))["model"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{project / 'project.json'} has no readable 'model' entry ({e!r}); restore the file from the release") from e
+    for suffix in (".keras", ".h5"):
+        path = project / f"model-{model_name}{suffix}"
+        if path.is_file():
+            return path
+    found = sorted(p.name for p in project.glob("model-*") if p.suffix in (".keras", ".h5"))
+    hint = f"; found {', '.join(found)}: fix 'model' in project.json" if found else "; copy the model file into the folder"
+    raise CheckpointError(f"{project} has no model-{model_name}.keras or model-{model_name}.h5{hint}")
+
+
+def load_tagger(source="demo") -> "Tagger":
+    """Load a DeepDanbooru project folder ('demo' = the shipped demo project) as a Tagger."""
+    if str(source) == "demo":
+        project = demo_tagger_path()
+        if not (project / "project.json").is_file():
+            raise AssetError(f"the demo tagger is missing at {project}; rebuild it with python -m latentedit.world.train_tagger {project}")
+    else:
+        project = Path(source).expanduser()
+    model_path = _model_file(project)
+    dd = import_deepdanbooru()
+    tags = dd.project.load_tags_from_project(str(project))
+    try:
+        with quiet_keras():
+            model = dd.project.load_model_from_project(str(project), compile_model=False)
+    except Exception as e:  # h5py/keras raise many types for damaged files
+        raise CheckpointError(f"cannot load {model_path} ({type(e).__name__}); the file is damaged or not a Keras model") from e
+    n_out = model.output_shape[-1]
+    if len(tags) != n_out:
+        raise CheckpointError(
+            f"{project}: tags.txt lists {len(tags)} tags but the model has {n_out} outputs; use the tags.txt that came with the model"
+        )
+    return Tagger(model, tags, project, model_path, source="demo" if str(source) == "demo" else str(project))
+
+
+@contextlib.contextmanager
+def quiet_keras():
+    """Keep Keras' progress bars, warnings and absl log lines out of the user's terminal."""
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        absl.setLevel(level)
+
+
+# -- the tagger -------------------------------------------------------------------------------
+class Tagger:
+    """A loaded DeepDanbooru model with its tags; `score` tags images in compiled batches."""
+
+    def __init__(self, model, tags, project_dir, model_path, source: str):
+        self.model = model
+        self.tags = list(tags)
+        self.project_dir = Path(project_dir)
+        self.model_path = Path(model_path)
+        self.source = source
+        height, width = model.input_shape[1:3]
+        if height is None or width is None:
+            raise CheckpointError(f"{model_path} has no fixed input size; DeepDanbooru models take a fixed W x H")
+        self.input_size = (int(height), int(width))
+        self._fingerprint = None
+        self._forward = None
+
+    def __repr__(self):
+        return f"Tagger({self.source!r}, {len(self.tags)} tags, input {self.input_size[1]}x{self.input_size[0]})"
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the tag list and the model file's bytes, first 16 hex digits."""
+        if self._fingerprint is None:
+            h = hashlib.sha256("\n".join(self.tags).encode("utf-8") + b"\n\0")
+            with open(self.model_path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+    def score(self, images, batch_size: int = 32) -> np.ndarray:
+        """Tag scores (N, T) float32 of uint8 NHWC images, PIL images or image files.
+
+        Images of any size and mode are accepted; files are decoded with PIL. Images of the same
+        size share a forward pass, at most `batch_size` at a time.
+        """
+        if batch_size < 1:
+            raise InputError(f"batch size must be at least 1, got {batch_size}")
+        items = _as_items(images)
+        out = np.zeros((len(items), len(self.tags)), np.float32)
+        forward = self._compiled()
+        for start in range(0, len(items), batch_size):
+            chunk = [_rgb_array(x) for x in items[start : start + batch_size]]
+            by_shape: dict[tuple, list[int]] = {}
+            for i, a in enumerate(chunk):
+                by_shape.setdefault(a.shape, []).append(i)
+            for idx in by_shape.values():
+                batch = np.stack([chunk[i] for i in idx])
+                out[[start + i for i in idx]] = forward(batch).numpy()
+        return out
+
+    def _compiled(self):
+        if self._forward is None:
+            self._forward = _make_forward(self.model, *self.input_size)
+        return self._forward
+
+
+def _make_forward(model, height: int, width: int):
+    """One traced graph: uint8 (B, h, w, 3) of any h, w -> reference preprocessing -> scores."""
+    tf = _tf()
+
+    def fit_and_pad(x):
+        x = tf.image.resize(x, (height, width), method=tf.image.ResizeMethod.AREA, preserve_aspect_ratio=True)
+        x = _centre_on(tf, x, axis=1, size=height)
+        x = _centre_on(tf, x, axis=2, size=width)
+        return tf.ensure_shape(x, [None, height, width, 3])
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+    def forward(images):
+        return model(fit_and_pad(images) / 255.0, training=False)
+
+    return forward
+
+
+def _centre_on(tf, x, axis: int, size: int):
+    """Centre `x` on `size` pixels along `axis` like skimage.warp(order=1, mode='edge') does.
+
+    DeepDanbooru translates the image by (size - n) / 2 with bilinear sampling: a half-pixel
+    shift when size - n is odd, and edge pixels repeated outside the image.
+    """
+    n = tf.shape(x)[axis]
+    shift = tf.cast(size - n, tf.float32) / 2.0
+    src = tf.range(size, dtype=tf.float32) - shift
+    lo = tf.floor(src)
+    frac = src - lo
+    lo = tf.cast(lo, tf.int32)
+    a = tf.gather(x, tf.clip_by_value(lo, 0, n - 1), axis=axis)
+    b = tf.gather(x, tf.clip_by_value(lo + 1, 0, n - 1), axis=axis)
+    shape = [1, 1, 1, 1]
+    shape[axis] = size
+    frac = tf.reshape(frac, shape)
+    return (1.0 - frac) * a + frac * b
+
+
+def _as_items(images) -> list:
+    """A list of per-image items (arrays, PIL images or paths) from what a user may pass."""
+    if isinstance(images, (str, os.PathLike, Image.Image)):
+        return [images]
+    if isinstance(images, np.ndarray):
+        if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+            raise InputError(f"images must be a uint8 (N, H, W, 3) array, got shape {images.shape}")
+        if images.dtype != np.uint8:
+            raise InputError(f"images must be uint8 in [0, 255], got {images.dtype}; convert with latentedit.images.to_uint8")
+        return list(images)
+    return list(images)
+
+
+def _rgb_array(item) -> np.ndarray:
+    """uint8 HxWx3 of one image, converted like TF's decode_png(channels=3): alpha dropped."""
+    if isinstance(item, (str, os.PathLike)):
+        try:
+            with Image.open(item) as img:
+                return np.asarray(img.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as e:
+            raise InputError(f"cannot read image {item}: {e}") from e
+    if isinstance(item, Image.Image):
+        return np.asarray(item.convert("RGB"))
+    a = np.asarray(item)
+    if a.dtype != np.uint8:
+        raise InputError(f"images must be uint8 in [0, 255], got {a.dtype}")
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
+        raise InputError(f"an image must be HxW, HxWx1, HxWx3 or HxWx4, got shape {a.shape}")
+    if a.shape[-1] == 1:
+        return np.repeat(a, 3, axis=-1)
+    return np.ascontiguousarray(a[..., :3])
+
+
+# -- the reference path ----------------------------------------------------------------------
+def reference_scores(project, images) -> np.ndarray:
+    """Scores (N, T) through DeepDanbooru's own `evaluate_image`, one `predict` per image.
+
+    `project` is a project folder or a Tagger (its model is reused). Arrays and PIL images are
+    handed over as lossless PNG bytes; PNG and JPEG files by path (TF decodes them itself);
+    other formats as PNG, because the reference's WebP/BMP fallback is broken on TF 2.21.
+    Slow by design: it is the yardstick `Tagger.score` is tested against.
+    """
+    dd = import_deepdanbooru()
+    if isinstance(project, Tagger):
+        model, tags = project.model, project.tags
+    else:
+        _model_file(Path(project))
+        tags = dd.project.load_tags_from_project(str(project))
+        with quiet_keras():
+            model = dd.project.load_model_from_project(str(project), compile_model=False)
+    rows = []
+    for item in _as_items(images):
+        with quiet_keras():
+            found = dict(dd.commands.evaluate_image(_reference_input(item), model, tags, threshold=-np.inf))
+        rows.append([found[t] for t in tags])
+    return np.asarray(rows, np.float32).reshape(len(rows), len(tags))
+
+
+def _reference_input(item):
+    if isinstance(item, (str, os.PathLike)):
+        with Image.open(item) as img:
+            if img.format in ("PNG", "JPEG"):
+                return str(item)
+            img.load()
+            return _png_bytes(img)
+    if isinstance(item, Image.Image):
+        return _png_bytes(item)
+    a = np.asarray(item)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    return _png_bytes(Image.fromarray(a))
+
+
+def _png_bytes(img: Image.Image) -> io.BytesIO:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return io.BytesIO(buf.getvalue())
+
+
+# -- tagging a run ---------------------------------------------------------------------------
+def tag_run(run, tagger: Tagger, batch_size: int = 32, progress: bool = True, overwrite: bool = False) -> dict:
+    """Score every sample of a run into RUN/tags/<shard>.npz (id, scores) and RUN/tags/vocab.json.
+
+    Resumable: shards already scored by the same tagger are kept. A run tagged by another tagger
+    is refused unless `overwrite`. Returns counts: samples, tagged (now), kept (from before), shards.
+    """
+    from tqdm.auto import tqdm
+
+    from .store import Run
+
+    run = run if isinstance(run, Run) else Run(run)
+    shards = run.shards()
+    if not shards:
+        raise RunError(f"{run.path} has no samples yet; run latentedit sample --out {run.path} first")
+    tags_dir = run.tags_dir
+    vocab = {"tags": tagger.tags, "tagger": tagger.fingerprint, "source": tagger.source}
+    old = run.tag_vocab()
+    same_tagger = old is not None and old.get("tagger") == vocab["tagger"] and old.get("tags") == vocab["tags"]
+    if old is not None and not same_tagger:
+        if not overwrite:
+            raise RunError(
+                f"{tags_dir} holds scores of another tagger ({old.get('source')}, fingerprint {old.get('tagger')}); "
+                f"pass --overwrite to re-tag with {tagger.source}"
+            )
+        for f in tags_dir.glob("*.npz"):
+            f.unlink()
+    if not same_tagger:
+        atomic_write_json(tags_dir / "vocab.json", vocab)
+
+    ids = {s: run.shard_codes(s)["id"].astype(np.int64) for s in shards}
+    todo = [s for s in shards if not (same_tagger and _shard_done(tags_dir / f"{s}.npz", ids[s], len(tagger.tags)))]
+    total = sum(len(v) for v in ids.values())
+    with tqdm(total=total, disable=not progress, unit="img", desc="tagging") as bar:
+        bar.update(total - sum(len(ids[s]) for s in todo))
+        for s in todo:
+            scores = tagger.score(run.shard_images(s), batch_size=batch_size)
+            atomic_save_npz(tags_dir / f"{s}.npz", id=ids[s], scores=scores.astype(np.float32))
+            bar.update(len(ids[s]))
+    tagged = sum(len(ids[s]) for s in todo)
+    return {"samples": total, "tagged": tagged, "kept": total - tagged, "shards": len(shards), "tags_dir": str(tags_dir)}
+
+
+def _shard_done(path: Path, ids: np.ndarray, n_tags: int) -> bool:
+    """True when a tag shard exists and matches the sample shard's ids and the tag count."""
+    if not path.exists():
+        return False
+    try:
+        saved = load_npz(path)
+    except (OSError, ValueError, KeyError):
+        return False
+    return (
+        "id" in saved and "scores" in saved and np.array_equal(saved["id"], ids)
+        and saved["scores"].shape == (len(ids), n_tags)
+    )
+
+
+def tag_frequencies(scores: np.ndarray, tags, threshold: float = THRESHOLD) -> list[tuple[str, int]]:
+    """(tag, number of images with score >= threshold), most frequent first."""
+    counts = Counter({t: int(c) for t, c in zip(tags, (np.asarray(scores) >= threshold).sum(axis=0))})
+    return counts.most_common()

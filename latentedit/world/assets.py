@@ -1,0 +1,93 @@
+"""Where the shipped demo assets live, and a sha256 manifest that proves they are intact.
+
+The folder is `assets/` next to the package in a source checkout (`LATENTEDIT_ASSETS` overrides
+it). `assets/manifest.json` lists every shipped file with its sha256 and size; `verify(name)`
+checks one file against it and raises `AssetError` with a one-line message when it is missing or
+altered. `python -m latentedit.world.build` rewrites the files and the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from latentedit.errors import AssetError
+from latentedit.io import atomic_write_json
+
+MANIFEST = "manifest.json"
+GENERATOR = "demo-generator.pt"
+TAGGER = "demo-tagger"
+REBUILD = "rebuild with python -m latentedit.world.build"
+
+
+def assets_dir() -> Path:
+    """The assets folder: $LATENTEDIT_ASSETS if set, else <repo>/assets."""
+    env = os.environ.get("LATENTEDIT_ASSETS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "assets"
+
+
+def demo_generator_path(verify_file: bool = True) -> Path:
+    """Path of the demo GNR generator (checked against the manifest unless verify_file=False)."""
+    if verify_file:
+        verify(GENERATOR)
+    return assets_dir() / GENERATOR
+
+
+def demo_tagger_path(verify_file: bool = True) -> Path:
+    """Folder of the demo DeepDanbooru-format tagger project (every file checked by default)."""
+    if verify_file:
+        verify(TAGGER)
+    return assets_dir() / TAGGER
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_manifest(root: Path | None = None) -> dict:
+    """{"files": {relative path: {"sha256", "size"}}} of the assets folder."""
+    root = assets_dir() if root is None else Path(root)
+    path = root / MANIFEST
+    if not path.is_file():
+        raise AssetError(f"asset manifest {path} missing; {REBUILD}")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise AssetError(f"asset manifest {path} unreadable ({e}); {REBUILD}") from e
+
+
+def verify(name: str, root: Path | None = None) -> Path:
+    """Check the asset file `name` (or every manifest file under the folder `name`); return its path."""
+    root = assets_dir() if root is None else Path(root)
+    files = load_manifest(root)["files"]
+    wanted = [k for k in files if k == name or k.startswith(name.rstrip("/") + "/")]
+    if not wanted:
+        raise AssetError(f"demo asset {name} is not in {root / MANIFEST}; {REBUILD}")
+    for rel in sorted(wanted):
+        path = root / rel
+        if not path.is_file():
+            raise AssetError(f"demo asset {path} missing; {REBUILD}")
+        entry = files[rel]
+        if path.stat().st_size != entry["size"] or sha256_file(path) != entry["sha256"]:
+            raise AssetError(f"demo asset {path} altered (sha256 mismatch with {MANIFEST}); {REBUILD}")
+    return root / name
+
+
+def update_manifest(root: Path | None = None) -> dict:
+    """Hash every file under the assets folder (except the manifest and hidden files) into manifest.json."""
+    root = assets_dir() if root is None else Path(root)
+    files = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if not path.is_file() or rel == MANIFEST or any(part.startswith(".") for part in rel.split("/")):
+            continue
+        files[rel] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+    manifest = {"files": files}
+    atomic_write_json(root / MANIFEST, manifest)
+    return manifest

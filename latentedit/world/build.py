@@ -1,0 +1,274 @@
+"""Build the demo assets reproducibly: `python -m latentedit.world.build --seed 0`.
+
+Trains the demo GNR generator on the demo world (train_generator.py), measures it against the
+ground truth, writes assets/demo-generator.pt, its sample grid and model card, then trains the
+demo tagger (latentedit.world.train_tagger.build_demo_tagger) into assets/demo-tagger/, and
+finally rewrites assets/manifest.json. `--only generator` or `--only tagger` builds one part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from latentedit.images import encode_png, grid
+from latentedit.io import atomic_write_bytes, atomic_write_text
+
+from . import assets, render, truth
+from .train_generator import STYLES_PER_SELFIE, PairData, TrainConfig, evaluate, make_pairs, train
+
+VAL_SEED_OFFSET = 10_000
+SAMPLE_SEED_OFFSET = 20_000
+HISTORY = ".demo-generator-history.json"  # hidden: kept out of the manifest, lets the card be redone
+# Hair lengths the reader compares against; the nearest one's class is the hair length read.
+HAIR_LENGTH_GRID = (-1.5, -1.0, -0.75, -0.6, -0.4, -0.2, 0.0, 0.2, 0.4, 0.6, 0.75, 1.0, 1.5)
+
+
+# --------------------------------------------------------------------------- measuring
+
+def _nearest(output: np.ndarray, candidates: list[np.ndarray]) -> int:
+    errors = [np.abs(output.astype(np.int16) - c.astype(np.int16)).mean() for c in candidates]
+    return int(np.argmin(errors))
+
+
+def read_attributes(image: np.ndarray, geom: dict, attrs: dict) -> dict[str, int]:
+    """Which value of each attribute an image shows, by the nearest of renders that vary only it.
+
+    `attrs` (one row of truth.attributes) fixes every other attribute, so each answer isolates
+    one attribute: hair colour, eye colour (eyes open only), hair length class, closed eyes,
+    open mouth, smile and blush.
+    """
+    def variant(**change):
+        return render.render_anime(geom, {**attrs, **change}, image.shape[0])
+
+    read = {
+        "hair_color": _nearest(image, [variant(hair_color=k) for k in range(len(truth.HAIR_COLORS))]),
+        "hair_length_class": int(np.digitize(
+            HAIR_LENGTH_GRID[_nearest(image, [variant(hair_length=v) for v in HAIR_LENGTH_GRID])],
+            [truth.SHORT_BELOW, truth.LONG_ABOVE])),
+        "closed_eyes": _nearest(image, [variant(closed_eyes=v) for v in (0, 1)]),
+        "open_mouth": _nearest(image, [variant(open_mouth=v) for v in (0, 1)]),
+        "smile": _nearest(image, [variant(smile=v) for v in (0, 1)]),
+        "blush": _nearest(image, [variant(blush=v) for v in (0, 1)]),
+    }
+    if not attrs["closed_eyes"]:
+        read["eye_color"] = _nearest(image, [variant(eye_color=k) for k in range(len(truth.EYE_COLORS))])
+    return read
+
+
+def attribute_accuracy(images: np.ndarray, geometry: dict, z: np.ndarray) -> dict[str, float]:
+    """Fraction of images whose read attribute equals the ground truth of their style code."""
+    attrs = truth.attributes(z)
+    hits: dict[str, list[bool]] = {}
+    for i in range(len(z)):
+        a = render.take(attrs, i)
+        for name, value in read_attributes(images[i], render.take(geometry, i), a).items():
+            hits.setdefault(name, []).append(value == a[name])
+    return {name: float(np.mean(v)) for name, v in hits.items()}
+
+
+def _flatten(data: PairData, limit: int) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray]:
+    """(outputs-or-targets index helper) geometry, z and anime targets flattened over the k styles."""
+    n, k = data.z.shape[:2]
+    geometry = {key: np.repeat(v, k) for key, v in data.geometry.items()}
+    z = data.z.reshape(n * k, -1)
+    targets = data.anime.reshape(n * k, *data.anime.shape[2:])
+    order = np.arange(n * k)[:limit]
+    return order, {key: v[order] for key, v in geometry.items()}, z[order], targets[order]
+
+
+def measure_generator(G, val: PairData, n_attr: int = 600) -> dict:
+    """Held-out L1 and style RMSE, and ground-truth attribute accuracy of the translations."""
+    result = evaluate(G, val)
+    order, geometry, z, targets = _flatten(val, n_attr)
+    outputs = result.pop("outputs").reshape(-1, *val.anime.shape[2:])[order]
+    result["attribute_accuracy"] = attribute_accuracy(outputs, geometry, z)
+    result["attribute_accuracy_of_targets"] = attribute_accuracy(targets, geometry, z)
+    result["n_attribute_images"] = int(len(order))
+    return result
+
+
+# --------------------------------------------------------------------------- samples and card
+
+def sample_grid(G, seed: int, n_selfies: int = 4, n_styles: int = 8):
+    """Rows: a demo selfie then its translations with n_styles fixed codes; last row: ground truth
+    renders of the first selfie's geometry. Returns (uint8 grid, z (n_styles, 8))."""
+    selfies, geometry = render.demo_selfies(n_selfies, seed + SAMPLE_SEED_OFFSET)
+    z = np.random.default_rng(seed + SAMPLE_SEED_OFFSET).standard_normal((n_styles, truth.LATENT_DIM))
+    with torch.no_grad():
+        x = torch.from_numpy(selfies).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+        content, _ = G.encode(x)
+        zt = torch.from_numpy(z).float()
+        out = G.decode(content.repeat_interleave(n_styles, 0), zt.repeat(n_selfies, 1))
+    out = out.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    out = out.reshape(n_selfies, n_styles, *out.shape[1:])
+    truth_row = render.anime_batch({k: np.repeat(v[:1], n_styles) for k, v in geometry.items()}, z)
+    blank = np.full_like(selfies[0], 255)
+    rows = [np.concatenate([selfies[i : i + 1], out[i]]) for i in range(n_selfies)]
+    rows.append(np.concatenate([blank[None], truth_row]))
+    tiles = np.concatenate(rows)
+    return grid(tiles, n_selfies + 1, n_styles + 1), z
+
+
+def _tags_of(z: np.ndarray) -> list[str]:
+    m = truth.tag_matrix(z)
+    return [", ".join(t for t, on in zip(truth.TAGS, row) if on and t != "simple_background") for row in m]
+
+
+def model_card(G, cfg: TrainConfig, history: dict, measured: dict, sample_z: np.ndarray, size_bytes: int) -> str:
+    from latentedit.models.checkpoint import fingerprint
+
+    acc = measured["attribute_accuracy"]
+    acc_t = measured["attribute_accuracy_of_targets"]
+    rows = "\n".join(f"| {k} | {acc[k]:.3f} | {acc_t[k]:.3f} |" for k in sorted(acc))
+    tags = "\n".join(f"| {j + 1} | {t} |" for j, t in enumerate(_tags_of(sample_z)))
+    last = {k: history[k][-1] for k in ("loss", "pixel_l1", "style_mse")} if history["loss"] else {}
+    n_params = sum(p.numel() for p in G.parameters())
+    stop_note = ""
+    if history["steps_done"] < cfg.steps:
+        stop_note = (f"; training stopped at the time budget; reproduce with `--stop-after "
+                     f"{history['steps_done']}`")
+    return f"""# Model card: demo GNR generator (assets/demo-generator.pt)
+
+A small GANs N' Roses generator trained on the procedural demo world (latentedit.world), so that
+every latentedit command runs without downloading weights and tests can check edits against a
+known ground truth. It is not a model of real selfies or real anime.
+
+- Architecture: latentedit.models.gnr.Generator, config `{json.dumps(G.config, sort_keys=True)}`
+  ({G.n_latent} modulated layers, {n_params:,} parameters, float32, {size_bytes / 1e6:.1f} MB).
+- Fingerprint: `{fingerprint(G)}`.
+- Rebuild: `python -m latentedit.world.build --seed {cfg.seed} --only generator`.
+
+## Training data
+Pairs rendered by latentedit.world.render, seed {cfg.seed}: {cfg.n_train} selfies
+(`render_selfie`, geometry from `sample_geometry`, appearance from a code z_s ~ N(0, I_8)), each
+with {STYLES_PER_SELFIE} anime targets `render_anime(geometry, truth.attributes(z))` for fresh
+z ~ N(0, I_8). Held-out: {cfg.n_val} selfies x {STYLES_PER_SELFIE} styles from seed
+{cfg.seed + VAL_SEED_OFFSET}. 64x64 RGB.
+
+## Objective (supervised, no GAN)
+decode(encode(selfie).content, z) should equal the anime render: L1 on pixels plus
+{cfg.gradient_weight} x L1 on image gradients; the encoder's style head regresses z_s (MSE, weight
+{cfg.style_weight}). Adam (betas 0.9, 0.99), lr {cfg.lr} with 50-step warm-up and cosine decay,
+mapping-network lr x{cfg.mapping_lr_boost}, batch {cfg.batch} selfies x {cfg.styles_per_step} styles,
+torch.manual_seed({cfg.seed}), {cfg.threads} threads.
+
+## Training run
+- Steps: {history['steps_done']} of {cfg.steps} planned (the lr schedule spans {cfg.steps}){stop_note};
+  wall time {history['train_seconds'] / 60:.1f} min on {platform.machine()} CPU ({cfg.threads} threads,
+  machine shared with other jobs).
+- Last logged training losses (mean of the last 100 steps): {json.dumps({k: round(v, 4) for k, v in last.items()})}.
+
+## Measured quality (held-out pairs)
+- Per-pixel L1 between the translation and the target render: **{measured['l1_255']:.2f}** / 255.
+- Style-code RMSE of `encode(selfie).style` against the selfie's z_s: **{measured['style_rmse']:.3f}**
+  (predicting 0 gives 1.0).
+- Ground-truth attribute accuracy on {measured['n_attribute_images']} held-out translations. Each
+  attribute is read off the image as the nearest (L1) of renders of the same geometry and style
+  that differ only in that attribute (`latentedit.world.build.read_attributes`); the last column
+  applies the same reader to the target renders themselves (its ceiling).
+
+| attribute | generator output | target render |
+|---|---|---|
+{rows}
+
+## Sample grid (assets/demo-generator-samples.png)
+Rows 1-4: a held-out demo selfie, then its translation with 8 fixed style codes (one per column).
+Row 5: the ground-truth render of the first selfie's geometry with the same codes. Ground-truth
+tags of the codes, by column (simple_background is on everywhere):
+
+| column | tags |
+|---|---|
+{tags}
+"""
+
+
+# --------------------------------------------------------------------------- build steps
+
+def build_generator(out_dir: Path, seed: int = 0, cfg: TrainConfig | None = None, log=print):
+    """Train, save, measure and document the demo generator; returns the trained Generator."""
+    from latentedit.models.checkpoint import save_generator
+    from latentedit.models.gnr import DEMO_CONFIG, Generator
+
+    cfg = cfg or TrainConfig(seed=seed)
+    out_dir = Path(out_dir)
+    t0 = time.time()
+    data = make_pairs(cfg.n_train, cfg.seed)
+    val = make_pairs(cfg.n_val, cfg.seed + VAL_SEED_OFFSET)
+    log(f"rendered {cfg.n_train} + {cfg.n_val} selfies x {STYLES_PER_SELFIE} styles in {time.time() - t0:.0f} s")
+    torch.manual_seed(cfg.seed)
+    G = Generator(**DEMO_CONFIG)
+    history = train(G, data, cfg, val=val, log=log)
+    del data
+    path = save_generator(G, out_dir / assets.GENERATOR)
+    atomic_write_text(out_dir / HISTORY, json.dumps(history) + "\n")
+    log(f"wrote {path}")
+    write_generator_report(G, out_dir, cfg, history, val, log=log)
+    return G
+
+
+def write_generator_report(G, out_dir: Path, cfg: TrainConfig, history: dict, val: PairData | None = None,
+                           log=print) -> dict:
+    """Measure the generator on held-out pairs; write the sample grid and the model card."""
+    out_dir = Path(out_dir)
+    val = val if val is not None else make_pairs(cfg.n_val, cfg.seed + VAL_SEED_OFFSET)
+    measured = measure_generator(G, val)
+    log(f"held-out L1 {measured['l1_255']:.2f}/255, style RMSE {measured['style_rmse']:.3f}, "
+        f"attribute accuracy {json.dumps({k: round(v, 3) for k, v in measured['attribute_accuracy'].items()})}")
+    image, sample_z = sample_grid(G, cfg.seed)
+    big = np.kron(image, np.ones((2, 2, 1), np.uint8))
+    atomic_write_bytes(out_dir / "demo-generator-samples.png", encode_png(big))
+    size = (out_dir / assets.GENERATOR).stat().st_size
+    atomic_write_text(out_dir / "MODEL_CARD_generator.md", model_card(G, cfg, history, measured, sample_z, size))
+    return measured
+
+
+def build_tagger(out_dir: Path, seed: int, generator=None, log=print):
+    try:
+        from latentedit.world.train_tagger import build_demo_tagger
+    except ImportError as e:
+        log(f"skipping the demo tagger: latentedit.world.train_tagger is not available ({e})")
+        return None
+    return build_demo_tagger(Path(out_dir) / assets.TAGGER, seed, generator=generator, log=log)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m latentedit.world.build", description=__doc__.splitlines()[0])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", choices=["generator", "tagger"], default=None, help="build one part only")
+    p.add_argument("--out", type=Path, default=None, help="assets folder (default: the shipped one)")
+    p.add_argument("--steps", type=int, default=None, help="generator training steps")
+    p.add_argument("--budget-minutes", type=float, default=None, help="stop generator training after this")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="stop generator training at this step (same lr schedule: reproduces a budget stop)")
+    args = p.parse_args(argv)
+    out = args.out or assets.assets_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(2)
+    G = None
+    if args.only in (None, "generator"):
+        cfg = TrainConfig(seed=args.seed)
+        if args.steps:
+            cfg.steps = args.steps
+        if args.budget_minutes:
+            cfg.time_budget_s = args.budget_minutes * 60
+        cfg.stop_after = args.stop_after
+        G = build_generator(out, args.seed, cfg)
+    if args.only in (None, "tagger"):
+        if G is None and (out / assets.GENERATOR).is_file():
+            from latentedit.models.checkpoint import load_generator
+
+            G = load_generator(out / assets.GENERATOR)
+        build_tagger(out, args.seed, generator=G)
+    assets.update_manifest(out)
+    print(f"updated {out / assets.MANIFEST}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Edits: the algebra of paired edits, W+ layer masks, strengths, errors, output files, the demo world."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_generator
+from PIL import Image
+
+from latentedit import edit as E
+from latentedit.directions import DirectionSet
+from latentedit.errors import InputError, TagError
+from latentedit.io import atomic_save_npz, atomic_write_json
+from latentedit.models.checkpoint import fingerprint
+
+TAGS = ["long_hair", "short_hair", "open_mouth", "closed_mouth"]
+
+
+def random_directions(method="linear", dim=512, fp="", seed=0, stats=None):
+    rng = np.random.default_rng(seed)
+    V = rng.standard_normal((len(TAGS), dim))
+    V /= np.linalg.norm(V, axis=1, keepdims=True)
+    return DirectionSet(method, "w", TAGS, V, stats=stats, generator_fingerprint=fp)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A 12-sample run of the tiny generator with ground-truth tags and saved linear directions."""
+    from latentedit.sample import sample
+    from latentedit.world import truth
+
+    G = tiny_generator()
+    run = sample(G, tmp_path_factory.mktemp("runs") / "tiny", n_inputs=4, styles_per_input=3, progress=False)
+    codes = run.codes()
+    atomic_write_json(run.tags_dir / "vocab.json", {"tags": truth.TAGS, "tagger": "truth", "source": "truth"})
+    for s in run.shards():
+        z = run.shard_codes(s)["z"]
+        atomic_save_npz(run.tags_dir / f"{s}.npz", id=run.shard_codes(s)["id"],
+                        scores=truth.tag_matrix(z).astype(np.float32))
+    random_directions(fp=fingerprint(G)).save(run.directions_path("linear", "w"))
+    return run, G, codes
+
+
+# -- codes -----------------------------------------------------------------------------------------
+def test_edit_codes_algebra_is_exact():
+    ds = random_directions()
+    w = np.random.default_rng(1).standard_normal((5, 512)).astype(np.float32)
+    out = E.edit_codes(w, ds, ["long_hair", "open_mouth"], ["short_hair"], strength=7.5, sub_strength=2.5)
+    want = 7.5 * (ds.vector("long_hair") + ds.vector("open_mouth")) - 2.5 * ds.vector("short_hair")
+    np.testing.assert_allclose(out - w, np.broadcast_to(want, w.shape), atol=1e-5)
+    out_t = E.edit_codes(torch.from_numpy(w), ds, "long_hair", strength=3.0)
+    assert isinstance(out_t, torch.Tensor)
+    np.testing.assert_allclose(out_t.numpy() - w, np.broadcast_to(3.0 * ds.vector("long_hair"), w.shape), atol=1e-5)
+
+
+def test_default_strengths_per_method_scale_with_the_spread():
+    assert E.DEFAULT_STRENGTHS["linear"] == E.DEFAULT_STRENGTHS["lasso"] == (15.0, 5.0)
+    assert E.DEFAULT_STRENGTHS["svd"] == (10.0, 5.0)
+    std = np.array([2.0, 4.0, 1.0, 1.0])
+    for method, (a, b) in [("linear", (15, 5)), ("lasso", (15, 5)), ("svd", (10, 5))]:
+        ds = random_directions(method, stats={"std": std})
+        got = E.resolve_strengths(ds, ["long_hair"], ["short_hair"])
+        assert got == pytest.approx((a * E.STRENGTH_UNIT * 2.0, b * E.STRENGTH_UNIT * 4.0))
+        assert E.resolve_strengths(random_directions(method), ["long_hair"], ["short_hair"]) == (a, b)
+    assert E.resolve_strengths(random_directions(stats={"std": std}), "long_hair", (), "2", 1) == (2.0, 1.0)
+
+
+def test_layer_groups_of_release_and_demo_generators():
+    release = E.layer_groups(E.default_layer_names(16))
+    assert (release["coarse"], release["middle"], release["fine"]) == (list(range(7)), list(range(7, 13)), [13, 14, 15])
+    demo = E.layer_groups(E.default_layer_names(10))
+    assert (demo["coarse"], demo["middle"], demo["fine"]) == ([0, 1, 2, 3], [4, 5, 6], [7, 8, 9])
+    assert E.parse_layers("2-4,7", 10) == [2, 3, 4, 7]
+    assert E.parse_layers("all", 10) == list(range(10))
+
+
+def test_layer_mask_moves_only_chosen_layers_and_full_wplus_decodes_like_w(tiny_G):
+    ds = random_directions()
+    w = torch.randn(3, 512)
+    wp = E.edit_codes(w, ds, "long_hair", "short_hair", 10, 5, layers="1-2", layer_names=tiny_G.layer_names)
+    assert wp.shape == (3, tiny_G.n_latent, 512)
+    moved = (wp - w[:, None]).abs().amax(dim=(0, 2))
+    assert moved[[1, 2]].min() > 1 and moved[[0, 3, 4, 5, 6]].max() == 0
+    content = tiny_G.encode(torch.rand(3, 3, 32, 32) * 2 - 1)[0]
+    full = E.edit_codes(w, ds, "long_hair", "short_hair", 10, 5, layers="all", layer_names=tiny_G.layer_names)
+    with torch.inference_mode():
+        a = tiny_G.decode(content, E.edit_codes(w, ds, "long_hair", "short_hair", 10, 5), use_mapping=False)
+        b = tiny_G.decode(content, full, use_mapping=False)
+    assert (a - b).abs().max() < 1e-5
+    sweep = E.Editor(tiny_G, ds).sweep(content, w, "long_hair", "short_hair", [-10, 0, 10])
+    assert sweep.shape == (3, 3, 3, 32, 32)
+    with torch.inference_mode():
+        assert (sweep[1] - tiny_G.decode(content, w, use_mapping=False)).abs().max() < 1e-5
+
+
+# -- errors ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("call, message", [
+    (lambda ds: E.edit_codes(np.zeros((1, 512)), ds, ["lng_hair"]),
+     "unknown tag 'lng_hair'; did you mean long_hair, short_hair? (the linear directions have 4 tags)"),
+    (lambda ds: E.edit_codes(np.zeros((1, 512)), ds, []), "nothing to edit: give at least one --add TAG"),
+    (lambda ds: E.edit_codes(np.zeros((1, 512)), ds, ["long_hair"], ["long_hair"]),
+     "tag 'long_hair' is in both --add and --sub; an edit cannot add and remove the same tag"),
+    (lambda ds: E.edit_codes(np.zeros((1, 512)), ds, ["long_hair"], strength="strong"),
+     "--strength must be a number, got 'strong'"),
+    (lambda ds: E.edit_codes(np.zeros((1, 512)), ds, ["long_hair"], sub_strength="nan"),
+     "--sub-strength must be a finite number, got 'nan'"),
+    (lambda ds: E.parse_sweep("-20:20"), "--sweep must be START:STOP:N with N >= 2 (e.g. -20:20:5), got '-20:20'"),
+    (lambda ds: E.parse_layers("3-12", 10),
+     "--layers 3-12: layer 10 is out of range; this generator has 10 W+ layers (0-9)"),
+    (lambda ds: E.parse_layers("top", 10), "--layers must be all, coarse, middle, fine or I-J (e.g. 0-3), got 'top'"),
+])
+def test_error_messages(call, message):
+    with pytest.raises((TagError, InputError)) as e:
+        call(random_directions())
+    assert str(e.value) == message
+
+
+def test_filtered_tag_says_why(tiny_run):
+    run, G, codes = tiny_run
+    ds = random_directions(fp=fingerprint(G)).subset(["long_hair", "short_hair", "open_mouth"])
+    ds.params.update(threshold=0.5, min_count=None, max_count=None)
+    reason = E.filtered_reason(ds, "closed_mouth", run)
+    assert reason is not None and reason.startswith("in ")
+    with pytest.raises(TagError) as e:
+        E.check_tags(ds, ["open_mouth"], ["closed_mouth"], run)
+    assert str(e.value) == (f"tag 'closed_mouth' has no direction in the linear directions: it was filtered out at "
+                            f"fitting time ({reason}); refit with latentedit fit-directions --include closed_mouth")
+
+
+# -- end to end on a run ---------------------------------------------------------------------------
+def test_edit_writes_grid_images_codes_and_record(tiny_run, tmp_path):
+    run, G, codes = tiny_run
+    out = tmp_path / "edit"
+    res = E.edit(run.path, ["long_hair"], ["short_hair"], method="linear", samples=3, seed=4, generator=G,
+                 sweep="-10:10:3", layers="coarse", out=out)
+    assert sorted(p.name for p in out.iterdir()) == ["after", "before", "codes.npz", "edit.json", "grid.png"]
+    grid = np.asarray(Image.open(out / "grid.png"))
+    assert grid.shape == (3 * 32 + 4 * 2, 4 * 32 + 5 * 2, 3)
+    assert len(list((out / "before").iterdir())) == 3 and len(list((out / "after").iterdir())) == 9
+    record = json.loads((out / "edit.json").read_text())
+    ids = np.sort(np.random.default_rng(4).choice(12, 3, replace=False))
+    assert record["samples"] == codes["id"][ids].tolist()
+    assert (record["add"], record["sub"], record["method"], record["seed"]) == (["long_hair"], ["short_hair"], "linear", 4)
+    assert record["layer_indices"] == [0, 1, 2, 3] and record["layers"] == "coarse"
+    ratio = E.default_sub_ratio(E.with_spread(DirectionSet.load(run.directions_path("linear", "w")), codes["w"]),
+                                "long_hair", "short_hair")
+    np.testing.assert_allclose(record["sweep"], [[-10.0, -10 * ratio], [0.0, 0.0], [10.0, 10 * ratio]], rtol=1e-6)
+    assert record["directions"]["file"] == str(run.directions_path("linear", "w"))
+    assert record["generator"]["fingerprint"] == fingerprint(G)
+    saved = np.load(out / "codes.npz")
+    assert saved["edited"].shape == (3, 3, G.n_latent, 512)
+    np.testing.assert_allclose(saved["codes"], codes["w"][ids])
+    # "before" re-creates the stored samples (same content, same w)
+    stored = run.images(codes["id"][ids]).astype(int)
+    assert np.abs(res.before.astype(int) - stored).max() <= 1
+
+
+def test_edit_defaults_and_inputs_folder(tiny_run, tmp_path, selfie_dir):
+    run, G, codes = tiny_run
+    res = E.edit(run.path, "open_mouth", "closed_mouth", method="linear", inputs=selfie_dir, seed=1, generator=G)
+    ds = DirectionSet.load(run.directions_path("linear", "w"))
+    std = lambda t: float((codes["w"].astype(np.float64) @ ds.vector(t)).std())
+    assert res.strengths == [pytest.approx((15 * E.STRENGTH_UNIT * std("open_mouth"),
+                                            5 * E.STRENGTH_UNIT * std("closed_mouth")), rel=1e-5)]
+    assert res.labels == ["000-a", "001-b_rgba", "002-c_gray", "003-d"]
+    assert sorted(s["name"] for s in res.record["skipped"]) == ["e_corrupt.png", "notes.txt"]
+    assert res.after.shape == (1, 4, 32, 32, 3) and res.out is None
+
+
+def test_edit_output_is_atomic(tiny_run, tmp_path, monkeypatch):
+    run, G, _ = tiny_run
+    import latentedit.images
+
+    calls = []
+
+    def failing_png(a):
+        calls.append(1)
+        if len(calls) > 3:
+            raise OSError("disk full")
+        return b"png"
+
+    monkeypatch.setattr(latentedit.images, "encode_png", failing_png)
+    with pytest.raises(OSError):
+        E.edit(run.path, "long_hair", method="linear", samples=2, generator=G, out=tmp_path / "edit")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("x")
+    with pytest.raises(InputError, match="is not an earlier edit output"):
+        E.edit(run.path, "long_hair", method="linear", samples=2, generator=G, out=tmp_path / "other")
+
+
+# -- the demo world --------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_demo_edit_flips_long_hair_for_most_samples():
+    pytest.importorskip("latentedit.world.assets")
+    from latentedit.world import assets
+
+    try:
+        G = E.load_generator_for(None, "demo")[0]
+    except Exception as e:
+        pytest.skip(f"demo generator asset missing: {e}")
+    table = E.flip_rates(G, None, [("long_hair", "short_hair")], n=64, methods=("linear",), seed=3, with_opposite=(True,))
+    row = table[0]
+    assert row["flipped"] >= 0.85, row

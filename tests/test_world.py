@@ -1,0 +1,181 @@
+"""The demo world: ground-truth rules, renders that show them, geometry, and the asset manifest."""
+
+import numpy as np
+import pytest
+
+from latentedit.errors import AssetError
+from latentedit.world import assets, render, truth
+
+
+@pytest.fixture(scope="module")
+def codes():
+    return np.random.default_rng(0).standard_normal((20000, truth.LATENT_DIM))
+
+
+@pytest.fixture(scope="module")
+def face():
+    """One geometry and one attribute row: long blonde hair, open eyes, closed mouth, no blush."""
+    geom = render.take(render.sample_geometry(np.random.default_rng(1), 1), 0)
+    geom.update(cx=0.5, cy=0.47, tilt=0.0, scale=1.0)
+    attrs = {"hair_length": 1.2, "hair_length_class": 2, "hair_color": truth.HAIR_COLORS.index("blonde"),
+             "eye_color": 0, "open_mouth": 0, "smile": 0, "closed_eyes": 0, "blush": 0, "background": 0.3}
+    return geom, attrs
+
+
+def _mask_near(image, colour, tol=40):
+    return np.abs(image.astype(int) - np.array(colour)).sum(-1) < tol
+
+
+def _pixel(geom, point, size=64):
+    x, y = render._Frame(geom, size)(np.array([point]))[0]
+    return int(round(x)), int(round(y))
+
+
+# --------------------------------------------------------------------------- truth
+
+def test_tag_matrix_shape_and_constant_tag(codes):
+    m = truth.tag_matrix(codes)
+    assert m.shape == (len(codes), len(truth.TAGS)) and m.dtype == np.uint8
+    assert set(np.unique(m)) <= {0, 1}
+    assert m[:, truth.TAGS.index("simple_background")].all()
+    with pytest.raises(ValueError):
+        truth.attributes(np.zeros((3, 5)))
+
+
+def test_tag_frequencies_in_range(codes):
+    freq = truth.tag_matrix(codes).mean(0)
+    for tag, f in zip(truth.TAGS, freq):
+        if tag != "simple_background":
+            assert 0.1 <= f <= 0.6, (tag, f)
+
+
+def test_exclusive_groups(codes):
+    m = truth.tag_matrix(codes)
+    for group in (["short_hair", "medium_hair", "long_hair"],
+                  [f"{c}_hair" for c in truth.HAIR_COLORS],
+                  [f"{c}_eyes" for c in truth.EYE_COLORS],
+                  ["open_mouth", "closed_mouth"]):
+        assert (m[:, [truth.TAGS.index(t) for t in group]].sum(1) == 1).all(), group
+
+
+def test_tags_co_occur(codes):
+    m = truth.tag_matrix(codes).astype(bool)
+    col = {t: m[:, i] for i, t in enumerate(truth.TAGS)}
+
+    def p(a, given=None):
+        return col[a].mean() if given is None else col[a][col[given]].mean()
+
+    assert p("smile", "open_mouth") > p("smile") + 0.1
+    assert p("blush", "smile") > p("blush") + 0.1
+    assert p("blonde_hair", "long_hair") > 2 * p("blonde_hair", "short_hair")
+    assert p("blue_eyes", "blue_hair") > p("blue_eyes") + 0.2
+    assert abs(float(truth.VECTORS["smile"] @ truth.VECTORS["mouth"]) - 0.5) < 0.01
+
+
+@pytest.mark.parametrize("tag", [t for t in truth.BINARY_ATTRIBUTES if t != "medium_hair"])
+def test_planted_vector_switches_the_tag(tag, codes):
+    v = truth.attribute_vector(tag)
+    assert v.shape == (truth.LATENT_DIM,) and abs(np.linalg.norm(v) - 1) < 1e-9
+    z = codes[:500]
+    on = truth.BINARY_ATTRIBUTES[tag](z + 5 * v)
+    off = truth.BINARY_ATTRIBUTES[tag](z - 5 * v)
+    assert on.mean() > 0.95 and off.mean() < 0.05, (tag, on.mean(), off.mean())
+
+
+def test_attribute_vector_unknown_name():
+    with pytest.raises(KeyError):
+        truth.attribute_vector("medium_hair")
+
+
+# --------------------------------------------------------------------------- renders
+
+def test_renders_are_deterministic():
+    a1, g1 = render.demo_selfies(3, seed=5)
+    a2, g2 = render.demo_selfies(3, seed=5)
+    assert a1.dtype == np.uint8 and a1.shape == (3, 64, 64, 3)
+    assert a1.tobytes() == a2.tobytes() and all((g1[k] == g2[k]).all() for k in g1)
+    assert render.demo_selfies(3, seed=6)[0].tobytes() != a1.tobytes()
+    b1, z1, _ = render.demo_anime(3, seed=5)
+    b2, z2, _ = render.demo_anime(3, seed=5)
+    assert b1.tobytes() == b2.tobytes() and (z1 == z2).all()
+
+
+def test_long_hair_reaches_the_bottom_rows(face):
+    geom, attrs = face
+    colour = render.ANIME_HAIR["blonde"]
+    long_ = render.render_anime(geom, attrs)
+    short = render.render_anime(geom, {**attrs, "hair_length": -1.2, "hair_length_class": 0})
+    assert _mask_near(long_[-12:], colour).sum() > 20
+    assert _mask_near(short[-12:], colour).sum() == 0
+    assert _mask_near(short[:, :], colour).sum() > 50
+
+
+def test_mouth_and_eyes_change_only_their_region(face):
+    geom, attrs = face
+    base = render.render_anime(geom, attrs).astype(int)
+    for change, points in (({"open_mouth": 1}, [(0, 0.15)]),
+                           ({"smile": 1}, [(0, 0.15)]),
+                           ({"closed_eyes": 1}, [(-0.085, 0.03), (0.085, 0.03)])):
+        other = render.render_anime(geom, {**attrs, **change}).astype(int)
+        diff = np.abs(other - base).sum(-1)
+        inside = np.zeros_like(diff, dtype=bool)
+        for p in points:
+            x, y = _pixel(geom, p)
+            inside[y - 6 : y + 7, x - 6 : x + 7] = True
+        assert diff[inside].mean() > 5, change
+        assert diff[~inside].max() == 0, change
+
+
+def test_hair_and_eye_colour_show(face):
+    geom, attrs = face
+    for k, name in enumerate(truth.HAIR_COLORS):
+        img = render.render_anime(geom, {**attrs, "hair_color": k})
+        assert _mask_near(img, render.ANIME_HAIR[name]).sum() > 200, name
+    for k, name in enumerate(truth.EYE_COLORS):
+        img = render.render_anime(geom, {**attrs, "eye_color": k})
+        assert _mask_near(img, render.ANIME_EYES[name], 60).sum() >= 6, name
+
+
+def test_geometry_moves_the_face(face):
+    geom, attrs = face
+    skin = render.ANIME_SKIN
+
+    def centroid(g):
+        ys, xs = np.nonzero(_mask_near(render.render_anime(g, attrs), skin, 12))
+        return xs.mean(), ys.mean()
+
+    x0, y0 = centroid(geom)
+    x1, y1 = centroid({**geom, "cx": geom["cx"] + 0.1})
+    assert abs((x1 - x0) - 6.4) < 1.5 and abs(y1 - y0) < 1.0
+    selfie = render.render_selfie(geom, render.take(render.selfie_appearance(np.zeros((1, 8))), 0))
+    moved = render.render_selfie({**geom, "cx": geom["cx"] + 0.1},
+                                 render.take(render.selfie_appearance(np.zeros((1, 8))), 0))
+    assert selfie.shape == (64, 64, 3) and np.abs(selfie.astype(int) - moved).mean() > 5
+
+
+def test_demo_video_moves_smoothly(tmp_path):
+    frames, geometry = render.demo_video(n_frames=12, seed=0)
+    assert frames.shape == (12, 64, 64, 3) and len(geometry["cx"]) == 12
+    assert np.ptp(geometry["cx"]) > 0.05 and np.abs(np.diff(geometry["cx"])).max() < 0.04
+    step = np.abs(np.diff(frames.astype(int), axis=0)).mean()
+    assert 0 < step < np.abs(frames[0].astype(int) - render.demo_selfies(1, seed=3)[0][0]).mean()
+
+
+# --------------------------------------------------------------------------- manifest
+
+def test_manifest_detects_missing_and_altered(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENTEDIT_ASSETS", str(tmp_path))
+    (tmp_path / "demo-generator.pt").write_bytes(b"weights")
+    (tmp_path / "demo-tagger").mkdir()
+    (tmp_path / "demo-tagger" / "tags.txt").write_text("smile\n")
+    manifest = assets.update_manifest()
+    assert set(manifest["files"]) == {"demo-generator.pt", "demo-tagger/tags.txt"}
+    assert assets.demo_generator_path() == tmp_path / "demo-generator.pt"
+    assert assets.demo_tagger_path() == tmp_path / "demo-tagger"
+
+    (tmp_path / "demo-tagger" / "tags.txt").write_text("frown\n")
+    with pytest.raises(AssetError, match="sha256 mismatch"):
+        assets.verify("demo-tagger")
+    (tmp_path / "demo-generator.pt").unlink()
+    with pytest.raises(AssetError, match=r"missing; rebuild with python -m latentedit.world.build$"):
+        assets.demo_generator_path()
