@@ -70,6 +70,11 @@ def _codes(run, space):
     return codes, X
 
 
+def _spread(X, directions):
+    """Std of the codes projected on each direction: the unit edits count strengths in."""
+    return (np.asarray(X, dtype=np.float64) @ np.asarray(directions, dtype=np.float64).T).std(axis=0)
+
+
 def _labels(run, n, threshold):
     scores, vocab = run.tag_scores()
     scores = np.asarray(scores)
@@ -81,12 +86,12 @@ def _labels(run, n, threshold):
 
 def _select_tags(run, vocab, Y, tags, threshold, min_count, max_count, include, exclude):
     result = filter_tags(vocab, Y, len(Y), min_count, max_count, include, exclude)
-    if tags is None:
+    if not tags:
         if not result.kept:
             raise TagError(f"no tag passes the filter ({result.summary()}); lower min_count or tag "
                            f"more samples")
         return result.kept, result
-    tags = [str(t) for t in tags]
+    tags = list(dict.fromkeys(str(t) for t in tags))
     for tag in tags:
         if tag not in result.counts:
             raise TagError(unknown_name_message("tag", tag, vocab))
@@ -100,6 +105,14 @@ def _select_tags(run, vocab, Y, tags, threshold, min_count, max_count, include, 
     return tags, result
 
 
+def _latent_dim(run):
+    """Dimension of the style code z that the run's w were mapped from (8 for GNR)."""
+    try:
+        return int(run.manifest["generator"]["config"]["latent_dim"])
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
 def fit_directions(run, method, space="w", tags=None, threshold=0.5, generator=None, min_count=None,
                    max_count=None, include=(), exclude=(), **params) -> DirectionSet:
     """Fit `method`'s directions on a run's codes and return them as a DirectionSet.
@@ -108,8 +121,19 @@ def fit_directions(run, method, space="w", tags=None, threshold=0.5, generator=N
     scores thresholded at `threshold` as Y; tags are those passing `filter_tags` (or exactly
     `tags`, each of which must pass it). pca uses the codes only; sefa uses only `generator`
     (and the run, if given, to check the generator is the one it was sampled with).
-    `params` go to the estimator (e.g. alpha=1e-3).
+    `params` go to the estimator (e.g. alpha=1e-3). Linear fits in w space default to
+    n_components = the generator's latent_dim: GNR's w = mapping(z) lie near a latent_dim-dimensional
+    surface, and least squares over all 512 coordinates puts most of the direction's length into
+    that surface's bends (see LinearDirections); pass n_components=None for the thesis's plain fit.
+
+    The set's stats: "std" (spread of the codes along each direction, the unit of default edit
+    strengths; for sefa only when a run is given), "score" (see each estimator), and for
+    supervised methods "n_positive"; svd adds "characteristic_sign" (see SVDDirections), sefa
+    "eigenvalue". params record the estimator's parameters, the filter bounds and, per dropped
+    tag, why it was dropped ("dropped").
     """
+    if method == "linear" and space == "w" and "n_components" not in params and run is not None:
+        params["n_components"] = _latent_dim(run)
     estimator = make_estimator(method, **params)
     record = {"estimator": estimator.get_params(), "space": space}
 
@@ -123,6 +147,8 @@ def fit_directions(run, method, space="w", tags=None, threshold=0.5, generator=N
         record["layer_indices"] = [int(i) for i in estimator.layer_indices_]
         record["n_rows"] = int(estimator.n_rows_)
         stats = {"score": estimator.score_, "eigenvalue": estimator.eigenvalues_}
+        if run is not None:
+            stats["std"] = _spread(_codes(run, "w")[1], estimator.directions_)
         return DirectionSet("sefa", "w", estimator.names_, estimator.directions_.astype(np.float32),
                             stats, fingerprint, record)
 
@@ -146,8 +172,9 @@ def fit_directions(run, method, space="w", tags=None, threshold=0.5, generator=N
     else:
         estimator.fit(X, Y[:, columns], tag_names=names)
     record.update(threshold=float(threshold), min_count=result.min_count, max_count=result.max_count,
-                  include=list(include), exclude=list(exclude))
+                  include=list(include), exclude=list(exclude), dropped=result.dropped)
     stats = supervised_stats(estimator)
+    stats["std"] = _spread(X, estimator.directions_)
     if method == "svd":
         stats["characteristic_sign"] = estimator.characteristic_sign_
     return DirectionSet(method, space, names, estimator.directions_.astype(np.float32), stats,
