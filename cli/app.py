@@ -2,7 +2,13 @@
 
 import typer
 
+from .edit import edit
+from .fit_directions import fit_directions
+from .report import report
 from .sample import sample
+from .tag import tag
+from .train_scorer import train_scorer
+from .video import video
 
 app = typer.Typer(
     add_completion=False,
@@ -17,7 +23,8 @@ def _root():
     """Pipeline: sample -> tag -> fit-directions -> edit -> train-scorer -> report."""
 
 
-app.command()(sample)
+for command in (sample, tag, fit_directions, edit, video, train_scorer, report):
+    app.command(name=command.__name__.replace("_", "-"))(command)
 
 
 def main():

@@ -26,6 +26,7 @@ Every metric returns a `MetricResult`; too few samples leave it not computed, wi
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -118,6 +119,27 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
 
+def frechet_distance_features(f1, f2) -> float:
+    """The Fréchet distance of the Gaussian fits of two feature sets (rows = samples).
+
+    Equal to `frechet_distance(*feature_stats(f1), *feature_stats(f2))`. With fewer samples than
+    dimensions (the usual case: 100 images, 2048 features) the covariances are singular and the
+    d x d square root is slow and unstable, so the cross term is computed exactly from the samples:
+    with centred A (n1 x d) and B (n2 x d), the eigenvalues of S1 S2 are the squared singular
+    values of A B^T over (n1 - 1)(n2 - 1), so Tr (S1 S2)^(1/2) = |A B^T|_* / sqrt((n1 - 1)(n2 - 1)).
+    """
+    f1, f2 = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
+    (n1, d), n2 = f1.shape, len(f2)
+    if min(n1, n2) < 2:
+        raise ValueError(f"a Fréchet distance needs at least 2 samples per set, got {n1} and {n2}")
+    if min(n1, n2) > d:
+        return frechet_distance(*feature_stats(f1), *feature_stats(f2))
+    a, b = f1 - f1.mean(0), f2 - f2.mean(0)
+    diff = f1.mean(0) - f2.mean(0)
+    cross = np.linalg.svd(a @ b.T, compute_uv=False).sum() / math.sqrt((n1 - 1) * (n2 - 1))
+    return float(diff @ diff + (a * a).sum() / (n1 - 1) + (b * b).sum() / (n2 - 1) - 2 * cross)
+
+
 # -- feature spaces --------------------------------------------------------------------------------
 def _as_unit_float(images) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [0, 1]."""
@@ -188,8 +210,6 @@ class FeatureSpace:
         out = [self.fn(images[i : i + self.batch_size]) for i in range(0, len(images), self.batch_size)]
         return np.concatenate(out) if out else np.zeros((0, 0))
 
-    def stats(self, images) -> tuple[np.ndarray, np.ndarray]:
-        return feature_stats(self.features(images))
 
 
 def inception_space(path=None) -> FeatureSpace:
@@ -231,46 +251,34 @@ def fid_space(scorer=None, path=None) -> FeatureSpace:
 
 
 # -- FID and DFID ------------------------------------------------------------------------------------
-def _stats_of(space: FeatureSpace, images_or_stats):
-    if isinstance(images_or_stats, tuple):
-        return images_or_stats
-    return space.stats(images_or_stats)
+def _features_of(space: FeatureSpace, images_or_features):
+    """Images (uint8 NHWC) -> features; a 2-d float array is taken as features already."""
+    a = np.asarray(images_or_features)
+    return a if a.ndim == 2 else space.features(a)
 
 
-def _n_of(images_or_stats, n_ref: int | None) -> int:
-    if isinstance(images_or_stats, tuple):
-        return int(n_ref or 0)
-    return len(images_or_stats)
-
-
-def fid(images, reference, space: FeatureSpace, min_samples: int = MIN_FID_SAMPLES,
-        n_reference: int | None = None) -> MetricResult:
-    """FID (or the space's substitute) of uint8 images against reference images or their stats.
-
-    `reference` may be (mu, sigma) from `space.stats(...)`; then give `n_reference`.
-    """
-    n, n_ref = len(images), _n_of(reference, n_reference)
+def fid(images, reference, space: FeatureSpace, min_samples: int = MIN_FID_SAMPLES) -> MetricResult:
+    """FID (or the space's substitute) of uint8 images against reference images (or their features)."""
+    n, n_ref = len(images), len(reference)
     result = MetricResult(space.name, standard=space.standard, note=space.note, n={"images": n, "reference": n_ref})
-    if min(n, n_ref) < min_samples:
-        result.note = _join(f"{space.name} needs at least {min_samples} images per set, got {n} and {n_ref}; "
+    if min(n, n_ref) < max(2, min_samples):
+        result.note = _join(f"{space.name} needs at least {max(2, min_samples)} images per set, got {n} and {n_ref}; "
                             "not computed", space.note)
         return result
-    mu1, s1 = space.stats(images)
-    mu2, s2 = _stats_of(space, reference)
-    result.value, result.computed = frechet_distance(mu1, s1, mu2, s2), True
-    if min(n, n_ref) <= len(mu1):
-        result.note = _join(space.note, f"{min(n, n_ref)} samples <= {len(mu1)} feature dimensions: covariances are "
-                                        "rank-deficient, so values are biased upward and comparable only at equal n")
+    f1, f2 = space.features(images), _features_of(space, reference)
+    result.value, result.computed = frechet_distance_features(f1, f2), True
+    if min(n, n_ref) <= f1.shape[1]:
+        result.note = _join(space.note, f"{min(n, n_ref)} samples <= {f1.shape[1]} feature dimensions: covariances "
+                                        "are rank-deficient, so values are biased upward and comparable only at equal n")
     return result
 
 
-def dfid(groups, reference, space: FeatureSpace, min_samples: int = MIN_FID_SAMPLES,
-         n_reference: int | None = None) -> MetricResult:
+def dfid(groups, reference, space: FeatureSpace, min_samples: int = MIN_FID_SAMPLES) -> MetricResult:
     """Mean over inputs of the FID of each input's outputs (a list of uint8 arrays) vs the reference."""
     name = "DFID" if space.standard else space.name.replace("FD", "DFD")
-    ref = _stats_of(space, reference)
-    n_ref = _n_of(reference, n_reference)
-    per = [fid(g, ref, space, min_samples, n_reference=n_ref) for g in groups]
+    ref = _features_of(space, reference)
+    n_ref = len(ref)
+    per = [fid(g, ref, space, min_samples) for g in groups]
     result = MetricResult(name, standard=space.standard, note=space.note,
                           n={"inputs": len(per), "per_input": [r.n["images"] for r in per], "reference": n_ref},
                           per_input=[r.value for r in per])

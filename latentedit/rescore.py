@@ -15,12 +15,12 @@ is always computed from the samples of the edit it is keyed by: the input is a d
 {edit name -> (before, after)}, and rows follow its key order. Each row also records a digest of
 its inputs; two rows with different names but the same digest are refused.
 
-Ground truth on the demo world: the demo generator draws the attributes that
-`latentedit.world.truth` assigns to a style code z, and an edit moves w = mapping(z). The
-ground truth of an edited image is therefore the truth of the z whose w is closest to the edited
-w' (`invert_mapping`, a few hundred Adam steps on the 8-d z starting from the unedited z); the
-relative residual |mapping(z') - w'| / |w' - w| is kept so a reader can see whether the edited
-code stayed on the generator's manifold (a large residual means the truth is approximate).
+Ground truth on the demo world: what a decoded image shows is read off its pixels by
+`latentedit.world.build.read_attributes` (through `latentedit.edit.DemoBatch.read`): for each
+attribute, the nearest of the world's renders that vary only that attribute, with the geometry of
+the input selfie and the other attributes of the unedited style. Before and after images are read
+the same way, so the ground-truth matrix and the classifier's matrix measure the same thing and a
+reader can see how far the classifier can be trusted.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class RescoreResult:
     source: str = ""
     digests: list = field(default_factory=list)
     notes: dict = field(default_factory=dict)
+    scores: dict = field(default_factory=dict, repr=False)  # {edit: (before (N, A), after (N, A))}, not saved
 
     def row(self, name: str) -> dict:
         """Every field of one edit's row as {field: {attribute: value}}."""
@@ -88,6 +89,13 @@ class RescoreResult:
             "digests": list(self.digests),
             "notes": self.notes,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RescoreResult":
+        """Rebuild from `to_dict()` (per-sample scores are not kept)."""
+        return cls(rows=list(d["rows"]), columns=list(d["columns"]), n=np.asarray(d["n"], np.int64),
+                   source=d.get("source", ""), digests=list(d.get("digests", [])), notes=dict(d.get("notes", {})),
+                   **{f: np.asarray(d[f], np.float64) for f in FIELDS})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -115,7 +123,7 @@ def score_change_matrix(scores: dict, columns, source: str = "", threshold: floa
     if not isinstance(scores, dict) or not scores:
         raise InputError("re-scoring needs a non-empty dict {edit name: (before, after)}")
     input_digests = input_digests or {}
-    rows, digests, per_field, ns = [], [], {f: [] for f in FIELDS}, []
+    rows, digests, per_field, ns, kept = [], [], {f: [] for f in FIELDS}, [], {}
     for name, pair in scores.items():
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise InputError(f"edit {name!r}: expected a (before, after) pair")
@@ -127,6 +135,7 @@ def score_change_matrix(scores: dict, columns, source: str = "", threshold: floa
         d = a - b
         on_b, on_a = b >= threshold, a >= threshold
         rows.append(str(name))
+        kept[str(name)] = (b, a)
         digests.append(input_digests.get(name) or _digest(b, a))
         per_field["before"].append(b.mean(0))
         per_field["after"].append(a.mean(0))
@@ -141,7 +150,8 @@ def score_change_matrix(scores: dict, columns, source: str = "", threshold: floa
     if same:
         notes["identical_inputs"] = same
     return RescoreResult(rows=rows, columns=columns, n=np.asarray(ns, np.int64), source=source, digests=digests,
-                         notes=notes, **{f: np.stack(v) for f, v in per_field.items()})
+                         notes=notes, scores=kept,
+                         **{f: np.stack(v) for f, v in per_field.items()})
 
 
 def _identical(rows, digests) -> list:
@@ -172,48 +182,28 @@ def rescore_matrix(edits: dict, scorer, batch_size: int = 128) -> RescoreResult:
     return score_change_matrix(scores, scorer.attributes, source="scorer", input_digests=digests)
 
 
-def truth_scores(z: np.ndarray, attributes) -> np.ndarray:
-    """Ground-truth 0/1 attributes of demo-world style codes z (N, 8): float (N, A)."""
-    from .world import truth
+def shown_tags(read: dict, attributes) -> np.ndarray:
+    """0/1 (N, A): whether each image shows each tag, from the attribute values read off the images.
 
-    unknown = [a for a in attributes if a not in truth.BINARY_ATTRIBUTES]
-    if unknown:
-        from .errors import TagError, unknown_name_message
-
-        raise TagError(unknown_name_message("demo-world attribute", unknown[0], truth.BINARY_ATTRIBUTES))
-    return np.stack([truth.BINARY_ATTRIBUTES[a](z) for a in attributes], axis=1).astype(np.float64)
-
-
-def ground_truth_matrix(codes: dict, attributes, notes: dict | None = None) -> RescoreResult:
-    """Demo-world truth: {edit name -> (z before (N, 8), z after (N, 8))} -> matrix, same code path.
-
-    z after is the style code of the edited image (from `invert_mapping` for w-space edits).
+    `read` maps demo-world attribute names to (N,) values (`latentedit.edit.DemoBatch.read`);
+    a tag names one value of one attribute (short_hair: hair_length_class 0).
     """
-    scores = {name: (truth_scores(zb, attributes), truth_scores(za, attributes)) for name, (zb, za) in codes.items()}
-    digests = {name: _digest(np.asarray(zb), np.asarray(za)) for name, (zb, za) in codes.items()}
-    result = score_change_matrix(scores, attributes, source="ground truth", input_digests=digests)
+    from .edit import _tag_attribute as tag_attribute
+
+    cols = []
+    for tag in attributes:
+        attr, value = tag_attribute(tag)
+        cols.append(np.asarray(read[attr]) == value)
+    return np.stack(cols, axis=1).astype(np.float64)
+
+
+def ground_truth_matrix(reads: dict, attributes, notes: dict | None = None) -> RescoreResult:
+    """Demo-world truth: {edit name -> (read before, read after)} -> matrix, by the same code path.
+
+    Each read is a dict of attribute values shown by the images (`DemoBatch.read`), so the
+    scores are 0/1 and `mean` is the fraction of samples gaining the tag minus those losing it.
+    """
+    scores = {name: (shown_tags(b, attributes), shown_tags(a, attributes)) for name, (b, a) in reads.items()}
+    result = score_change_matrix(scores, attributes, source="ground truth")
     result.notes.update(notes or {})
     return result
-
-
-def invert_mapping(mapping, w_target, z_init, steps: int = 300, lr: float = 0.05, seed: int = 0):
-    """Find z with mapping(z) close to w_target, starting from z_init: (z (N, 8), |mapping(z) - w| (N,)).
-
-    Adam on z, deterministic for a given input. `mapping` is the generator's z -> w MLP.
-    """
-    import torch
-
-    torch.manual_seed(seed)
-    target = torch.as_tensor(np.asarray(w_target), dtype=torch.float32)
-    z = torch.as_tensor(np.asarray(z_init), dtype=torch.float32).clone().requires_grad_(True)
-    opt = torch.optim.Adam([z], lr=lr)
-    for p in mapping.parameters():
-        p.requires_grad_(False)
-    for _ in range(steps):
-        loss = (mapping(z) - target).pow(2).sum(1).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        residual = (mapping(z) - target).norm(dim=1)
-    return z.detach().numpy().astype(np.float32), residual.numpy()

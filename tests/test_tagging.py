@@ -128,6 +128,10 @@ def test_load_errors(project, tmp_path):
         (broken("d", tags=TAGS[:3]),
          f"{tmp_path / 'd'}: tags.txt lists 3 tags but the model has 5 outputs; use the tags.txt that came with the model"),
     ]
+    damaged = broken("e")
+    model_file = damaged / "model-resnet_custom_tiny.h5"
+    model_file.write_bytes(model_file.read_bytes()[:5000])
+    cases.append((damaged, f"cannot load {model_file} (OSError); the file is damaged or not a Keras model"))
     for path, message in cases:
         with pytest.raises(CheckpointError) as e:
             load_tagger(path)

@@ -2,8 +2,9 @@
 
     from latentedit.directions import fit_directions, DirectionSet
     ds = fit_directions(run, "lasso", alpha=1e-3)       # -> DirectionSet
-    ds.save(run.path / "directions" / "lasso-w.npz")
-    n = DirectionSet.load(path, generator_fingerprint=fp, dim=512).vector("long_hair")
+    ds.save(run.directions_path("lasso", "w"))
+    ds = DirectionSet.load(path, generator_fingerprint=run.fingerprint, dim=512)
+    n = ds.vector("long_hair")                           # unit (512,), points toward the tag
 
 Every supervised direction points toward its tag.
 """

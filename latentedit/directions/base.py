@@ -102,6 +102,22 @@ class DirectionSet:
                             {k: v[rows] for k, v in self.stats.items()}, self.generator_fingerprint,
                             self.params)
 
+    def table(self, names=None) -> str:
+        """Plain-text table: one row per direction (all, or `names`), one column per stat."""
+        rows = list(range(len(self))) if not names else [self.index(n) for n in names]
+        first = [k for k in ("n_positive", "score", "std", "eigenvalue") if k in self.stats]
+        keys = first + sorted(k for k in self.stats if k not in first)
+
+        def cell(value):
+            value = np.asarray(value).item()
+            return str(value) if isinstance(value, (int, np.integer)) else f"{value:.4g}"
+
+        lines = [["name"] + keys] + [[self.names[i]] + [cell(self.stats[k][i]) for k in keys] for i in rows]
+        widths = [max(len(line[c]) for line in lines) for c in range(len(lines[0]))]
+        return "\n".join("  ".join(text.ljust(w) if c == 0 else text.rjust(w)
+                                   for c, (text, w) in enumerate(zip(line, widths))).rstrip()
+                         for line in lines)
+
     def save(self, path) -> Path:
         """Write the set as an .npz (no pickles), atomically; the same set gives the same bytes."""
         arrays = {
@@ -125,16 +141,20 @@ class DirectionSet:
         if not path.is_file():
             raise DirectionError(f"no direction file at {path}; fit one with latentedit fit-directions")
         try:
-            with np.load(path, allow_pickle=False) as f:
-                data = {k: f[k] for k in f.files}
-        except Exception as e:
-            raise DirectionError(f"{path} is not a latentedit direction file ({type(e).__name__}: "
-                                 f"{str(e).splitlines()[0] if str(e) else 'unreadable'})") from None
-        required = {"kind", "format_version", "method", "space", "names", "vectors",
-                    "generator_fingerprint", "params"}
-        if str(data.get("kind", "")) != FORMAT_KIND or not required <= set(data):
-            raise DirectionError(f"{path} is not a latentedit direction file "
-                                 f"(missing {', '.join(sorted(required - set(data))) or 'kind'})")
+            loaded = np.load(path, allow_pickle=False)
+        except Exception:
+            loaded = None
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DirectionError(f"{path} is not a latentedit direction file (not an .npz archive)")
+        with loaded:
+            data = {k: loaded[k] for k in loaded.files}
+        if str(data.get("kind", "")) != FORMAT_KIND:
+            raise DirectionError(f"{path} is not a latentedit direction file (no {FORMAT_KIND!r} kind entry)")
+        missing = sorted({"format_version", "method", "space", "names", "vectors", "generator_fingerprint",
+                          "params"} - set(data))
+        if missing:
+            raise DirectionError(f"{path} is a damaged direction file (missing {', '.join(missing)}); refit "
+                                 f"with latentedit fit-directions")
         version = int(data["format_version"])
         if version > FORMAT_VERSION:
             raise DirectionError(f"{path} has direction format version {version}, this latentedit reads "
@@ -206,14 +226,20 @@ def unit_rows(V, what="direction", names=None):
     return V / norms[:, None]
 
 
-def orient_toward(V, X, Y):
-    """Flip rows of V so that samples carrying tag j project higher on V[j] than the others."""
+def orient_toward(V, X, Y, return_auc=False):
+    """Flip rows of V so that samples carrying tag j project higher on V[j] than the others.
+
+    With return_auc, also return `projection_auc` of the flipped rows (one projection for both).
+    """
+    V = np.asarray(V, dtype=np.float64)
     P = X @ V.T
     Yf = Y.astype(np.float64)
     n_pos = Yf.sum(0)
     gap = (Yf * P).sum(0) / n_pos - ((1 - Yf) * P).sum(0) / (len(Y) - n_pos)
     sign = np.where(gap < 0, -1.0, 1.0)
-    return V * sign[:, None]
+    if not return_auc:
+        return V * sign[:, None]
+    return V * sign[:, None], _auc(P * sign, Y)
 
 
 def orient_largest_positive(V):
@@ -230,15 +256,17 @@ def projection_auc(X, Y, V):
 
     1.0: every sample with the tag projects higher than every sample without; 0.5: chance.
     """
+    return _auc(X @ np.asarray(V, dtype=np.float64).T, Y)
+
+
+def _auc(P, Y):
     from scipy.stats import rankdata
 
-    P = X @ np.asarray(V, dtype=np.float64).T
     ranks = rankdata(P, axis=0)
     Yb = np.asarray(Y, dtype=bool)
     n_pos = Yb.sum(0).astype(np.float64)
     n_neg = len(Yb) - n_pos
-    rank_sum = (ranks * Yb).sum(0)
-    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return ((ranks * Yb).sum(0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
 def paired_difference(u, v):

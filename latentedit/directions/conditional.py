@@ -27,4 +27,4 @@ def condition(vector, others, tol=1e-6) -> np.ndarray:
     if norm <= tol * v_norm:
         raise DirectionError("the direction lies in the span of the directions it is conditioned on, "
                              "so nothing is left after projecting them out; condition on fewer directions")
-    return (residual / norm).astype(np.asarray(vector).dtype if np.asarray(vector).dtype.kind == "f" else np.float64)
+    return (residual / norm).astype(np.result_type(np.asarray(vector).dtype, np.float32))

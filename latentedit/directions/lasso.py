@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from latentedit.directions.base import check_codes_labels, orient_toward, projection_auc, unit_rows
+from latentedit.directions.base import check_codes_labels, orient_toward, unit_rows
 
 
 def _fit_chunk(Xc, Yc, gram, alpha, max_iter, tol):
@@ -61,7 +61,7 @@ class LassoDirections:
         coef = np.concatenate(parts, axis=0)
         self.coef_ = coef
         self.sparsity_ = (coef == 0).mean(axis=1)
-        self.directions_ = orient_toward(unit_rows(coef, f"lasso direction (alpha={self.alpha})", names), X, Y)
+        unit = unit_rows(coef, f"lasso direction (alpha={self.alpha})", names)
+        self.directions_, self.score_ = orient_toward(unit, X, Y, return_auc=True)
         self.n_positive_ = Y.sum(0)
-        self.score_ = projection_auc(X, Y, self.directions_)
         return self

@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from latentedit.directions.base import (check_codes_labels, orient_toward, paired_difference,
-                                        projection_auc)
+from latentedit.directions.base import check_codes_labels, orient_toward, paired_difference
 
 
 def leading_right_singular_vector(M):
@@ -65,11 +64,10 @@ class SVDDirections:
         self.n_positive_ = Y.sum(0)
         self.tag_means_ = (Yf.T @ X) / self.n_positive_[:, None]
         self.singular_values_ = np.array([np.linalg.norm(Xc[Y[:, j]] @ V[j]) for j in range(Y.shape[1])])
-        self.directions_ = orient_toward(V, X, Y)
+        self.directions_, self.score_ = orient_toward(V, X, Y, return_auc=True)
         own = np.einsum("td,td->t", self.directions_, self.tag_means_ - self.mean_)
         self.characteristic_sign_ = np.where(own < 0, -1.0, 1.0)
         self.characteristic_ = self.directions_ * self.characteristic_sign_[:, None]
-        self.score_ = projection_auc(X, Y, self.directions_)
         return self
 
     def paired(self, positive: int, negative: int) -> np.ndarray:

@@ -2,26 +2,33 @@
 
 import numpy as np
 
-from latentedit.directions.base import check_codes_labels, orient_toward, projection_auc, unit_rows
+from latentedit.directions.base import check_codes_labels, orient_toward, unit_rows
+
+
+def extreme_count(n, fraction):
+    """Samples per side for a top/bottom `fraction` of n samples (at least 1, at most n // 2)."""
+    return max(1, min(int(round(fraction * n)), n // 2))
 
 
 def select_extremes(column_scores, fraction):
     """Indices of the top and bottom `fraction` of samples by score (stable order on ties)."""
     n = len(column_scores)
-    k = max(1, int(round(fraction * n)))
+    k = extreme_count(n, fraction)
     order = np.argsort(-column_scores, kind="stable")
     return order[:k], order[n - k:]
 
 
-def _fit_one(Xc, labels, C, max_iter, tol):
+def _fit_one(Xc, labels, C, dual, max_iter, tol):
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.svm import LinearSVC
 
+    if dual == "auto":
+        dual = bool(C <= 0.1 or Xc.shape[0] <= Xc.shape[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = LinearSVC(C=C, dual=False, max_iter=max_iter, tol=tol).fit(Xc, labels)
+        model = LinearSVC(C=C, dual=dual, max_iter=max_iter, tol=tol).fit(Xc, labels)
     return model.coef_[0], model.n_iter_
 
 
@@ -34,9 +41,14 @@ class SVMDirections:
     With ~10k samples, 2% is ~200 per side in a 512-d space: always separable, and the margin is
     then set by a handful of points, so the default is fraction=None: all samples, labelled by Y.
 
-    The SVM is scikit-learn's LinearSVC (squared hinge, primal solver) on codes centred on the
-    mean of the samples used, so its regularised intercept does not bend the boundary. C is the
-    usual inverse penalty; its scale depends on N and on the scale of the codes.
+    The SVM is scikit-learn's LinearSVC (squared hinge) on codes centred on the mean of the
+    samples used, so its regularised intercept does not bend the boundary and the solver
+    converges in about half the iterations. C is the usual inverse penalty; its scale depends on
+    N and on the scale of the codes. Default 0.01: on 10,200 synthetic 512-d codes of unit-order
+    scale it recovers planted directions better than 1.0 (mean cos 0.88 vs 0.84).
+    dual="auto" picks liblinear's dual coordinate descent when C <= 0.1 or there are fewer
+    samples than dimensions, else the primal Newton solver (measured at 10,200 x 512: C=0.01 dual
+    0.4 s vs primal 0.8 s per tag; C=1 dual does not converge in 1000 iterations, primal 3 s).
     Tags are fitted in parallel threads (`n_jobs`).
 
     Fitted: `directions_` (T, D) unit boundary normals pointing toward each tag, `n_positive_`
@@ -44,15 +56,16 @@ class SVMDirections:
     projection X @ direction against Y on all samples.
     """
 
-    def __init__(self, fraction=None, C=0.01, n_jobs=None, max_iter=1000, tol=1e-4):
+    def __init__(self, fraction=None, C=0.01, dual="auto", n_jobs=None, max_iter=1000, tol=1e-4):
         self.fraction = fraction
         self.C = C
+        self.dual = dual
         self.n_jobs = n_jobs
         self.max_iter = max_iter
         self.tol = tol
 
     def get_params(self, deep=True):
-        return {"fraction": self.fraction, "C": self.C, "n_jobs": self.n_jobs,
+        return {"fraction": self.fraction, "C": self.C, "dual": self.dual, "n_jobs": self.n_jobs,
                 "max_iter": self.max_iter, "tol": self.tol}
 
     def _training_sets(self, X, Y, scores):
@@ -79,13 +92,13 @@ class SVMDirections:
             if scores.shape != Y.shape:
                 raise ValueError(f"scores shape {scores.shape} differs from Y shape {Y.shape}")
         results = Parallel(n_jobs=self.n_jobs, backend="threading")(
-            delayed(_fit_one)(Xs, labels, self.C, self.max_iter, self.tol)
+            delayed(_fit_one)(Xs, labels, self.C, self.dual, self.max_iter, self.tol)
             for Xs, labels in self._training_sets(X, Y, scores))
         coef = np.array([r[0] for r in results])
         self.n_iter_ = np.array([r[1] for r in results])
         self.n_train_ = (np.full(Y.shape[1], len(X)) if self.fraction is None
-                         else np.full(Y.shape[1], 2 * max(1, int(round(self.fraction * len(X))))))
-        self.directions_ = orient_toward(unit_rows(coef, "SVM boundary normal", names), X, Y)
+                         else np.full(Y.shape[1], 2 * extreme_count(len(X), self.fraction)))
+        unit = unit_rows(coef, "SVM boundary normal", names)
+        self.directions_, self.score_ = orient_toward(unit, X, Y, return_auc=True)
         self.n_positive_ = Y.sum(0)
-        self.score_ = projection_auc(X, Y, self.directions_)
         return self

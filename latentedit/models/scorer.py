@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError, InputError, LatentEditError, RunError, TagError, unknown_name_message
+from ..errors import CheckpointError, InputError, LatentEditError, TagError, unknown_name_message
 from ..io import atomic_write_bytes
 
 DEFAULT_ATTRIBUTES = ("open_mouth", "short_hair", "closed_eyes")
@@ -43,9 +43,10 @@ THRESHOLD = 0.5
 FORMAT = "latentedit-scorer/1"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-FEATURE_DIM = 2048
 
-# The demo scorer: trained on first use on demo-world renders with ground-truth labels.
+# The demo scorer: trained on first use on demo-world renders with ground-truth labels (the world's
+# "real anime" domain, as the thesis trained on real anime), never on generator outputs, so that
+# its agreement with the ground truth on decoded images measures how far it can be trusted there.
 DEMO_CONFIG = dict(n_images=3000, seed=0, render_size=64, input_size=64, epochs=4, batch_size=64,
                    lr=2e-3, holdout=0.2, attributes=list(DEFAULT_ATTRIBUTES))
 
@@ -200,6 +201,16 @@ def load_scorer(path="demo", attributes=None, progress: bool = True) -> Scorer:
     return scorer
 
 
+def parse_attributes(spec) -> tuple:
+    """'open_mouth,short_hair' (or a list) -> ('open_mouth', 'short_hair'); one-line error when empty."""
+    names = [a.strip() for a in spec.split(",")] if isinstance(spec, str) else [str(a).strip() for a in spec]
+    if not names or any(not a for a in names):
+        raise InputError(f"--attributes must be comma-separated names such as open_mouth,short_hair; got {spec!r}")
+    if len(set(names)) != len(names):
+        raise InputError(f"--attributes lists a name twice: {spec!r}")
+    return tuple(names)
+
+
 # -- labels ----------------------------------------------------------------------------------------
 def load_labels_csv(path, attributes) -> tuple[list[str], np.ndarray]:
     """Read a label CSV: a `filename` column and one 0/1 column per attribute -> (names, (N, A))."""
@@ -251,7 +262,7 @@ def _resized_uint8(images, size: int) -> torch.Tensor:
     """Images (list or array of HxWx3 uint8, any sizes) -> uint8 tensor (N, 3, size, size)."""
     out = []
     for img in images:
-        x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
+        x = torch.tensor(np.asarray(img)).permute(2, 0, 1)[None].float()
         if x.shape[-2:] != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         out.append(x.round().clamp(0, 255).to(torch.uint8))
@@ -403,7 +414,7 @@ def _augment(x: torch.Tensor, gen: torch.Generator, shift: int = 3) -> torch.Ten
 
 def train_scorer(data, labels=None, attributes=DEFAULT_ATTRIBUTES, epochs: int = 4, seed: int = 0, out=None,
                  progress: bool = True, input_size: int = 64, batch_size: int = 64, lr: float = 2e-3,
-                 holdout: float = 0.2, pretrained="auto", limit: int | None = None, threads: int = 2) -> Scorer:
+                 holdout: float = 0.2, pretrained="auto", limit: int | None = None, threads: int = 1) -> Scorer:
     """Train a `Scorer` and report held-out accuracy and AUC per attribute (in `scorer.metrics`).
 
     data: uint8 (N, H, W, 3) with `labels` (N, A) 0/1; a Run or run folder (labels: its tags
@@ -417,7 +428,7 @@ def train_scorer(data, labels=None, attributes=DEFAULT_ATTRIBUTES, epochs: int =
     images, y, trained_on = training_data(data, labels, attributes, limit)
     n = len(y)
     n_hold = int(round(n * holdout))
-    if n - n_hold < 2 or n_hold < 1:
+    if n < 10 or n - n_hold < 2 or n_hold < 1:
         raise InputError(f"{n} labelled images are too few to train and hold out {holdout:.0%}; give at least 10")
     if epochs < 1:
         raise InputError(f"epochs must be at least 1, got {epochs}")
@@ -492,6 +503,7 @@ def demo_scorer_path(images: np.ndarray, labels: np.ndarray, config: dict = DEMO
     h.update(np.ascontiguousarray(images).tobytes())
     h.update(np.ascontiguousarray(labels).tobytes())
     h.update(torch.__version__.encode())
+    h.update(str(imagenet_weights_file()).encode())  # an ImageNet start gives another scorer
     return cache_dir() / f"scorer-{h.hexdigest()[:16]}.pt"
 
 
@@ -508,7 +520,7 @@ def demo_scorer(progress: bool = True, config: dict = DEMO_CONFIG) -> Scorer:
          progress)
     scorer = train_scorer(images, y, config["attributes"], epochs=config["epochs"], seed=config["seed"],
                           progress=progress, input_size=config["input_size"], batch_size=config["batch_size"],
-                          lr=config["lr"], holdout=config["holdout"], pretrained=False)
+                          lr=config["lr"], holdout=config["holdout"], pretrained="auto")
     scorer.trained_on.update({"kind": "demo world renders", "config": dict(config)})
     scorer.save(path)
     return scorer

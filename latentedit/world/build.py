@@ -130,10 +130,11 @@ def model_card(G, cfg: TrainConfig, history: dict, measured: dict, sample_z: np.
     tags = "\n".join(f"| {j + 1} | {t} |" for j, t in enumerate(_tags_of(sample_z)))
     last = {k: history[k][-1] for k in ("loss", "pixel_l1", "style_mse")} if history["loss"] else {}
     n_params = sum(p.numel() for p in G.parameters())
+    rebuild = f"python -m latentedit.world.build --seed {cfg.seed} --only generator --steps {cfg.steps}"
     stop_note = ""
     if history["steps_done"] < cfg.steps:
-        stop_note = (f"; training stopped at the time budget; reproduce with `--stop-after "
-                     f"{history['steps_done']}`")
+        rebuild += f" --stop-after {history['steps_done']}"
+        stop_note = "; training stopped at the time budget, which `--stop-after` reproduces"
     return f"""# Model card: demo GNR generator (assets/demo-generator.pt)
 
 A small GANs N' Roses generator trained on the procedural demo world (latentedit.world), so that
@@ -143,7 +144,7 @@ known ground truth. It is not a model of real selfies or real anime.
 - Architecture: latentedit.models.gnr.Generator, config `{json.dumps(G.config, sort_keys=True)}`
   ({G.n_latent} modulated layers, {n_params:,} parameters, float32, {size_bytes / 1e6:.1f} MB).
 - Fingerprint: `{fingerprint(G)}`.
-- Rebuild: `python -m latentedit.world.build --seed {cfg.seed} --only generator`.
+- Rebuild: `{rebuild}`.
 
 ## Training data
 Pairs rendered by latentedit.world.render, seed {cfg.seed}: {cfg.n_train} selfies

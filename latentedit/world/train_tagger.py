@@ -86,7 +86,7 @@ class TaggerTrainConfig:
 
     seed: int = 0
     n_renders: int = 12000        # anime renders of random geometry and style codes
-    n_generated: int = 6000       # generator outputs (only when a generator is given)
+    n_generated: int = 3000       # generator outputs (only when a generator is given)
     styles_per_selfie: int = 4    # generated images per encoded demo selfie
     n_val: int = 500              # held-out renders (and as many generated images)
     steps: int = 3000
@@ -105,25 +105,32 @@ def render_examples(n: int, seed: int, size: int = IMAGE_SIZE) -> tuple[np.ndarr
     return render.anime_batch(geometry, z, size), z
 
 
-def generate(generator, selfies: np.ndarray, z: np.ndarray, batch: int = 32) -> np.ndarray:
-    """uint8 images of decode(content of each selfie, its style code z): the GNR translation."""
+def generate(generator, selfies: np.ndarray, z: np.ndarray, batch: int = 16) -> np.ndarray:
+    """uint8 GNR translations: selfie i decoded with its k = len(z) // len(selfies) codes z[i*k : (i+1)*k].
+
+    Each selfie is encoded once (the encoder is the expensive half on CPU).
+    """
     import torch
 
     from ..images import from_uint8, to_uint8
 
+    k = len(z) // len(selfies)
+    if k * len(selfies) != len(z):
+        raise ValueError(f"{len(z)} style codes do not split evenly over {len(selfies)} selfies")
     out = []
     with torch.no_grad():
-        for i in range(0, len(z), batch):
+        for i in range(0, len(selfies), batch):
             content, _ = generator.encode(from_uint8(selfies[i : i + batch]))
-            out.append(to_uint8(generator.decode(content, torch.from_numpy(z[i : i + batch]).float())))
+            codes = torch.from_numpy(z[i * k : (i + batch) * k]).float()
+            out.append(to_uint8(generator.decode(content.repeat_interleave(k, dim=0), codes)))
     return np.concatenate(out)
 
 
 def generated_examples(generator, n: int, seed: int, styles_per_selfie: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """`n` generator outputs (demo selfies x random styles): (uint8 images, z (n, 8))."""
-    n_selfies = -(-n // styles_per_selfie)
-    selfies, _ = render.demo_selfies(n_selfies, seed=seed, size=generator.config["size"])
-    selfies = np.repeat(selfies, styles_per_selfie, axis=0)[:n]
+    """`n` generator outputs (n / styles_per_selfie demo selfies x random styles): (uint8 images, z (n, 8))."""
+    if n % styles_per_selfie:
+        raise ValueError(f"n={n} is not a multiple of styles_per_selfie={styles_per_selfie}")
+    selfies, _ = render.demo_selfies(n // styles_per_selfie, seed=seed, size=generator.config["size"])
     z = np.random.default_rng(seed + 1).standard_normal((n, truth.LATENT_DIM))
     return generate(generator, selfies, z), z
 

@@ -1,0 +1,95 @@
+"""Figures of the report as PNG bytes: re-scoring heatmaps, strength sweeps, image grids.
+
+matplotlib is used through its object API with the Agg canvas (no pyplot, no global backend
+switch), so building a report never opens a window or touches the caller's matplotlib state.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+
+
+def _canvas(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def heatmap(values: np.ndarray, rows, columns, title: str, limit: float | None = None,
+            std: np.ndarray | None = None) -> bytes:
+    """A diverging heatmap of a (rows, columns) matrix centred on 0, every cell annotated."""
+    values = np.asarray(values, np.float64)
+    limit = limit or max(float(np.nanmax(np.abs(values))) if values.size else 0.0, 1e-6)
+    fig = _canvas(1.3 + 1.25 * len(columns), 0.9 + 0.5 * len(rows))
+    ax = fig.add_subplot()
+    im = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(len(columns)), [str(c) for c in columns], rotation=20, ha="right")
+    ax.set_yticks(range(len(rows)), [str(r) for r in rows])
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            text = f"{values[i, j]:+.3f}" + (f"\n±{std[i, j]:.3f}" if std is not None else "")
+            dark = abs(values[i, j]) > 0.6 * limit
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.05, pad=0.03)
+    return _png(fig)
+
+
+def sweep_plot(sweeps: dict) -> bytes:
+    """Target vs off-target score change over edit strength: one panel per (method, edit).
+
+    sweeps: {method: {edit: {"strengths": [...], "target": name or None, "target_change": [...],
+    "off_target_change": [...]}}}; rows of panels are methods, columns edits.
+    """
+    methods = list(sweeps)
+    edits = list(dict.fromkeys(e for m in methods for e in sweeps[m]))
+    fig = _canvas(3.2 * max(len(edits), 1), 2.4 * max(len(methods), 1))
+    for i, method in enumerate(methods):
+        for j, edit in enumerate(edits):
+            ax = fig.add_subplot(len(methods), len(edits), i * len(edits) + j + 1)
+            s = sweeps[method].get(edit)
+            if s is None:
+                ax.set_axis_off()
+                continue
+            x = s["strengths"]
+            if s.get("target") is not None:
+                ax.plot(x, s["target_change"], "o-", color="tab:red", label=f"target ({s['target']})")
+            ax.plot(x, s["off_target_change"], "s--", color="tab:gray", label="off-target (mean |change|)")
+            ax.axhline(0, color="black", lw=0.5)
+            ax.set_title(f"{method}: {edit}", fontsize=9)
+            ax.tick_params(labelsize=7)
+            if i == len(methods) - 1:
+                ax.set_xlabel("add strength (w distance)", fontsize=8)
+            if j == 0:
+                ax.set_ylabel("mean score change", fontsize=8)
+            ax.legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def image_grid(columns: list[np.ndarray], titles: list[str], cell: float = 1.3) -> bytes:
+    """Image columns (each uint8 (rows, H, W, 3)) side by side, each column headed by its title."""
+    rows = len(columns[0])
+    fig = _canvas(cell * len(columns), cell * rows + 0.4)
+    for r in range(rows):
+        for k, col in enumerate(columns):
+            ax = fig.add_subplot(rows, len(columns), r * len(columns) + k + 1)
+            ax.imshow(col[r], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(titles[k], fontsize=7)
+    fig.subplots_adjust(wspace=0.04, hspace=0.04)
+    return _png(fig)

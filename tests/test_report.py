@@ -1,0 +1,170 @@
+"""The report: --pairs/--methods parsing, the self-contained HTML, partial reports when a stage
+fails, and (slow) the whole command on a small demo run, opened in headless Chromium."""
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from latentedit.errors import InputError
+from latentedit.report import build, html
+from latentedit.report.build import format_pairs, parse_methods, parse_pairs
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+# -- parsing -------------------------------------------------------------------------------------
+def test_parse_pairs():
+    spec = "long_hair:short_hair, open_mouth:closed_mouth,closed_eyes"
+    pairs = parse_pairs(spec)
+    assert pairs == (("long_hair", "short_hair"), ("open_mouth", "closed_mouth"), ("closed_eyes", None))
+    assert parse_pairs("closed_eyes:") == (("closed_eyes", None),)
+    assert parse_pairs(format_pairs(pairs)) == pairs
+    assert parse_pairs([("a", "b"), ("c", "")]) == (("a", "b"), ("c", None))
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("long_hair:short_hair,", "got an empty pair"),
+    ("long hair:short_hair", "got 'long hair:short_hair'"),
+    ("a:a", "--pairs 'a:a': a pair cannot add and subtract the same tag"),
+    ("a:b,a:b", "--pairs lists 'a:b' twice"),
+])
+def test_parse_pairs_errors(spec, message):
+    with pytest.raises(InputError) as e:
+        parse_pairs(spec)
+    assert message in str(e.value)
+
+
+def test_parse_methods():
+    assert parse_methods("linear, svd,linear") == ("linear", "svd")
+    with pytest.raises(InputError, match="unknown method 'lineer'; did you mean linear"):
+        parse_methods("lineer,svd")
+    with pytest.raises(InputError, match="comma-separated"):
+        parse_methods("linear,,svd")
+
+
+# -- the HTML page -----------------------------------------------------------------------------
+def _png() -> bytes:
+    from latentedit.images import encode_png
+
+    return encode_png(np.full((4, 4, 3), 200, np.uint8))
+
+
+def _matrix(rows, mean):
+    cols = ["open_mouth", "short_hair"]
+    z = np.zeros((len(rows), 2)).tolist()
+    return {"rows": rows, "columns": cols, "n": [5] * len(rows), "mean": mean, "std": z, "before": z, "after": z,
+            "flip": z, "flip_on": z, "flip_off": z, "notes": {}}
+
+
+def test_html_is_self_contained_and_marks_failures():
+    doc = {
+        "config": {"run": "runs/<demo>", "methods": ["linear", "sefa"], "samples": 5, "seed": 0},
+        "stages": {"scorer": {"status": "ok", "seconds": 1.0}, "rescore:sefa": {"status": "failed", "seconds": 0.1,
+                                                                                  "error": "DirectionError: boom"}},
+        "scorer": {"attributes": ["open_mouth", "short_hair"], "metrics": {}},
+        "edits": {"linear": {"+open_mouth -closed_mouth": {"add": ["open_mouth"], "sub": ["closed_mouth"]}}},
+        "rescore": {"linear": _matrix(["+open_mouth -closed_mouth"], [[0.5, -0.125]])},
+        "ground_truth": {}, "agreement": {}, "sweeps": {},
+        "metrics": {"rows": [{"method": "unedited", "edit": "-", "metric": "scorer-feature FD", "value": 12.5,
+                              "computed": True, "standard": False, "note": "substitute"}],
+                    "status": {"FID": "missing file pt_inception-2015-12-05-6726825d.pth: put it at /x"}},
+    }
+    page = html.render(doc, {"heatmap-rescore-linear": _png(), "sweeps": _png()})
+    assert "runs/&lt;demo&gt;" in page  # escaped
+    assert "Partial report: 1 stage(s) failed (rescore:sefa)" in page
+    assert '<td class="target">+0.500 ± 0.000' in page and "-0.125 ± 0.000" in page
+    assert "missing file pt_inception-2015-12-05-6726825d.pth: put it at /x" in page
+    assert "12.5000" in page and 'class="substitute">scorer-feature FD' in page
+    srcs = re.findall(r'<img[^>]*src="([^"]+)"', page)
+    assert len(srcs) == 2 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert base64.b64decode(srcs[0].split(",", 1)[1]) == _png()
+    assert "http://" not in page and "https://" not in page
+
+
+# -- the pipeline on the demo world --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """A small demo-world run tagged with the world's ground-truth tags (no TensorFlow needed)."""
+    from latentedit.io import atomic_save_npz, atomic_write_json
+    from latentedit.sample import sample
+    from latentedit.world import truth
+
+    run = sample("demo", tmp_path_factory.mktemp("runs") / "run", n_inputs=80, styles_per_input=3, progress=False)
+    for s in run.shards():
+        codes = run.shard_codes(s)
+        atomic_save_npz(run.tags_dir / f"{s}.npz", id=codes["id"],
+                        scores=truth.tag_matrix(codes["z"]).astype(np.float32))
+    atomic_write_json(run.tags_dir / "vocab.json", {"tags": truth.TAGS, "fingerprint": "ground-truth"})
+    return run
+
+
+@pytest.fixture(scope="module")
+def small_scorer(tmp_path_factory):
+    """A quickly trained scorer (not the accurate demo one): the report only needs a working scorer."""
+    from latentedit.models.scorer import demo_training_data, train_scorer, DEMO_CONFIG
+
+    x, y = demo_training_data({**DEMO_CONFIG, "n_images": 120})
+    path = tmp_path_factory.mktemp("scorer") / "scorer.pt"
+    train_scorer(x, y, DEMO_CONFIG["attributes"], epochs=1, input_size=32, progress=False, out=path)
+    return path
+
+
+def test_failed_stages_are_recorded_and_the_rest_is_kept(demo_run, small_scorer, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    index = build.report(demo_run.path, methods=["linear"], pairs="open_mouth:closed_mouth", samples=12,
+                         scorer=tmp_path / "missing.pt", out=tmp_path / "rep", sweep_samples=4, metric_inputs=2,
+                         dfid_augmentations=4, lpips_styles=3, progress=False)
+    doc = json.loads((index.parent / "report.json").read_text())
+    status = {k: v["status"] for k, v in doc["stages"].items()}
+    assert status["scorer"] == "failed" and "does not exist" in doc["stages"]["scorer"]["error"]
+    assert status["rescore:linear"] == "skipped" and status["ground_truth:linear"] == "ok"
+    assert status["metrics:fid"] == "failed" and "missing file pt_inception" in doc["stages"]["metrics:fid"]["error"]
+    assert doc["ground_truth"]["linear"]["rows"] == ["+open_mouth -closed_mouth"]
+    page = index.read_text()
+    assert "Partial report" in page and "scorer" in page
+    assert (index.parent / "ground-truth-linear.csv").read_text().startswith("source,edit,attribute,n,")
+
+
+@pytest.mark.slow
+def test_report_end_to_end_in_headless_chromium(demo_run, small_scorer, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    index = build.report(demo_run.path, samples=16, scorer=small_scorer, out=tmp_path / "rep", sweep_samples=6,
+                         metric_inputs=2, dfid_augmentations=12, lpips_styles=4, progress=False)
+    doc = json.loads((index.parent / "report.json").read_text())
+    failed = {k: v for k, v in doc["stages"].items() if v["status"] != "ok"}
+    assert not failed, failed
+    pairs = ["+long_hair -short_hair", "+open_mouth -closed_mouth", "+closed_eyes"]
+    for method in ("linear", "lasso", "svd", "sefa"):
+        assert doc["rescore"][method]["rows"] == pairs and doc["ground_truth"][method]["rows"] == pairs
+        assert doc["edits"][method]["+long_hair -short_hair"]["sub"] == ["short_hair"]
+    # the rows of different methods and edits are different numbers, not copies
+    means = [tuple(np.round(row, 6)) for m in doc["rescore"].values() for row in m["mean"]]
+    assert len(set(means)) == len(means)
+    metrics = {(r["method"], r["edit"], r["metric"]) for r in doc["metrics"]["rows"] if r["computed"]}
+    assert ("unedited", "-", "scorer-feature FD") in metrics and ("svd", "+closed_eyes", "scorer-feature DFD") in metrics
+    assert not any(r["standard"] for r in doc["metrics"]["rows"])  # no weights here: substitutes only
+    for name in ("rescore-svd.csv", "ground-truth-sefa.csv", "metrics.csv", "sweeps.csv"):
+        assert (index.parent / name).stat().st_size > 100
+
+    profile = tmp_path / "chromium-profile"
+    base = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}"]
+    dom = subprocess.run([*base, "--dump-dom", index.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert dom.count("<table") >= 10 and "+long_hair -short_hair" in dom and "Strength sweeps" in dom
+    srcs = re.findall(r'<img[^>]*src="([^"]*)"', dom)
+    assert len(srcs) >= 4 * 2 * 2 + 1 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    shot = tmp_path / "shot.png"
+    subprocess.run([*base, "--window-size=1400,2400", f"--screenshot={shot}", index.as_uri()], capture_output=True,
+                   timeout=120, check=True)
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("RGB"))
+    assert pixels.shape[:2] == (2400, 1400)
+    assert pixels.std() > 20 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 200  # text, tables, heatmaps
