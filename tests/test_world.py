@@ -183,10 +183,8 @@ def test_manifest_detects_missing_and_altered(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- shipped generator
 
-@pytest.mark.slow
 def test_shipped_generator_draws_the_ground_truth():
     """The demo generator translates held-out selfies into renders of their codes' attributes."""
-    pytest.importorskip("torch")
     from latentedit.models.checkpoint import load_generator
     from latentedit.world.build import attribute_accuracy
     from latentedit.world.train_generator import evaluate, make_pairs
@@ -194,9 +192,9 @@ def test_shipped_generator_draws_the_ground_truth():
     G = load_generator("demo")
     data = make_pairs(6, seed=424242, k=4)
     result = evaluate(G, data)
-    assert result["l1_255"] < 20
+    assert result["l1_255"] < 9 and result["style_rmse"] < 0.8, result
     n, k = data.z.shape[:2]
     acc = attribute_accuracy(result["outputs"].reshape(n * k, 64, 64, 3),
                              {key: np.repeat(v, k) for key, v in data.geometry.items()},
                              data.z.reshape(n * k, -1))
-    assert acc["hair_color"] > 0.8 and acc["hair_length_class"] > 0.7, acc
+    assert acc["hair_color"] >= 0.8 and acc["hair_length_class"] >= 0.85 and acc["open_mouth"] >= 0.7, acc

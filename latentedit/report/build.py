@@ -103,23 +103,24 @@ class Stages:
     def __call__(self, name: str):
         if self.bar is not None:
             self.bar.set_description(f"report: {name}")
-        start = time.time()
+        start, cpu = time.time(), time.process_time()
         try:
             yield
         except Exception as e:  # noqa: BLE001 - a report keeps what it has and marks the rest
             message = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            self.status[name] = {"status": "failed", "seconds": round(time.time() - start, 2),
-                                 "error": f"{type(e).__name__}: {message}"[:500]}
+            self.status[name] = {"status": "failed", "error": f"{type(e).__name__}: {message}"[:500]}
             if not isinstance(e, LatentEditError):
                 self.status[name]["traceback"] = traceback.format_exc(limit=6)
         else:
-            self.status[name] = {"status": "ok", "seconds": round(time.time() - start, 2)}
+            self.status[name] = {"status": "ok"}
         finally:
+            self.status.setdefault(name, {"status": "interrupted"}).update(
+                seconds=round(time.time() - start, 2), cpu_seconds=round(time.process_time() - cpu, 2))
             if self.bar is not None:
                 self.bar.update(1)
 
     def skip(self, name: str, reason: str) -> None:
-        self.status[name] = {"status": "skipped", "seconds": 0.0, "error": reason}
+        self.status[name] = {"status": "skipped", "seconds": 0.0, "cpu_seconds": 0.0, "error": reason}
         if self.bar is not None:
             self.bar.update(1)
 
@@ -298,7 +299,7 @@ class Context:
 def report(run, methods=DEFAULT_METHODS, pairs=DEFAULT_PAIRS, samples: int = 100, out=None, seed: int = 0,
            scorer="demo", tagger="demo", generator=None, sweep_samples: int = 24, sweep_factors=SWEEP_FACTORS,
            metric_inputs: int = 4, dfid_augmentations: int = 50, lpips_styles: int = 10, reference=None,
-           progress: bool = True) -> Path:
+           threads: int = 1, progress: bool = True) -> Path:
     """Build the report of `run` into `out` (default RUN/report); returns the path of index.html.
 
     methods, pairs: what to compare (pairs are (add, sub or None), or a --pairs string);
@@ -306,7 +307,20 @@ def report(run, methods=DEFAULT_METHODS, pairs=DEFAULT_PAIRS, samples: int = 100
     metric_inputs selfies get dfid_augmentations augmentations each (DFID) and lpips_styles random
     styles each (diversity). scorer: a scorer file or "demo"; reference: a folder of anime images
     for FID (demo world: demo renders by default); generator: only for runs sampled in memory.
+    threads bounds torch's threads while the report runs (restored after): on a shared machine
+    one thread is steadier than two, whose waits on each other multiply the time when cores are busy.
     """
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(int(threads), old_threads)))
+    try:
+        return _report(run, methods, pairs, samples, out, seed, scorer, tagger, generator, sweep_samples,
+                       sweep_factors, metric_inputs, dfid_augmentations, lpips_styles, reference, progress)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _report(run, methods, pairs, samples, out, seed, scorer, tagger, generator, sweep_samples, sweep_factors,
+            metric_inputs, dfid_augmentations, lpips_styles, reference, progress) -> Path:
     from tqdm.auto import tqdm
 
     from ..stages import open_run
@@ -319,7 +333,8 @@ def report(run, methods=DEFAULT_METHODS, pairs=DEFAULT_PAIRS, samples: int = 100
                "samples": int(samples), "seed": int(seed), "scorer": str(scorer), "tagger": str(tagger),
                "sweep_samples": int(sweep_samples), "sweep_factors": [float(f) for f in sweep_factors],
                "metric_inputs": int(metric_inputs), "dfid_augmentations": int(dfid_augmentations),
-               "lpips_styles": int(lpips_styles), "reference": str(reference) if reference else None}
+               "lpips_styles": int(lpips_styles), "reference": str(reference) if reference else None,
+               "threads": torch.get_num_threads()}
     doc = {"format": FORMAT, "config": options, "versions": versions(), "generator": run.fingerprint,
            "scorer": None, "directions": {}, "edits": {}, "rescore": {}, "ground_truth": {}, "agreement": {},
            "sweeps": {}, "metrics": {"rows": [], "notes": []}}

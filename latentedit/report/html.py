@@ -49,9 +49,10 @@ def _stage_table(stages: dict) -> str:
     for name, s in stages.items():
         cls = s.get("status", "?")
         rows.append(f'<tr><td class="name">{_e(name)}</td><td class="name {cls}">{_e(cls)}</td>'
-                    f'<td>{_num(s.get("seconds"), "{:.1f} s")}</td><td class="name">{_e(s.get("error", ""))}</td></tr>')
-    return ('<table class="stages"><tr><th class="name">stage</th><th class="name">status</th><th>time</th>'
-            '<th class="name">error</th></tr>' + "".join(rows) + "</table>")
+                    f'<td>{_num(s.get("seconds"), "{:.1f} s")}</td><td>{_num(s.get("cpu_seconds"), "{:.1f} s")}</td>'
+                    f'<td class="name">{_e(s.get("error", ""))}</td></tr>')
+    return ('<table class="stages"><tr><th class="name">stage</th><th class="name">status</th><th>wall time</th>'
+            '<th>CPU time</th><th class="name">error</th></tr>' + "".join(rows) + "</table>")
 
 
 def _target_columns(edit: dict, columns: list) -> set:

@@ -4,8 +4,8 @@ The world knows the right answer for every input: the selfie of geometry g and a
 z_s must translate, under style z, into `render_anime(g, attributes(z))`. So the generator learns
 by regression:
 
-- content: decode(encode(selfie).content, z) reproduces the anime render (L1 on pixels plus L1
-  on image gradients, which keeps outlines sharp);
+- content: decode(encode(selfie).content, z) reproduces the anime render (L1 on pixels, optionally
+  weighted up on the eyes and mouth, plus L1 on image gradients, which keeps outlines sharp);
 - style: the encoder's style head regresses z_s (MSE), so `encode` returns a meaningful style
   code in z-space, as GNR's does.
 
@@ -22,7 +22,6 @@ from dataclasses import dataclass, asdict
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import render, truth
 
