@@ -7,16 +7,21 @@ alone drags other features along. This module does that edit on codes (`edit_cod
 
 Strengths
 ---------
-Directions are unit vectors, so a strength is a distance in w-space. The thesis used (+15, -5)
-for regression directions and (-10, +5) for its SVD ones; the SVD sign was arbitrary there, while
-our fitters orient every direction towards its tag, so the SVD equivalent is (+10, -5). Those
-numbers were absolute distances in the w-space of the released checkpoint; they mean nothing for
-another generator whose w has another scale. `DEFAULT_STRENGTHS` therefore keeps the thesis's
-numbers and ratios, but counts them in units of `STRENGTH_UNIT` standard deviations of w along
-the direction (`directions.stats["std"]`, the spread of the fitting codes projected on it), so
-that "+15" does the same thing, relative to how far codes naturally spread, on every generator.
-When a direction set carries no spread, the numbers are used as absolute distances.
-Strengths given by the user are always absolute distances (w' - w == A n_add - B n_sub exactly).
+Directions are unit vectors, so a strength is a distance in w-space, and a strength given by the
+user is exactly that (w' - w == A n_add - B n_sub). The thesis used (+15, -5) for regression
+directions and (-10, +5) for its SVD ones (its SVD sign was arbitrary; ours points toward the
+tag, so the equivalent is (+10, -5)). Those were absolute distances in the w-space of the released
+checkpoint, and an absolute distance means different things on another generator and even for
+another method: on the demo generator the std of w along a direction is 1.0-1.5 for linear,
+0.6-1.1 for lasso and about 5 for SVD directions (an uncentred SVD vector is mostly the mean code,
+along which w spreads a lot), so +15 is 10-15 std for linear (it flips mouth and eyes but changes
+everything else too) and only 3 std for SVD (too weak to flip most samples).
+
+`DEFAULT_STRENGTHS` are therefore counted in std of the codes along each direction
+(`directions.stats["std"]`, filled in from the run's codes by `with_spread`): the same default
+then does the same relative thing on any generator. The values keep the thesis's add:sub ratios
+(3:1 regression, 2:1 SVD) and were chosen from the flip rates measured on the demo world (see
+`flip_rates`): the smallest strengths at which the targets flip for most samples.
 
 Layer ranges (W+)
 -----------------
@@ -43,16 +48,15 @@ import torch
 
 from .errors import DirectionError, InputError, RunError, TagError, unknown_name_message
 
-# (add, sub) strength per method, in units of STRENGTH_UNIT std of w along each direction.
+# (add, sub) strength per method, in std of the codes along each direction (see the docstring).
 DEFAULT_STRENGTHS = {
-    "linear": (15.0, 5.0),
-    "lasso": (15.0, 5.0),
-    "svm": (15.0, 5.0),
-    "svd": (10.0, 5.0),
-    "sefa": (10.0, 5.0),
-    "pca": (10.0, 5.0),
+    "linear": (4.5, 1.5),
+    "lasso": (4.5, 1.5),
+    "svm": (4.5, 1.5),
+    "svd": (5.0, 2.5),
+    "sefa": (5.0, 2.5),
+    "pca": (5.0, 2.5),
 }
-STRENGTH_UNIT = 0.25
 UNNAMED_METHODS = ("sefa", "pca")
 LAYER_GROUPS = ("all", "coarse", "middle", "fine")
 
@@ -240,29 +244,42 @@ def direction_scale(directions, name: str) -> float | None:
 
 
 def default_strengths(method: str) -> tuple[float, float]:
-    """The (add, sub) defaults of a method, in units of STRENGTH_UNIT std of w along the direction."""
+    """The (add, sub) default strengths of a method, in std of the codes along the direction."""
     return DEFAULT_STRENGTHS.get(method, DEFAULT_STRENGTHS["svd"])
 
 
 def resolve_strengths(directions, add, sub=(), strength=None, sub_strength=None) -> tuple[float, float]:
-    """Absolute strengths (A, B): the user's numbers, or the method's defaults scaled by the spread."""
+    """Absolute strengths (A, B): the user's numbers, or the method's defaults times the spread.
+
+    A default for several tags uses their mean spread. Defaults need stats['std'] on the set.
+    """
     add, sub = _as_list(add), _as_list(sub)
     a_default, b_default = default_strengths(directions.method)
 
     def scaled(k: float, tags: list[str]) -> float:
+        if not tags:
+            return 0.0
         scales = [direction_scale(directions, t) for t in tags]
-        if not tags or any(s is None for s in scales):
-            return k
-        return k * STRENGTH_UNIT * float(np.mean(scales))
+        if any(s is None for s in scales):
+            raise DirectionError(f"default strengths are counted in std of the codes along each direction, and "
+                                 f"these {directions.method} directions carry none; give --strength/--sub-strength "
+                                 f"or add the spread with latentedit.edit.with_spread(directions, codes)")
+        return k * float(np.mean(scales))
 
-    a = scaled(a_default, add) if strength is None else parse_strength(strength, "--strength")
-    b = scaled(b_default, sub) if sub_strength is None else parse_strength(sub_strength, "--sub-strength")
-    return a, b
+    a = None if strength is None else parse_strength(strength, "--strength")
+    b = None if sub_strength is None else parse_strength(sub_strength, "--sub-strength")
+    return (scaled(a_default, add) if a is None else a), (scaled(b_default, sub) if b is None else b)
 
 
 def default_sub_ratio(directions, add, sub=()) -> float:
-    """B / A of the default strengths (what a sweep keeps fixed while A varies)."""
-    a, b = resolve_strengths(directions, add, sub)
+    """B / A of the default strengths (what a sweep keeps fixed while A varies).
+
+    Without a recorded spread, the ratio of the method's default numbers.
+    """
+    if all(direction_scale(directions, t) is not None for t in _as_list(add) + _as_list(sub)):
+        a, b = resolve_strengths(directions, add, sub)
+    else:
+        a, b = default_strengths(directions.method)
     return b / a
 
 
@@ -633,7 +650,7 @@ def edit(run_or_inputs, add, sub=(), method: str = "svd", strength=None, sub_str
             "strength": pairs[0][0] if sweep_values is None else None,
             "sub_strength": pairs[0][1] if sweep_values is None else None,
             "strength_given": strength is not None, "sub_strength_given": sub_strength is not None,
-            "default_strengths_in_std": list(default_strengths(ds.method)), "strength_unit_std": STRENGTH_UNIT,
+            "default_strengths_in_std": list(default_strengths(ds.method)),
             "sweep": [[pa, pb] for pa, pb in pairs] if sweep_values is not None else None,
             "layers": None if layers is None else (layers if isinstance(layers, str) else list(layer_idx)),
             "layer_indices": layer_idx,
@@ -798,10 +815,8 @@ def flip_rates(generator, directions_by_method: dict, pairs=(("long_hair", "shor
         for add, opposite in pairs:
             attr, value = _tag_attribute(add)
             candidates = before[attr] != value
-            for use_sub in with_opposite:
-                if opposite is None and use_sub:
-                    continue
-                sub = [opposite] if use_sub and opposite else []
+            for use_sub in (with_opposite if opposite else (False,)):
+                sub = [opposite] if use_sub else []
                 a, b = (strengths or {}).get(method, (None, None))
                 a, b = resolve_strengths(ds, [add], sub, a, b)
                 after = batch.read(batch.decode(G, edit_codes(batch.w, ds, [add], sub, a, b)))

@@ -10,7 +10,7 @@ from PIL import Image
 
 from latentedit import edit as E
 from latentedit.directions import DirectionSet
-from latentedit.errors import InputError, TagError
+from latentedit.errors import DirectionError, InputError, TagError
 from latentedit.io import atomic_save_npz, atomic_write_json
 from latentedit.models.checkpoint import fingerprint
 
@@ -54,16 +54,20 @@ def test_edit_codes_algebra_is_exact():
     np.testing.assert_allclose(out_t.numpy() - w, np.broadcast_to(3.0 * ds.vector("long_hair"), w.shape), atol=1e-5)
 
 
-def test_default_strengths_per_method_scale_with_the_spread():
-    assert E.DEFAULT_STRENGTHS["linear"] == E.DEFAULT_STRENGTHS["lasso"] == (15.0, 5.0)
-    assert E.DEFAULT_STRENGTHS["svd"] == (10.0, 5.0)
+def test_default_strengths_per_method_count_in_std_along_the_direction():
+    assert E.DEFAULT_STRENGTHS["linear"] == E.DEFAULT_STRENGTHS["lasso"] == (4.5, 1.5)
+    assert E.DEFAULT_STRENGTHS["svd"] == (5.0, 2.5)
     std = np.array([2.0, 4.0, 1.0, 1.0])
-    for method, (a, b) in [("linear", (15, 5)), ("lasso", (15, 5)), ("svd", (10, 5))]:
+    for method, (a, b) in [("linear", (4.5, 1.5)), ("lasso", (4.5, 1.5)), ("svd", (5.0, 2.5))]:
         ds = random_directions(method, stats={"std": std})
-        got = E.resolve_strengths(ds, ["long_hair"], ["short_hair"])
-        assert got == pytest.approx((a * E.STRENGTH_UNIT * 2.0, b * E.STRENGTH_UNIT * 4.0))
-        assert E.resolve_strengths(random_directions(method), ["long_hair"], ["short_hair"]) == (a, b)
+        assert E.resolve_strengths(ds, ["long_hair"], ["short_hair"]) == pytest.approx((a * 2.0, b * 4.0))
+        assert E.resolve_strengths(ds, ["long_hair", "short_hair"]) == pytest.approx((a * 3.0, 0.0))
     assert E.resolve_strengths(random_directions(stats={"std": std}), "long_hair", (), "2", 1) == (2.0, 1.0)
+    w = np.random.default_rng(0).standard_normal((50, 512)) * 3
+    spread = E.with_spread(random_directions(), w).stats["std"]
+    np.testing.assert_allclose(spread, (w @ random_directions().vectors.T.astype(np.float64)).std(axis=0), rtol=1e-6)
+    with pytest.raises(DirectionError, match="^default strengths are counted in std"):
+        E.resolve_strengths(random_directions(), "long_hair")
 
 
 def test_layer_groups_of_release_and_demo_generators():
@@ -96,7 +100,7 @@ def test_layer_mask_moves_only_chosen_layers_and_full_wplus_decodes_like_w(tiny_
 
 # -- errors ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("call, message", [
-    (lambda ds: E.edit_codes(np.zeros((1, 512)), ds, ["lng_hair"]),
+    (lambda ds: E.edit_codes(np.zeros((1, 512)), ds, ["lng_hair"], strength=1),
      "unknown tag 'lng_hair'; did you mean long_hair, short_hair? (the linear directions have 4 tags)"),
     (lambda ds: E.edit_codes(np.zeros((1, 512)), ds, []), "nothing to edit: give at least one --add TAG"),
     (lambda ds: E.edit_codes(np.zeros((1, 512)), ds, ["long_hair"], ["long_hair"]),
@@ -161,8 +165,8 @@ def test_edit_defaults_and_inputs_folder(tiny_run, tmp_path, selfie_dir):
     res = E.edit(run.path, "open_mouth", "closed_mouth", method="linear", inputs=selfie_dir, seed=1, generator=G)
     ds = DirectionSet.load(run.directions_path("linear", "w"))
     std = lambda t: float((codes["w"].astype(np.float64) @ ds.vector(t)).std())
-    assert res.strengths == [pytest.approx((15 * E.STRENGTH_UNIT * std("open_mouth"),
-                                            5 * E.STRENGTH_UNIT * std("closed_mouth")), rel=1e-5)]
+    a, b = E.DEFAULT_STRENGTHS["linear"]
+    assert res.strengths == [pytest.approx((a * std("open_mouth"), b * std("closed_mouth")), rel=1e-5)]
     assert res.labels == ["000-a", "001-b_rgba", "002-c_gray", "003-d"]
     assert sorted(s["name"] for s in res.record["skipped"]) == ["e_corrupt.png", "notes.txt"]
     assert res.after.shape == (1, 4, 32, 32, 3) and res.out is None
@@ -192,14 +196,25 @@ def test_edit_output_is_atomic(tiny_run, tmp_path, monkeypatch):
 
 # -- the demo world --------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_demo_edit_flips_long_hair_for_most_samples():
-    pytest.importorskip("latentedit.world.assets")
-    from latentedit.world import assets
+def test_demo_fitted_directions_flip_their_target_for_most_samples():
+    from latentedit.directions import LinearDirections
+    from latentedit.errors import AssetError
+    from latentedit.models.checkpoint import load_generator
+    from latentedit.world import truth
 
     try:
-        G = E.load_generator_for(None, "demo")[0]
-    except Exception as e:
+        G = load_generator("demo")
+    except AssetError as e:
         pytest.skip(f"demo generator asset missing: {e}")
-    table = E.flip_rates(G, None, [("long_hair", "short_hair")], n=64, methods=("linear",), seed=3, with_opposite=(True,))
-    row = table[0]
-    assert row["flipped"] >= 0.85, row
+    z = np.random.default_rng(0).standard_normal((2000, 8)).astype(np.float32)
+    with torch.inference_mode():
+        w = G.mapping(torch.from_numpy(z)).numpy()
+    tags = ["open_mouth", "closed_mouth", "closed_eyes"]
+    labels = truth.tag_matrix(z)[:, [truth.TAGS.index(t) for t in tags]]
+    fit = LinearDirections().fit(w, labels, tag_names=tags)
+    ds = E.with_spread(DirectionSet("linear", "w", tags, fit.directions_), w)
+    rows = E.flip_rates(G, {"linear": ds}, [("open_mouth", "closed_mouth"), ("closed_eyes", None)], n=40, seed=1,
+                        with_opposite=(True,))
+    assert [(r["add"], r["sub"]) for r in rows] == [("open_mouth", "closed_mouth"), ("closed_eyes", "")]
+    assert all(r["candidates"] >= 10 for r in rows), rows
+    assert rows[0]["flipped"] >= 0.8 and rows[1]["flipped"] >= 0.85, rows

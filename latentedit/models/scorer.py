@@ -248,7 +248,8 @@ def load_labels_csv(path, attributes) -> tuple[list[str], np.ndarray]:
     return names, np.asarray(rows, np.float32)
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
+    """One image file as uint8 RGB (H, W, 3); a one-line InputError when unreadable."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -258,7 +259,7 @@ def _read_image(path: Path) -> np.ndarray:
         raise InputError(f"cannot read image {path}: {e}") from e
 
 
-def _resized_uint8(images, size: int) -> torch.Tensor:
+def resize_uint8(images, size: int) -> torch.Tensor:
     """Images (list or array of HxWx3 uint8, any sizes) -> uint8 tensor (N, 3, size, size)."""
     out = []
     for img in images:
@@ -269,8 +270,11 @@ def _resized_uint8(images, size: int) -> torch.Tensor:
     return torch.cat(out)
 
 
-def training_data(data, labels=None, attributes=DEFAULT_ATTRIBUTES, limit: int | None = None):
-    """Resolve what `train_scorer` was given into (images list/array, labels (N, A), trained_on)."""
+def training_data(data, labels=None, attributes=DEFAULT_ATTRIBUTES, limit: int | None = None, size: int = 64):
+    """Resolve what `train_scorer` was given into (uint8 images (N, 3, size, size), labels (N, A), trained_on).
+
+    Images are resized as they are read, so a large run never sits in memory at full size.
+    """
     from ..images import list_images
     from ..store import Run
 
@@ -290,7 +294,7 @@ def training_data(data, labels=None, attributes=DEFAULT_ATTRIBUTES, limit: int |
             if absent:
                 raise InputError(f"{len(absent)} file(s) of {labels} are not in {p}, e.g. {absent[0]!r}")
             names, y = names[:limit], y[:limit]
-            images = [_read_image(by_name[n]) for n in names]
+            images = torch.cat([resize_uint8([read_image(by_name[n])], size) for n in names])
             return images, y, {"kind": "folder", "path": str(p), "labels": str(labels), "n": len(names)}
         else:
             raise InputError(f"{p} is neither a run nor an image folder")
@@ -317,7 +321,7 @@ def training_data(data, labels=None, attributes=DEFAULT_ATTRIBUTES, limit: int |
             sel = [int(i) for i in ids]
             source = "tags >= 0.5"
         sel, y = sel[:limit], y[:limit]
-        images = run.images(sel)
+        images = torch.cat([resize_uint8(run.images(sel[i : i + 256]), size) for i in range(0, len(sel), 256)])
         return images, y, {"kind": "run", "path": str(run.path), "generator": run.fingerprint,
                            "labels": source, "n": len(sel)}
     images = np.asarray(data)
@@ -335,7 +339,8 @@ def training_data(data, labels=None, attributes=DEFAULT_ATTRIBUTES, limit: int |
                          f"and attributes {list(attributes)}, got {y.shape}")
     if not np.isin(y, (0, 1)).all():
         raise InputError("labels must be 0 or 1")
-    return images[:limit], y[:limit], {"kind": "array", "n": int(min(len(images), limit or len(images)))}
+    images, y = images[:limit], y[:limit]
+    return resize_uint8(images, size), y, {"kind": "array", "n": len(y)}
 
 
 # -- metrics ---------------------------------------------------------------------------------------
@@ -425,7 +430,7 @@ def train_scorer(data, labels=None, attributes=DEFAULT_ATTRIBUTES, epochs: int =
     from tqdm.auto import tqdm
 
     attributes = tuple(attributes)
-    images, y, trained_on = training_data(data, labels, attributes, limit)
+    x_all, y, trained_on = training_data(data, labels, attributes, limit, input_size)
     n = len(y)
     n_hold = int(round(n * holdout))
     if n < 10 or n - n_hold < 2 or n_hold < 1:
@@ -441,7 +446,6 @@ def train_scorer(data, labels=None, attributes=DEFAULT_ATTRIBUTES, epochs: int =
         init = _init_weights(scorer, pretrained)
         scorer.init = init
         _say(f"training the scorer from {init} on {n - n_hold} images, holding out {n_hold}", progress)
-        x_all = _resized_uint8(images, input_size)
         order = np.random.default_rng(seed).permutation(n)
         hold, train = order[:n_hold], order[n_hold:]
         x_train, y_train = x_all[train], torch.from_numpy(y[train])

@@ -168,14 +168,13 @@ def run_selfies(run, G, n: int, seed: int) -> np.ndarray:
 def reference_images(run, G, n: int, seed: int, reference=None) -> np.ndarray:
     """Anime images the metrics compare against: a folder given by the user, or demo-world renders."""
     from ..images import list_images
-    from ..models.scorer import _read_image, _resized_uint8
+    from ..models.scorer import read_image, resize_uint8
 
     if reference is not None:
         files, _ = list_images(reference)
         if not files:
             raise InputError(f"no reference anime images in {reference}")
-        imgs = [_read_image(f) for f in files[:n]]
-        return _resized_uint8(imgs, G.size).permute(0, 2, 3, 1).numpy()
+        return resize_uint8([read_image(f) for f in files[:n]], G.size).permute(0, 2, 3, 1).numpy()
     if is_demo_run(run):
         from ..world.render import demo_anime
 

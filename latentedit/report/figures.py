@@ -82,7 +82,7 @@ def sweep_plot(sweeps: dict) -> bytes:
 def image_grid(columns: list[np.ndarray], titles: list[str], cell: float = 1.3) -> bytes:
     """Image columns (each uint8 (rows, H, W, 3)) side by side, each column headed by its title."""
     rows = len(columns[0])
-    fig = _canvas(cell * len(columns), cell * rows + 0.4)
+    fig = _canvas(cell * len(columns), cell * rows + 0.5)
     for r in range(rows):
         for k, col in enumerate(columns):
             ax = fig.add_subplot(rows, len(columns), r * len(columns) + k + 1)
@@ -90,6 +90,6 @@ def image_grid(columns: list[np.ndarray], titles: list[str], cell: float = 1.3) 
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(titles[k], fontsize=7)
+                ax.set_title(titles[k].replace(" ", "\n"), fontsize=7)
     fig.subplots_adjust(wspace=0.04, hspace=0.04)
     return _png(fig)

@@ -182,8 +182,8 @@ attributes, as the add strength grows (the sub strength follows at the method's 
 {_metrics_table(report.get("metrics", {}))}
 
 <h2 id="config">Configuration and versions</h2>
-<pre>{_e(json.dumps({"config": cfg, "versions": report.get("versions", {}), "edits": report.get("edits", {})},
-                 indent=2, sort_keys=True))}</pre>
+<pre>{_e(json.dumps({"config": cfg, "versions": report.get("versions", {}), "directions": report.get("directions", {}),
+                  "edits": report.get("edits", {})}, indent=2, sort_keys=True))}</pre>
 <p class="note">Every number of this page is in report.json and the CSV files next to it.</p>
 </body></html>
 """

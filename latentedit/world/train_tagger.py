@@ -86,10 +86,10 @@ class TaggerTrainConfig:
 
     seed: int = 0
     n_renders: int = 12000        # anime renders of random geometry and style codes
-    n_generated: int = 3000       # generator outputs (only when a generator is given)
+    n_generated: int = 10000      # generator outputs (only when a generator is given)
     styles_per_selfie: int = 4    # generated images per encoded demo selfie
     n_val: int = 500              # held-out renders (and as many generated images)
-    steps: int = 3000
+    steps: int = 5000
     batch: int = 64
     lr: float = 2e-3
     image_size: int = IMAGE_SIZE
