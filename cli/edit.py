@@ -21,6 +21,7 @@ def edit(
     inputs: Optional[Path] = typer.Option(None, help="Edit new selfies from this folder instead (random styles)."),
     seed: int = typer.Option(0, help="Seed of the sample choice / the random styles."),
     tagger: str = typer.Option("demo", help="Tagger for untagged runs and for naming sefa/pca directions."),
+    include: Optional[List[str]] = typer.Option(None, "--include", help="Fit this tag even if the tag filter drops it (repeat)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default RUN/edits/<edit name>)."),
 ):
@@ -28,12 +29,18 @@ def edit(
     add, sub = add or [], sub or []
     out = out if out is not None else default_out(run, add, sub, method, layers)
     result = edit_faces(run, add, sub, method=method, strength=strength, sub_strength=sub_strength, sweep=sweep,
-                        layers=layers, samples=samples, inputs=inputs, seed=seed, tagger=tagger, device=device,
-                        out=out)
+                        layers=layers, samples=samples, inputs=inputs, seed=seed, tagger=tagger, include=include or [],
+                        device=device, out=out)
     r = result.record
     typer.echo(f"edit       +{' +'.join(r['add'])}{''.join(' -' + t for t in r['sub'])} ({r['method']} directions)")
-    for a, b in result.strengths:
-        typer.echo(f"strengths  A={a:.4g} B={b:.4g}" + ("" if r["strength_given"] else " (method default)"))
+    if r["sweep"] is not None:
+        typer.echo("sweep      " + ", ".join(f"A={a:.4g} B={b:.4g}" for a, b in result.strengths))
+    else:
+        a, b = result.strengths[0]
+        default = [] if r["strength_given"] else ["A"]
+        default += [] if r["sub_strength_given"] or not r["sub"] else ["B"]
+        note = f" ({' and '.join(default)}: {r['method']} default, in std of w along the direction)" if default else ""
+        typer.echo(f"strengths  A={a:.4g} B={b:.4g}{note}")
     typer.echo(f"layers     {'all (w)' if r['layer_indices'] is None else r['layer_indices']}")
     typer.echo(f"images     {len(result.labels)} rows x {len(result.strengths) + 1} columns")
     typer.echo(f"output     {result.out} (grid.png, before/, after/, codes.npz, edit.json)")

@@ -226,7 +226,7 @@ def check_tags(directions, add, sub=(), run=None) -> tuple[list[str], list[str]]
         where = f"the {directions.method} directions"
         if reason is not None:
             raise TagError(f"tag {t!r} has no direction in {where}: it was filtered out at fitting time "
-                           f"({reason}); refit with latentedit fit-directions --include {t}")
+                           f"({reason}); pass --include {t} to fit it anyway")
         raise TagError(f"{unknown_name_message('tag', t, known)} (the {directions.method} directions have "
                        f"{len(known)} tags)")
     return add, sub
@@ -444,12 +444,12 @@ def load_generator_for(run=None, generator=None, device="cpu"):
 
 
 def load_directions_for(G, run=None, method="svd", space="w", directions=None, tags=(), tagger="demo",
-                        label_n: int = 64, seed: int = 0):
+                        label_n: int = 64, seed: int = 0, include=()):
     """The directions to edit with, and the file they came from.
 
     `directions` (a DirectionSet or a path) wins; otherwise the run's <method>-<space> directions,
     fitted and saved first when missing (`latentedit.stages.ensure_directions`, which also says why
-    a tag has none). Unnamed sets (sefa, pca) are named by labelling
+    a tag has none); `include` names tags to fit even if the tag filter drops them (refits). Unnamed sets (sefa, pca) are named by labelling
     (`latentedit.directions.label`) when `tags` are not among their names. Every returned set
     carries stats['std'], the spread of codes along each direction (for default strengths).
     """
@@ -469,7 +469,9 @@ def load_directions_for(G, run=None, method="svd", space="w", directions=None, t
         from .stages import ensure_directions
 
         named = method not in UNNAMED_METHODS
-        ds, path = ensure_directions(run, method, space, tags=tags if named else None, tagger=tagger, generator=G)
+        extra = {"include": list(include)} if include and named else {}
+        ds, path = ensure_directions(run, method, space, tags=tags if named else None, tagger=tagger, generator=G,
+                                     **extra)
     else:
         raise RunError("edits need directions: give a RUN (made by latentedit sample) or a direction file")
 
@@ -564,7 +566,7 @@ def _write_files(folder: Path, result: EditResult) -> None:
 
 def edit(run_or_inputs, add, sub=(), method: str = "svd", strength=None, sub_strength=None, sweep=None,
          layers=None, samples: int | None = None, inputs=None, seed: int = 0, generator=None, directions=None,
-         space: str = "w", tagger="demo", out=None, device: str = "cpu", batch_size: int = 16) -> EditResult:
+         space: str = "w", tagger="demo", include=(), out=None, device: str = "cpu", batch_size: int = 16) -> EditResult:
     """Edit anime faces with paired opposite tags and (optionally) write the result to `out`.
 
     run_or_inputs: a run (path or Run) to take directions, codes and the generator from, or a folder
@@ -574,6 +576,7 @@ def edit(run_or_inputs, add, sub=(), method: str = "svd", strength=None, sub_str
     use the same content. `sweep` ('START:STOP:N' or a list) replaces `strength` by a series of
     add-strengths (the sub-strength follows at the same ratio). `out` receives before/ and after/
     PNGs, grid.png, codes.npz and edit.json, all at once (written to a temporary folder first).
+    `include`: tags to fit even though the tag filter drops them (the run's directions are refitted).
     """
     from .images import grid as tile
     from .images import to_uint8
@@ -600,7 +603,8 @@ def edit(run_or_inputs, add, sub=(), method: str = "svd", strength=None, sub_str
     try:
         dev = torch.device(device)
         G, gen_source = load_generator_for(run, generator, device=device)
-        ds, path = load_directions_for(G, run, method, space, directions, add + sub, tagger, seed=seed)
+        ds, path = load_directions_for(G, run, method, space, directions, add + sub, tagger, seed=seed,
+                                       include=_as_list(include))
         add, sub = check_tags(ds, add, sub, run)
         layer_idx = parse_layers(layers, layer_names=G.layer_names)
         a, b = resolve_strengths(ds, add, sub, strength, sub_strength)
@@ -849,13 +853,14 @@ def format_table(rows: list[dict], columns: list[str]) -> str:
 
 
 def measure_edits(run, methods=("linear", "lasso", "svd", "sefa"), n: int = 200, seed: int = 0, tagger="demo",
-                  include=("closed_mouth",), layer_tag=("long_hair", "short_hair"), progress: bool = True) -> dict:
-    """Flip rates of every method and the layer-effects table on a demo-world run.
+                  include=("long_hair", "short_hair", "open_mouth", "closed_mouth", "closed_eyes"),
+                  layer_methods=("linear", "svd"), layer_tags=("long_hair", "short_hair"), progress: bool = True) -> dict:
+    """Flip rates of every method and the layer-effects tables on a demo-world run.
 
-    Fits each supervised method on the run (with `include` kept despite the tag filter, so that
-    both sides of every pair have a direction; nothing is saved), names SeFa's eigenvectors by
-    labelling them with `tagger`, then runs `flip_rates` and `layer_effects` (svd directions) on
-    `n` fresh demo samples. Returns {"flip_rates": rows, "layer_effects": rows}.
+    Fits each supervised method on the run's codes and tags (with `include` kept despite the tag
+    filter, so both sides of every pair have a direction; nothing is saved), names SeFa's
+    eigenvectors by labelling them with `tagger`, then runs `flip_rates` and, for each of
+    `layer_methods`, `layer_effects` on `n` fresh demo samples (the same for every table).
     """
     from .directions import fit_directions
     from .stages import ensure_tags
@@ -864,16 +869,17 @@ def measure_edits(run, methods=("linear", "lasso", "svd", "sefa"), n: int = 200,
     G, _ = load_generator_for(run)
     ensure_tags(run, tagger, progress=progress)
     vocab = run.tag_vocab()["tags"]
-    pair_tags = ["long_hair", "short_hair", "open_mouth", "closed_mouth", "closed_eyes"]
     sets = {}
-    for method in methods:
+    for method in dict.fromkeys(tuple(methods) + tuple(layer_methods)):
         if method in UNNAMED_METHODS:
-            sets[method] = load_directions_for(G, run, method, "w", tags=pair_tags, tagger=tagger, seed=seed)[0]
+            sets[method] = load_directions_for(G, run, method, "w", tags=list(include), tagger=tagger, seed=seed)[0]
         else:
             ds = fit_directions(run, method, generator=G, include=[t for t in include if t in vocab])
             sets[method] = with_spread(ds, run.codes()["w"])
     batch = DemoBatch.sample(G, n, seed)
-    layer_ds = sets.get("svd") or next(iter(sets.values()))
-    return {"flip_rates": flip_rates(G, sets, n=n, seed=seed, batch=batch),
-            "layer_effects": layer_effects(G, layer_ds, *layer_tag, n=n, seed=seed, batch=batch),
-            "labelled_from": {m: ds.params.get("labelled_from") for m, ds in sets.items() if m in UNNAMED_METHODS}}
+    layers = []
+    for method in layer_methods:
+        layers += [{"method": method, **row} for row in layer_effects(G, sets[method], *layer_tags, batch=batch)]
+    return {"flip_rates": flip_rates(G, {m: sets[m] for m in methods}, n=n, seed=seed, batch=batch),
+            "layer_effects": layers,
+            "labelled_from": {m: sets[m].params.get("labelled_from") for m in sets if m in UNNAMED_METHODS}}

@@ -192,13 +192,13 @@ def translate_video(in_path, out_path, generator, w_edited, w_plain=None, crop=N
 
 def edit_video(in_path, add, sub=(), run=None, method: str = "svd", strength=None, sub_strength=None,
                layers=None, style_seed: int = 0, crop=None, out=None, side_by_side: bool = True, generator=None,
-               directions=None, tagger="demo", device: str = "cpu", batch_size: int = 8,
+               directions=None, tagger="demo", include=(), device: str = "cpu", batch_size: int = 8,
                progress: bool = True) -> dict:
     """Translate a face video with one random style (seeded) edited with paired opposite tags.
 
     Directions and the generator come from `run` as in `latentedit.edit.edit`. Writes `out`
     (default IN-edited.mp4 beside the input) and, with `side_by_side`, OUT-side-by-side.mp4
-    (input | unedited | edited).
+    (input | unedited | edited). `include`: tags to fit even if the tag filter drops them.
     """
     from .edit import (Editor, _open_run, check_request, check_tags, load_directions_for, load_generator_for,
                        parse_layers, parse_strength, resolve_strengths)
@@ -214,7 +214,8 @@ def edit_video(in_path, add, sub=(), run=None, method: str = "svd", strength=Non
 
     run = _open_run(run)
     G, _ = load_generator_for(run, generator, device=device)
-    ds, path = load_directions_for(G, run, method, "w", directions, add + sub, tagger, seed=style_seed)
+    ds, path = load_directions_for(G, run, method, "w", directions, add + sub, tagger, seed=style_seed,
+                                   include=list(include or ()))
     add, sub = check_tags(ds, add, sub, run)
     layer_idx = parse_layers(layers, layer_names=G.layer_names)
     a, b = resolve_strengths(ds, add, sub, strength, sub_strength)

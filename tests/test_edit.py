@@ -129,7 +129,7 @@ def test_filtered_tag_says_why(tiny_run):
     with pytest.raises(TagError) as e:
         E.check_tags(ds, ["open_mouth"], ["closed_mouth"], run)
     assert str(e.value) == (f"tag 'closed_mouth' has no direction in the linear directions: it was filtered out at "
-                            f"fitting time ({reason}); refit with latentedit fit-directions --include closed_mouth")
+                            f"fitting time ({reason}); pass --include closed_mouth to fit it anyway")
 
 
 # -- end to end on a run ---------------------------------------------------------------------------
@@ -218,3 +218,35 @@ def test_demo_fitted_directions_flip_their_target_for_most_samples():
     assert [(r["add"], r["sub"]) for r in rows] == [("open_mouth", "closed_mouth"), ("closed_eyes", "")]
     assert all(r["candidates"] >= 10 for r in rows), rows
     assert rows[0]["flipped"] >= 0.8 and rows[1]["flipped"] >= 0.85, rows
+
+
+# -- naming unnamed directions ---------------------------------------------------------------------
+class BrightnessTagger:
+    """A stand-in tagger: 'bright' = mean brightness, 'red' = mean red minus blue."""
+
+    tags = ["bright", "red"]
+
+    def score(self, images, batch_size=32):
+        x = np.asarray(images, np.float64) / 255
+        return np.stack([x.mean(axis=(1, 2, 3)), 0.5 + (x[..., 0] - x[..., 2]).mean(axis=(1, 2)) / 2], axis=1)
+
+
+def test_label_directions_is_antisymmetric_and_names_the_closest(tiny_G):
+    from latentedit.directions.label import closest_labelled, label_directions, named_directions
+
+    ds = random_directions()
+    flipped = DirectionSet("sefa", "w", TAGS, -ds.vectors)
+    labels = label_directions(tiny_G, ds, BrightnessTagger(), n=6, strength=3.0, top=None)
+    mirror = dict(label_directions(tiny_G, flipped, BrightnessTagger(), n=6, strength=3.0, top=None))
+    for name, moves in labels:
+        assert [t for t, _ in moves] in (["bright", "red"], ["red", "bright"])
+        for tag, delta in moves:
+            assert dict(mirror[name])[tag] == pytest.approx(-delta, abs=1e-6)
+    best = max(((n, d) for n, moves in labels for t, d in moves if t == "red"), key=lambda x: abs(x[1]))
+    name, sign, delta = closest_labelled(labels, "red")
+    assert (name, sign, delta) == (best[0], np.sign(best[1]), pytest.approx(best[1]))
+    named = named_directions(ds, labels, ["red"])
+    np.testing.assert_allclose(named.vector("red"), sign * ds.vector(name))
+    assert named.params["labelled_from"] == {"red": f"{'+' if sign > 0 else '-'}{name}"}
+    with pytest.raises(TagError, match="^no labelled direction moves tag 'blonde'"):
+        closest_labelled(labels, "blonde")
