@@ -14,10 +14,13 @@ def fit_directions(
     space: str = typer.Option("w", help="w (default) or z."),
     tags: Optional[List[str]] = typer.Option(None, "--tags", help="Fit only these tags (repeat the option)."),
     tagger: str = typer.Option("demo", help="'demo' or a DeepDanbooru project folder, used if the run is untagged."),
+    min_count: Optional[int] = typer.Option(None, help="Keep tags in more than this many samples (default: n*100/10200)."),
+    max_count: Optional[int] = typer.Option(None, help="Keep tags in fewer than this many samples (default: n - min; thesis: n/3)."),
     out: Optional[Path] = typer.Option(None, help="Also write the direction file here."),
 ):
     """Fit directions and print a table of the fitted tags with their statistics."""
-    ds, path = ensure_directions(run, method, space, tags=tags or None, tagger=tagger, refit=True)
+    bounds = {k: v for k, v in (("min_count", min_count), ("max_count", max_count)) if v is not None}
+    ds, path = ensure_directions(run, method, space, tags=tags or None, tagger=tagger, refit=True, **bounds)
     if out is not None:
         ds.save(out)
         path = out

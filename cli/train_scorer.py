@@ -5,11 +5,13 @@ from typing import Optional
 
 import typer
 
-from latentedit.models.scorer import DEFAULT_ATTRIBUTES, demo_scorer, parse_attributes, train_scorer as train
+from latentedit.models.scorer import DEFAULT_ATTRIBUTES, DEMO_CONFIG, demo_scorer, parse_attributes
+from latentedit.models.scorer import train_scorer as train
 
 
 def train_scorer(
-    data: Optional[Path] = typer.Argument(None, help="Run directory or image folder (default: demo-world renders)."),
+    data: Optional[Path] = typer.Argument(None, help="Run directory or image folder (default: demo-world renders, "
+                                                      "trained once and cached)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="CSV: filename + one 0/1 column per attribute."),
     attributes: str = typer.Option(",".join(DEFAULT_ATTRIBUTES), help="Comma-separated attribute (tag) names."),
     epochs: int = typer.Option(4, help="Training epochs."),
@@ -20,17 +22,17 @@ def train_scorer(
 ):
     """Train the re-scorer; prints held-out accuracy and AUC per attribute."""
     names = parse_attributes(attributes)
-    if data is None and labels is None and names == DEFAULT_ATTRIBUTES:
-        scorer = demo_scorer()
+    if data is None:
+        if labels is not None:
+            raise typer.BadParameter("--labels needs an image folder (or a run) to go with it")
+        config = {**DEMO_CONFIG, "attributes": list(names), "epochs": epochs, "seed": seed, "input_size": input_size}
+        scorer = demo_scorer(config=config)
         if out is not None:
             scorer.save(out)
+            typer.echo(f"saved      {out}")
     else:
-        if data is None:
-            raise typer.BadParameter("give a run or an image folder (or no arguments for the demo world)")
         scorer = train(data, labels, names, epochs=epochs, seed=seed, input_size=input_size, limit=limit,
                        out=out or Path("scorer.pt"))
     typer.echo(f"scorer     {scorer!r}")
     for name, m in scorer.metrics.get("held_out", {}).items():
         typer.echo(f"held out   {name:<14} accuracy {m['accuracy']:.3f}  AUC {m['auc']:.3f}  (n={m['n']})")
-    if out is not None or data is not None:
-        typer.echo(f"saved      {out or Path('scorer.pt')}")

@@ -50,11 +50,11 @@ from .errors import DirectionError, InputError, RunError, TagError, unknown_name
 
 # (add, sub) strength per method, in std of the codes along each direction (see the docstring).
 DEFAULT_STRENGTHS = {
-    "linear": (4.5, 1.5),
-    "lasso": (4.5, 1.5),
-    "svm": (4.5, 1.5),
+    "linear": (2.0, 2 / 3),
+    "svm": (2.0, 2 / 3),
+    "lasso": (12.0, 4.0),
     "svd": (5.0, 2.5),
-    "sefa": (5.0, 2.5),
+    "sefa": (6.0, 3.0),
     "pca": (5.0, 2.5),
 }
 UNNAMED_METHODS = ("sefa", "pca")
@@ -521,6 +521,35 @@ def _run_content(run, G, input_ids, device, batch_size) -> torch.Tensor:
         return torch.cat([G.encode(x[i : i + batch_size])[0] for i in range(0, len(x), batch_size)])
 
 
+def _pick_run_samples(run, G, space, samples, seed, device, batch_size):
+    """`samples` (default 8) of a run's samples picked with `seed`: codes, content, labels, record."""
+    if run is None:
+        raise RunError("give a RUN to take samples from, or --inputs DIR")
+    codes = run.codes()
+    n = 8 if samples is None else int(samples)
+    if not 1 <= n <= len(codes["id"]):
+        raise InputError(f"--samples must be between 1 and {len(codes['id'])} (the run's samples), got {n}")
+    pick = np.sort(np.random.default_rng(seed).choice(len(codes["id"]), n, replace=False))
+    ids = codes["id"][pick]
+    content = _run_content(run, G, codes["input_id"][pick], device, batch_size)
+    return (codes[space][pick].astype(np.float32), content, [f"{int(i):09d}" for i in ids],
+            {"run": str(run.path), "samples": [int(i) for i in ids]})
+
+
+def _encode_inputs(inputs, G, space, seed, device, batch_size):
+    """Selfies of a folder, encoded for their content, each with a random style seeded by `seed`."""
+    from .sample import folder_inputs
+
+    src = folder_inputs(inputs, G.size)
+    x = torch.cat([src.load(i) for i in range(len(src.names))]).to(device)
+    z = np.random.default_rng(seed).standard_normal((len(src.names), G.latent_dim)).astype(np.float32)
+    with torch.inference_mode():
+        content = torch.cat([G.encode(x[i : i + batch_size])[0] for i in range(0, len(x), batch_size)])
+        codes = z if space == "z" else G.mapping(torch.from_numpy(z).to(device)).cpu().numpy()
+    labels = [f"{i:03d}-{Path(name).stem}" for i, name in enumerate(src.names)]
+    return codes, content, labels, {"inputs": str(inputs), "input_names": list(src.names), "skipped": src.skipped}
+
+
 def _prepare_out(out: Path) -> Path:
     """Check `out` can take an edit; return the temporary folder to write into."""
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "edit.json").exists())):
@@ -581,7 +610,6 @@ def edit(run_or_inputs, add, sub=(), method: str = "svd", strength=None, sub_str
     from .images import grid as tile
     from .images import to_uint8
     from .models.checkpoint import fingerprint
-    from .sample import folder_inputs
 
     add, sub = check_request(add, sub)
     if strength is not None:
@@ -615,32 +643,10 @@ def edit(run_or_inputs, add, sub=(), method: str = "svd", strength=None, sub_str
             pairs = [(s, s * ratio) for s in sweep_values]
 
         if inputs is None:
-            if run is None:
-                raise RunError("give a RUN to take samples from, or --inputs DIR")
-            codes_all = run.codes()
-            n = 8 if samples is None else int(samples)
-            if not 1 <= n <= len(codes_all["id"]):
-                raise InputError(f"--samples must be between 1 and {len(codes_all['id'])} (the run's samples), got {n}")
-            pick = np.sort(np.random.default_rng(seed).choice(len(codes_all["id"]), n, replace=False))
-            ids = codes_all["id"][pick]
-            codes = codes_all[ds.space][pick].astype(np.float32)
-            content = _run_content(run, G, codes_all["input_id"][pick], dev, batch_size)
-            labels = [f"{int(i):09d}" for i in ids]
-            source = {"run": str(run.path), "samples": [int(i) for i in ids]}
+            codes, content, labels, source = _pick_run_samples(run, G, ds.space, samples, seed, dev, batch_size)
         else:
-            src = folder_inputs(inputs, G.size)
-            x = torch.cat([src.load(i) for i in range(len(src.names))]).to(dev)
-            with torch.inference_mode():
-                content = torch.cat([G.encode(x[i : i + batch_size])[0] for i in range(0, len(x), batch_size)])
-            z = np.random.default_rng(seed).standard_normal((len(src.names), G.latent_dim)).astype(np.float32)
-            if ds.space == "z":
-                codes = z
-            else:
-                with torch.inference_mode():
-                    codes = G.mapping(torch.from_numpy(z).to(dev)).cpu().numpy()
-            labels = [f"{i:03d}-{Path(name).stem}" for i, name in enumerate(src.names)]
-            source = {"run": str(run.path) if run is not None else None, "inputs": str(inputs),
-                      "input_names": list(src.names), "skipped": src.skipped}
+            codes, content, labels, source = _encode_inputs(inputs, G, ds.space, seed, dev, batch_size)
+            source["run"] = str(run.path) if run is not None else None
 
         editor = Editor(G, ds, device=device, batch_size=batch_size)
         before = to_uint8(editor.decode(content, codes))

@@ -47,9 +47,13 @@ def import_deepdanbooru():
 
     deepdanbooru imports `tensorflow_io` without declaring it (only for a WebP/BMP fallback
     that is broken on TF 2.21): an empty module stands in when it is not installed.
+    triton (torch.compile's backend, imported lazily by torch) and TensorFlow both bundle LLVM:
+    importing triton after TensorFlow crashes the process (segmentation fault), so it goes first.
     """
     if "deepdanbooru" in sys.modules:
         return sys.modules["deepdanbooru"]
+    if "tensorflow" not in sys.modules and importlib.util.find_spec("triton") is not None:
+        import triton  # noqa: F401
     if "tensorflow_io" not in sys.modules and importlib.util.find_spec("tensorflow_io") is None:
         sys.modules["tensorflow_io"] = types.ModuleType("tensorflow_io")
     old_level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")

@@ -431,7 +431,7 @@ def run(thesis_like):
 def test_fit_directions_builds_a_direction_set(run, thesis_like, tmp_path):
     ds = fit_directions(run, "linear")
     assert ds.names == thesis_like["names"] and ds.space == "w" and ds.generator_fingerprint == "0123456789abcdef"
-    assert ds.params["min_count"] == 40 and ds.params["max_count"] == 1333 and ds.params["threshold"] == 0.5
+    assert ds.params["min_count"] == 40 and ds.params["max_count"] == 3960 and ds.params["threshold"] == 0.5
     direct = LinearDirections().fit(thesis_like["X"], thesis_like["Y"])
     np.testing.assert_allclose(ds.vectors, direct.directions_, atol=1e-6)
     np.testing.assert_allclose(ds.stats["score"], direct.score_)

@@ -3,22 +3,30 @@
 import numpy as np
 import pytest
 
-from latentedit.directions.filtering import default_max_count, default_min_count, filter_tags
+from latentedit.directions.filtering import default_max_count, default_min_count, filter_tags, thesis_max_count
 from latentedit.errors import TagError
 
 VOCAB = ["long_hair", "short_hair", "rare_tag", "everywhere", "rating:safe", "open_mouth", "all_of_them",
          "nowhere"]
 
 
-def test_defaults_are_the_thesis_bounds_scaled_by_run_size():
-    assert (default_min_count(10200), default_max_count(10200)) == (100, 3400)
-    assert (default_min_count(1000), default_max_count(1000)) == (10, 333)
-    assert (default_min_count(50), default_max_count(50)) == (1, 16)
+def test_defaults_scale_the_thesis_bounds_with_run_size():
+    assert (default_min_count(10200), thesis_max_count(10200)) == (100, 3400)
+    assert (default_min_count(1000), thesis_max_count(1000)) == (10, 333)
+    assert (default_min_count(50), thesis_max_count(50)) == (1, 16)
+    assert (default_max_count(10200), default_max_count(1000), default_max_count(50)) == (10100, 990, 49)
+
+
+def test_default_upper_bound_keeps_common_attributes_drops_near_universal():
+    counts = [4500, 3399, 100, 10100, 10200, 101, 10099, 0]
+    result = filter_tags(VOCAB, counts, 10200)
+    assert result.kept == ["long_hair", "short_hair", "open_mouth", "all_of_them"]
+    assert result.dropped["everywhere"] == "in 10100 samples (>= max 10100)"
 
 
 def test_reasons_at_thesis_size():
     counts = [2000, 3399, 100, 3400, 10200, 101, 10200, 0]
-    result = filter_tags(VOCAB, counts, 10200)
+    result = filter_tags(VOCAB, counts, 10200, max_count=thesis_max_count(10200))
     assert result.kept == ["long_hair", "short_hair", "open_mouth"]
     assert result.dropped == {
         "rare_tag": "in 100 samples (<= min 100)",
@@ -50,11 +58,11 @@ def test_include_exclude_and_explicit_bounds():
 
 def test_binary_matrix_input():
     Y = np.zeros((300, 3), np.uint8)
-    Y[:150, 0], Y[:2, 1], Y[:60, 2] = 1, 1, 1
+    Y[:298, 0], Y[:2, 1], Y[:60, 2] = 1, 1, 1
     result = filter_tags(["a", "b", "c"], Y, 300)
-    assert result.counts == {"a": 150, "b": 2, "c": 60}
+    assert result.counts == {"a": 298, "b": 2, "c": 60}
     assert result.kept == ["c"]
-    assert result.dropped == {"a": "in 150 samples (>= max 100)", "b": "in 2 samples (<= min 3)"}
+    assert result.dropped == {"a": "in 298 samples (>= max 297)", "b": "in 2 samples (<= min 3)"}
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="0/1 labels"):
         filter_tags(["a", "b", "c"], rng.random((300, 3)), 300)

@@ -73,6 +73,7 @@ def test_import_is_lazy_and_restores_process_settings():
         "assert 'deepdanbooru' in sys.modules\n"
         "assert list(warnings.filters) == filters, 'warning filters changed'\n"
         "assert os.environ.get('TF_CPP_MIN_LOG_LEVEL') == level, 'TF_CPP_MIN_LOG_LEVEL changed'\n"
+        "import torch._dynamo\n"  # imports triton: crashed (SIGSEGV) when TensorFlow came first
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 

@@ -19,7 +19,7 @@ th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th { background: #f3f3f3; } td.name, th.name { text-align: left; }
 td.target { background: #fff3c4; font-weight: bold; }
 .methods { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
-.method { border: 1px solid #ddd; padding: 6px 10px; border-radius: 6px; flex: 0 1 350px; }
+.method { border: 1px solid #ddd; padding: 6px 10px; border-radius: 6px; flex: 0 1 330px; }
 .method img { width: 100%; }
 .failed { color: #b00020; font-weight: bold; } .ok { color: #1b7f3b; } .skipped { color: #8a6d00; }
 .note { color: #555; font-size: 13px; max-width: 1100px; }
@@ -69,8 +69,8 @@ def matrix_table(result: dict, edits: dict, caption: str) -> str:
         cells = []
         for j, c in enumerate(cols):
             cls = ' class="target"' if c in targets else ""
-            cells.append(f"<td{cls}>{result['mean'][i][j]:+.3f} ± {result['std'][i][j]:.3f}<br>"
-                         f"<small>{result['before'][i][j]:.2f}→{result['after'][i][j]:.2f}, "
+            cells.append(f"<td{cls}>{result['mean'][i][j]:+.3f}<br><small>± {result['std'][i][j]:.3f}<br>"
+                         f"{result['before'][i][j]:.2f}→{result['after'][i][j]:.2f}<br>"
                          f"flip {100 * result['flip'][i][j]:.0f}%</small></td>")
         body.append(f'<tr><td class="name">{_e(row)}<br><small>n={result["n"][i]}</small></td>{"".join(cells)}</tr>')
     notes = ""
@@ -87,7 +87,7 @@ def _methods_block(report: dict, figures: dict, key: str, source: str) -> str:
         result = report.get(key, {}).get(method)
         inner = f"<h3>{_e(method)}</h3>"
         if result is None:
-            inner += f'<p class="failed">not computed (see stages)</p>'
+            inner += '<p class="failed">not computed (see stages)</p>'
         else:
             inner += matrix_table(result, report.get("edits", {}).get(method, {}), f"{method}, {source}")
             inner += _img(figures.get(f"heatmap-{key}-{method}"), f"{key} heatmap {method}")
@@ -157,8 +157,8 @@ def render(report: dict, figures: dict) -> str:
 
 <h2 id="rescore">Re-scoring: classifier</h2>
 <p class="note">Rows: edits (named by the edit itself: +added -subtracted tag); columns: the scorer's attributes.
-Each cell: mean score change after - before ± its std over the samples; below, the mean score before → after
-and the fraction of samples whose thresholded attribute flips. Highlighted: the edit's own tags
+Each cell: mean score change (after - before) over the samples; below, its std, the mean score
+before → after, and the fraction of samples whose thresholded attribute (score ≥ 0.5) flips. Highlighted: the edit's own tags
 (+tag should rise, -tag should fall); the other cells should stay near 0.</p>
 {_methods_block(report, figures, "rescore", "scorer")}
 <h3>The scorer</h3>
