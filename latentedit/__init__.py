@@ -23,6 +23,10 @@ _API = {
     "load_directions": "latentedit.directions",
     "edit": "latentedit.edit",
     "Editor": "latentedit.edit",
+    "load_scorer": "latentedit.models.scorer",
+    "train_scorer": "latentedit.models.scorer",
+    "rescore_matrix": "latentedit.rescore",
+    "report": "latentedit.report",
     "LatentEditError": "latentedit.errors",
 }
 

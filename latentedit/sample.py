@@ -70,6 +70,16 @@ def style_codes(seed: int, input_index: int, k: int, latent_dim: int) -> np.ndar
     return rng.standard_normal((k, latent_dim)).astype(np.float32)
 
 
+def generator_source(generator, G) -> str:
+    """What to record as the generator's source: 'demo', a checkpoint path, or 'in-memory'."""
+    if isinstance(generator, (str, Path)):
+        return str(generator)
+    info = getattr(G, "source_info", None) or {}
+    if info.get("source") == "demo":
+        return "demo"
+    return info.get("path") or "in-memory"
+
+
 def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {device} asked but this machine has no CUDA GPU; use --device cpu")
@@ -141,7 +151,7 @@ def sample(
             "generator": {
                 "fingerprint": fingerprint(G),
                 "config": G.config,
-                "source": str(generator) if isinstance(generator, (str, Path)) else "in-memory",
+                "source": generator_source(generator, G),
             },
             "seed": seed,
             "styles_per_input": styles_per_input,
