@@ -1,8 +1,7 @@
 """latentedit: edit anime faces in the latent space of a GANs N' Roses generator.
 
 Pipeline: generate (sample) -> tag (DeepDanbooru) -> fit directions -> edit -> re-score -> report.
-The public API is imported lazily so that `import latentedit` stays fast and TensorFlow is only
-loaded when tagging.
+Most of the public API is imported on first use, and TensorFlow only when tagging.
 """
 
 import importlib
@@ -15,22 +14,25 @@ _API = {
     "fingerprint": "latentedit.models.checkpoint",
     "Generator": "latentedit.models.gnr",
     "Run": "latentedit.store",
-    "sample": "latentedit.sample",
     "load_tagger": "latentedit.tagging",
     "tag_run": "latentedit.tagging",
     "fit_directions": "latentedit.directions",
     "DirectionSet": "latentedit.directions",
     "load_directions": "latentedit.directions",
-    "edit": "latentedit.edit",
     "Editor": "latentedit.edit",
     "load_scorer": "latentedit.models.scorer",
     "train_scorer": "latentedit.models.scorer",
     "rescore_matrix": "latentedit.rescore",
-    "report": "latentedit.report",
     "LatentEditError": "latentedit.errors",
 }
 
-__all__ = sorted(_API)
+# Functions named like their modules are bound eagerly: once a submodule is imported, Python sets
+# the package attribute of that name to the module, which would shadow a lazily resolved function.
+from .edit import edit  # noqa: E402
+from .report import report  # noqa: E402
+from .sample import sample  # noqa: E402
+
+__all__ = sorted([*_API, "edit", "report", "sample"])
 
 
 def __getattr__(name):
