@@ -39,7 +39,9 @@ def edit(
         a, b = result.strengths[0]
         default = [] if r["strength_given"] else ["A"]
         default += [] if r["sub_strength_given"] or not r["sub"] else ["B"]
-        note = f" ({' and '.join(default)}: {r['method']} default, in std of w along the direction)" if default else ""
+        k = r["default_strengths_in_code_scale"]
+        note = (f" ({' and '.join(default)}: {r['method']} default {k[0]:g}, {k[1]:g} x code scale "
+                f"{r['code_scale']:.3g})" if default else "")
         typer.echo(f"strengths  A={a:.4g} B={b:.4g}{note}")
     typer.echo(f"layers     {'all (w)' if r['layer_indices'] is None else r['layer_indices']}")
     typer.echo(f"images     {len(result.labels)} rows x {len(result.strengths) + 1} columns")

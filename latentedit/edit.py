@@ -10,18 +10,27 @@ Strengths
 Directions are unit vectors, so a strength is a distance in w-space, and a strength given by the
 user is exactly that (w' - w == A n_add - B n_sub). The thesis used (+15, -5) for regression
 directions and (-10, +5) for its SVD ones (its SVD sign was arbitrary; ours points toward the
-tag, so the equivalent is (+10, -5)). Those were absolute distances in the w-space of the released
-checkpoint, and an absolute distance means different things on another generator and even for
-another method: on the demo generator the std of w along a direction is 1.0-1.5 for linear,
-0.6-1.1 for lasso and about 5 for SVD directions (an uncentred SVD vector is mostly the mean code,
-along which w spreads a lot), so +15 is 10-15 std for linear (it flips mouth and eyes but changes
-everything else too) and only 3 std for SVD (too weak to flip most samples).
+tag, so the equivalent is (+10, -5)), as absolute distances in the w-space of the released
+checkpoint. Another generator's w has another scale, so `DEFAULT_STRENGTHS` count in units of
+the generator's code scale: the RMS over coordinates of the std of the run's codes
+(`code_scale`; 0.68 for the demo generator's w), recorded on a direction set by `with_spread`.
+On a generator whose w coordinates spread with std 1, the regression defaults are the thesis's.
 
-`DEFAULT_STRENGTHS` are therefore counted in std of the codes along each direction
-(`directions.stats["std"]`, filled in from the run's codes by `with_spread`): the same default
-then does the same relative thing on any generator. The values keep the thesis's add:sub ratios
-(3:1 regression, 2:1 SVD) and were chosen from the flip rates measured on the demo world (see
-`flip_rates`): the smallest strengths at which the targets flip for most samples.
+Why that unit and these numbers (measured on the demo world with `flip_rates`, pixel read-out):
+- The std of the codes along each direction, the other obvious unit, is unstable: it mostly
+  measures fit noise (linear directions: 1.0-1.5 when fitted on 3,000 codes with true labels,
+  2.4-5.5 on 600 tagger-labelled codes), while the strength an edit needs stayed put in absolute
+  terms (linear closed_eyes flips at about 5, long_hair peaks at about 10 for both fits).
+- Regression (linear, lasso, svm): 15 scale units (about 10 on the demo) keep the thesis's
+  numbers and flip closed_eyes and, with lasso, open_mouth for nearly every sample; more
+  overshoots the hair edit (linear long_hair flips fewer samples at 25 than at 10).
+- SVD: 10 units (6.8 on the demo) flips a third of the samples at best. An uncentred SVD vector
+  is mostly the mean code, so only a small part of a step along it moves the attribute: 40 units
+  (27) flip long_hair (minus short_hair) for about 94% and closed_eyes for 100%.
+- SeFa (and PCA) eigenvectors, named by labelling: 30 units (20).
+All keep the thesis's add:sub ratios (3:1 regression, 2:1 the others). No default makes every
+method flip every tag (open_mouth is hard for all but lasso and sefa): use --sweep to find the
+strength of a particular edit.
 
 Layer ranges (W+)
 -----------------
@@ -48,14 +57,14 @@ import torch
 
 from .errors import DirectionError, InputError, RunError, TagError, unknown_name_message
 
-# (add, sub) strength per method, in std of the codes along each direction (see the docstring).
+# (add, sub) strength per method, in units of the code scale (see the module docstring).
 DEFAULT_STRENGTHS = {
-    "linear": (2.0, 2 / 3),
-    "svm": (2.0, 2 / 3),
-    "lasso": (12.0, 4.0),
-    "svd": (5.0, 2.5),
-    "sefa": (6.0, 3.0),
-    "pca": (5.0, 2.5),
+    "linear": (15.0, 5.0),
+    "lasso": (15.0, 5.0),
+    "svm": (15.0, 5.0),
+    "svd": (40.0, 20.0),
+    "sefa": (30.0, 15.0),
+    "pca": (30.0, 15.0),
 }
 UNNAMED_METHODS = ("sefa", "pca")
 LAYER_GROUPS = ("all", "coarse", "middle", "fine")
@@ -233,53 +242,39 @@ def check_tags(directions, add, sub=(), run=None) -> tuple[list[str], list[str]]
 
 
 # -- strengths -------------------------------------------------------------------------------------
-def direction_scale(directions, name: str) -> float | None:
-    """Std of w along direction `name` when the set recorded it (stats['std']), else None."""
-    stats = getattr(directions, "stats", None) or {}
-    std = stats.get("std")
-    if std is None:
-        return None
-    value = float(np.asarray(std)[list(directions.names).index(name)])
-    return value if math.isfinite(value) and value > 0 else None
+def code_scale(codes) -> float:
+    """RMS over coordinates of the std of `codes` (N, D): the unit of the default strengths."""
+    X = np.asarray(codes, dtype=np.float64)
+    return float(np.sqrt(X.var(axis=0).mean()))
 
 
 def default_strengths(method: str) -> tuple[float, float]:
-    """The (add, sub) default strengths of a method, in std of the codes along the direction."""
+    """The (add, sub) default strengths of a method, in units of the code scale."""
     return DEFAULT_STRENGTHS.get(method, DEFAULT_STRENGTHS["svd"])
 
 
 def resolve_strengths(directions, add, sub=(), strength=None, sub_strength=None) -> tuple[float, float]:
-    """Absolute strengths (A, B): the user's numbers, or the method's defaults times the spread.
+    """Absolute strengths (A, B): the user's numbers, or the method's defaults times the code scale.
 
-    A default for several tags uses their mean spread. Defaults need stats['std'] on the set.
+    Defaults need the code scale on the set (params['code_scale'], see `with_spread`).
     """
-    add, sub = _as_list(add), _as_list(sub)
-    a_default, b_default = default_strengths(directions.method)
-
-    def scaled(k: float, tags: list[str]) -> float:
-        if not tags:
-            return 0.0
-        scales = [direction_scale(directions, t) for t in tags]
-        if any(s is None for s in scales):
-            raise DirectionError(f"default strengths are counted in std of the codes along each direction, and "
-                                 f"these {directions.method} directions carry none; give --strength/--sub-strength "
-                                 f"or add the spread with latentedit.edit.with_spread(directions, codes)")
-        return k * float(np.mean(scales))
-
     a = None if strength is None else parse_strength(strength, "--strength")
     b = None if sub_strength is None else parse_strength(sub_strength, "--sub-strength")
-    return (scaled(a_default, add) if a is None else a), (scaled(b_default, sub) if b is None else b)
+    if a is None or (b is None and _as_list(sub)):
+        scale = directions.params.get("code_scale")
+        if scale is None:
+            raise DirectionError(f"default strengths are counted in units of the code scale, which these "
+                                 f"{directions.method} directions do not carry; give --strength/--sub-strength "
+                                 f"or add it with latentedit.edit.with_spread(directions, codes)")
+        a_default, b_default = default_strengths(directions.method)
+        a = a_default * float(scale) if a is None else a
+        b = b_default * float(scale) if b is None else b
+    return a, (b if _as_list(sub) else (0.0 if b is None else b))
 
 
-def default_sub_ratio(directions, add, sub=()) -> float:
-    """B / A of the default strengths (what a sweep keeps fixed while A varies).
-
-    Without a recorded spread, the ratio of the method's default numbers.
-    """
-    if all(direction_scale(directions, t) is not None for t in _as_list(add) + _as_list(sub)):
-        a, b = resolve_strengths(directions, add, sub)
-    else:
-        a, b = default_strengths(directions.method)
+def default_sub_ratio(directions, add=(), sub=()) -> float:
+    """B / A of the method's default strengths (what a sweep keeps fixed while A varies)."""
+    a, b = default_strengths(directions.method)
     return b / a
 
 
@@ -326,15 +321,21 @@ def edit_codes(w, directions, add, sub=(), strength=None, sub_strength=None, lay
 
 
 def with_spread(directions, codes):
-    """The set with stats['std'] (std of `codes` projected on each direction) filled in if missing."""
-    if "std" in directions.stats:
-        return directions
-    X = np.asarray(codes, dtype=np.float64)
-    std = (X @ directions.vectors.astype(np.float64).T).std(axis=0)
+    """The set with the spread of `codes` recorded, as default strengths need it.
+
+    params['code_scale'] = `code_scale(codes)` and stats['std'] (std of the codes along each
+    direction), each only when missing.
+    """
     from .directions.base import DirectionSet
 
-    return DirectionSet(directions.method, directions.space, directions.names, directions.vectors,
-                        {**directions.stats, "std": std}, directions.generator_fingerprint, directions.params)
+    params, stats = dict(directions.params), dict(directions.stats)
+    if "code_scale" in params and "std" in stats:
+        return directions
+    X = np.asarray(codes, dtype=np.float64)
+    params.setdefault("code_scale", code_scale(X))
+    stats.setdefault("std", (X @ directions.vectors.astype(np.float64).T).std(axis=0))
+    return DirectionSet(directions.method, directions.space, directions.names, directions.vectors, stats,
+                        directions.generator_fingerprint, params)
 
 
 # -- decoding edits -------------------------------------------------------------------------------
@@ -451,7 +452,7 @@ def load_directions_for(G, run=None, method="svd", space="w", directions=None, t
     fitted and saved first when missing (`latentedit.stages.ensure_directions`, which also says why
     a tag has none); `include` names tags to fit even if the tag filter drops them (refits). Unnamed sets (sefa, pca) are named by labelling
     (`latentedit.directions.label`) when `tags` are not among their names. Every returned set
-    carries stats['std'], the spread of codes along each direction (for default strengths).
+    carries the spread of the codes (`with_spread`), which default strengths need.
     """
     from .directions import DirectionSet
     from .directions.label import sample_w
@@ -660,7 +661,8 @@ def edit(run_or_inputs, add, sub=(), method: str = "svd", strength=None, sub_str
             "strength": pairs[0][0] if sweep_values is None else None,
             "sub_strength": pairs[0][1] if sweep_values is None else None,
             "strength_given": strength is not None, "sub_strength_given": sub_strength is not None,
-            "default_strengths_in_std": list(default_strengths(ds.method)),
+            "default_strengths_in_code_scale": list(default_strengths(ds.method)),
+            "code_scale": ds.params.get("code_scale"),
             "sweep": [[pa, pb] for pa, pb in pairs] if sweep_values is not None else None,
             "layers": None if layers is None else (layers if isinstance(layers, str) else list(layer_idx)),
             "layer_indices": layer_idx,

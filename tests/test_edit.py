@@ -1,5 +1,6 @@
 """Edits: the algebra of paired edits, W+ layer masks, strengths, errors, output files, the demo world."""
 
+import importlib
 import json
 
 import numpy as np
@@ -8,11 +9,12 @@ import torch
 from conftest import tiny_generator
 from PIL import Image
 
-from latentedit import edit as E
 from latentedit.directions import DirectionSet
 from latentedit.errors import DirectionError, InputError, TagError
 from latentedit.io import atomic_save_npz, atomic_write_json
 from latentedit.models.checkpoint import fingerprint
+
+E = importlib.import_module("latentedit.edit")  # the module; `latentedit.edit` is the edit() function
 
 TAGS = ["long_hair", "short_hair", "open_mouth", "closed_mouth"]
 
@@ -54,19 +56,19 @@ def test_edit_codes_algebra_is_exact():
     np.testing.assert_allclose(out_t.numpy() - w, np.broadcast_to(3.0 * ds.vector("long_hair"), w.shape), atol=1e-5)
 
 
-def test_default_strengths_per_method_count_in_std_along_the_direction():
-    assert E.DEFAULT_STRENGTHS["linear"] == E.DEFAULT_STRENGTHS["lasso"] == (4.5, 1.5)
-    assert E.DEFAULT_STRENGTHS["svd"] == (5.0, 2.5)
-    std = np.array([2.0, 4.0, 1.0, 1.0])
-    for method, (a, b) in [("linear", (4.5, 1.5)), ("lasso", (4.5, 1.5)), ("svd", (5.0, 2.5))]:
-        ds = random_directions(method, stats={"std": std})
-        assert E.resolve_strengths(ds, ["long_hair"], ["short_hair"]) == pytest.approx((a * 2.0, b * 4.0))
-        assert E.resolve_strengths(ds, ["long_hair", "short_hair"]) == pytest.approx((a * 3.0, 0.0))
-    assert E.resolve_strengths(random_directions(stats={"std": std}), "long_hair", (), "2", 1) == (2.0, 1.0)
-    w = np.random.default_rng(0).standard_normal((50, 512)) * 3
-    spread = E.with_spread(random_directions(), w).stats["std"]
-    np.testing.assert_allclose(spread, (w @ random_directions().vectors.T.astype(np.float64)).std(axis=0), rtol=1e-6)
-    with pytest.raises(DirectionError, match="^default strengths are counted in std"):
+def test_default_strengths_per_method_count_in_code_scale_units():
+    assert E.DEFAULT_STRENGTHS == {"linear": (15.0, 5.0), "lasso": (15.0, 5.0), "svm": (15.0, 5.0),
+                                   "svd": (40.0, 20.0), "sefa": (30.0, 15.0), "pca": (30.0, 15.0)}
+    w = np.random.default_rng(0).standard_normal((400, 512)) * np.linspace(0.5, 1.5, 512)
+    scale = E.code_scale(w)
+    assert scale == pytest.approx(np.sqrt(np.mean(np.linspace(0.5, 1.5, 512) ** 2)), rel=0.02)
+    for method, (a, b) in E.DEFAULT_STRENGTHS.items():
+        ds = E.with_spread(random_directions(method), w)
+        assert ds.params["code_scale"] == scale
+        assert E.resolve_strengths(ds, ["long_hair"], ["short_hair"]) == pytest.approx((a * scale, b * scale))
+        assert E.resolve_strengths(ds, ["long_hair", "short_hair"]) == pytest.approx((a * scale, 0.0))
+        assert E.resolve_strengths(ds, "long_hair", "short_hair", "2", 1) == (2.0, 1.0)
+    with pytest.raises(DirectionError, match="^default strengths are counted in units of the code scale"):
         E.resolve_strengths(random_directions(), "long_hair")
 
 
@@ -123,13 +125,20 @@ def test_error_messages(call, message):
 def test_filtered_tag_says_why(tiny_run):
     run, G, codes = tiny_run
     ds = random_directions(fp=fingerprint(G)).subset(["long_hair", "short_hair", "open_mouth"])
-    ds.params.update(threshold=0.5, min_count=None, max_count=None)
+    ds.params.update(threshold=0.5, min_count=100, max_count=None)  # as if fitted with --min-count 100
+    n_closed = int((truth_tags(codes)[:, 1] == 1).sum())
     reason = E.filtered_reason(ds, "closed_mouth", run)
-    assert reason is not None and reason.startswith("in ")
+    assert reason == f"in {n_closed} samples (<= min 100)"
     with pytest.raises(TagError) as e:
         E.check_tags(ds, ["open_mouth"], ["closed_mouth"], run)
     assert str(e.value) == (f"tag 'closed_mouth' has no direction in the linear directions: it was filtered out at "
                             f"fitting time ({reason}); pass --include closed_mouth to fit it anyway")
+
+
+def truth_tags(codes):
+    from latentedit.world import truth
+
+    return truth.tag_matrix(codes["z"])[:, [truth.TAGS.index(t) for t in ("open_mouth", "closed_mouth")]]
 
 
 # -- end to end on a run ---------------------------------------------------------------------------
@@ -147,8 +156,7 @@ def test_edit_writes_grid_images_codes_and_record(tiny_run, tmp_path):
     assert record["samples"] == codes["id"][ids].tolist()
     assert (record["add"], record["sub"], record["method"], record["seed"]) == (["long_hair"], ["short_hair"], "linear", 4)
     assert record["layer_indices"] == [0, 1, 2, 3] and record["layers"] == "coarse"
-    ratio = E.default_sub_ratio(E.with_spread(DirectionSet.load(run.directions_path("linear", "w")), codes["w"]),
-                                "long_hair", "short_hair")
+    ratio = 5 / 15
     np.testing.assert_allclose(record["sweep"], [[-10.0, -10 * ratio], [0.0, 0.0], [10.0, 10 * ratio]], rtol=1e-6)
     assert record["directions"]["file"] == str(run.directions_path("linear", "w"))
     assert record["generator"]["fingerprint"] == fingerprint(G)
@@ -163,10 +171,9 @@ def test_edit_writes_grid_images_codes_and_record(tiny_run, tmp_path):
 def test_edit_defaults_and_inputs_folder(tiny_run, tmp_path, selfie_dir):
     run, G, codes = tiny_run
     res = E.edit(run.path, "open_mouth", "closed_mouth", method="linear", inputs=selfie_dir, seed=1, generator=G)
-    ds = DirectionSet.load(run.directions_path("linear", "w"))
-    std = lambda t: float((codes["w"].astype(np.float64) @ ds.vector(t)).std())
     a, b = E.DEFAULT_STRENGTHS["linear"]
-    assert res.strengths == [pytest.approx((a * std("open_mouth"), b * std("closed_mouth")), rel=1e-5)]
+    assert res.strengths == [pytest.approx((a * E.code_scale(codes["w"]), b * E.code_scale(codes["w"])), rel=1e-6)]
+    assert res.record["code_scale"] == pytest.approx(E.code_scale(codes["w"]))
     assert res.labels == ["000-a", "001-b_rgba", "002-c_gray", "003-d"]
     assert sorted(s["name"] for s in res.record["skipped"]) == ["e_corrupt.png", "notes.txt"]
     assert res.after.shape == (1, 4, 32, 32, 3) and res.out is None
@@ -197,7 +204,7 @@ def test_edit_output_is_atomic(tiny_run, tmp_path, monkeypatch):
 # -- the demo world --------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_demo_fitted_directions_flip_their_target_for_most_samples():
-    from latentedit.directions import LinearDirections
+    from latentedit.directions import LinearDirections, SVDDirections
     from latentedit.errors import AssetError
     from latentedit.models.checkpoint import load_generator
     from latentedit.world import truth
@@ -209,15 +216,16 @@ def test_demo_fitted_directions_flip_their_target_for_most_samples():
     z = np.random.default_rng(0).standard_normal((2000, 8)).astype(np.float32)
     with torch.inference_mode():
         w = G.mapping(torch.from_numpy(z)).numpy()
-    tags = ["open_mouth", "closed_mouth", "closed_eyes"]
+    tags = ["long_hair", "short_hair", "closed_eyes"]
     labels = truth.tag_matrix(z)[:, [truth.TAGS.index(t) for t in tags]]
-    fit = LinearDirections().fit(w, labels, tag_names=tags)
-    ds = E.with_spread(DirectionSet("linear", "w", tags, fit.directions_), w)
-    rows = E.flip_rates(G, {"linear": ds}, [("open_mouth", "closed_mouth"), ("closed_eyes", None)], n=40, seed=1,
+    sets = {m: E.with_spread(DirectionSet(m, "w", tags, est.fit(w, labels, tag_names=tags).directions_), w)
+            for m, est in (("linear", LinearDirections()), ("svd", SVDDirections()))}
+    rows = E.flip_rates(G, sets, [("long_hair", "short_hair"), ("closed_eyes", None)], n=40, seed=1,
                         with_opposite=(True,))
-    assert [(r["add"], r["sub"]) for r in rows] == [("open_mouth", "closed_mouth"), ("closed_eyes", "")]
+    flipped = {(r["method"], r["add"]): r["flipped"] for r in rows}
     assert all(r["candidates"] >= 10 for r in rows), rows
-    assert rows[0]["flipped"] >= 0.8 and rows[1]["flipped"] >= 0.85, rows
+    assert flipped[("svd", "long_hair")] >= 0.85 and flipped[("linear", "closed_eyes")] >= 0.85, flipped
+    assert flipped[("svd", "closed_eyes")] >= 0.85, flipped
 
 
 # -- naming unnamed directions ---------------------------------------------------------------------

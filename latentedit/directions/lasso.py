@@ -6,11 +6,19 @@ from latentedit.directions.base import check_codes_labels, orient_toward, unit_r
 
 
 def _fit_chunk(Xc, Yc, gram, alpha, max_iter, tol):
+    """Coefficients of one chunk of tags. Non-convergence after max_iter sweeps is expected on
+    w-space codes (near-collinear coordinates) and the result is still usable, so scikit-learn's
+    per-tag ConvergenceWarning is silenced rather than printed once per tag."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import Lasso
 
     model = Lasso(alpha=alpha, fit_intercept=False, precompute=gram, copy_X=False,
                   max_iter=max_iter, tol=tol)
-    model.fit(Xc, Yc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(Xc, Yc)
     return np.atleast_2d(model.coef_)
 
 
