@@ -260,7 +260,9 @@ def resolve_strengths(directions, add, sub=(), strength=None, sub_strength=None)
     """
     a = None if strength is None else parse_strength(strength, "--strength")
     b = None if sub_strength is None else parse_strength(sub_strength, "--sub-strength")
-    if a is None or (b is None and _as_list(sub)):
+    if b is None and not _as_list(sub):
+        b = 0.0
+    if a is None or b is None:
         scale = directions.params.get("code_scale")
         if scale is None:
             raise DirectionError(f"default strengths are counted in units of the code scale, which these "
@@ -269,7 +271,7 @@ def resolve_strengths(directions, add, sub=(), strength=None, sub_strength=None)
         a_default, b_default = default_strengths(directions.method)
         a = a_default * float(scale) if a is None else a
         b = b_default * float(scale) if b is None else b
-    return a, (b if _as_list(sub) else (0.0 if b is None else b))
+    return a, b
 
 
 def default_sub_ratio(directions, add=(), sub=()) -> float:

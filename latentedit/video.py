@@ -208,7 +208,12 @@ def edit_video(in_path, add, sub=(), run=None, method: str = "svd", strength=Non
     sub_strength = None if sub_strength is None else parse_strength(sub_strength, "--sub-strength")
     crop = parse_crop(crop) if isinstance(crop, str) else crop
     in_path = Path(in_path)
-    open_video(in_path)[0].close()
+    reader, _ = open_video(in_path)
+    try:
+        height, width = reader.get_data(0).shape[:2]
+    finally:
+        reader.close()
+    check_crop(crop, width, height, str(in_path))
     out = Path(out) if out is not None else in_path.with_name(f"{in_path.stem}-edited.mp4")
     sbs = out.with_name(f"{out.stem}-side-by-side{out.suffix or '.mp4'}") if side_by_side else None
 

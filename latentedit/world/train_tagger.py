@@ -185,8 +185,9 @@ def build_demo_tagger(out_dir, seed: int = 0, generator=None, cfg: TaggerTrainCo
     """Train the demo tagger and save it as a DeepDanbooru project folder at `out_dir`.
 
     Deterministic for a given seed and config (TF op determinism is on while training): the same
-    seed gives the same files. With a demo generator, a third of the training images are its
-    outputs. `latentedit-training.json` in the folder records the config and validation scores.
+    seed gives the same files. With a demo generator, `cfg.n_generated` of its outputs join the
+    renders (10,000 of 22,000 images by default). `latentedit-training.json` in the folder
+    records the config and validation scores.
     """
     import tensorflow as tf
 
