@@ -22,9 +22,11 @@ from PIL import Image
 
 def random_project(folder: Path, size: int, n_tags: int) -> Path:
     """A project with random weights, built with deepdanbooru's ResNet code (4 stages)."""
-    import tensorflow as tf
-
+    from latentedit.tagging import import_deepdanbooru
     from latentedit.world.train_tagger import build_model, save_project
+
+    import_deepdanbooru()
+    import tensorflow as tf
 
     tf.keras.utils.set_random_seed(0)
     model = build_model(n_tags, image_size=size, filter_sizes=(64, 128, 256, 512), repeat_sizes=(1, 2, 2, 1),

@@ -16,21 +16,25 @@ the generator's code scale: the RMS over coordinates of the std of the run's cod
 (`code_scale`; 0.68 for the demo generator's w), recorded on a direction set by `with_spread`.
 On a generator whose w coordinates spread with std 1, the regression defaults are the thesis's.
 
-Why that unit and these numbers (measured on the demo world with `flip_rates`, pixel read-out):
+Why that unit and these numbers (demo world, `measure_edits`: runs of 192 and 600 tagger-labelled
+samples, 200 fresh samples, attributes read from the pixels):
 - The std of the codes along each direction, the other obvious unit, is unstable: it mostly
   measures fit noise (linear directions: 1.0-1.5 when fitted on 3,000 codes with true labels,
   2.4-5.5 on 600 tagger-labelled codes), while the strength an edit needs stayed put in absolute
-  terms (linear closed_eyes flips at about 5, long_hair peaks at about 10 for both fits).
-- Regression (linear, lasso, svm): 15 scale units (about 10 on the demo) keep the thesis's
-  numbers and flip closed_eyes and, with lasso, open_mouth for nearly every sample; more
-  overshoots the hair edit (linear long_hair flips fewer samples at 25 than at 10).
-- SVD: 10 units (6.8 on the demo) flips a third of the samples at best. An uncentred SVD vector
-  is mostly the mean code, so only a small part of a step along it moves the attribute: 40 units
-  (27) flip long_hair (minus short_hair) for about 94% and closed_eyes for 100%.
-- SeFa (and PCA) eigenvectors, named by labelling: 30 units (20).
+  terms (linear closed_eyes flips at about 5, long_hair peaks at about 10 for both fits). The code
+  scale is a property of the generator: 0.682 and 0.687 on the two runs.
+- Regression (linear, lasso, svm): 15 units (10.3 on the demo) keep the thesis's numbers. Linear
+  flips closed_eyes for 100% of the samples, long_hair (minus short_hair) for 64-66%, open_mouth
+  (minus closed_mouth) for 31-43%; lasso open_mouth 99-100%, closed_eyes 30% (192 samples) to 100%
+  (600), long_hair 10-18%. More overshoots the hair edit: linear long_hair flips fewer samples at
+  25 than at 10.
+- SVD: 10 units (6.8 on the demo) flip a third of the samples at best. An uncentred SVD vector is
+  mostly the mean code, so only a small part of a step along it moves the attribute: 40 units
+  (27.3) flip long_hair (minus short_hair) for 94% and closed_eyes for 100%, open_mouth 51-65%.
+- SeFa (and PCA) eigenvectors named by labelling: 30 units (20.5): closed_eyes 100%, open_mouth
+  71-72%, long_hair 28-29% (its hair eigenvector changes everything else too).
 All keep the thesis's add:sub ratios (3:1 regression, 2:1 the others). No default makes every
-method flip every tag (open_mouth is hard for all but lasso and sefa): use --sweep to find the
-strength of a particular edit.
+method flip every tag: use --sweep to find the strength of a particular edit.
 
 Layer ranges (W+)
 -----------------
@@ -784,10 +788,9 @@ def layer_effects(generator, directions, add="long_hair", sub="short_hair", grou
                   n: int = 64, seed: int = 0, strength=None, sub_strength=None, batch: DemoBatch | None = None) -> list[dict]:
     """Which W+ layers control what: edit only each layer group and read every attribute.
 
-    Returns one row per group: {layers, indices, target (fraction of samples showing the added
-    tag after the edit), changed {attribute: fraction of samples whose read value changed},
-    pixels (mean |after - before| in 0..255)}. Rows for "none" (no edit) are not included;
-    the first row's "baseline" key gives the fraction showing the target before any edit.
+    Returns one row per group: {layers, indices, baseline and target (fractions of samples showing
+    the added tag before and after the edit), changed {attribute: fraction of samples whose read
+    value changed}, pixels (mean |after - before| in 0..255)}.
     """
     G = generator
     batch = batch or DemoBatch.sample(G, n, seed)

@@ -158,6 +158,7 @@ def sample(
             "inputs_per_shard": inputs_per_shard,
             "inputs": [{"id": i, "name": name} for i, name in enumerate(src.names)],
             "skipped": src.skipped,
+            "inputs_dir": None if inputs is None else str(Path(inputs).resolve()),
             "n_inputs": n,
             "n_samples": n * styles_per_input,
             "batch_size": batch_size,

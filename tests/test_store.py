@@ -80,7 +80,8 @@ KILLER = textwrap.dedent(
     import os, signal, sys
     sys.path.insert(0, {tests!r})
     from conftest import tiny_generator
-    import latentedit.sample as S
+    import importlib
+    S = importlib.import_module("latentedit.sample")
     real = S.write_shard
     def write_then_die(run, index, codes, pngs):
         if index == 2:

@@ -19,9 +19,11 @@ TAGS = ["long_hair", "short_hair", "open_mouth", "closed_eyes", "blue_hair"]
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A tiny project (32x32 input, 5 tags) built with deepdanbooru's builders, random weights."""
-    import tensorflow as tf
-
+    from latentedit.tagging import import_deepdanbooru
     from latentedit.world.train_tagger import build_model, save_project
+
+    import_deepdanbooru()  # before TensorFlow is imported anywhere: it orders triton first
+    import tensorflow as tf
 
     tf.keras.utils.set_random_seed(0)
     model = build_model(len(TAGS), image_size=32, filter_sizes=(16, 32), repeat_sizes=(1, 1), name="resnet_custom_tiny")
