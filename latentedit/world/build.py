@@ -3,7 +3,7 @@
 Trains the demo GNR generator on the demo world (train_generator.py) in two stages (from
 scratch, then a fine-tune that weighs the eyes and mouth up), measures it against the ground
 truth, writes assets/demo-generator.pt, its sample grid and model card, then trains the demo
-tagger (latentedit.world.train_tagger.build_demo_tagger) into assets/demo-tagger/, and finally
+tagger (latentedit.world.train_tagger.build_demo_tagger_assets) into assets/demo-tagger/, and finally
 rewrites assets/manifest.json. `--only generator` or `--only tagger` builds one part.
 """
 
@@ -267,12 +267,10 @@ def write_generator_report(G, out_dir: Path, stages: list[TrainConfig], historie
 
 
 def build_tagger(out_dir: Path, seed: int, generator=None, log=print):
-    try:
-        from latentedit.world.train_tagger import build_demo_tagger
-    except ImportError as e:
-        log(f"skipping the demo tagger: latentedit.world.train_tagger is not available ({e})")
-        return None
-    return build_demo_tagger(Path(out_dir) / assets.TAGGER, seed, generator=generator, log=log)
+    """Train the demo tagger into OUT/demo-tagger, evaluate it and write its model card."""
+    from latentedit.world.train_tagger import build_demo_tagger_assets
+
+    return build_demo_tagger_assets(Path(out_dir), seed, generator=generator, log=log)
 
 
 def main(argv=None) -> None:
