@@ -15,7 +15,6 @@ fits are slow either way, so ours is timed on the same subset as the loop. Both 
 """
 
 import argparse
-import time
 import warnings
 
 import numpy as np
@@ -24,14 +23,7 @@ from latentedit.directions import (LassoDirections, LinearDirections, PCADirecti
                                    SVDDirections, SVMDirections, synthetic_codes)
 
 
-def timed(fn, repeat=1):
-    """(best wall time over `repeat` runs, last result)."""
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
+from timing import timed  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 
 def unit(V):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +44,7 @@ def write_images(folder: Path, n: int, size: int, seed: int = 0) -> list[Path]:
     return paths
 
 
-def timed(fn, repeat: int = 1):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
+from timing import timed  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 
 def main():

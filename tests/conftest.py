@@ -38,3 +38,12 @@ def selfie_dir(tmp_path):
     (d / "notes.txt").write_text("not an image")
     (d / "e_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nthis is not really a png")
     return d
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """An empty torch hub folder of our own (TORCH_HOME), so no user weights leak into the tests."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    d = tmp_path / "torch" / "hub" / "checkpoints"
+    d.mkdir(parents=True)
+    return d

@@ -9,14 +9,6 @@ from scipy.linalg import eigh
 from latentedit import metrics as M
 
 
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    """An empty torch hub folder of our own (TORCH_HOME), so no user weights leak into the tests."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    d = tmp_path / "torch" / "hub" / "checkpoints"
-    d.mkdir(parents=True)
-    return d
-
 
 class FakeScorer:
     """Stands in for the re-scorer's features: a fixed random projection of the pixels."""

@@ -10,13 +10,6 @@ from latentedit.errors import CheckpointError, InputError, TagError
 from latentedit.models import scorer as S
 
 
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    d = tmp_path / "torch" / "hub" / "checkpoints"
-    d.mkdir(parents=True)
-    return d
-
 
 def toy_data(n=40, size=24, seed=0):
     """Images whose two labels are visible: bright (a) and a red left half (b)."""
