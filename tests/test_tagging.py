@@ -217,10 +217,8 @@ def test_demo_tagger_meets_quality_bar_on_generator_outputs():
     from latentedit.tagging import load_tagger
     from latentedit.world import assets
 
-    if not (assets.assets_dir() / assets.GENERATOR).exists():
-        pytest.skip("assets/demo-generator.pt does not exist yet (python -m latentedit.world.build)")
-    if not (assets.assets_dir() / assets.TAGGER / "project.json").exists():
-        pytest.skip("assets/demo-tagger does not exist yet (python -m latentedit.world.train_tagger)")
+    assets.verify(assets.GENERATOR)  # shipped: a missing or altered file fails the test
+    assets.verify(assets.TAGGER)
     from latentedit.world.train_tagger import evaluate_demo_tagger
 
     result = evaluate_demo_tagger(load_tagger("demo"), latentedit.load_generator("demo"), n=500, seed=12345)
