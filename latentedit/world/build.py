@@ -1,7 +1,8 @@
 """Build the demo assets reproducibly: `python -m latentedit.world.build --seed 0`.
 
-Trains the demo GNR generator on the demo world (train_generator.py) in two stages (from
-scratch, then a fine-tune that weighs the eyes and mouth up), measures it against the ground
+Trains the demo GNR generator on the demo world (train_generator.py) in three stages (from
+scratch; a fine-tune that weighs the eyes and mouth up; a sharpening stage on fresh style codes,
+many placed next to a tag threshold), measures it against the ground
 truth, writes assets/demo-generator.pt, its sample grid and model card, then trains the demo
 tagger (latentedit.world.train_tagger.build_demo_tagger_assets) into assets/demo-tagger/, and finally
 rewrites assets/manifest.json. `--only generator` or `--only tagger` builds one part.
@@ -22,7 +23,7 @@ from latentedit.images import encode_png, grid
 from latentedit.io import atomic_write_bytes, atomic_write_text
 
 from . import assets, render, truth
-from .train_generator import STYLES_PER_SELFIE, PairData, TrainConfig, evaluate, make_pairs, train
+from .train_generator import NEAR_SPREAD, STYLES_PER_SELFIE, PairData, TrainConfig, evaluate, make_pairs, train
 
 VAL_SEED_OFFSET = 10_000
 
@@ -35,6 +36,17 @@ def pretrain_config(seed: int = 0) -> TrainConfig:
 def finetune_config(seed: int = 0) -> TrainConfig:
     """Stage 2: lower lr with extra weight on eyes and mouth, the small features stage 1 blurs."""
     return TrainConfig(seed=seed + 1, steps=6000, lr=5e-4, feature_weight=4.0, time_budget_s=25 * 60)
+
+
+def sharpen_config(seed: int = 0) -> TrainConfig:
+    """Stage 3: fresh codes every step, half of them next to a tag threshold, eyes and mouth x16.
+
+    After stage 2 the mouth still opens gradually over about one unit of z on either side of its
+    threshold; this stage makes the switch happen at the threshold (see MODEL_CARD_generator.md).
+    More styles per selfie: decoding is cheap next to encoding, and the style path is what learns.
+    """
+    return TrainConfig(seed=seed + 2, steps=8000, lr=1e-3, feature_weight=16.0, fresh_styles=True,
+                       near_threshold=0.5, batch=2, styles_per_step=6, time_budget_s=25 * 60)
 SAMPLE_SEED_OFFSET = 20_000
 HISTORY = ".demo-generator-history.json"  # hidden: kept out of the manifest, lets the card be redone
 # Hair lengths the reader compares against; the nearest one's class is the hair length read.
@@ -132,6 +144,13 @@ def _tags_of(z: np.ndarray) -> list[str]:
     return [", ".join(t for t, on in zip(truth.TAGS, row) if on and t != "simple_background") for row in m]
 
 
+def _styles_note(cfg: TrainConfig) -> str:
+    if not cfg.fresh_styles:
+        return " (pre-rendered targets)"
+    return (f" (fresh codes every step, {cfg.near_threshold:.0%} of them within {NEAR_SPREAD} of a tag threshold, "
+            "targets rendered on the fly)")
+
+
 def _stage_lines(stages: list[TrainConfig], histories: list[dict]) -> str:
     lines = []
     for k, (cfg, h) in enumerate(zip(stages, histories)):
@@ -140,7 +159,7 @@ def _stage_lines(stages: list[TrainConfig], histories: list[dict]) -> str:
         lines.append(
             f"- Stage {k + 1}: {h['steps_done']} of {cfg.steps} steps{stopped}, lr {cfg.lr} (50-step warm-up, "
             f"cosine decay over {cfg.steps} steps), eye/mouth loss weight {cfg.feature_weight}, batch "
-            f"{cfg.batch} selfies x {cfg.styles_per_step} styles, torch.manual_seed({cfg.seed}); "
+            f"{cfg.batch} selfies x {cfg.styles_per_step} styles{_styles_note(cfg)}, torch.manual_seed({cfg.seed}); "
             f"{h['train_seconds'] / 60:.1f} min; last 100-step mean losses {json.dumps(last)}.")
     return "\n".join(lines)
 
@@ -222,12 +241,16 @@ tags of the codes, by column (simple_background is on everywhere):
 
 # --------------------------------------------------------------------------- build steps
 
+def default_stages(seed: int = 0) -> list[TrainConfig]:
+    return [pretrain_config(seed), finetune_config(seed), sharpen_config(seed)]
+
+
 def build_generator(out_dir: Path, seed: int = 0, stages: list[TrainConfig] | None = None, log=print):
     """Train (pretrain, then fine-tune), save, measure and document the demo generator."""
     from latentedit.models.checkpoint import save_generator
     from latentedit.models.gnr import DEMO_CONFIG, Generator
 
-    stages = stages or [pretrain_config(seed), finetune_config(seed)]
+    stages = stages or default_stages(seed)
     out_dir = Path(out_dir)
     t0 = time.time()
     data = make_pairs(stages[0].n_train, seed)
@@ -280,8 +303,9 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=None, help="assets folder (default: the shipped one)")
     p.add_argument("--steps", type=int, default=None, help="stage-1 (pretraining) steps")
     p.add_argument("--finetune-steps", type=int, default=None, help="stage-2 (fine-tuning) steps; 0 skips it")
+    p.add_argument("--sharpen-steps", type=int, default=None, help="stage-3 (sharpening) steps; 0 skips it")
     p.add_argument("--budget-minutes", type=float, default=None, help="time budget of each training stage")
-    p.add_argument("--stop-after", type=int, nargs=2, default=None, metavar=("STAGE1", "STAGE2"),
+    p.add_argument("--stop-after", type=int, nargs=3, default=None, metavar=("STAGE1", "STAGE2", "STAGE3"),
                    help="stop each stage at this step (same lr schedule: reproduces a budget stop)")
     args = p.parse_args(argv)
     out = args.out or assets.assets_dir()
@@ -289,11 +313,13 @@ def main(argv=None) -> None:
     torch.set_num_threads(2)
     G = None
     if args.only in (None, "generator"):
-        stages = [pretrain_config(args.seed), finetune_config(args.seed)]
+        stages = default_stages(args.seed)
         if args.steps:
             stages[0].steps = args.steps
         if args.finetune_steps is not None:
             stages[1].steps = args.finetune_steps
+        if args.sharpen_steps is not None:
+            stages[2].steps = args.sharpen_steps
         for k, cfg in enumerate(stages):
             if args.budget_minutes:
                 cfg.time_budget_s = args.budget_minutes * 60

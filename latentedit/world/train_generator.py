@@ -44,6 +44,8 @@ class TrainConfig:
     gradient_weight: float = 1.0
     style_weight: float = 0.1
     feature_weight: float = 0.0  # extra L1 weight on the eyes and mouth (Gaussian blobs)
+    fresh_styles: bool = False   # draw new style codes every step and render their targets
+    near_threshold: float = 0.0  # with fresh_styles: fraction of codes moved next to a tag threshold
     time_budget_s: float = 45 * 60  # safety stop on a slow or busy machine (see stop_after)
     threads: int = 2
 
@@ -68,6 +70,33 @@ def make_pairs(n: int, seed: int, size: int = 64, k: int = STYLES_PER_SELFIE) ->
     selfies = render.selfie_batch(geometry, z_selfie, size)
     anime = np.stack([render.anime_batch(geometry, z[:, j], size) for j in range(k)], axis=1)
     return PairData(selfies, z_selfie, z, anime, geometry)
+
+
+# The planted vectors whose threshold decides a tag, and that threshold (truth.attributes).
+THRESHOLDS = (
+    ("mouth", truth.MOUTH_THRESHOLD), ("eyes_closed", truth.EYES_THRESHOLD),
+    ("hair_length", truth.SHORT_BELOW), ("hair_length", truth.LONG_ABOVE),
+    ("smile", truth.SMILE_THRESHOLD), ("blush", truth.BLUSH_THRESHOLD),
+)
+NEAR_SPREAD = 0.3
+
+
+def near_threshold_codes(rng: np.random.Generator, n: int, fraction: float) -> np.ndarray:
+    """n codes ~ N(0, I); a `fraction` of them moved along one planted vector to within NEAR_SPREAD of its threshold.
+
+    Under N(0, I) few codes sit where a tag switches, so a generator trained on plain samples
+    draws a half-open mouth across a wide band around the threshold. Codes placed on both sides
+    of it, close by, teach the switch itself; the other coordinates keep their Gaussian spread.
+    """
+    z = rng.standard_normal((n, truth.LATENT_DIM))
+    moved = rng.random(n) < fraction
+    which = rng.integers(len(THRESHOLDS), size=n)
+    offset = rng.uniform(-NEAR_SPREAD, NEAR_SPREAD, size=n)
+    for i in np.flatnonzero(moved):
+        name, threshold = THRESHOLDS[which[i]]
+        v = truth.VECTORS[name]
+        z[i] += (threshold + offset[i] - z[i] @ v) * v
+    return z
 
 
 def _to_tensor(a: np.ndarray) -> torch.Tensor:
@@ -167,10 +196,16 @@ def train(G, data: PairData, cfg: TrainConfig, val: PairData | None = None, log=
             if cfg.stop_after is not None and step >= cfg.stop_after:
                 break
             idx = rng.choice(len(data.selfies), cfg.batch, replace=False)
-            cols = rng.choice(data.z.shape[1], cfg.styles_per_step, replace=False)
             x = _to_tensor(data.selfies[idx])
-            target = _to_tensor(data.anime[idx][:, cols])
-            z = torch.from_numpy(data.z[idx][:, cols]).float()
+            if cfg.fresh_styles:
+                codes = near_threshold_codes(rng, cfg.batch * cfg.styles_per_step, cfg.near_threshold)
+                geometry = {key: np.repeat(v[idx], cfg.styles_per_step) for key, v in data.geometry.items()}
+                target = _to_tensor(render.anime_batch(geometry, codes, data.anime.shape[-2]))
+                z = torch.from_numpy(codes.reshape(cfg.batch, cfg.styles_per_step, -1)).float()
+            else:
+                cols = rng.choice(data.z.shape[1], cfg.styles_per_step, replace=False)
+                target = _to_tensor(data.anime[idx][:, cols])
+                z = torch.from_numpy(data.z[idx][:, cols]).float()
             content, style = G.encode(x)
             y = G.decode(content.repeat_interleave(z.shape[1], dim=0), z.reshape(-1, z.shape[-1]))
             if cfg.feature_weight:
