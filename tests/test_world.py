@@ -180,6 +180,13 @@ def test_manifest_detects_missing_and_altered(tmp_path, monkeypatch):
     with pytest.raises(AssetError, match=r"missing; rebuild with python -m latentedit.world.build$"):
         assets.demo_generator_path()
 
+    monkeypatch.setenv("LATENTEDIT_ASSETS", str(tmp_path / "nowhere"))
+    with pytest.raises(AssetError) as e:
+        assets.demo_generator_path()
+    assert str(e.value) == (f"demo assets folder {tmp_path / 'nowhere'} not found: latentedit looks for assets/ "
+                            "next to its source checkout (pip install -e . from a clone), or set LATENTEDIT_ASSETS "
+                            "to that folder")
+
 
 # --------------------------------------------------------------------------- shipped generator
 
@@ -198,3 +205,79 @@ def test_shipped_generator_draws_the_ground_truth():
                              {key: np.repeat(v, k) for key, v in data.geometry.items()},
                              data.z.reshape(n * k, -1))
     assert acc["hair_color"] >= 0.8 and acc["hair_length_class"] >= 0.85 and acc["open_mouth"] >= 0.7, acc
+
+
+def test_read_binary_reads_renders_and_their_opposites(face):
+    from latentedit.world.build import read_binary
+
+    geom, attrs = face
+    for name in ("open_mouth", "closed_eyes", "smile", "blush"):
+        for value in (0, 1):
+            image = render.render_anime(geom, {**attrs, name: value})
+            assert read_binary(image, geom, {**attrs, name: value}, name) == value
+            assert read_binary(image, geom, {**attrs, name: 1 - value}, name) == value, name
+
+
+@pytest.mark.slow
+def test_shipped_generator_switches_mouth_and_eyes_at_their_thresholds():
+    """Codes moved across a tag's threshold flip what the output shows, close to the threshold."""
+    from latentedit.models.checkpoint import load_generator
+    from latentedit.world.build import SWITCH_OFFSETS, switch_curves
+    from latentedit.world.train_generator import make_pairs
+
+    curves = switch_curves(load_generator("demo"), make_pairs(40, seed=515151, k=1), n=40)
+    for tag, rates in curves.items():
+        below = [r for o, r in zip(SWITCH_OFFSETS, rates) if o <= -0.4]
+        above = [r for o, r in zip(SWITCH_OFFSETS, rates) if o >= 0.6]
+        assert max(below) <= 0.1 and min(above) >= 0.8, (tag, rates)
+        assert all(b >= a - 0.1 for a, b in zip(rates, rates[1:])), (tag, rates)
+
+
+# --------------------------------------------------------------------------- generator training
+
+def test_near_threshold_codes_move_along_one_planted_vector():
+    from latentedit.world.train_generator import NEAR_SPREAD, THRESHOLDS, near_threshold_codes
+
+    n = 3000
+    plain = np.random.default_rng(7).standard_normal((n, truth.LATENT_DIM))
+    assert np.array_equal(near_threshold_codes(np.random.default_rng(7), n, 0.0), plain)
+    moved = near_threshold_codes(np.random.default_rng(7), n, 1.0)
+    shift = moved - plain
+    found = np.zeros((n, len(THRESHOLDS)), bool)
+    for j, (name, threshold) in enumerate(THRESHOLDS):
+        v = truth.VECTORS[name]
+        parallel = np.abs(np.abs(shift @ v) - np.linalg.norm(shift, axis=1)) < 1e-9
+        found[:, j] = parallel & (np.abs(moved @ v - threshold) <= NEAR_SPREAD + 1e-12)
+    assert found.any(axis=1).all()
+    # Every threshold gets its share, and the mouth lands on both sides of its threshold.
+    counts = found.sum(axis=0)
+    assert counts.min() > n / len(THRESHOLDS) * 0.8, counts
+    mouth = moved @ truth.VECTORS["mouth"]
+    near_mouth = found[:, 0]
+    assert 0.4 < (mouth[near_mouth] > truth.MOUTH_THRESHOLD).mean() < 0.6
+    half = near_threshold_codes(np.random.default_rng(7), n, 0.5)
+    assert 0.45 < np.mean(np.any(half != plain, axis=1)) < 0.55
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_generator_training_is_reproducible(fresh):
+    """Same seed, same weights to the bit: what lets the shipped generator be rebuilt by one command."""
+    import torch
+
+    from latentedit.world.train_generator import TrainConfig, make_pairs, train
+    from conftest import tiny_generator
+
+    data = make_pairs(6, seed=3, size=32, k=2)
+    cfg = TrainConfig(seed=1, steps=3, batch=2, styles_per_step=2, feature_weight=4.0, fresh_styles=fresh,
+                      near_threshold=0.5, threads=1)
+
+    def trained(cfg):
+        G = tiny_generator(0).requires_grad_(True)
+        train(G, data, cfg, log=lambda _: None)
+        return torch.cat([p.detach().flatten() for p in G.parameters()])
+
+    first, again = trained(cfg), trained(cfg)
+    assert torch.equal(first, again)
+    cfg.seed = 2
+    assert not torch.equal(first, trained(cfg))
+    assert not torch.equal(first, torch.cat([p.flatten() for p in tiny_generator(0).parameters()]))

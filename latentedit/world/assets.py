@@ -54,6 +54,9 @@ def load_manifest(root: Path | None = None) -> dict:
     """{"files": {relative path: {"sha256", "size"}}} of the assets folder."""
     root = assets_dir() if root is None else Path(root)
     path = root / MANIFEST
+    if not root.is_dir():
+        raise AssetError(f"demo assets folder {root} not found: latentedit looks for assets/ next to its "
+                         "source checkout (pip install -e . from a clone), or set LATENTEDIT_ASSETS to that folder")
     if not path.is_file():
         raise AssetError(f"asset manifest {path} missing; {REBUILD}")
     try:

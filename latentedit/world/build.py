@@ -60,6 +60,11 @@ def _nearest(output: np.ndarray, candidates: list[np.ndarray]) -> int:
     return int(np.argmin(errors))
 
 
+def read_binary(image: np.ndarray, geom: dict, attrs: dict, name: str) -> int:
+    """0 or 1: which render, with the on/off attribute `name` off or on, the image is nearer to."""
+    return _nearest(image, [render.render_anime(geom, {**attrs, name: v}, image.shape[0]) for v in (0, 1)])
+
+
 def read_attributes(image: np.ndarray, geom: dict, attrs: dict) -> dict[str, int]:
     """Which value of each attribute an image shows, by the nearest of renders that vary only it.
 
@@ -75,10 +80,7 @@ def read_attributes(image: np.ndarray, geom: dict, attrs: dict) -> dict[str, int
         "hair_length_class": int(np.digitize(
             HAIR_LENGTH_GRID[_nearest(image, [variant(hair_length=v) for v in HAIR_LENGTH_GRID])],
             [truth.SHORT_BELOW, truth.LONG_ABOVE])),
-        "closed_eyes": _nearest(image, [variant(closed_eyes=v) for v in (0, 1)]),
-        "open_mouth": _nearest(image, [variant(open_mouth=v) for v in (0, 1)]),
-        "smile": _nearest(image, [variant(smile=v) for v in (0, 1)]),
-        "blush": _nearest(image, [variant(blush=v) for v in (0, 1)]),
+        **{name: read_binary(image, geom, attrs, name) for name in ("closed_eyes", "open_mouth", "smile", "blush")},
     }
     if not attrs["closed_eyes"]:
         read["eye_color"] = _nearest(image, [variant(eye_color=k) for k in range(len(truth.EYE_COLORS))])
@@ -106,14 +108,48 @@ def _flatten(data: PairData, limit: int) -> tuple[np.ndarray, dict, np.ndarray, 
     return order, {key: v[order] for key, v in geometry.items()}, z[order], targets[order]
 
 
-def measure_generator(G, val: PairData, n_attr: int = 600) -> dict:
-    """Held-out L1 and style RMSE, and ground-truth attribute accuracy of the translations."""
+SWITCH_OFFSETS = (-0.6, -0.4, -0.2, -0.1, 0.1, 0.2, 0.4, 0.6)
+SWITCHES = {"open_mouth": ("mouth", truth.MOUTH_THRESHOLD), "closed_eyes": ("eyes_closed", truth.EYES_THRESHOLD)}
+
+
+@torch.no_grad()
+def switch_curves(G, val: PairData, n: int = 100) -> dict[str, list[float]]:
+    """How sharply a tag switches on: the fraction of outputs read as 'on' per code offset from its threshold.
+
+    Each of the first n held-out selfies keeps its first code, moved along the tag's planted
+    vector to threshold + offset (SWITCH_OFFSETS). A perfect generator reads 0 below the
+    threshold and 1 above it; a soft one drifts from one to the other across the band.
+    """
+    x = torch.from_numpy(val.selfies[:n]).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    content = G.encode(x)[0]
+    geometry = {key: v[:n] for key, v in val.geometry.items()}
+    z0 = val.z[:n, 0]
+    curves = {}
+    for tag, (vector, threshold) in SWITCHES.items():
+        v = truth.VECTORS[vector]
+        rates = []
+        for offset in SWITCH_OFFSETS:
+            z = z0 + (threshold + offset - z0 @ v)[:, None] * v
+            out = G.decode(content, torch.from_numpy(z).float())
+            out = out.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+            attrs = truth.attributes(z)
+            rates.append(float(np.mean([read_binary(out[i], render.take(geometry, i), render.take(attrs, i), tag)
+                                        for i in range(len(z))])))
+        curves[tag] = rates
+    return curves
+
+
+def measure_generator(G, val: PairData, n_attr: int = 600, n_switch: int = 100) -> dict:
+    """Held-out L1 and style RMSE, ground-truth attribute accuracy of the translations, switch curves."""
+    G.eval()
     result = evaluate(G, val)
     order, geometry, z, targets = _flatten(val, n_attr)
     outputs = result.pop("outputs").reshape(-1, *val.anime.shape[2:])[order]
     result["attribute_accuracy"] = attribute_accuracy(outputs, geometry, z)
     result["attribute_accuracy_of_targets"] = attribute_accuracy(targets, geometry, z)
     result["n_attribute_images"] = int(len(order))
+    result["switch_curves"] = switch_curves(G, val, n_switch)
+    result["n_switch_selfies"] = min(n_switch, len(val.selfies))
     return result
 
 
@@ -172,6 +208,8 @@ def model_card(G, stages: list[TrainConfig], histories: list[dict], measured: di
     acc = measured["attribute_accuracy"]
     acc_t = measured["attribute_accuracy_of_targets"]
     rows = "\n".join(f"| {k} | {acc[k]:.3f} | {acc_t[k]:.3f} |" for k in sorted(acc))
+    curves = measured["switch_curves"]
+    curve_rows = "\n".join(f"| {tag} | " + " | ".join(f"{r:.2f}" for r in rates) + " |" for tag, rates in curves.items())
     tags = "\n".join(f"| {j + 1} | {t} |" for j, t in enumerate(_tags_of(sample_z)))
     n_params = sum(p.numel() for p in G.parameters())
     rebuild = f"python -m latentedit.world.build --seed {cfg.seed} --only generator"
@@ -191,10 +229,12 @@ known ground truth. It is not a model of real selfies or real anime.
 
 ## Training data
 Pairs rendered by latentedit.world.render, seed {cfg.seed}: {cfg.n_train} selfies
-(`render_selfie`, geometry from `sample_geometry`, appearance from a code z_s ~ N(0, I_8)), each
-with {STYLES_PER_SELFIE} anime targets `render_anime(geometry, truth.attributes(z))` for fresh
-z ~ N(0, I_8). Held-out: {cfg.n_val} selfies x {STYLES_PER_SELFIE} styles from seed
-{cfg.seed + VAL_SEED_OFFSET}. 64x64 RGB.
+(`render_selfie`, geometry from `sample_geometry`, appearance from a code z_s ~ N(0, I_8)). Stages
+with pre-rendered targets use {STYLES_PER_SELFIE} anime targets per selfie,
+`render_anime(geometry, truth.attributes(z))` for z ~ N(0, I_8); stages with fresh codes draw new
+codes every step (`train_generator.near_threshold_codes`: a share of them moved along one planted
+vector to within {NEAR_SPREAD} of its tag threshold) and render their targets on the fly.
+Held-out: {cfg.n_val} selfies x {STYLES_PER_SELFIE} styles from seed {cfg.seed + VAL_SEED_OFFSET}. 64x64 RGB.
 
 ## Objective (supervised, no GAN)
 decode(encode(selfie).content, z) should equal the anime render: L1 on pixels (optionally weighted
@@ -219,6 +259,14 @@ x{cfg.mapping_lr_boost}, {cfg.threads} threads.
 | attribute | generator output | target render |
 |---|---|---|
 {rows}
+
+How sharply the small features switch (`switch_curves`): {measured['n_switch_selfies']} held-out selfies, each
+code moved along the tag's planted vector to its threshold + offset; the fraction of outputs the
+same reader reads as "on" (a perfect generator: 0 left of the threshold, 1 right of it).
+
+| offset from threshold | {" | ".join(f"{o:+.1f}" for o in SWITCH_OFFSETS)} |
+|---|{"---|" * len(SWITCH_OFFSETS)}
+{curve_rows}
 
 ## What a look at the outputs shows (seed-0 build)
 Hair length, hair colour, background and face position follow the code and the selfie reliably.
@@ -289,6 +337,16 @@ def write_generator_report(G, out_dir: Path, stages: list[TrainConfig], historie
     return measured
 
 
+def rewrite_generator_card(out_dir: Path, log=print) -> dict:
+    """Re-measure the saved generator; rewrite its sample grid and model card from its training history."""
+    from latentedit.models.checkpoint import load_generator
+
+    out_dir = Path(out_dir)
+    histories = json.loads((out_dir / HISTORY).read_text())
+    stages = [TrainConfig(**h["config"]) for h in histories]
+    return write_generator_report(load_generator(out_dir / assets.GENERATOR), out_dir, stages, histories, log=log)
+
+
 def build_tagger(out_dir: Path, seed: int, generator=None, log=print):
     """Train the demo tagger into OUT/demo-tagger, evaluate it and write its model card."""
     from latentedit.world.train_tagger import build_demo_tagger_assets
@@ -299,7 +357,8 @@ def build_tagger(out_dir: Path, seed: int, generator=None, log=print):
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m latentedit.world.build", description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", choices=["generator", "tagger"], default=None, help="build one part only")
+    p.add_argument("--only", choices=["generator", "tagger", "card"], default=None,
+                   help="build one part only; 'card' re-measures the saved generator and rewrites its card and grid")
     p.add_argument("--out", type=Path, default=None, help="assets folder (default: the shipped one)")
     p.add_argument("--steps", type=int, default=None, help="stage-1 (pretraining) steps")
     p.add_argument("--finetune-steps", type=int, default=None, help="stage-2 (fine-tuning) steps; 0 skips it")
@@ -312,6 +371,9 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
     G = None
+    if args.only == "card":
+        rewrite_generator_card(out)
+        return
     if args.only in (None, "generator"):
         stages = default_stages(args.seed)
         if args.steps:
