@@ -13,7 +13,7 @@ directions and (-10, +5) for its SVD ones (its SVD sign was arbitrary; ours poin
 tag, so the equivalent is (+10, -5)), as absolute distances in the w-space of the released
 checkpoint. Another generator's w has another scale, so `DEFAULT_STRENGTHS` count in units of
 the generator's code scale: the RMS over coordinates of the std of the run's codes
-(`code_scale`; 0.68 for the demo generator's w), recorded on a direction set by `with_spread`.
+(`code_scale`; 0.69-0.70 for the demo generator's w), recorded on a direction set by `with_spread`.
 On a generator whose w coordinates spread with std 1, the regression defaults are the thesis's.
 
 Why that unit and these numbers (demo world, `measure_edits`: runs of 192 and 600 tagger-labelled
@@ -22,17 +22,19 @@ samples, 200 fresh samples, attributes read from the pixels):
   measures fit noise (linear directions: 1.0-1.5 when fitted on 3,000 codes with true labels,
   2.4-5.5 on 600 tagger-labelled codes), while the strength an edit needs stayed put in absolute
   terms (linear closed_eyes flips at about 5, long_hair peaks at about 10 for both fits). The code
-  scale is a property of the generator: 0.682 and 0.687 on the two runs.
-- Regression (linear, lasso, svm): 15 units (10.3 on the demo) keep the thesis's numbers. Linear
-  flips closed_eyes for 100% of the samples, long_hair (minus short_hair) for 64-66%, open_mouth
-  (minus closed_mouth) for 31-43%; lasso open_mouth 99-100%, closed_eyes 30% (192 samples) to 100%
-  (600), long_hair 10-18%. More overshoots the hair edit: linear long_hair flips fewer samples at
-  25 than at 10.
-- SVD: 10 units (6.8 on the demo) flip a third of the samples at best. An uncentred SVD vector is
+  scale is a property of the generator: 0.695 and 0.699 on the two runs.
+- Regression (linear, lasso, svm): 15 units (10.4 on the demo) keep the thesis's numbers. Linear
+  flips closed_eyes for 100% of the samples, long_hair (minus short_hair) for 65-66%, open_mouth
+  (minus closed_mouth) for 45% (192 samples) to 99% (600); lasso open_mouth 94-100%, closed_eyes
+  21% (192) to 96% (600), long_hair 13-16%. More overshoots the hair edit: linear long_hair
+  flipped fewer samples at 25 than at 10 (this and the sweeps above were measured on the earlier,
+  two-stage demo generator, code scale 0.68; the rates here on the shipped one).
+- SVD: 10 units (7.0 on the demo) flip a third of the samples at best. An uncentred SVD vector is
   mostly the mean code, so only a small part of a step along it moves the attribute: 40 units
-  (27.3) flip long_hair (minus short_hair) for 94% and closed_eyes for 100%, open_mouth 51-65%.
-- SeFa (and PCA) eigenvectors named by labelling: 30 units (20.5): closed_eyes 100%, open_mouth
-  71-72%, long_hair 28-29% (its hair eigenvector changes everything else too).
+  (27.9) flip long_hair (minus short_hair) for 91-93% and closed_eyes for 100%, open_mouth 43-65%.
+- SeFa (and PCA) eigenvectors named by labelling: 30 units (20.9): closed_eyes 100%, open_mouth
+  74% (43% with closed_mouth subtracted), long_hair 27-28% (its hair eigenvector changes everything
+  else too).
 All keep the thesis's add:sub ratios (3:1 regression, 2:1 the others). No default makes every
 method flip every tag: use --sweep to find the strength of a particular edit.
 
