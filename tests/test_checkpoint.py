@@ -85,11 +85,12 @@ def test_save_round_trip_keeps_config(tmp_path):
 
 
 def test_demo_source_resolves_through_assets(tmp_path, monkeypatch):
+    from latentedit.world import assets
+
     G = make(DEMO_CONFIG)
-    save_generator(G, tmp_path / "demo.pt")
-    fake = types.ModuleType("latentedit.world.assets")
-    fake.demo_generator_path = lambda: tmp_path / "demo.pt"
-    monkeypatch.setitem(sys.modules, "latentedit.world.assets", fake)
+    save_generator(G, tmp_path / assets.GENERATOR)
+    assets.update_manifest(tmp_path)
+    monkeypatch.setenv("LATENTEDIT_ASSETS", str(tmp_path))
     H = load_generator("demo")
     assert H.source_info["source"] == "demo" and fingerprint(H) == fingerprint(G)
 
