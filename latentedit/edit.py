@@ -62,6 +62,7 @@ import numpy as np
 import torch
 
 from .errors import DirectionError, InputError, RunError, TagError, unknown_name_message
+from .models.layers import layer_groups, layer_names as default_layer_names  # noqa: F401 (moved)
 
 # (add, sub) strength per method, in units of the code scale (see the module docstring).
 DEFAULT_STRENGTHS = {
@@ -101,46 +102,6 @@ def parse_sweep(spec: str) -> list[float]:
     if n < 2 or not (math.isfinite(start) and math.isfinite(stop)):
         raise InputError(usage)
     return [float(x) for x in np.linspace(start, stop, n)]
-
-
-def default_layer_names(n_latent: int, n_res: int = 1) -> list[str]:
-    """W+ layer names of a GNR generator with `n_latent` modulated layers (as Generator.layer_names)."""
-    num_down, rest = divmod(n_latent - 2 * n_res - 2, 3)
-    if rest or num_down < 0:
-        raise DirectionError(f"{n_latent} is not a GNR layer count (2*n_res + 2 + 3*num_down)")
-    names = [f"adain_bottleneck.{i}.conv{j}" for i in range(n_res) for j in (1, 2)] + ["conv1", "to_rgb1"]
-    for i in range(num_down):
-        names += [f"convs.{2 * i}", f"convs.{2 * i + 1}", f"to_rgbs.{i}"]
-    return names
-
-
-def layer_resolution_index(layer_names) -> list[int]:
-    """For each W+ layer, 0 for the content resolution, k for k upsamplings later."""
-    out = []
-    for name in layer_names:
-        m = re.fullmatch(r"convs\.(\d+)|to_rgbs\.(\d+)", name)
-        if m is None:
-            out.append(0)
-        elif m.group(1) is not None:
-            out.append(1 + int(m.group(1)) // 2)
-        else:
-            out.append(1 + int(m.group(2)))
-    return out
-
-
-def layer_groups(layer_names) -> dict[str, list[int]]:
-    """Indices of the "all", "coarse", "middle" and "fine" W+ layers.
-
-    The resolution levels are split into three consecutive near-equal parts (numpy.array_split,
-    the same rule as SeFa's layer sets in latentedit.directions.sefa), and a layer belongs to the
-    part of its resolution.
-    """
-    res = layer_resolution_index(layer_names)
-    parts = np.array_split(np.arange(max(res) + 1), 3)
-    groups = {"all": list(range(len(res)))}
-    for name, levels in zip(("coarse", "middle", "fine"), parts):
-        groups[name] = [i for i, r in enumerate(res) if r in set(levels.tolist())]
-    return groups
 
 
 def parse_layers(spec, n_latent: int | None = None, layer_names=None) -> list[int] | None:

@@ -6,6 +6,7 @@ import numpy as np
 
 from latentedit.directions.base import orient_largest_positive
 from latentedit.errors import DirectionError
+from latentedit.models.layers import level_groups
 
 _MODULATED = re.compile(
     r"(?:^|\.)(?:adain_bottleneck\.(?P<block>\d+)\.conv(?P<half>[12])|(?P<conv1>conv1)|(?P<rgb1>to_rgb1)"
@@ -62,12 +63,8 @@ def select_layers(layers, choice) -> list[int]:
             return [i for i, (key, _) in enumerate(layers) if "to_rgbs" not in key]
         if choice == "all":
             return list(range(n))
-        ranges = ("coarse", "middle", "fine")
-        if choice in ranges:
-            n_levels = max(level for _, level in layers) + 1
-            groups = np.array_split(np.arange(n_levels), 3)
-            wanted = set(groups[ranges.index(choice)].tolist())
-            picked = [i for i, (_, level) in enumerate(layers) if level in wanted]
+        if choice in ("coarse", "middle", "fine"):
+            picked = level_groups([level for _, level in layers])[choice]
             if not picked:
                 raise DirectionError(f"this generator has too few resolutions for a {choice!r} layer range; "
                                      f"use layers='all' or a list of layer indices")

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from latentedit.errors import InputError
+from latentedit.models.layers import layer_names
 from latentedit.models.ops import (
     DEFAULT_IMPL,
     ConvLayer,
@@ -109,11 +110,8 @@ class Generator(nn.Module):
             self.to_rgbs.append(ToRGB(out_channel, style_dim))
             in_channel = out_channel
 
-        names = [f"adain_bottleneck.{i}.conv{j}" for i in range(n_res) for j in (1, 2)] + ["conv1", "to_rgb1"]
-        for i in range(num_down):
-            names += [f"convs.{2 * i}", f"convs.{2 * i + 1}", f"to_rgbs.{i}"]
-        self.layer_names = names
-        self.n_latent = len(names)
+        self.layer_names = layer_names(2 * n_res + 2 + 3 * num_down, n_res)
+        self.n_latent = len(self.layer_names)
         self.impl = DEFAULT_IMPL
 
     def set_impl(self, impl: str) -> "Generator":

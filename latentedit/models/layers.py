@@ -1,0 +1,96 @@
+"""W+ layers of a GANs N' Roses generator: names, resolution levels, coarse/middle/fine groups.
+
+The one place that knows them; used by `Generator.layer_names`, SeFa's layer sets and edits.
+
+W+ order: the bottleneck's styled convs (2 per residual block), conv1, to_rgb1 (all at the content
+resolution, level 0), then per doubling of the resolution (level 1, 2, ...): up conv, conv, to_rgb.
+
+"coarse", "middle" and "fine" split the resolution levels into three consecutive near-equal parts
+(numpy.array_split); a layer belongs to the part of its level. Release generator (16 layers, 16x16
+content up to 256 px): coarse = 0-6 (16-32 px), middle = 7-12 (64-128 px), fine = 13-15 (256 px).
+Demo generator (10 layers, up to 64 px): coarse = 0-3 (16 px), middle = 4-6 (32 px), fine = 7-9 (64 px).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from latentedit.errors import DirectionError, InputError
+
+__all__ = ["GROUPS", "layer_names", "resolution_index", "level_groups", "layer_groups", "resolve_layers"]
+
+GROUPS = ("all", "coarse", "middle", "fine")
+_UPSAMPLED = re.compile(r"convs\.(\d+)|to_rgbs\.(\d+)")
+
+
+def layer_names(n_latent: int, n_res: int = 1) -> list[str]:
+    """W+ layer names of a GNR generator with `n_latent` modulated layers (n_latent = 2 n_res + 2 + 3 num_down)."""
+    num_down, rest = divmod(n_latent - 2 * n_res - 2, 3)
+    if rest or num_down < 0:
+        raise DirectionError(f"{n_latent} is not a GNR layer count (2*n_res + 2 + 3*num_down)")
+    names = [f"adain_bottleneck.{i}.conv{j}" for i in range(n_res) for j in (1, 2)] + ["conv1", "to_rgb1"]
+    for i in range(num_down):
+        names += [f"convs.{2 * i}", f"convs.{2 * i + 1}", f"to_rgbs.{i}"]
+    return names
+
+
+def resolution_index(names) -> list[int]:
+    """For each W+ layer name, 0 for the content resolution, k for k upsamplings later."""
+    out = []
+    for name in names:
+        m = _UPSAMPLED.fullmatch(name)
+        if m is None:
+            out.append(0)
+        elif m.group(1) is not None:
+            out.append(1 + int(m.group(1)) // 2)
+        else:
+            out.append(1 + int(m.group(2)))
+    return out
+
+
+def level_groups(levels) -> dict[str, list[int]]:
+    """Indices of the "all", "coarse", "middle" and "fine" layers, given each layer's resolution level."""
+    levels = [int(v) for v in levels]
+    parts = np.array_split(np.arange(max(levels) + 1), 3) if levels else [np.arange(0)] * 3
+    groups = {"all": list(range(len(levels)))}
+    for name, part in zip(GROUPS[1:], parts):
+        wanted = set(part.tolist())
+        groups[name] = [i for i, v in enumerate(levels) if v in wanted]
+    return groups
+
+
+def layer_groups(names) -> dict[str, list[int]]:
+    """Indices of the "all", "coarse", "middle" and "fine" W+ layers of these layer names."""
+    return level_groups(resolution_index(names))
+
+
+def resolve_layers(spec, names, label: str | None = None) -> list[int] | None:
+    """None | group name | W+ indices -> sorted unique layer indices (None: no layer range, a w edit).
+
+    Raises InputError for an unknown group, a group this generator has no layer for, an index out
+    of range or an empty list; `label` is how the user wrote the spec, for the messages. String
+    ranges such as "I-J" are parsed by `cli.options.parse_layers`.
+    """
+    if spec is None:
+        return None
+    n = len(names)
+    if isinstance(spec, str):
+        text = spec.strip().lower()
+        if text not in GROUPS:
+            raise InputError(f"--layers must be all, coarse, middle, fine or I-J (e.g. 0-3), got {spec!r}")
+        idx = layer_groups(names)[text]
+        if not idx:
+            raise InputError(f"--layers {text}: this generator has too few resolutions for a {text} group; "
+                             f"give indices 0-{n - 1} instead")
+        return idx
+    idx = [int(i) for i in spec]
+    bad = [i for i in idx if not 0 <= i < n]
+    if bad:
+        shown = label if label is not None else ",".join(map(str, idx))
+        raise InputError(f"--layers {shown}: layer {bad[0]} is out of range; this generator has {n} W+ layers "
+                         f"(0-{n - 1})")
+    if not idx:
+        raise InputError("--layers is empty; give all, coarse, middle, fine or I-J")
+    return sorted(set(idx))
