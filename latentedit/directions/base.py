@@ -28,6 +28,7 @@ import numpy as np
 
 from latentedit.errors import DirectionError, TagError, unknown_name_message
 from latentedit.io import atomic_save_npz
+from latentedit.stats import TAG_THRESHOLD, auc
 
 FORMAT_KIND = "latentedit-directions"
 FORMAT_VERSION = 1
@@ -239,7 +240,7 @@ def orient_toward(V, X, Y, return_auc=False):
     sign = np.where(gap < 0, -1.0, 1.0)
     if not return_auc:
         return V * sign[:, None]
-    return V * sign[:, None], _auc(P * sign, Y)
+    return V * sign[:, None], auc(Y, P * sign)
 
 
 def orient_largest_positive(V):
@@ -256,17 +257,7 @@ def projection_auc(X, Y, V):
 
     1.0: every sample with the tag projects higher than every sample without; 0.5: chance.
     """
-    return _auc(X @ np.asarray(V, dtype=np.float64).T, Y)
-
-
-def _auc(P, Y):
-    from scipy.stats import rankdata
-
-    ranks = rankdata(P, axis=0)
-    Yb = np.asarray(Y, dtype=bool)
-    n_pos = Yb.sum(0).astype(np.float64)
-    n_neg = len(Yb) - n_pos
-    return ((ranks * Yb).sum(0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return auc(Y, X @ np.asarray(V, dtype=np.float64).T)
 
 
 def paired_difference(u, v):
@@ -303,7 +294,7 @@ def synthetic_codes(n=10200, dim=512, n_factors=8, seed=0, condition=100.0, mean
     The planted direction of f{k}_high is +u_k and of f{k}_low is -u_k (pointing toward the tag).
 
     Returns a dict: X float32 (n, dim), Y uint8 (n, 2 n_factors), scores float32 (tagger-like
-    sigmoid scores, Y = scores >= 0.5), planted float64 (2 n_factors, dim), names, mean, eig, Q.
+    sigmoid scores, Y = scores >= TAG_THRESHOLD), planted float64 (2 n_factors, dim), names, mean, eig, Q.
     """
     rng = np.random.default_rng(seed)
     Q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
@@ -331,5 +322,5 @@ def synthetic_codes(n=10200, dim=512, n_factors=8, seed=0, condition=100.0, mean
             logits.append((noisy - t) * 4.0)
     logits = np.stack(logits, axis=1)
     scores = (1 / (1 + np.exp(-logits))).astype(np.float32)
-    return {"X": X.astype(np.float32), "Y": (scores >= 0.5).astype(np.uint8), "scores": scores,
+    return {"X": X.astype(np.float32), "Y": (scores >= TAG_THRESHOLD).astype(np.uint8), "scores": scores,
             "planted": np.array(planted), "names": names, "mean": mean, "eig": eig, "Q": Q}

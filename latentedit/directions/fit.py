@@ -13,6 +13,7 @@ from latentedit.directions.sefa import SeFa
 from latentedit.directions.svd import SVDDirections
 from latentedit.directions.svm import SVMDirections
 from latentedit.errors import DirectionError, RunError, TagError, unknown_name_message
+from latentedit.stats import TAG_THRESHOLD
 
 METHODS = {
     "linear": LinearDirections,
@@ -113,7 +114,7 @@ def _latent_dim(run):
         return None
 
 
-def fit_directions(run, method, space="w", tags=None, threshold=0.5, generator=None, min_count=None,
+def fit_directions(run, method, space="w", tags=None, threshold=TAG_THRESHOLD, generator=None, min_count=None,
                    max_count=None, include=(), exclude=(), **params) -> DirectionSet:
     """Fit `method`'s directions on a run's codes and return them as a DirectionSet.
 
