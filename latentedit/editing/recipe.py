@@ -16,7 +16,8 @@ Format (version 1)
   "generator": "3f2a9c0d1e4b5a67",
   "directions": {"method": "svd", "space": "w", "params": {},
                  "file": "svd-w.npz", "sha256": "<64 hex>", "vectors_sha256": "<64 hex>"},
-  "edit": {"terms": [["long_hair", 27.9], ["short_hair", -13.9]], "layers": null, "keep": []},
+  "edit": {"terms": [["long_hair", 27.9], ["short_hair", -13.9]], "layers": null, "keep": [],
+           "opposite": ["short_hair"]},
   "sweep": null,
   "faces": [
     {"style": {"kind": "sample", "sample_id": 12},
@@ -34,9 +35,10 @@ Format (version 1)
   + adds the tag, - subtracts it). Strengths are always resolved numbers, never "default",
   so a recipe does not depend on defaults that may change. layers: null (plain w edit), a
   group name ("all", "coarse", "middle", "fine") or a list of W+ layer indices (0-based).
-  keep: condition tags projected out of the edit.
-- sweep: null, or a list of factors; each makes one column with every strength multiplied by
-  the factor (the grid an edit sweep writes).
+  keep: condition tags projected out of the edit. opposite: the subtracted tags of a paired
+  edit (`Edit.opposite`; their strengths are already negative).
+- sweep: null, or a list of columns, each the strengths of every term (same order as terms):
+  the grid an edit sweep writes, one column per entry (exact numbers, so a re-run is exact).
 - faces: one or more starting faces, each a style and a content:
   style kinds: {"kind": "sample", "sample_id": N} a run's sample (its stored code);
   {"kind": "seed", "seed": S, "index": I, "truncation": T} the code z = row I of
@@ -62,7 +64,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -140,13 +142,13 @@ class Recipe:
     faces: tuple[Face, ...]
     layers: tuple[int, ...] | str | None = None
     keep: tuple[str, ...] = ()
-    sweep: tuple[float, ...] | None = None
+    opposite: tuple[str, ...] = ()
+    sweep: tuple[tuple[float, ...], ...] | None = None
     version: int = VERSION
 
     def with_faces(self, faces) -> "Recipe":
         """The same edit starting from other faces (e.g. one face of a batch, for its PNG)."""
-        return Recipe(self.generator, self.directions, self.terms, tuple(faces), self.layers, self.keep,
-                      self.sweep, self.version)
+        return replace(self, faces=tuple(faces))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -209,6 +211,31 @@ def direction_identity(directions, path=None, params_keys=None) -> DirectionIden
         file=Path(path).name if path is not None else None)
 
 
+def from_edit(edit, strengths, generator: str, directions: DirectionIdentity, faces, sweep=None) -> Recipe:
+    """A recipe of an `Edit` with its resolved `strengths` (one per term, e.g. `EditSession.strengths`).
+
+    sweep: None or the edits of each grid column (`EditSession.sweep_edits`), stored exactly.
+    """
+    terms = tuple((t, float(s)) for (t, _), s in zip(edit.terms, strengths, strict=True))
+    layers = edit.layers if edit.layers is None or isinstance(edit.layers, str) else tuple(edit.layers)
+    columns = None if sweep is None else tuple(tuple(float(s) for _, s in e.terms) for e in sweep)
+    return validate(Recipe(generator=generator, directions=directions, terms=terms, faces=tuple(faces),
+                           layers=layers, keep=tuple(edit.keep), opposite=tuple(edit.opposite), sweep=columns))
+
+
+def to_edit(recipe: Recipe):
+    """The recipe's `latentedit.editing.Edit`, with its exact strengths."""
+    from .session import Edit
+
+    return Edit(recipe.terms, recipe.layers, recipe.keep, recipe.opposite)
+
+
+def sweep_edits(recipe: Recipe) -> list:
+    """One `Edit` per grid column: the sweep's columns, or the recipe's edit alone."""
+    edit = to_edit(recipe)
+    return [edit] if recipe.sweep is None else [edit.with_strengths(col) for col in recipe.sweep]
+
+
 # --------------------------------------------------------------------------- JSON
 
 def _style_dict(s: Style) -> dict:
@@ -254,8 +281,8 @@ def to_dict(recipe: Recipe) -> dict:
                        "sha256": d.sha256, "vectors_sha256": d.vectors_sha256},
         "edit": {"terms": [[t, float(s)] for t, s in recipe.terms],
                  "layers": list(recipe.layers) if isinstance(recipe.layers, tuple) else recipe.layers,
-                 "keep": list(recipe.keep)},
-        "sweep": None if recipe.sweep is None else [float(x) for x in recipe.sweep],
+                 "keep": list(recipe.keep), "opposite": list(recipe.opposite)},
+        "sweep": None if recipe.sweep is None else [[float(x) for x in col] for col in recipe.sweep],
         "faces": [{"style": _style_dict(f.style), "content": _content_dict(f.content)} for f in recipe.faces],
     }
 
@@ -386,7 +413,7 @@ def from_dict(d) -> Recipe:
         sha256=_expect(dd, "sha256", (str,), "directions", optional=True),
         file=_expect(dd, "file", (str,), "directions", optional=True))
     e = _expect(d, "edit", (dict,), "")
-    _only(e, ("terms", "layers", "keep"), "edit")
+    _only(e, ("terms", "layers", "keep", "opposite"), "edit")
     terms = []
     for k, t in enumerate(_expect(e, "terms", (list,), "edit")):
         if not (isinstance(t, list) and len(t) == 2 and isinstance(t[0], str)
@@ -400,19 +427,19 @@ def from_dict(d) -> Recipe:
                               f"got {json.dumps(layers)[:60]}")
         layers = tuple(layers)
     keep = _expect(e, "keep", (list,), "edit")
+    opposite = _expect(e, "opposite", (list,), "edit")
     sweep = d.get("sweep")
     if sweep is not None:
-        if not isinstance(sweep, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                                  for x in sweep):
-            raise RecipeError(f"recipe sweep must be null or a list of numbers, got {json.dumps(sweep)[:60]}")
-        sweep = tuple(float(x) for x in sweep)
+        if not isinstance(sweep, list) or not sweep:
+            raise RecipeError(f"recipe sweep must be null or a list of columns, got {json.dumps(sweep)[:60]}")
+        sweep = tuple(_code(col, f"sweep[{k}]") for k, col in enumerate(sweep))
     faces = []
     for k, f in enumerate(_expect(d, "faces", (list,), "")):
         _only(f, ("style", "content"), f"faces[{k}]")
         faces.append(Face(_style_from(_expect(f, "style", (dict,), f"faces[{k}]"), f"faces[{k}].style"),
                           _content_from(_expect(f, "content", (dict,), f"faces[{k}]"), f"faces[{k}].content")))
     r = Recipe(generator=gen, directions=ident, terms=tuple(terms), faces=tuple(faces), layers=layers,
-               keep=tuple(keep), sweep=sweep, version=version)
+               keep=tuple(keep), opposite=tuple(opposite), sweep=sweep, version=version)
     validate(r)
     return r
 
@@ -460,11 +487,17 @@ def validate(recipe: Recipe) -> Recipe:
             raise RecipeError("recipe edit.layers must be distinct layer indices >= 0 in increasing order")
     if any(not isinstance(k, str) or not k for k in recipe.keep):
         raise RecipeError("recipe edit.keep must be a list of tag names")
+    for t in recipe.opposite:
+        if t not in tags:
+            raise RecipeError(f"recipe edit.opposite names {t!r}, which is not one of the edit's terms")
     if recipe.sweep is not None:
         if len(recipe.sweep) < 1:
-            raise RecipeError("recipe sweep must be null or a non-empty list of factors")
-        for x in recipe.sweep:
-            _finite(x, "sweep factor")
+            raise RecipeError("recipe sweep must be null or a non-empty list of columns")
+        for k, col in enumerate(recipe.sweep):
+            if len(col) != len(recipe.terms):
+                raise RecipeError(f"recipe sweep[{k}] has {len(col)} strengths for {len(recipe.terms)} terms")
+            for x in col:
+                _finite(x, f"sweep[{k}] strength")
     if not recipe.faces:
         raise RecipeError("recipe has no faces to start from")
     for k, f in enumerate(recipe.faces):
