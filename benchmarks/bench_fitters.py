@@ -159,7 +159,7 @@ def main():
 
     # sefa: eigh of A^T A vs numpy SVD of the stacked weights (GNR notebook), release shapes
     sd = release_state_dict(np.random.default_rng(args.seed), style_dim=512)
-    t_ours, ours = timed(lambda: SeFa(k=10).fit(sd), repeat=3)
+    t_ours, ours = timed(lambda: SeFa(k=10).fit(generator=sd), repeat=3)
     stacked = [sd[k] for k in sd if "to_rgbs" not in k]
     t_loop, vt = timed(lambda: np.linalg.svd(np.concatenate(stacked), full_matrices=False)[2][:10], repeat=3)
     agree = np.abs(cos(ours.directions_, vt)).min()

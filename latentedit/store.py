@@ -180,8 +180,16 @@ class Run:
         return np.concatenate([p["scores"] for p in parts]), list(vocab["tags"])
 
     # -- directions -----------------------------------------------------------------------
-    def directions_path(self, method: str, space: str = "w") -> Path:
-        return self.path / "directions" / f"{method}-{space}.npz"
+    def directions_path(self, method: str, space: str = "w", params=None) -> Path:
+        """RUN/directions/<method>-<space>[-<key>].npz: the file of a fit with `params` on this run.
+
+        `params` (estimator parameters and filter options, as given to fit_directions) that differ
+        from the defaults make the key; see latentedit.directions.keys.
+        """
+        # The one key function lives with the fitters, which sit above the store; imported here only.
+        from .directions.keys import direction_file_name
+
+        return self.path / "directions" / direction_file_name(method, space, params, self)
 
 
 def _identity_diff(old: dict, new: dict) -> str:

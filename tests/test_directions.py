@@ -257,16 +257,16 @@ def stacked(sd, keys):
 
 def test_sefa_release_layer_set_is_12_tensors_4416_rows():
     sd = gnr_state_dict([512, 512, 256, 128, 64], style_dim=512)
-    est = SeFa(k=3).fit(sd)
+    est = SeFa(k=3).fit(generator=sd)
     assert len(est.layer_names_) == 12 and est.n_rows_ == 4416
     assert not any("to_rgbs" in k for k in est.layer_names_) and "to_rgb1.conv.modulation.weight" in est.layer_names_
     assert len(modulated_layers(sd)) == 16
-    assert SeFa(layers="all", k=1).fit(sd).n_rows_ == 4416 + 512 + 256 + 128 + 64
+    assert SeFa(layers="all", k=1).fit(generator=sd).n_rows_ == 4416 + 512 + 256 + 128 + 64
 
 
 def test_sefa_equals_svd_of_stacked_weights():
     sd = gnr_state_dict([32, 32, 16], style_dim=24)
-    est = SeFa(k=5).fit(sd)
+    est = SeFa(k=5).fit(generator=sd)
     A = stacked(sd, [k for k in sd if "modulation.weight" in k and "to_rgbs" not in k])
     _, s, vt = np.linalg.svd(A, full_matrices=False)
     np.testing.assert_allclose(np.abs(np.einsum("kd,kd->k", est.directions_, vt[:5])), 1.0, atol=1e-10)
@@ -276,7 +276,7 @@ def test_sefa_equals_svd_of_stacked_weights():
     assert (largest > 0).all()
     assert est.names_ == [f"sefa_{i}" for i in range(5)]
 
-    normalized = SeFa(k=5, normalize=True).fit(sd)
+    normalized = SeFa(k=5, normalize=True).fit(generator=sd)
     An = A / np.linalg.norm(A, axis=1, keepdims=True)
     vtn = np.linalg.svd(An, full_matrices=False)[2]
     np.testing.assert_allclose(np.abs(np.einsum("kd,kd->k", normalized.directions_, vtn[:5])), 1.0, atol=1e-10)
@@ -291,23 +291,23 @@ def test_sefa_layer_ranges():
                           "conv1.conv.modulation.weight", "to_rgb1.conv.modulation.weight"]
     assert layers[4:7] == ["convs.0.conv.modulation.weight", "convs.1.conv.modulation.weight",
                            "to_rgbs.0.conv.modulation.weight"]
-    assert SeFa(layers="coarse", k=2).fit(sd).layer_indices_ == list(range(0, 7))
-    assert SeFa(layers="middle", k=2).fit(sd).layer_indices_ == list(range(7, 13))
-    assert SeFa(layers="fine", k=2).fit(sd).layer_indices_ == [13, 14, 15]
-    picked = SeFa(layers=[2, 0], k=2).fit(sd)
+    assert SeFa(layers="coarse", k=2).fit(generator=sd).layer_indices_ == list(range(0, 7))
+    assert SeFa(layers="middle", k=2).fit(generator=sd).layer_indices_ == list(range(7, 13))
+    assert SeFa(layers="fine", k=2).fit(generator=sd).layer_indices_ == [13, 14, 15]
+    picked = SeFa(layers=[2, 0], k=2).fit(generator=sd)
     assert picked.layer_indices_ == [0, 2] and picked.n_rows_ == 64
     with pytest.raises(DirectionError, match=r"^SeFa layer indices must be within 0\.\.15, got \[16\]$"):
-        SeFa(layers=[16]).fit(sd)
+        SeFa(layers=[16]).fit(generator=sd)
     with pytest.raises(DirectionError, match="^unknown SeFa layer set 'upper'; use gnr, all"):
-        SeFa(layers="upper").fit(sd)
+        SeFa(layers="upper").fit(generator=sd)
     with pytest.raises(DirectionError, match="^no style modulation weights found"):
-        SeFa().fit({"mapping.0.weight": sd["mapping.0.weight"]})
+        SeFa().fit(generator={"mapping.0.weight": sd["mapping.0.weight"]})
 
 
 def test_sefa_on_a_generator_module():
     gnr = pytest.importorskip("latentedit.models.gnr")
     G = gnr.Generator(size=32, num_down=1, channels={4: 32, 8: 32, 16: 32, 32: 16})
-    est = SeFa(k=4).fit(G)
+    est = SeFa(k=4).fit(generator=G)
     keys = [k for k in G.state_dict() if "modulation" in k and "weight" in k and "to_rgbs" not in k]
     assert set(est.layer_names_) == set(keys) and len(keys) == len(est.layer_names_)
     vt = np.linalg.svd(stacked(G.state_dict(), keys), full_matrices=False)[2]

@@ -1,8 +1,9 @@
-"""The direction file format (`DirectionSet`) and helpers every fitter shares.
+"""The direction file format (`DirectionSet`), the fitters' base class and helpers they share.
 
 A `DirectionSet` is what the fit stage hands to the edit stage: K named unit vectors in one latent
-space ("w" or "z"), per-direction statistics, the fingerprint of the generator whose codes they
-were fitted on, and the fitting parameters. It is saved as an .npz without pickles:
+space ("w" or "z"), per-direction statistics, the code scale of the codes they were fitted on
+(the unit of default edit strengths, `code_scale`), the fingerprint of the generator whose codes
+they were fitted on, and the fitting parameters. It is saved as an .npz without pickles:
 
     kind             "latentedit-directions"
     format_version   int64, FORMAT_VERSION
@@ -12,6 +13,8 @@ were fitted on, and the fitting parameters. It is saved as an .npz without pickl
     stat/<key>       (K,) arrays, e.g. stat/n_positive, stat/score
     generator_fingerprint   str
     params           JSON string (sorted keys)
+    code_scale       float64 scalar; absent when None (files written before it existed load
+                     with code_scale None; readers that do not know the key ignore it)
 
 Sign convention for every supervised fitter: a direction points TOWARD its tag (the mean
 projection of the samples carrying the tag is larger than that of the others), so adding it adds
@@ -25,6 +28,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from latentedit.errors import DirectionError, TagError, unknown_name_message
 from latentedit.io import atomic_save_npz
@@ -35,10 +39,21 @@ FORMAT_VERSION = 1
 UNIT_TOLERANCE = 1e-4
 
 
-class DirectionSet:
-    """K named unit directions in one latent space, fitted for one generator."""
+def code_scale(codes) -> float:
+    """RMS over coordinates of the std of `codes` (N, D): the unit of default edit strengths."""
+    X = np.asarray(codes, dtype=np.float64)
+    return float(np.sqrt(X.var(axis=0).mean()))
 
-    def __init__(self, method, space, names, vectors, stats=None, generator_fingerprint="", params=None):
+
+class DirectionSet:
+    """K named unit directions in one latent space, fitted for one generator.
+
+    `code_scale` (float or None): `code_scale` of the codes the set was fitted on; default edit
+    strengths count in this unit. Every `fit_directions` sets it.
+    """
+
+    def __init__(self, method, space, names, vectors, stats=None, generator_fingerprint="", params=None,
+                 code_scale=None):
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2:
             raise ValueError(f"vectors must be (K, D), got shape {vectors.shape}")
@@ -61,6 +76,7 @@ class DirectionSet:
         self.stats = stats
         self.generator_fingerprint = str(generator_fingerprint)
         self.params = dict(params or {})
+        self.code_scale = None if code_scale is None else float(code_scale)
 
     def __len__(self):
         return len(self.names)
@@ -101,7 +117,7 @@ class DirectionSet:
         rows = [self.index(n) for n in names]
         return DirectionSet(self.method, self.space, [self.names[i] for i in rows], self.vectors[rows],
                             {k: v[rows] for k, v in self.stats.items()}, self.generator_fingerprint,
-                            self.params)
+                            self.params, self.code_scale)
 
     def table(self, names=None) -> str:
         """Plain-text table: one row per direction (all, or `names`), one column per stat."""
@@ -129,10 +145,12 @@ class DirectionSet:
             "names": np.array(self.names, dtype=np.str_).reshape(len(self.names)),
             "vectors": self.vectors,
             "generator_fingerprint": np.array(self.generator_fingerprint),
-            "params": np.array(json.dumps(self.params, sort_keys=True, default=_json_default)),
+            "params": np.array(json.dumps(self.params, sort_keys=True, default=json_default)),
         }
         for key in sorted(self.stats):
             arrays[f"stat/{key}"] = self.stats[key]
+        if self.code_scale is not None:
+            arrays["code_scale"] = np.array(self.code_scale, dtype=np.float64)
         return atomic_save_npz(path, **arrays)
 
     @classmethod
@@ -170,11 +188,13 @@ class DirectionSet:
                                  f"{data['space']} space here is {int(dim)}-dimensional; refit with "
                                  f"latentedit fit-directions")
         stats = {k[len("stat/"):]: v for k, v in data.items() if k.startswith("stat/")}
+        scale = float(data["code_scale"]) if "code_scale" in data else None
         return cls(str(data["method"]), str(data["space"]), [str(n) for n in data["names"]], vectors,
-                   stats, saved, json.loads(str(data["params"])))
+                   stats, saved, json.loads(str(data["params"])), scale)
 
 
-def _json_default(value):
+def json_default(value):
+    """`json.dumps` default for parameter values: numpy scalars and arrays, tuples and sets as lists."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -184,7 +204,47 @@ def _json_default(value):
     raise TypeError(f"parameter value {value!r} cannot be stored in a direction file")
 
 
-# --- helpers shared by the fitters -------------------------------------------------------------
+# --- the fitters' base class and shared helpers ------------------------------------------------
+
+class DirectionEstimator(BaseEstimator):
+    """Base of every direction fitter: a scikit-learn estimator with one fit interface.
+
+    Parameters are stored untouched by `__init__` (so `sklearn.base.clone` and `set_params`
+    work); fitted attributes end in "_". Every fitter has the same fit signature:
+
+        fit(X, Y=None, *, tag_names=None, scores=None, generator=None) -> self
+
+    X: codes (N, D); Y: 0/1 tag labels (N, T), required by supervised fitters
+    (`requires_labels`); tag_names: names of Y's columns; scores: the tagger's scores (N, T),
+    which SVMDirections ranks samples by; generator: a GNR generator or its state dict, whose
+    modulation weights SeFa reads. A fitter ignores what it does not use.
+
+    Class attributes tell `fit_directions` and the pipeline what to give: `requires_codes` (X from
+    a run), `requires_labels` (thresholded tag scores of that run), `requires_generator`,
+    `spaces` (latent spaces the directions can live in).
+    Fitted by every fitter: `directions_` (K, D) unit rows, `names_` (K,), `score_` (K,).
+    """
+
+    requires_codes = True
+    requires_labels = True
+    requires_generator = False
+    spaces = ("w", "z")
+
+    @classmethod
+    def defaults_for(cls, space, latent_dim) -> dict:
+        """Parameter defaults that depend on the codes' space and the generator's latent_dim."""
+        return {}
+
+    def direction_stats(self) -> dict:
+        """Per-direction stats of the fit, (K,) arrays, for a DirectionSet."""
+        return {"n_positive": np.asarray(self.n_positive_, dtype=np.int64),
+                "score": np.asarray(self.score_, dtype=np.float64)}
+
+    def fit_record(self) -> dict:
+        """What the fit found that the DirectionSet's params should record (JSON-able)."""
+        return {}
+
+
 
 def check_codes_labels(X, Y, tag_names=None):
     """Validate codes X (N, D) and 0/1 labels Y (N, T) (or (N,)); return float64 X, bool Y, names.
@@ -194,6 +254,8 @@ def check_codes_labels(X, Y, tag_names=None):
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be (N, D), got shape {X.shape}")
+    if Y is None:
+        raise ValueError("this fitter is supervised: fit(X, Y) needs 0/1 tag labels Y (N, T)")
     Y = np.asarray(Y)
     if Y.ndim == 1:
         Y = Y[:, None]
@@ -271,12 +333,6 @@ def paired_difference(u, v):
     if norm < 1e-12:
         raise DirectionError("the two directions are identical, so their difference has no direction")
     return d / norm
-
-
-def supervised_stats(estimator) -> dict:
-    """The per-direction stats a supervised estimator leaves behind, for a DirectionSet."""
-    return {"n_positive": np.asarray(estimator.n_positive_, dtype=np.int64),
-            "score": np.asarray(estimator.score_, dtype=np.float64)}
 
 
 # --- synthetic codes with planted directions (tests, benchmarks) --------------------------------

@@ -1,11 +1,18 @@
-"""Fit one method's directions over a run: codes + thresholded tag scores -> DirectionSet."""
+"""Fit one method's directions over a run: codes + thresholded tag scores -> DirectionSet.
+
+Every method is a `DirectionEstimator` with the one fit signature
+fit(X, Y=None, *, tag_names=None, scores=None, generator=None), so `fit_directions` treats them
+alike and asks each estimator class (not the method's name) what it needs: `requires_codes`,
+`requires_labels`, `spaces`, `defaults_for`.
+"""
 
 import inspect
 
 import numpy as np
 
-from latentedit.directions.base import DirectionSet, supervised_stats
+from latentedit.directions.base import DirectionSet, code_scale
 from latentedit.directions.filtering import filter_tags
+from latentedit.directions.label import sample_w
 from latentedit.directions.lasso import LassoDirections
 from latentedit.directions.linear import LinearDirections
 from latentedit.directions.pca import PCADirections
@@ -13,6 +20,7 @@ from latentedit.directions.sefa import SeFa
 from latentedit.directions.svd import SVDDirections
 from latentedit.directions.svm import SVMDirections
 from latentedit.errors import DirectionError, RunError, TagError, unknown_name_message
+from latentedit.models.checkpoint import fingerprint
 from latentedit.stats import TAG_THRESHOLD
 
 METHODS = {
@@ -23,21 +31,37 @@ METHODS = {
     "sefa": SeFa,
     "pca": PCADirections,
 }
-SUPERVISED = ("linear", "lasso", "svd", "svm")
 SPACES = ("w", "z")
+# w codes sampled for the code scale of a set fitted without a run (SeFa from a generator alone).
+SCALE_SAMPLES, SCALE_SEED = 1000, 0
 
 
-def make_estimator(method: str, **params):
-    """A fresh estimator of `method` (a METHODS key) with `params`; bad names fail in one line."""
+def estimator_class(method: str):
+    """The estimator class of `method` (a METHODS key); an unknown name fails in one line."""
     if method not in METHODS:
         raise DirectionError(unknown_name_message("method", method, METHODS))
-    cls = METHODS[method]
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    return METHODS[method]
+
+
+def estimator_defaults(method: str) -> dict:
+    """The constructor defaults of `method`'s estimator, in signature order."""
+    parameters = inspect.signature(estimator_class(method).__init__).parameters
+    return {name: p.default for name, p in parameters.items() if name != "self"}
+
+
+def check_params(method: str, params) -> None:
+    """Raise DirectionError naming the first of `params` that `method`'s estimator does not take."""
+    allowed = list(estimator_defaults(method))
     for name in params:
         if name not in allowed:
             raise DirectionError(f"method {method} has no parameter {name!r}; its parameters: "
                                  f"{', '.join(allowed)}")
-    return cls(**params)
+
+
+def make_estimator(method: str, **params):
+    """A fresh estimator of `method` (a METHODS key) with `params`; bad names fail in one line."""
+    check_params(method, params)
+    return estimator_class(method)(**params)
 
 
 def _run_name(run):
@@ -46,14 +70,7 @@ def _run_name(run):
 
 def _generator_fingerprint(generator, run):
     """Fingerprint of `generator` (if it can be computed) checked against the run's."""
-    fp = None
-    if generator is not None and hasattr(generator, "state_dict"):
-        try:
-            from latentedit.models.checkpoint import fingerprint
-        except ImportError:
-            fingerprint = None
-        if fingerprint is not None:
-            fp = fingerprint(generator)
+    fp = fingerprint(generator) if generator is not None and hasattr(generator, "state_dict") else None
     run_fp = getattr(run, "fingerprint", None) if run is not None else None
     if fp and run_fp and fp != run_fp:
         raise DirectionError(f"the generator given ({fp}) is not the one run {_run_name(run)} was sampled "
@@ -61,18 +78,23 @@ def _generator_fingerprint(generator, run):
     return fp or run_fp or ""
 
 
-def _codes(run, space):
+def _check_space(method, cls, space):
     if space not in SPACES:
         raise DirectionError(f"unknown latent space {space!r}; use one of {', '.join(SPACES)}")
-    codes = run.codes()
-    X = np.asarray(codes[space])
+    if space not in cls.spaces:
+        raise DirectionError(f"{method} directions live in {' or '.join(cls.spaces)} space, not {space!r}; "
+                             f"use space={cls.spaces[0]!r}")
+
+
+def _codes(run, space):
+    X = np.asarray(run.codes()[space])
     if X.ndim != 2 or len(X) == 0:
         raise RunError(f"run {_run_name(run)} has no samples; run latentedit sample first")
-    return codes, X
+    return X
 
 
 def _spread(X, directions):
-    """Std of the codes projected on each direction: the unit edits count strengths in."""
+    """Std of the codes projected on each direction (a statistic; strengths count in code scale)."""
     return (np.asarray(X, dtype=np.float64) @ np.asarray(directions, dtype=np.float64).T).std(axis=0)
 
 
@@ -106,12 +128,25 @@ def _select_tags(run, vocab, Y, tags, threshold, min_count, max_count, include, 
     return tags, result
 
 
-def _latent_dim(run):
-    """Dimension of the style code z that the run's w were mapped from (8 for GNR)."""
+def latent_dim(run):
+    """Dimension of the style code z that the run's w were mapped from (8 for GNR); None if unknown."""
     try:
         return int(run.manifest["generator"]["config"]["latent_dim"])
     except (AttributeError, KeyError, TypeError):
         return None
+
+
+def run_defaults(method, space, run) -> dict:
+    """The estimator parameters `fit_directions` uses for `method` on `run` when none are given."""
+    extra = estimator_class(method).defaults_for(space, latent_dim(run)) if run is not None else {}
+    return {**estimator_defaults(method), **extra}
+
+
+def _scale_without_codes(generator):
+    """Code scale of seeded w = mapping(z) when a set is fitted from a generator alone; None for a bare state dict."""
+    if not hasattr(generator, "mapping"):
+        return None
+    return code_scale(sample_w(generator, SCALE_SAMPLES, SCALE_SEED).cpu().numpy())
 
 
 def fit_directions(run, method, space="w", tags=None, threshold=TAG_THRESHOLD, generator=None, min_count=None,
@@ -120,63 +155,48 @@ def fit_directions(run, method, space="w", tags=None, threshold=TAG_THRESHOLD, g
 
     Supervised methods (linear, lasso, svd, svm) use `run.codes()[space]` as X and the tag
     scores thresholded at `threshold` as Y; tags are those passing `filter_tags` (or exactly
-    `tags`, each of which must pass it). pca uses the codes only; sefa uses only `generator`
-    (and the run, if given, to check the generator is the one it was sampled with).
-    `params` go to the estimator (e.g. alpha=1e-3). Linear fits in w space default to
+    `tags`, each of which must pass it). pca uses the codes only; sefa uses `generator` (and the
+    run, if given, to check the generator is the one it was sampled with, and for its codes'
+    scale). `params` go to the estimator (e.g. alpha=1e-3). Linear fits in w space default to
     n_components = the generator's latent_dim: GNR's w = mapping(z) lie near a latent_dim-dimensional
     surface, and least squares over all 512 coordinates puts most of the direction's length into
     that surface's bends (see LinearDirections); pass n_components=None for the thesis's plain fit.
 
-    The set's stats: "std" (spread of the codes along each direction, the unit of default edit
-    strengths; for sefa only when a run is given), "score" (see each estimator), and for
-    supervised methods "n_positive"; svd adds "characteristic_sign" (see SVDDirections), sefa
-    "eigenvalue". params record the estimator's parameters, the filter bounds and, per dropped
-    tag, why it was dropped ("dropped").
+    The set is ready to edit: its `code_scale` (the unit of default edit strengths) is that of the
+    run's codes in `space`; for sefa without a run, of SCALE_SAMPLES w = mapping(z) sampled with
+    SCALE_SEED (None if `generator` is a bare state dict).
+    The set's stats: "score" (see each estimator), "std" (spread of the codes along each
+    direction, a statistic, not the strength unit; for sefa only when a run is given; pca's is
+    its component std), and for supervised methods "n_positive"; svd adds "characteristic_sign"
+    (see SVDDirections), sefa "eigenvalue". params record the estimator's parameters, the number
+    of codes, what the fit found (sefa: layer_indices, n_rows), and for supervised methods the
+    filter bounds and, per dropped tag, why it was dropped ("dropped").
     """
-    if method == "linear" and space == "w" and "n_components" not in params and run is not None:
-        params["n_components"] = _latent_dim(run)
-    estimator = make_estimator(method, **params)
+    cls = estimator_class(method)
+    _check_space(method, cls, space)
+    check_params(method, params)
+    estimator = cls(**{**run_defaults(method, space, run), **params})
     record = {"estimator": estimator.get_params(), "space": space}
-
-    if method == "sefa":
-        if generator is None:
-            raise DirectionError("sefa directions come from the generator's weights; pass generator=")
-        if space != "w":
-            raise DirectionError(f"sefa directions live in w space, not {space!r}; use space='w'")
-        fingerprint = _generator_fingerprint(generator, run)
-        estimator.fit(generator)
-        record["layer_indices"] = [int(i) for i in estimator.layer_indices_]
-        record["n_rows"] = int(estimator.n_rows_)
-        stats = {"score": estimator.score_, "eigenvalue": estimator.eigenvalues_}
-        if run is not None:
-            stats["std"] = _spread(_codes(run, "w")[1], estimator.directions_)
-        return DirectionSet("sefa", "w", estimator.names_, estimator.directions_.astype(np.float32),
-                            stats, fingerprint, record)
-
-    if run is None:
+    if run is None and cls.requires_codes:
         raise RunError(f"{method} directions are fitted on a run's codes; pass a run")
-    fingerprint = _generator_fingerprint(generator, run)
-    codes, X = _codes(run, space)
-    record["n_samples"] = int(len(X))
+    fp = _generator_fingerprint(generator, run)
+    X = _codes(run, space) if run is not None else None
+    if X is not None:
+        record["n_samples"] = int(len(X))
 
-    if method == "pca":
-        estimator.fit(X)
-        stats = {"score": estimator.score_, "std": estimator.std_}
-        return DirectionSet("pca", space, estimator.names_, estimator.directions_.astype(np.float32),
-                            stats, fingerprint, record)
-
-    scores, vocab, Y = _labels(run, len(X), threshold)
-    names, result = _select_tags(run, vocab, Y, tags, threshold, min_count, max_count, include, exclude)
-    columns = [vocab.index(t) for t in names]
-    if method == "svm":
-        estimator.fit(X, Y[:, columns], scores=scores[:, columns], tag_names=names)
-    else:
-        estimator.fit(X, Y[:, columns], tag_names=names)
-    record.update(threshold=float(threshold), min_count=result.min_count, max_count=result.max_count,
-                  include=list(include), exclude=list(exclude), dropped=result.dropped)
-    stats = supervised_stats(estimator)
-    stats["std"] = _spread(X, estimator.directions_)
-    if method == "svd":
-        stats["characteristic_sign"] = estimator.characteristic_sign_
-    return DirectionSet(method, space, names, estimator.directions_.astype(np.float32), stats,
-                        fingerprint, record)
+    Y = scores = names = None
+    if cls.requires_labels:
+        scores, vocab, labels = _labels(run, len(X), threshold)
+        names, result = _select_tags(run, vocab, labels, tags, threshold, min_count, max_count, include, exclude)
+        columns = [vocab.index(t) for t in names]
+        Y, scores = labels[:, columns], scores[:, columns]
+        record.update(threshold=float(threshold), min_count=result.min_count, max_count=result.max_count,
+                      include=list(include), exclude=list(exclude), dropped=result.dropped)
+    estimator.fit(X, Y, tag_names=names, scores=scores, generator=generator)
+    record.update(estimator.fit_record())
+    stats = estimator.direction_stats()
+    if X is not None:
+        stats.setdefault("std", _spread(X, estimator.directions_))
+    scale = code_scale(X) if X is not None else _scale_without_codes(generator)
+    return DirectionSet(method, space, estimator.names_, estimator.directions_.astype(np.float32), stats,
+                        fp, record, scale)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from latentedit.directions.base import check_codes_labels, orient_toward, unit_rows
+from latentedit.directions.base import DirectionEstimator, check_codes_labels, orient_toward, unit_rows
 
 
 def _fit_chunk(Xc, Yc, gram, alpha, max_iter, tol):
@@ -22,7 +22,7 @@ def _fit_chunk(Xc, Yc, gram, alpha, max_iter, tol):
     return np.atleast_2d(model.coef_)
 
 
-class LassoDirections:
+class LassoDirections(DirectionEstimator):
     """L1-penalised least squares per tag, as the thesis fitted with scikit-learn's Lasso.
 
     Minimises, for every tag column y separately (with an intercept: codes and labels centred),
@@ -40,8 +40,8 @@ class LassoDirections:
     The optimum is the same; coefficients agree with a per-tag fit to the solver tolerance `tol`.
 
     Fitted: `directions_` (T, D) unit rows pointing toward each tag, `coef_` (T, D),
-    `n_positive_` (T,), `sparsity_` (T,) fraction of zero coefficients, `score_` (T,): AUC of the
-    projection X @ direction on the training data.
+    `n_positive_` (T,), `names_` (T,), `sparsity_` (T,) fraction of zero coefficients, `score_`
+    (T,): AUC of the projection X @ direction on the training data.
     """
 
     def __init__(self, alpha=1e-3, n_jobs=None, max_iter=1000, tol=1e-4):
@@ -50,10 +50,7 @@ class LassoDirections:
         self.max_iter = max_iter
         self.tol = tol
 
-    def get_params(self, deep=True):
-        return {"alpha": self.alpha, "n_jobs": self.n_jobs, "max_iter": self.max_iter, "tol": self.tol}
-
-    def fit(self, X, Y, tag_names=None):
+    def fit(self, X, Y=None, *, tag_names=None, scores=None, generator=None):
         from joblib import Parallel, delayed, effective_n_jobs
 
         X, Y, names = check_codes_labels(X, Y, tag_names)
@@ -72,4 +69,5 @@ class LassoDirections:
         unit = unit_rows(coef, f"lasso direction (alpha={self.alpha})", names)
         self.directions_, self.score_ = orient_toward(unit, X, Y, return_auc=True)
         self.n_positive_ = Y.sum(0)
+        self.names_ = names
         return self

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from latentedit.directions.base import check_codes_labels, orient_toward, unit_rows
+from latentedit.directions.base import DirectionEstimator, check_codes_labels, orient_toward, unit_rows
 
 
-class LinearDirections:
+class LinearDirections(DirectionEstimator):
     """Ridge / minimum-norm least squares of every tag's 0/1 column on the codes.
 
     The thesis fitted scikit-learn's LinearRegression once per tag. Sampled w = mapping(z) lie
@@ -28,14 +28,15 @@ class LinearDirections:
       there (it predicts the tag through the bends). With k = the latent dimension (8 for GNR),
       the direction stays in the manifold's linear span: on codes w = MLP(z) it recovers the
       w-direction of a z-space tag with cosine 0.96-0.999 where ridge alone reaches 0.2-0.5
-      (tests/test_directions.py). Off by default (it needs k; see `n_components`).
+      (tests/test_directions.py). Off by default (it needs k); `fit_directions` sets it to the
+      generator's latent_dim for w-space fits (`defaults_for`).
     - center=True fits an intercept (codes and labels centred), like LinearRegression; False
       regresses the raw labels on the raw codes, which makes the mean code part of the direction.
 
     Fitted: `directions_` (T, D) unit rows pointing toward each tag, `coef_` (T, D) raw
     coefficients, `intercept_` (T,), `eigenvalues_` (D,) code covariance spectrum (descending),
-    `n_positive_` (T,), `score_` (T,): AUC of the projection X @ direction for telling the tag's
-    samples from the rest, on the training data.
+    `n_positive_` (T,), `names_` (T,), `score_` (T,): AUC of the projection X @ direction for
+    telling the tag's samples from the rest, on the training data.
     """
 
     def __init__(self, alpha=1e-3, center=True, n_components=None, rcond=1e-10):
@@ -44,11 +45,12 @@ class LinearDirections:
         self.n_components = n_components
         self.rcond = rcond
 
-    def get_params(self, deep=True):
-        return {"alpha": self.alpha, "center": self.center, "n_components": self.n_components,
-                "rcond": self.rcond}
+    @classmethod
+    def defaults_for(cls, space, latent_dim) -> dict:
+        """In w space, solve within the latent_dim-dimensional span of w = mapping(z) (see above)."""
+        return {"n_components": latent_dim} if space == "w" else {}
 
-    def fit(self, X, Y, tag_names=None):
+    def fit(self, X, Y=None, *, tag_names=None, scores=None, generator=None):
         X, Y, names = check_codes_labels(X, Y, tag_names)
         if self.alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {self.alpha}")
@@ -78,4 +80,5 @@ class LinearDirections:
         unit = unit_rows(coef, "linear direction", names)
         self.directions_, self.score_ = orient_toward(unit, X, Y, return_auc=True)
         self.n_positive_ = Y.sum(0)
+        self.names_ = names
         return self

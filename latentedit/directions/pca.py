@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from latentedit.directions.base import orient_largest_positive
+from latentedit.directions.base import DirectionEstimator, orient_largest_positive
 
 
-class PCADirections:
+class PCADirections(DirectionEstimator):
     """Leading principal components of the codes, named pca_0, pca_1, ...
 
     GANSpace samples many w and edits along their principal axes in units of each axis's
@@ -13,17 +13,18 @@ class PCADirections:
     Computed from the eigen-decomposition of the (float64) covariance; the sign of each component
     is fixed so that its largest-magnitude coordinate is positive.
 
-    Fitted: `directions_` (k, D) unit rows, `std_` (k,), `explained_variance_` (k,),
+    Unsupervised: fit uses X only (see `DirectionEstimator` for the shared signature).
+
+    Fitted: `directions_` (k, D) unit rows, `names_` (k,), `std_` (k,), `explained_variance_` (k,),
     `explained_variance_ratio_` (k,), `mean_` (D,), `score_` (k,) = explained variance ratio.
     """
+
+    requires_labels = False
 
     def __init__(self, n_components=10):
         self.n_components = n_components
 
-    def get_params(self, deep=True):
-        return {"n_components": self.n_components}
-
-    def fit(self, X, Y=None):
+    def fit(self, X, Y=None, *, tag_names=None, scores=None, generator=None):
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or len(X) < 2:
             raise ValueError(f"X must be (N, D) with N >= 2, got shape {X.shape}")
@@ -40,8 +41,8 @@ class PCADirections:
         self.std_ = np.sqrt(self.explained_variance_)
         self.directions_ = orient_largest_positive(V[:, order].T)
         self.score_ = self.explained_variance_ratio_
+        self.names_ = [f"pca_{i}" for i in range(k)]
         return self
 
-    @property
-    def names_(self):
-        return [f"pca_{i}" for i in range(len(self.directions_))]
+    def direction_stats(self) -> dict:
+        return {"score": self.score_, "std": self.std_}

@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 
-from latentedit.directions.base import orient_largest_positive
+from latentedit.directions.base import DirectionEstimator, orient_largest_positive
 from latentedit.errors import DirectionError
 from latentedit.models.layers import level_groups
 
@@ -77,13 +77,17 @@ def select_layers(layers, choice) -> list[int]:
     return picked
 
 
+def _is_generator(obj) -> bool:
+    return hasattr(obj, "state_dict") or isinstance(obj, dict)
+
+
 def _as_numpy(tensor):
     if hasattr(tensor, "detach"):
         tensor = tensor.detach().cpu().double().numpy()
     return np.asarray(tensor, dtype=np.float64)
 
 
-class SeFa:
+class SeFa(DirectionEstimator):
     """Top-k eigenvectors of A^T A, A the stacked style modulation weights (Shen & Zhou 2021).
 
     A modulation weight maps w (512) to one scale per input channel of its conv, so the w
@@ -97,22 +101,32 @@ class SeFa:
     through weight magnitude.
     k: number of directions kept (None: all D).
 
+    Unsupervised and code-free: `fit(generator=G)` reads the modulation weights of G (a GNR
+    generator or its state dict); X, Y and the other arguments of the shared signature (see
+    `DirectionEstimator`) are not used. The directions live in w space.
+
     Fitted: `directions_` (k, D) unit rows in descending eigenvalue order, sign fixed so the
     largest-magnitude coordinate is positive; `eigenvalues_` (k,); `score_` (k,) = eigenvalue /
     trace(A^T A), the share of the stacked weights' energy along the direction;
-    `layer_indices_` (W+ indices stacked), `layer_names_` (their state-dict keys), `n_rows_`.
+    `layer_indices_` (W+ indices stacked), `layer_names_` (their state-dict keys), `n_rows_`,
+    `names_` ("sefa_0", ...).
     """
+
+    requires_codes = False
+    requires_labels = False
+    requires_generator = True
+    spaces = ("w",)
 
     def __init__(self, layers="gnr", normalize=False, k=10):
         self.layers = layers
         self.normalize = normalize
         self.k = k
 
-    def get_params(self, deep=True):
-        layers = self.layers if isinstance(self.layers, str) else [int(i) for i in self.layers]
-        return {"layers": layers, "normalize": self.normalize, "k": self.k}
-
-    def fit(self, generator, Y=None):
+    def fit(self, X=None, Y=None, *, tag_names=None, scores=None, generator=None):
+        if generator is None:
+            if X is not None and _is_generator(X):
+                raise DirectionError("SeFa.fit takes the generator as fit(generator=G); X (codes) is not used")
+            raise DirectionError("sefa directions come from the generator's weights; pass generator=")
         state_dict = generator.state_dict() if hasattr(generator, "state_dict") else generator
         layers = modulated_layers(state_dict)
         self.layer_indices_ = select_layers(layers, self.layers)
@@ -129,8 +143,11 @@ class SeFa:
         self.eigenvalues_ = np.maximum(eig[order], 0.0)
         self.score_ = self.eigenvalues_ / max(eig.sum(), 1e-300)
         self.directions_ = orient_largest_positive(V[:, order].T)
+        self.names_ = [f"sefa_{i}" for i in range(k)]
         return self
 
-    @property
-    def names_(self):
-        return [f"sefa_{i}" for i in range(len(self.directions_))]
+    def direction_stats(self) -> dict:
+        return {"score": self.score_, "eigenvalue": self.eigenvalues_}
+
+    def fit_record(self) -> dict:
+        return {"layer_indices": [int(i) for i in self.layer_indices_], "n_rows": int(self.n_rows_)}

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from latentedit.directions.base import check_codes_labels, orient_toward, paired_difference
+from latentedit.directions.base import DirectionEstimator, check_codes_labels, orient_toward, paired_difference
 
 
 def leading_right_singular_vector(M):
@@ -20,7 +20,7 @@ def leading_right_singular_vector(M):
     return vt[0]
 
 
-class SVDDirections:
+class SVDDirections(DirectionEstimator):
     """Leading right singular vector of the matrix of codes of the samples that carry each tag.
 
     This is the thesis method. Uncentred (default, as the thesis), the leading singular vector of
@@ -39,7 +39,7 @@ class SVDDirections:
     Fitted: `directions_` (T, D) unit rows toward each tag, `characteristic_` (T, D) the same
     vectors signed so the tag's codes project positively, `characteristic_sign_` (T,) +-1 with
     characteristic_ = sign * directions_, `tag_means_` (T, D) mean code of each tag's samples,
-    `singular_values_` (T,), `n_positive_` (T,), `score_` (T,): AUC of the projection
+    `singular_values_` (T,), `n_positive_` (T,), `names_` (T,), `score_` (T,): AUC of the projection
     X @ direction for telling the tag's samples from the rest (near 0.5 for uncentred single
     tags: they mostly measure the mean).
     """
@@ -48,13 +48,10 @@ class SVDDirections:
         self.center = center
         self.n_jobs = n_jobs
 
-    def get_params(self, deep=True):
-        return {"center": self.center, "n_jobs": self.n_jobs}
-
-    def fit(self, X, Y, tag_names=None):
+    def fit(self, X, Y=None, *, tag_names=None, scores=None, generator=None):
         from joblib import Parallel, delayed
 
-        X, Y, _ = check_codes_labels(X, Y, tag_names)
+        X, Y, self.names_ = check_codes_labels(X, Y, tag_names)
         self.mean_ = X.mean(0) if self.center else np.zeros(X.shape[1])
         Xc = X - self.mean_
         vectors = Parallel(n_jobs=self.n_jobs, backend="threading")(
@@ -69,6 +66,9 @@ class SVDDirections:
         self.characteristic_sign_ = np.where(own < 0, -1.0, 1.0)
         self.characteristic_ = self.directions_ * self.characteristic_sign_[:, None]
         return self
+
+    def direction_stats(self) -> dict:
+        return {**super().direction_stats(), "characteristic_sign": self.characteristic_sign_}
 
     def paired(self, positive: int, negative: int) -> np.ndarray:
         """Unit vector from tag `negative` to tag `positive` (column indices), e.g. long minus short hair.

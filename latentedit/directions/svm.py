@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from latentedit.directions.base import check_codes_labels, orient_toward, unit_rows
+from latentedit.directions.base import DirectionEstimator, check_codes_labels, orient_toward, unit_rows
 
 
 def extreme_count(n, fraction):
@@ -18,7 +18,7 @@ def select_extremes(column_scores, fraction):
     return order[:k], order[n - k:]
 
 
-def _fit_one(Xc, labels, C, dual, max_iter, tol):
+def _fit_one(Xc, labels, C, dual, max_iter, tol, random_state):
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -28,11 +28,11 @@ def _fit_one(Xc, labels, C, dual, max_iter, tol):
         dual = bool(C <= 0.1 or Xc.shape[0] <= Xc.shape[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = LinearSVC(C=C, dual=dual, max_iter=max_iter, tol=tol).fit(Xc, labels)
+        model = LinearSVC(C=C, dual=dual, max_iter=max_iter, tol=tol, random_state=random_state).fit(Xc, labels)
     return model.coef_[0], model.n_iter_
 
 
-class SVMDirections:
+class SVMDirections(DirectionEstimator):
     """Normal of a linear SVM separating each tag's samples from the rest (InterFaceGAN).
 
     fraction: InterFaceGAN trains on the top and bottom 2% of samples ranked by attribute score
@@ -49,24 +49,23 @@ class SVMDirections:
     dual="auto" picks liblinear's dual coordinate descent when C <= 0.1 or there are fewer
     samples than dimensions, else the primal Newton solver (measured at 10,200 x 512: C=0.01 dual
     0.4 s vs primal 0.8 s per tag; C=1 dual does not converge in 1000 iterations, primal 3 s).
-    Tags are fitted in parallel threads (`n_jobs`).
+    Tags are fitted in parallel threads (`n_jobs`). liblinear's dual solver visits samples in a
+    random order; `random_state` seeds it (None: numpy's global state, so not reproducible).
 
-    Fitted: `directions_` (T, D) unit boundary normals pointing toward each tag, `n_positive_`
-    (T,) (tag carriers among all samples), `n_train_` (T,) samples used, `score_` (T,): AUC of the
-    projection X @ direction against Y on all samples.
+    Fitted: `directions_` (T, D) unit boundary normals pointing toward each tag, `names_` (T,),
+    `n_positive_` (T,) (tag carriers among all samples), `n_train_` (T,) samples used, `n_iter_`
+    (T,), `score_` (T,): AUC of the projection X @ direction against Y on all samples.
     """
 
-    def __init__(self, fraction=None, C=0.01, dual="auto", n_jobs=None, max_iter=1000, tol=1e-4):
+    def __init__(self, fraction=None, C=0.01, dual="auto", n_jobs=None, max_iter=1000, tol=1e-4,
+                 random_state=0):
         self.fraction = fraction
         self.C = C
         self.dual = dual
         self.n_jobs = n_jobs
         self.max_iter = max_iter
         self.tol = tol
-
-    def get_params(self, deep=True):
-        return {"fraction": self.fraction, "C": self.C, "dual": self.dual, "n_jobs": self.n_jobs,
-                "max_iter": self.max_iter, "tol": self.tol}
+        self.random_state = random_state
 
     def _training_sets(self, X, Y, scores):
         Xc = X - X.mean(0) if self.fraction is None else None
@@ -81,7 +80,7 @@ class SVMDirections:
             labels = np.r_[np.ones(len(top), np.int64), np.zeros(len(bottom), np.int64)]
             yield Xs - Xs.mean(0), labels
 
-    def fit(self, X, Y, scores=None, tag_names=None):
+    def fit(self, X, Y=None, *, tag_names=None, scores=None, generator=None):
         from joblib import Parallel, delayed
 
         X, Y, names = check_codes_labels(X, Y, tag_names)
@@ -92,7 +91,7 @@ class SVMDirections:
             if scores.shape != Y.shape:
                 raise ValueError(f"scores shape {scores.shape} differs from Y shape {Y.shape}")
         results = Parallel(n_jobs=self.n_jobs, backend="threading")(
-            delayed(_fit_one)(Xs, labels, self.C, self.dual, self.max_iter, self.tol)
+            delayed(_fit_one)(Xs, labels, self.C, self.dual, self.max_iter, self.tol, self.random_state)
             for Xs, labels in self._training_sets(X, Y, scores))
         coef = np.array([r[0] for r in results])
         self.n_iter_ = np.array([r[1] for r in results])
@@ -101,4 +100,5 @@ class SVMDirections:
         unit = unit_rows(coef, "SVM boundary normal", names)
         self.directions_, self.score_ = orient_toward(unit, X, Y, return_auc=True)
         self.n_positive_ = Y.sum(0)
+        self.names_ = names
         return self
