@@ -63,7 +63,7 @@ def as_box(box) -> np.ndarray:
     """(x, y, side) as float64; side must be positive."""
     b = np.asarray(box, dtype=np.float64).reshape(3)
     if not b[2] > 0:
-        raise InputError(f"a face box needs a positive side, got {tuple(b)}")
+        raise InputError(f"a face box needs a positive side, got {tuple(float(v) for v in b)}")
     return b
 
 

@@ -322,6 +322,12 @@ def _dumps(value, indent: str = "") -> str:
     return "[\n" + ",\n".join(items) + "\n" + indent + "]"
 
 
+def _unknown(kind: str, name, known, where: str) -> RecipeError:
+    """'unknown KIND 'name' in recipe WHERE; did you mean ...?' as a RecipeError."""
+    head, _, hint = unknown_name_message(kind, name, known).partition("; ")
+    return RecipeError(f"{head} in recipe{_at(where) or ' (top level)'}; {hint}")
+
+
 def _expect(d, key, types, where, optional=False):
     if key not in d:
         if optional:
@@ -341,7 +347,7 @@ def _only(d, allowed, where):
         raise RecipeError(f"recipe{_at(where)} must be an object, got {json.dumps(d)[:60]}")
     for k in d:
         if k not in allowed:
-            raise RecipeError(f"{unknown_name_message('key', k, allowed)} in recipe{_at(where) or ' (top level)'}")
+            raise _unknown("key", k, allowed, where)
 
 
 def _code(v, where):
@@ -366,7 +372,7 @@ def _style_from(d, where) -> Style:
     _only(d, ("kind", "sample_id", "seed", "index", "truncation", "space", "code", "source"), where)
     kind = _expect(d, "kind", (str,), where)
     if kind not in STYLE_KINDS:
-        raise RecipeError(f"{unknown_name_message('style kind', kind, STYLE_KINDS)} in recipe {where}")
+        raise _unknown("style kind", kind, STYLE_KINDS, where)
     allowed = {"sample": ("kind", "sample_id"), "seed": ("kind", "seed", "index", "truncation"),
                "code": ("kind", "space", "code", "source")}[kind]
     _only(d, allowed, f"{where} (kind {kind})")
@@ -384,7 +390,7 @@ def _content_from(d, where) -> Content:
     _only(d, ("kind", "input_id", "seed", "index", "sha256", "name", "frames", "tracking"), where)
     kind = _expect(d, "kind", (str,), where)
     if kind not in CONTENT_KINDS:
-        raise RecipeError(f"{unknown_name_message('content kind', kind, CONTENT_KINDS)} in recipe {where}")
+        raise _unknown("content kind", kind, CONTENT_KINDS, where)
     _only(d, ("kind",) + _CONTENT_FIELDS[kind], f"{where} (kind {kind})")
     types = {"input_id": (int,), "seed": (int,), "index": (int,), "sha256": (str,), "name": (str,),
              "frames": (int,), "tracking": (dict,)}
@@ -481,7 +487,7 @@ def validate(recipe: Recipe) -> Recipe:
         _finite(s, f"strength of {t!r}")
     if isinstance(recipe.layers, str):
         if recipe.layers not in LAYER_GROUP_NAMES:
-            raise RecipeError(f"{unknown_name_message('layer group', recipe.layers, LAYER_GROUP_NAMES)} in recipe edit.layers")
+            raise _unknown("layer group", recipe.layers, LAYER_GROUP_NAMES, "edit.layers")
     elif recipe.layers is not None:
         if not recipe.layers or any(i < 0 for i in recipe.layers) or list(recipe.layers) != sorted(set(recipe.layers)):
             raise RecipeError("recipe edit.layers must be distinct layer indices >= 0 in increasing order")
@@ -504,7 +510,7 @@ def validate(recipe: Recipe) -> Recipe:
         s, c = f.style, f.content
         where = f"faces[{k}]"
         if s.kind not in STYLE_KINDS:
-            raise RecipeError(f"{unknown_name_message('style kind', s.kind, STYLE_KINDS)} in recipe {where}")
+            raise _unknown("style kind", s.kind, STYLE_KINDS, where)
         if s.kind == "sample" and (s.sample_id is None or s.sample_id < 0):
             raise RecipeError(f"recipe {where}.style.sample_id must be a sample id >= 0")
         if s.kind == "seed":
@@ -517,7 +523,7 @@ def validate(recipe: Recipe) -> Recipe:
             if not s.code:
                 raise RecipeError(f"recipe {where}.style.code is empty")
         if c.kind not in CONTENT_KINDS:
-            raise RecipeError(f"{unknown_name_message('content kind', c.kind, CONTENT_KINDS)} in recipe {where}")
+            raise _unknown("content kind", c.kind, CONTENT_KINDS, where)
         for name in _CONTENT_FIELDS[c.kind]:
             if getattr(c, name) is None and name not in _CONTENT_OPTIONAL:
                 raise RecipeError(f"recipe {where}.content (kind {c.kind}) needs {name!r}")
@@ -603,8 +609,20 @@ def load(path) -> Recipe:
         head = f.read(8)
     if head == b"\x89PNG\r\n\x1a\n":
         return read_png(path)
+    data = path.read_bytes()
     try:
-        return from_json(path.read_bytes())
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as img:
+                kind = f"a {img.format} image"
+        except (UnidentifiedImageError, OSError):
+            kind = "neither JSON nor an image"
+        raise RecipeError(f"{path} is {kind}; a recipe is a .json file or a PNG written by latentedit edit") from None
+    try:
+        return from_json(text)
     except RecipeError as e:
         raise RecipeError(f"{path}: {e}") from None
 

@@ -1,0 +1,183 @@
+"""Edit recipes: canonical JSON, PNG metadata, validation messages, compatibility checks."""
+
+import json
+
+import numpy as np
+import pytest
+
+from latentedit.editing import recipe as R
+
+FP = "3f2a9c0d1e4b5a67"
+
+
+def _ident(**change):
+    base = dict(method="svd", space="w", params={"center": False}, vectors_sha256="a" * 64, sha256="b" * 64,
+                file="svd-w.npz")
+    return R.DirectionIdentity(**{**base, **change})
+
+
+def _recipe(**change):
+    code = tuple(float(x) for x in np.random.default_rng(0).standard_normal(6).astype(np.float32))
+    wplus = tuple(tuple(float(x) for x in row) for row in np.random.default_rng(1).standard_normal((2, 3)))
+    faces = (
+        R.Face(R.Style("sample", sample_id=12), R.Content("run_input", input_id=4)),
+        R.Face(R.Style("code", space="w", code=code, source={"reference_sha256": "c" * 64, "refine": None}),
+               R.Content("demo_selfie", seed=0, index=3)),
+        R.Face(R.Style("code", space="w", code=wplus), R.Content("file", sha256="d" * 64, name="me.png")),
+        R.Face(R.Style("seed", seed=7, index=2, truncation=0.7),
+               R.Content("demo_video", seed=0, frames=48, tracking={"first_box": None})),
+    )
+    base = dict(generator=FP, directions=_ident(), terms=(("long_hair", 27.9), ("short_hair", -0.1 - 0.2)),
+                faces=faces, layers=(0, 2, 3), keep=("smile",), opposite=("short_hair",),
+                sweep=((0.0, -0.0), (13.95, -6.975)))
+    return R.Recipe(**{**base, **change})
+
+
+def test_json_round_trip_is_exact_and_byte_identical():
+    r = _recipe()
+    text = R.to_json(r)
+    back = R.from_json(text)
+    assert back == r and R.to_json(back) == text
+    assert back.terms[1][1] == -0.1 - 0.2  # shortest-repr floats read back to the same value
+    assert np.array_equal(np.float32(back.faces[1].style.code), np.float32(r.faces[1].style.code))
+    assert json.loads(R.to_json(r, compact=True)) == json.loads(text)
+    assert text.isascii() and text.endswith("\n") and '"terms": [["long_hair", 27.9]' in text
+    for layers in (None, "coarse"):
+        assert R.from_json(R.to_json(_recipe(layers=layers))).layers == layers
+
+
+def test_png_carries_the_recipe_and_stays_deterministic(tmp_path):
+    image = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    r = _recipe()
+    data = R.png_bytes(image, r)
+    assert data == R.png_bytes(image, r)
+    (tmp_path / "a.png").write_bytes(data)
+    assert R.load(tmp_path / "a.png") == r
+    from PIL import Image
+
+    with Image.open(tmp_path / "a.png") as img:
+        assert np.array_equal(np.asarray(img), image) and img.text[R.PNG_KEY] == R.to_json(r, compact=True)
+    (tmp_path / "r.json").write_text(R.to_json(r))
+    assert R.load(tmp_path / "r.json") == r
+    R.save(tmp_path / "s.json", r)
+    assert (tmp_path / "s.json").read_text() == R.to_json(r)
+
+
+def test_files_without_a_recipe_are_refused_clearly(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "plain.png")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "photo.jpg")
+    (tmp_path / "photo.png").write_bytes((tmp_path / "photo.jpg").read_bytes())
+    (tmp_path / "bad.json").write_text("{not json")
+    cases = {
+        "plain.png": f"{tmp_path}/plain.png carries no latentedit recipe (no 'latentedit-recipe' text chunk); "
+                     "was it written by latentedit edit?",
+        "photo.png": f"{tmp_path}/photo.png is a JPEG image; a recipe is a .json file or a PNG written by "
+                     "latentedit edit",
+        "bad.json": f"{tmp_path}/bad.json: recipe is not valid JSON: Expecting property name enclosed in double "
+                    "quotes: line 1 column 2 (char 1)",
+        "missing.json": f"recipe file {tmp_path}/missing.json does not exist",
+    }
+    for name, message in cases.items():
+        with pytest.raises(R.RecipeError) as e:
+            R.load(tmp_path / name)
+        assert str(e.value) == message
+
+
+def _mutate(path, value):
+    d = json.loads(R.to_json(_recipe()))
+    node = d
+    for key in path[:-1]:
+        node = node[key]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return json.dumps(d)
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (("version",), 2, "recipe format version 2 is newer than this latentedit reads (1); upgrade latentedit"),
+    (("format",), "x", "not a latentedit recipe (format is \"x\", expected 'latentedit-recipe')"),
+    (("generatr",), "x", "unknown key 'generatr' in recipe (top level); did you mean generator?"),
+    (("edit", "terms"), [], "recipe edit has no terms: give at least one [tag, strength]"),
+    (("edit", "terms"), [["long_hair", None]], "recipe edit.terms[0] must be [tag, strength], got [\"long_hair\", null]"),
+    (("edit", "terms"), [["a", 1.0], ["a", 2.0]], "recipe edit names tag 'a' twice"),
+    (("edit", "layers"), "corse", "unknown layer group 'corse' in recipe edit.layers; did you mean coarse?"),
+    (("edit", "layers"), [3, 1], "recipe edit.layers must be distinct layer indices >= 0 in increasing order"),
+    (("edit", "opposite"), ["blush"], "recipe edit.opposite names 'blush', which is not one of the edit's terms"),
+    (("sweep",), [[1.0]], "recipe sweep[0] has 1 strengths for 2 terms"),
+    (("faces",), [], "recipe has no faces to start from"),
+    (("faces", 0, "style", "kind"), "sampel", "unknown style kind 'sampel' in recipe faces[0].style; "
+                                              "did you mean sample?"),
+    (("faces", 0, "style", "sample_id"), "12", "recipe faces[0].style.sample_id must be int, got \"12\""),
+    (("faces", 1, "style", "code"), [1.0, True], "recipe faces[1].style.code must be a list of numbers (or, for "
+                                                 "W+, of equally long lists of numbers)"),
+    (("faces", 2, "content", "sha256"), "xyz", "recipe faces[2].content.sha256 must be 64 lowercase hex digits"),
+    (("faces", 0, "content", "input_id"), KeyError, "recipe faces[0].content has no 'input_id'"),
+    (("faces", 0, "content", "seed"), 3, "unknown key 'seed' in recipe faces[0].content (kind run_input); "
+                                         "known keys: input_id, kind"),
+])
+def test_malformed_recipes_name_the_first_problem(path, value, message):
+    with pytest.raises(R.RecipeError) as e:
+        R.from_json(_mutate(path, value))
+    assert str(e.value) == message
+
+
+def test_check_compatible_names_the_difference():
+    r = _recipe()
+    R.check_compatible(r, FP, _ident())  # the same: no error
+    R.check_compatible(r, FP, _ident(sha256=None, file=None))  # an unsaved set is pinned by its vectors
+    cases = [
+        (("0123456789abcdef", _ident()), "recipe was made with generator 3f2a9c0d1e4b5a67, this generator is "
+                                         "0123456789abcdef; use the generator the recipe names"),
+        ((FP, _ident(method="lasso")), "recipe was made with svd directions, these are lasso directions; "
+                                       "pass --method svd"),
+        ((FP, _ident(space="z")), "recipe was made with directions in w, these are in z"),
+        ((FP, _ident(params={"center": True})), "recipe was made with svd directions fitted with center=false, "
+                                                "these have center=true"),
+        ((FP, _ident(params={})), "recipe was made with svd directions fitted with center=false, "
+                                  "these have center=\"<unset>\""),
+        ((FP, _ident(sha256="e" * 64)), "recipe was made with direction file svd-w.npz of sha256 bbbbbbbbbbbbbbbb, "
+                                        "this one (svd-w.npz) has sha256 eeeeeeeeeeeeeeee; the directions were "
+                                        "refitted or come from another run"),
+        ((FP, _ident(vectors_sha256="f" * 64, sha256=None)),
+         "recipe was made with svd direction vectors of sha256 aaaaaaaaaaaaaaaa, these have ffffffffffffffff; "
+         "the directions were refitted, named differently or come from another run"),
+    ]
+    for args, message in cases:
+        with pytest.raises(R.RecipeError) as e:
+            R.check_compatible(r, *args)
+        assert str(e.value) == message
+
+
+def test_direction_identity_hashes_what_the_edit_uses(tmp_path):
+    from latentedit.directions import DirectionSet
+
+    v = np.eye(3, dtype=np.float32)
+    ds = DirectionSet("svd", "w", ["a", "b", "c"], v, params={"center": False, "code_scale": np.float64(0.5),
+                                                             "array": np.zeros(2)})
+    path = tmp_path / "d.npz"
+    path.write_bytes(b"file bytes")
+    ident = R.direction_identity(ds, path, params_keys={"center"})
+    assert ident.params == {"center": False} and ident.file == "d.npz"
+    assert ident.sha256 == R.sha256_bytes(b"file bytes") == R.sha256_file(path)
+    assert R.direction_identity(ds).params == {"array": [0.0, 0.0], "center": False, "code_scale": 0.5}
+    other = DirectionSet("svd", "w", ["a", "b", "c"], v[[1, 0, 2]])
+    assert R.direction_identity(other).vectors_sha256 != ident.vectors_sha256
+    renamed = DirectionSet("svd", "w", ["a", "b", "d"], v)
+    assert R.direction_identity(renamed).vectors_sha256 != ident.vectors_sha256
+
+
+def test_edit_bridge_keeps_exact_strengths():
+    from latentedit.editing.session import Edit
+
+    edit = Edit.paired("long_hair", "short_hair", layers="coarse", keep=("smile",))
+    sweep = [edit.with_strengths((s, -s / 2)) for s in (0.0, 7.3, 14.6)]
+    r = R.from_edit(edit, (27.9, -13.95), FP, _ident(), _recipe().faces[:1], sweep=sweep)
+    back = R.from_json(R.to_json(r))
+    assert R.to_edit(back) == Edit((("long_hair", 27.9), ("short_hair", -13.95)), "coarse", ("smile",),
+                                   ("short_hair",))
+    assert R.sweep_edits(back) == sweep
+    assert R.sweep_edits(R.from_edit(edit, (1.0, -2.0), FP, _ident(), r.faces)) == [edit.with_strengths((1.0, -2.0))]
