@@ -486,3 +486,229 @@ def test_fit_directions_sefa_from_a_state_dict():
     ds = fit_directions(None, "sefa", generator=sd, k=3)
     assert ds.names == ["sefa_0", "sefa_1", "sefa_2"] and ds.dim == 24 and ds.params["n_rows"] == 32 * 4 + 32 + 32 + 32 + 16
     assert (np.diff(ds.stats["eigenvalue"]) <= 0).all()
+    assert ds.code_scale is None  # a bare state dict has no mapping to sample codes through
+
+
+# --- scikit-learn estimators, one fit interface ---------------------------------------------
+
+CLONE_CASES = [
+    LinearDirections(),
+    LinearDirections(alpha=0.0, center=False, n_components=8, rcond=1e-8),
+    LassoDirections(alpha=3e-4, n_jobs=2, max_iter=50, tol=1e-6),
+    SVDDirections(center=True, n_jobs=None),
+    SVMDirections(fraction=0.05, C=1.0, dual=False, n_jobs=2, max_iter=10, tol=1e-3, random_state=None),
+    SVMDirections(dual="auto", random_state=7),
+    PCADirections(n_components=3),
+    SeFa(layers=(0, 1, 2)),
+    SeFa(layers=[2, 0], normalize=True, k=None),
+    SeFa(layers="coarse", k=2),
+]
+
+
+def test_clone_cases_cover_every_method():
+    assert {type(e) for e in CLONE_CASES} == set(METHODS.values())
+
+
+@pytest.mark.parametrize("estimator", CLONE_CASES, ids=repr)
+def test_every_fitter_clones_with_its_parameters_untouched(estimator):
+    from sklearn.base import BaseEstimator, clone
+
+    assert isinstance(estimator, BaseEstimator)
+    params = estimator.get_params()
+    for name, value in params.items():
+        assert getattr(estimator, name) is value  # stored and returned untouched (tuples stay tuples)
+    twin = clone(estimator)
+    assert twin is not estimator and type(twin) is type(estimator)
+    assert twin.get_params() == params
+    assert {k: type(v) for k, v in twin.get_params().items()} == {k: type(v) for k, v in params.items()}
+    first = next(iter(params))
+    assert twin.set_params(**{first: params[first]}) is twin and twin.get_params() == params
+
+
+def test_clone_of_sefa_with_a_layer_tuple():
+    from sklearn.base import clone
+
+    twin = clone(SeFa(layers=(0, 1, 2)))
+    assert twin.layers == (0, 1, 2) and type(twin.layers) is tuple
+    assert repr(twin) == "SeFa(layers=(0, 1, 2))"
+    sd = gnr_state_dict([32, 32, 16], style_dim=24)
+    np.testing.assert_array_equal(twin.fit(generator=sd).directions_, SeFa(layers=(0, 1, 2)).fit(generator=sd).directions_)
+    assert twin.layer_indices_ == [0, 1, 2]
+
+
+def test_one_fit_call_fits_every_method(thesis_like):
+    """The same fit(X, Y, tag_names=, scores=, generator=) call works for all six fitters."""
+    from sklearn.base import clone
+
+    s = thesis_like
+    sd = gnr_state_dict([32, 32, 16], style_dim=s["X"].shape[1])
+    for method in METHODS:
+        est = make_estimator(method)
+        fresh = clone(est)
+        assert est.fit(s["X"], s["Y"], tag_names=s["names"], scores=s["scores"], generator=sd) is est
+        K = len(est.names_)
+        assert est.directions_.shape == (K, s["X"].shape[1]) and est.score_.shape == (K,)
+        np.testing.assert_allclose(np.linalg.norm(est.directions_, axis=1), 1.0, atol=1e-12)
+        if est.requires_labels:
+            assert est.names_ == s["names"]
+        assert all(v.shape == (K,) for v in est.direction_stats().values())
+        assert not hasattr(fresh, "directions_")  # clone copies parameters, not the fit
+    with pytest.raises(ValueError, match="^this fitter is supervised: fit"):
+        LinearDirections().fit(s["X"])
+    with pytest.raises(DirectionError, match=r"^SeFa\.fit takes the generator as fit\(generator=G\)"):
+        SeFa().fit(sd)
+
+
+def test_fit_directions_has_no_branch_on_method_names():
+    import inspect
+
+    source = inspect.getsource(fit_directions)
+    assert [m for m in METHODS if f'"{m}"' in source or f"'{m}'" in source] == []
+
+
+def test_svm_is_reproducible():
+    s = synthetic_codes(n=600, dim=32, n_factors=2, seed=3)
+    a = SVMDirections().fit(s["X"], s["Y"]).directions_
+    np.random.seed(123)  # liblinear's order would come from numpy's global state without random_state
+    b = SVMDirections().fit(s["X"], s["Y"]).directions_
+    assert a.tobytes() == b.tobytes()
+
+
+# --- code scale -----------------------------------------------------------------------------
+
+def test_every_fit_records_the_code_scale_of_its_codes(run, thesis_like, tmp_path):
+    from latentedit.directions import code_scale
+
+    X = thesis_like["X"].astype(np.float64)
+    want = float(np.sqrt(X.var(axis=0).mean()))
+    assert code_scale(X) == want
+    sd = gnr_state_dict([32, 32, 16], style_dim=X.shape[1])
+    for method in METHODS:
+        ds = fit_directions(run, method, generator=sd)
+        assert ds.code_scale == want, method
+        path = ds.save(tmp_path / f"{method}.npz")
+        assert DirectionSet.load(path).code_scale == want
+    z = fit_directions(run, "pca", space="z", n_components=2)
+    assert z.code_scale == code_scale(thesis_like["X"][:, :8])
+    assert z.subset(["pca_1"]).code_scale == z.code_scale
+
+
+def test_sets_saved_before_code_scale_load_with_none(tmp_path):
+    ds = DirectionSet("linear", "w", ["a", "b"], np.eye(2, 4), {"score": np.ones(2)}, "fp", {"alpha": 1}, 0.7)
+    path = ds.save(tmp_path / "new.npz")
+    with np.load(path) as f:
+        assert float(f["code_scale"]) == 0.7
+        old = {k: f[k] for k in f.files if k != "code_scale"}
+    np.savez(tmp_path / "old.npz", **old)
+    loaded = DirectionSet.load(tmp_path / "old.npz")
+    assert loaded.code_scale is None and loaded.params == {"alpha": 1} and loaded.names == ["a", "b"]
+    nothing = DirectionSet("linear", "w", ["a"], np.eye(1, 4)).save(tmp_path / "none.npz")
+    with np.load(nothing) as f:
+        assert "code_scale" not in f.files
+
+
+def test_sefa_from_a_generator_alone_samples_its_codes_for_the_scale():
+    from conftest import tiny_generator
+
+    from latentedit.directions import code_scale
+    from latentedit.directions.label import sample_w
+
+    G = tiny_generator()
+    ds = fit_directions(None, "sefa", generator=G, k=2)
+    assert ds.code_scale == code_scale(sample_w(G, 1000, 0).numpy()) and ds.code_scale > 0
+    assert "std" not in ds.stats and "n_samples" not in ds.params
+
+
+def test_named_directions_keep_the_code_scale():
+    from latentedit.directions.label import named_directions
+
+    ds = DirectionSet("sefa", "w", ["sefa_0", "sefa_1"], np.eye(2, 4), code_scale=0.7)
+    named = named_directions(ds, [("sefa_0", [("long_hair", -0.4)]), ("sefa_1", [("open_mouth", 0.2)])],
+                             ["long_hair"])
+    assert named.code_scale == 0.7 and named.names == ["long_hair"]
+    np.testing.assert_array_equal(named.vector("long_hair"), -np.eye(1, 4)[0])
+
+
+# --- a real run: edits at default strength, files keyed by parameters -----------------------
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    """A 24-sample run of the tiny generator with two opposite tags thresholded on a w direction."""
+    from conftest import tiny_generator
+
+    from latentedit.pipeline.sample import sample
+
+    G = tiny_generator()
+    run = sample(G, tmp_path_factory.mktemp("runs") / "tiny", n_inputs=8, styles_per_input=3,
+                 progress=False).run
+    u = np.random.default_rng(5).standard_normal(512)
+    run.write_tag_vocab({"tags": ["t_high", "t_low"], "tagger": "synthetic", "source": "test"})
+    for shard in run.shards():
+        codes = run.shard_codes(shard)
+        p = codes["w"].astype(np.float64) @ u
+        p = p - np.median(run.codes()["w"].astype(np.float64) @ u)
+        run.write_tag_shard(shard, codes["id"], np.c_[p > 0, p < 0].astype(np.float32))
+    return run, G
+
+
+def test_a_fitted_set_edits_at_default_strength_as_returned(real_run):
+    from latentedit.directions import code_scale
+    from latentedit.editing import Edit, EditSession
+    from latentedit.editing.strengths import default_strengths
+
+    run, G = real_run
+    ds = fit_directions(run, "lasso", alpha=1e-4)
+    assert ds.code_scale == code_scale(run.codes()["w"])
+    a, b = (x * ds.code_scale for x in default_strengths("lasso"))
+    delta = EditSession(G, ds).delta(Edit.paired("t_high", "t_low"))
+    np.testing.assert_allclose(delta, a * ds.vector("t_high") - b * ds.vector("t_low"), rtol=1e-5, atol=1e-6)
+
+
+def test_two_parameterisations_sit_side_by_side(real_run):
+    from latentedit.pipeline.fit import ensure_directions
+
+    run, _ = real_run
+    default = run.directions_path("lasso", "w")
+    other = run.directions_path("lasso", "w", {"alpha": 1e-4, "n_jobs": 2})
+    assert default.name == "lasso-w.npz" and other.name == "lasso-w-alpha=0.0001.npz"
+    assert run.directions_path("lasso", "w", {"alpha": 1e-3, "n_jobs": 2}) == default
+    ds_default, path_default = ensure_directions(run, "lasso", progress=False)
+    ds_other, path_other = ensure_directions(run, "lasso", alpha=1e-4, progress=False)
+    assert (path_default, path_other) == (default, other)
+    before = default.read_bytes()
+    again, path_again = ensure_directions(run, "lasso", alpha=1e-4, progress=False)  # reused, not refitted
+    assert path_again == other and default.read_bytes() == before
+    for path, alpha in ((default, 1e-3), (other, 1e-4)):
+        loaded = DirectionSet.load(path, generator_fingerprint=run.fingerprint)
+        assert loaded.params["estimator"]["alpha"] == alpha and loaded.code_scale == ds_default.code_scale
+    assert not np.array_equal(DirectionSet.load(default).vectors, DirectionSet.load(other).vectors)
+    np.testing.assert_array_equal(again.vectors, ds_other.vectors)
+
+
+def test_params_key(run):
+    from latentedit.directions import direction_file_name, params_key
+
+    assert params_key("lasso") == params_key("lasso", {"alpha": 0.001, "n_jobs": 4, "include": []}) == ""
+    assert params_key("lasso", {"tol": 1e-6, "alpha": 3e-4}) == "alpha=0.0003,tol=1e-06"
+    assert params_key("svd", {"min_count": 5, "center": True}) == "center=true,min_count=5"
+    assert params_key("sefa", {"layers": "coarse"}) == "layers=coarse"
+    assert params_key("svm", {"fraction": 0.05, "random_state": None}) == "fraction=0.05,random_state=none"
+    hashed = params_key("sefa", {"layers": (0, 1, 2)})
+    assert len(hashed) == 11 and hashed[0] == "h" and int(hashed[1:], 16) >= 0
+    assert params_key("sefa", {"layers": [0, 1, 2]}) == hashed != params_key("sefa", {"layers": (0, 1, 3)})
+    assert params_key("svm", {"dual": "none"}).startswith("h")  # a word that reads like None is hashed
+    assert params_key("lasso", {"include": ["blush"]}).startswith("h")
+    # linear's w-space default depends on the run (n_components = its latent_dim)
+    run.manifest = {"generator": {"config": {"latent_dim": 8}}}
+    try:
+        assert params_key("linear", {"n_components": 8}, "w", run) == ""
+        assert params_key("linear", {"n_components": None}, "w", run) == "n_components=none"
+        assert params_key("linear", {"n_components": 8}, "z", run) == "n_components=8"
+    finally:
+        del run.manifest
+    assert direction_file_name("svd", "z") == "svd-z.npz"
+    assert direction_file_name("lasso", "w", {"alpha": 3e-4}) == "lasso-w-alpha=0.0003.npz"
+    with pytest.raises(DirectionError, match="^method lasso has no parameter 'alhpa'"):
+        params_key("lasso", {"alhpa": 1})
+    with pytest.raises(DirectionError, match="^unknown method 'lineer'"):
+        direction_file_name("lineer", "w", {"alpha": 1})

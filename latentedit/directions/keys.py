@@ -48,8 +48,10 @@ def non_default_params(method: str, params=None, space: str = "w", run=None) -> 
 
 def _readable(value) -> str | None:
     value = _plain(value)
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str) and _WORD.fullmatch(value) and value not in ("none", "true", "false"):

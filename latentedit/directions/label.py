@@ -94,7 +94,9 @@ def closest_labelled(labels, tag: str) -> tuple[str, float, float]:
 
 
 def named_directions(directions, labels, tags) -> DirectionSet:
-    """A DirectionSet named by tags: each tag's closest labelled direction, signed toward the tag."""
+    """A DirectionSet named by tags: each tag's closest labelled direction, signed toward the tag.
+
+    It keeps the code scale of `directions`, so it edits at default strength as they do."""
     names, vectors, source, deltas = [], [], [], []
     for tag in tags:
         name, sign, delta = closest_labelled(labels, tag)
@@ -105,4 +107,4 @@ def named_directions(directions, labels, tags) -> DirectionSet:
     params = {**directions.params, "labelled_from": dict(zip(names, source))}
     stats = {"label_delta": np.array(deltas, dtype=np.float64)}
     return DirectionSet(directions.method, directions.space, names, np.array(vectors, np.float32), stats,
-                        directions.generator_fingerprint, params)
+                        directions.generator_fingerprint, params, directions.code_scale)
