@@ -20,7 +20,7 @@ from . import render, truth
 
 DEFAULT_FRAMES = 48
 DEFAULT_FPS = 12
-FRAME_WIDTH, FRAME_HEIGHT = 192, 144
+FRAME_WIDTH, FRAME_HEIGHT = 256, 144
 BOX_SIDE = 72  # nominal side of the true box, pixels
 SEED_OFFSET = 31_337
 
@@ -54,7 +54,7 @@ def trajectory(n_frames: int, width: int = FRAME_WIDTH, height: int = FRAME_HEIG
     """
     t = np.arange(n_frames) / max(n_frames, 1) * 2 * math.pi
     s = side * (1 + 0.12 * np.sin(t + 1.0))
-    cx = width / 2 + 0.18 * width * np.sin(t)
+    cx = width / 2 + 0.28 * width * np.sin(t)
     cy = height / 2 + 0.08 * height * np.sin(2 * t + 0.4)
     boxes = np.stack([cx - s / 2, cy - s / 2, s], axis=1)
     return boxes, 0.12 * np.sin(t + 0.6)
