@@ -44,8 +44,10 @@ class TrackConfig:
     the crop centre sits a little above the detected face centre). search: half-width of the
     search window around the predicted box, in box sides. scales: relative box sides tried per
     frame (follows zoom). min_score: correlation below which a frame's match is dropped.
-    process_noise: std of the per-frame change of velocity (pixels/frame^2; log-side units for
-    the side); measurement_noise: std of a match, in pixels (and log-side units).
+    process_noise: std of the per-frame change of the centre's velocity, in box sides per
+    frame^2; measurement_noise: std of a measured centre, in box sides (both scaled by the
+    clip's median box side, so a face's motion is smoothed alike at any resolution); the
+    side_* pair: the same for the log of the side.
     """
 
     expand: float = 2.44
@@ -53,8 +55,8 @@ class TrackConfig:
     search: float = 0.5
     scales: tuple[float, ...] = (1 / 1.04, 1.0, 1.04)
     min_score: float = 0.5
-    process_noise: float = 1.0
-    measurement_noise: float = 1.5
+    process_noise: float = 0.02
+    measurement_noise: float = 0.02
     side_process_noise: float = 0.004
     side_measurement_noise: float = 0.02
 
@@ -272,7 +274,9 @@ def smooth_boxes(raw, config: TrackConfig = TrackConfig()) -> np.ndarray:
         raise InputError("the face was lost in every frame; pass the first frame's face box with --crop X,Y,SIZE")
     ok = np.isfinite(raw).all(axis=1)
     raw = np.where(ok[:, None], raw, np.nan)
-    cx = _rts(raw[:, 0] + raw[:, 2] / 2, config.process_noise, config.measurement_noise)
-    cy = _rts(raw[:, 1] + raw[:, 2] / 2, config.process_noise, config.measurement_noise)
+    unit = float(np.median(raw[ok, 2]))
+    q, r = config.process_noise * unit, config.measurement_noise * unit
+    cx = _rts(raw[:, 0] + raw[:, 2] / 2, q, r)
+    cy = _rts(raw[:, 1] + raw[:, 2] / 2, q, r)
     side = np.exp(_rts(np.log(raw[:, 2]), config.side_process_noise, config.side_measurement_noise))
     return np.stack([cx - side / 2, cy - side / 2, side], axis=1)

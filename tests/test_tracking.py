@@ -20,9 +20,9 @@ def _centre_errors(boxes, truth):
 
 
 def test_demo_video_moves_far_enough_that_a_fixed_box_loses_the_face(video):
-    assert video.frames.shape == (48, 144, 192, 3) and video.frames.dtype == np.uint8
+    assert video.frames.shape == (48, 144, 256, 3) and video.frames.dtype == np.uint8
     fixed = np.repeat(video.boxes[:1], 48, axis=0)
-    assert _centre_errors(fixed, video.boxes).mean() > 15  # px
+    assert _centre_errors(fixed, video.boxes).mean() > 40  # px
     # the true box shows the nominal geometry: the crop of a true box puts the face where training did
     g = geometry_in_box(video, video.boxes)
     assert np.ptp(g["cx"]) < 1e-9 and np.ptp(g["cy"]) < 1e-9 and np.ptp(g["scale"]) < 1e-9
