@@ -244,6 +244,15 @@ class DirectionEstimator(BaseEstimator):
         """What the fit found that the DirectionSet's params should record (JSON-able)."""
         return {}
 
+    def _set_tag_directions(self, coef, X, Y, names, what):
+        """Fitted `directions_` (coef rows made unit, pointing toward each tag), `score_`,
+        `n_positive_`, `names_`; `what` names the vectors in the error for a zero row."""
+        unit = unit_rows(coef, what, names)
+        self.directions_, self.score_ = orient_toward(unit, X, Y, return_auc=True)
+        self.n_positive_ = Y.sum(0)
+        self.names_ = names
+        return self
+
 
 
 def check_codes_labels(X, Y, tag_names=None):
@@ -292,7 +301,9 @@ def unit_rows(V, what="direction", names=None):
 def orient_toward(V, X, Y, return_auc=False):
     """Flip rows of V so that samples carrying tag j project higher on V[j] than the others.
 
-    With return_auc, also return `projection_auc` of the flipped rows (one projection for both).
+    With return_auc, also return the AUC of each flipped row's projection X @ V[j] for telling
+    tag-j samples from the rest (T,) (1.0: every sample with the tag projects higher than every
+    sample without; 0.5: chance).
     """
     V = np.asarray(V, dtype=np.float64)
     P = X @ V.T
@@ -312,14 +323,6 @@ def orient_largest_positive(V):
     sign = np.sign(V[np.arange(len(V)), idx])
     sign[sign == 0] = 1.0
     return V * sign[:, None]
-
-
-def projection_auc(X, Y, V):
-    """AUC of the projection X @ V[j] for telling tag-j samples from the rest, per tag (T,).
-
-    1.0: every sample with the tag projects higher than every sample without; 0.5: chance.
-    """
-    return auc(Y, X @ np.asarray(V, dtype=np.float64).T)
 
 
 def paired_difference(u, v):

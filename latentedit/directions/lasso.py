@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from latentedit.directions.base import DirectionEstimator, check_codes_labels, orient_toward, unit_rows
+from latentedit.directions.base import DirectionEstimator, check_codes_labels
 
 
 def _fit_chunk(Xc, Yc, gram, alpha, max_iter, tol):
@@ -66,8 +66,4 @@ class LassoDirections(DirectionEstimator):
         coef = np.concatenate(parts, axis=0)
         self.coef_ = coef
         self.sparsity_ = (coef == 0).mean(axis=1)
-        unit = unit_rows(coef, f"lasso direction (alpha={self.alpha})", names)
-        self.directions_, self.score_ = orient_toward(unit, X, Y, return_auc=True)
-        self.n_positive_ = Y.sum(0)
-        self.names_ = names
-        return self
+        return self._set_tag_directions(coef, X, Y, names, f"lasso direction (alpha={self.alpha})")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from latentedit.directions.base import DirectionEstimator, check_codes_labels, orient_toward, unit_rows
+from latentedit.directions.base import DirectionEstimator, check_codes_labels
 
 
 class LinearDirections(DirectionEstimator):
@@ -77,8 +77,4 @@ class LinearDirections(DirectionEstimator):
         self.coef_ = coef
         self.intercept_ = y_mean - coef @ x_mean
         self.eigenvalues_ = eig[::-1].copy()
-        unit = unit_rows(coef, "linear direction", names)
-        self.directions_, self.score_ = orient_toward(unit, X, Y, return_auc=True)
-        self.n_positive_ = Y.sum(0)
-        self.names_ = names
-        return self
+        return self._set_tag_directions(coef, X, Y, names, "linear direction")

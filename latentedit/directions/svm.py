@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from latentedit.directions.base import DirectionEstimator, check_codes_labels, orient_toward, unit_rows
+from latentedit.directions.base import DirectionEstimator, check_codes_labels
 
 
 def extreme_count(n, fraction):
@@ -97,8 +97,4 @@ class SVMDirections(DirectionEstimator):
         self.n_iter_ = np.array([r[1] for r in results])
         self.n_train_ = (np.full(Y.shape[1], len(X)) if self.fraction is None
                          else np.full(Y.shape[1], 2 * extreme_count(len(X), self.fraction)))
-        unit = unit_rows(coef, "SVM boundary normal", names)
-        self.directions_, self.score_ = orient_toward(unit, X, Y, return_auc=True)
-        self.n_positive_ = Y.sum(0)
-        self.names_ = names
-        return self
+        return self._set_tag_directions(coef, X, Y, names, "SVM boundary normal")
