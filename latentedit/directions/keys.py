@@ -16,16 +16,16 @@ recorded in the file.
 """
 
 import hashlib
+import inspect
 import json
 import re
 
 from latentedit.directions.base import json_default
-from latentedit.directions.fit import check_params, run_defaults
-from latentedit.stats import TAG_THRESHOLD
+from latentedit.directions.fit import check_params, fit_directions, run_defaults
 
-# fit_directions' filter options and their defaults (they change which tags are fitted).
-FILTER_DEFAULTS = {"threshold": TAG_THRESHOLD, "min_count": None, "max_count": None, "include": (),
-                   "exclude": ()}
+# fit_directions' filter options (they change which tags are fitted) and their defaults there.
+FILTER_DEFAULTS = {name: inspect.signature(fit_directions).parameters[name].default
+                   for name in ("threshold", "min_count", "max_count", "include", "exclude")}
 NEUTRAL = ("n_jobs",)
 MAX_READABLE = 60
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.]*")
