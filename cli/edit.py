@@ -5,7 +5,9 @@ from typing import List, Optional
 
 import typer
 
-from latentedit.edit import default_out, edit as edit_faces
+from latentedit.pipeline.edit import EditRequest, default_out, edit as edit_faces
+
+from .options import parse_layers, parse_strength, parse_sweep
 
 
 def edit(
@@ -17,6 +19,7 @@ def edit(
     sub_strength: Optional[str] = typer.Option(None, help="Sub-strength B (w distance); default per method."),
     sweep: Optional[str] = typer.Option(None, help="START:STOP:N add-strengths, one grid column each."),
     layers: Optional[str] = typer.Option(None, help="all | coarse | middle | fine | I-J: edit only these W+ layers."),
+    keep: Optional[List[str]] = typer.Option(None, "--keep", help="Keep this tag: project its direction out of the edit (repeat)."),
     samples: Optional[int] = typer.Option(None, help="Edit N samples of the run, picked with --seed (default 8)."),
     inputs: Optional[Path] = typer.Option(None, help="Edit new selfies from this folder instead (random styles)."),
     seed: int = typer.Option(0, help="Seed of the sample choice / the random styles."),
@@ -27,10 +30,14 @@ def edit(
 ):
     """Edit faces: w' = w + A n(add) - B n(sub); writes before/after PNGs, a grid, codes and edit.json."""
     add, sub = add or [], sub or []
-    out = out if out is not None else default_out(run, add, sub, method, layers)
-    result = edit_faces(run, add, sub, method=method, strength=strength, sub_strength=sub_strength, sweep=sweep,
-                        layers=layers, samples=samples, inputs=inputs, seed=seed, tagger=tagger, include=include or [],
-                        device=device, out=out)
+    request = EditRequest(
+        add=add, sub=sub, method=method,
+        strength=None if strength is None else parse_strength(strength, "--strength"),
+        sub_strength=None if sub_strength is None else parse_strength(sub_strength, "--sub-strength"),
+        sweep=None if sweep is None else parse_sweep(sweep), layers=parse_layers(layers), layers_label=layers,
+        keep=keep or [], samples=samples, inputs=inputs, seed=seed, tagger=tagger, include=include or [],
+        device=device, out=out if out is not None else default_out(run, add, sub, method, layers))
+    result = edit_faces(run, request)
     r = result.record
     typer.echo(f"edit       +{' +'.join(r['add'])}{''.join(' -' + t for t in r['sub'])} ({r['method']} directions)")
     if r["sweep"] is not None:
@@ -44,5 +51,7 @@ def edit(
                 f"{r['code_scale']:.3g})" if default else "")
         typer.echo(f"strengths  A={a:.4g} B={b:.4g}{note}")
     typer.echo(f"layers     {'all (w)' if r['layer_indices'] is None else r['layer_indices']}")
+    if r.get("keep"):
+        typer.echo(f"keep       {', '.join(r['keep'])} (their directions projected out)")
     typer.echo(f"images     {len(result.labels)} rows x {len(result.strengths) + 1} columns")
     typer.echo(f"output     {result.out} (grid.png, before/, after/, codes.npz, edit.json)")

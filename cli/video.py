@@ -5,7 +5,9 @@ from typing import List, Optional
 
 import typer
 
-from latentedit.video import edit_video
+from latentedit.pipeline.video import VideoRequest, edit_video
+
+from .options import parse_crop, parse_layers, parse_strength
 
 
 def video(
@@ -17,6 +19,7 @@ def video(
     strength: Optional[str] = typer.Option(None, help="Add-strength A (w distance); default per method."),
     sub_strength: Optional[str] = typer.Option(None, help="Sub-strength B (w distance); default per method."),
     layers: Optional[str] = typer.Option(None, help="all | coarse | middle | fine | I-J: edit only these W+ layers."),
+    keep: Optional[List[str]] = typer.Option(None, "--keep", help="Keep this tag: project its direction out of the edit (repeat)."),
     style_seed: int = typer.Option(0, help="Seed of the one random style every frame gets."),
     include: Optional[List[str]] = typer.Option(None, "--include", help="Fit this tag even if the tag filter drops it (repeat)."),
     crop: Optional[str] = typer.Option(None, help="X,Y,SIZE: square face box cropped from every frame."),
@@ -25,12 +28,16 @@ def video(
     out: Optional[Path] = typer.Option(None, help="Output mp4 (default IN-edited.mp4 beside the input)."),
 ):
     """Translate a video with a fixed style edited by paired opposite tags."""
-    info = edit_video(in_path, add or [], sub or [], run=run, method=method, strength=strength,
-                      sub_strength=sub_strength, layers=layers, style_seed=style_seed, crop=crop, out=out,
-                      side_by_side=side_by_side, include=include or [], device=device)
-    typer.echo(f"frames     {info['frames']} at {info['fps']:g} fps ({info['frame_size'][0]}x{info['frame_size'][1]}"
-               f"{', crop ' + ','.join(map(str, info['crop'])) if info['crop'] else ''})")
-    typer.echo(f"edit       A={info['strength']:.4g} B={info['sub_strength']:.4g} ({info['method']} directions)")
-    typer.echo(f"output     {info['out']}")
-    if info["side_by_side"]:
-        typer.echo(f"side by    {info['side_by_side']}")
+    request = VideoRequest(
+        add=add or [], sub=sub or [], method=method,
+        strength=None if strength is None else parse_strength(strength, "--strength"),
+        sub_strength=None if sub_strength is None else parse_strength(sub_strength, "--sub-strength"),
+        layers=parse_layers(layers), layers_label=layers, keep=keep or [], style_seed=style_seed, crop=parse_crop(crop), out=out,
+        side_by_side=side_by_side, include=include or [], device=device)
+    info = edit_video(in_path, run, request)
+    typer.echo(f"frames     {info.frames} at {info.fps:g} fps ({info.frame_size[0]}x{info.frame_size[1]}"
+               f"{', crop ' + ','.join(map(str, info.crop)) if info.crop else ''})")
+    typer.echo(f"edit       A={info.strength:.4g} B={info.sub_strength:.4g} ({info.method} directions)")
+    typer.echo(f"output     {info.out}")
+    if info.side_by_side:
+        typer.echo(f"side by    {info.side_by_side}")

@@ -1,6 +1,5 @@
 """Edits: the algebra of paired edits, W+ layer masks, strengths, errors, output files, the demo world."""
 
-import importlib
 import json
 
 import numpy as np
@@ -9,12 +8,15 @@ import torch
 from conftest import tiny_generator
 from PIL import Image
 
-from latentedit.directions import DirectionSet
+from cli.options import parse_layers, parse_strength, parse_sweep
+from latentedit.directions import DirectionSet, code_scale
+from latentedit.editing import (DEFAULT_STRENGTHS, Edit, EditSession, check_tags, filtered_reason, resolve_strengths,
+                                with_spread)
 from latentedit.errors import DirectionError, InputError, TagError
 from latentedit.io import atomic_save_npz, atomic_write_json
 from latentedit.models.checkpoint import fingerprint
-
-E = importlib.import_module("latentedit.edit")  # the module; `latentedit.edit` is the edit() function
+from latentedit.models.layers import layer_groups, layer_names
+from latentedit.pipeline.edit import edit
 
 TAGS = ["long_hair", "short_hair", "open_mouth", "closed_mouth"]
 
@@ -29,11 +31,11 @@ def random_directions(method="linear", dim=512, fp="", seed=0, stats=None):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A 12-sample run of the tiny generator with ground-truth tags and saved linear directions."""
-    from latentedit.sample import sample
+    from latentedit.pipeline.sample import sample
     from latentedit.world import truth
 
     G = tiny_generator()
-    run = sample(G, tmp_path_factory.mktemp("runs") / "tiny", n_inputs=4, styles_per_input=3, progress=False)
+    run = sample(G, tmp_path_factory.mktemp("runs") / "tiny", n_inputs=4, styles_per_input=3, progress=False).run
     codes = run.codes()
     atomic_write_json(run.tags_dir / "vocab.json", {"tags": truth.TAGS, "tagger": "truth", "source": "truth"})
     for s in run.shards():
@@ -45,76 +47,81 @@ def tiny_run(tmp_path_factory):
 
 
 # -- codes -----------------------------------------------------------------------------------------
-def test_edit_codes_algebra_is_exact():
+def test_edit_codes_algebra_is_exact(tiny_G):
     ds = random_directions()
+    session = EditSession(tiny_G, ds)
     w = np.random.default_rng(1).standard_normal((5, 512)).astype(np.float32)
-    out = E.edit_codes(w, ds, ["long_hair", "open_mouth"], ["short_hair"], strength=7.5, sub_strength=2.5)
+    out = session.apply(w, Edit.paired(["long_hair", "open_mouth"], ["short_hair"], strength=7.5, sub_strength=2.5))
     want = 7.5 * (ds.vector("long_hair") + ds.vector("open_mouth")) - 2.5 * ds.vector("short_hair")
     np.testing.assert_allclose(out - w, np.broadcast_to(want, w.shape), atol=1e-5)
-    out_t = E.edit_codes(torch.from_numpy(w), ds, "long_hair", strength=3.0)
+    out_t = session.apply(torch.from_numpy(w), Edit.paired("long_hair", strength=3.0))
     assert isinstance(out_t, torch.Tensor)
     np.testing.assert_allclose(out_t.numpy() - w, np.broadcast_to(3.0 * ds.vector("long_hair"), w.shape), atol=1e-5)
 
 
 def test_default_strengths_per_method_count_in_code_scale_units():
-    assert E.DEFAULT_STRENGTHS == {"linear": (15.0, 5.0), "lasso": (15.0, 5.0), "svm": (15.0, 5.0),
+    assert DEFAULT_STRENGTHS == {"linear": (15.0, 5.0), "lasso": (15.0, 5.0), "svm": (15.0, 5.0),
                                    "svd": (40.0, 20.0), "sefa": (30.0, 15.0), "pca": (30.0, 15.0)}
     w = np.random.default_rng(0).standard_normal((400, 512)) * np.linspace(0.5, 1.5, 512)
-    scale = E.code_scale(w)
+    scale = code_scale(w)
     assert scale == pytest.approx(np.sqrt(np.mean(np.linspace(0.5, 1.5, 512) ** 2)), rel=0.02)
-    for method, (a, b) in E.DEFAULT_STRENGTHS.items():
-        ds = E.with_spread(random_directions(method), w)
-        assert ds.params["code_scale"] == scale
-        assert E.resolve_strengths(ds, ["long_hair"], ["short_hair"]) == pytest.approx((a * scale, b * scale))
-        assert E.resolve_strengths(ds, ["long_hair", "short_hair"]) == pytest.approx((a * scale, 0.0))
-        assert E.resolve_strengths(ds, "long_hair", "short_hair", "2", 1) == (2.0, 1.0)
+    for method, (a, b) in DEFAULT_STRENGTHS.items():
+        ds = with_spread(random_directions(method), w)
+        assert ds.code_scale == scale
+        assert resolve_strengths(ds, ["long_hair"], ["short_hair"]) == pytest.approx((a * scale, b * scale))
+        assert resolve_strengths(ds, ["long_hair", "short_hair"]) == pytest.approx((a * scale, 0.0))
+        assert resolve_strengths(ds, "long_hair", "short_hair", "2", 1) == (2.0, 1.0)
     with pytest.raises(DirectionError, match="^default strengths are counted in units of the code scale"):
-        E.resolve_strengths(random_directions(), "long_hair")
+        resolve_strengths(random_directions(), "long_hair")
 
 
 def test_layer_groups_of_release_and_demo_generators():
-    release = E.layer_groups(E.default_layer_names(16))
+    release = layer_groups(layer_names(16))
     assert (release["coarse"], release["middle"], release["fine"]) == (list(range(7)), list(range(7, 13)), [13, 14, 15])
-    demo = E.layer_groups(E.default_layer_names(10))
+    demo = layer_groups(layer_names(10))
     assert (demo["coarse"], demo["middle"], demo["fine"]) == ([0, 1, 2, 3], [4, 5, 6], [7, 8, 9])
-    assert E.parse_layers("2-4,7", 10) == [2, 3, 4, 7]
-    assert E.parse_layers("all", 10) == list(range(10))
+    assert parse_layers("2-4,7") == [2, 3, 4, 7]
+    assert parse_layers("all", layer_names(10)) == list(range(10))
 
 
 def test_layer_mask_moves_only_chosen_layers_and_full_wplus_decodes_like_w(tiny_G):
     ds = random_directions()
+    session = EditSession(tiny_G, ds)
     w = torch.randn(3, 512)
-    wp = E.edit_codes(w, ds, "long_hair", "short_hair", 10, 5, layers="1-2", layer_names=tiny_G.layer_names)
+    wp = session.apply(w, Edit.paired("long_hair", "short_hair", 10, 5, layers=parse_layers("1-2")))
     assert wp.shape == (3, tiny_G.n_latent, 512)
     moved = (wp - w[:, None]).abs().amax(dim=(0, 2))
     assert moved[[1, 2]].min() > 1 and moved[[0, 3, 4, 5, 6]].max() == 0
     content = tiny_G.encode(torch.rand(3, 3, 32, 32) * 2 - 1)[0]
-    full = E.edit_codes(w, ds, "long_hair", "short_hair", 10, 5, layers="all", layer_names=tiny_G.layer_names)
+    full = session.apply(w, Edit.paired("long_hair", "short_hair", 10, 5, layers="all"))
     with torch.inference_mode():
-        a = tiny_G.decode(content, E.edit_codes(w, ds, "long_hair", "short_hair", 10, 5), use_mapping=False)
+        a = tiny_G.decode(content, session.apply(w, Edit.paired("long_hair", "short_hair", 10, 5)), use_mapping=False)
         b = tiny_G.decode(content, full, use_mapping=False)
     assert (a - b).abs().max() < 1e-5
-    sweep = E.Editor(tiny_G, ds).sweep(content, w, "long_hair", "short_hair", [-10, 0, 10])
-    assert sweep.shape == (3, 3, 3, 32, 32)
+    sweep = session.sweep(content, w, Edit.paired("long_hair", "short_hair"), [-10, 0, 10])
+    assert sweep.shape == (3, 3, 32, 32, 3) and sweep.dtype == np.uint8
+    assert np.array_equal(sweep[1], session.decode(content, w))
     with torch.inference_mode():
-        assert (sweep[1] - tiny_G.decode(content, w, use_mapping=False)).abs().max() < 1e-5
+        plain = tiny_G.decode(content, w, use_mapping=False)
+    assert np.abs(sweep[1].astype(int) - ((plain.clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1).numpy()).max() <= 0.5
 
 
 # -- errors ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("call, message", [
-    (lambda ds: E.edit_codes(np.zeros((1, 512)), ds, ["lng_hair"], strength=1),
+    (lambda ds: EditSession(tiny_generator(), ds).apply(np.zeros((1, 512)), Edit.paired(["lng_hair"], strength=1)),
      "unknown tag 'lng_hair'; did you mean long_hair, short_hair? (the linear directions have 4 tags)"),
-    (lambda ds: E.edit_codes(np.zeros((1, 512)), ds, []), "nothing to edit: give at least one --add TAG"),
-    (lambda ds: E.edit_codes(np.zeros((1, 512)), ds, ["long_hair"], ["long_hair"]),
+    (lambda ds: Edit.paired([]), "nothing to edit: give at least one --add TAG"),
+    (lambda ds: Edit.paired(["long_hair"], ["long_hair"]),
      "tag 'long_hair' is in both --add and --sub; an edit cannot add and remove the same tag"),
-    (lambda ds: E.edit_codes(np.zeros((1, 512)), ds, ["long_hair"], strength="strong"),
-     "--strength must be a number, got 'strong'"),
-    (lambda ds: E.edit_codes(np.zeros((1, 512)), ds, ["long_hair"], sub_strength="nan"),
-     "--sub-strength must be a finite number, got 'nan'"),
-    (lambda ds: E.parse_sweep("-20:20"), "--sweep must be START:STOP:N with N >= 2 (e.g. -20:20:5), got '-20:20'"),
-    (lambda ds: E.parse_layers("3-12", 10),
+    (lambda ds: parse_strength("strong"), "--strength must be a number, got 'strong'"),
+    (lambda ds: parse_strength("nan", "--sub-strength"), "--sub-strength must be a finite number, got 'nan'"),
+    (lambda ds: Edit.paired(["long_hair"], strength="strong"), "strength must be a number, got 'strong'"),
+    (lambda ds: parse_sweep("-20:20"), "--sweep must be START:STOP:N with N >= 2 (e.g. -20:20:5), got '-20:20'"),
+    (lambda ds: parse_layers("3-12", layer_names(10)),
      "--layers 3-12: layer 10 is out of range; this generator has 10 W+ layers (0-9)"),
-    (lambda ds: E.parse_layers("top", 10), "--layers must be all, coarse, middle, fine or I-J (e.g. 0-3), got 'top'"),
+    (lambda ds: parse_layers("top"), "--layers must be all, coarse, middle, fine or I-J (e.g. 0-3), got 'top'"),
+    (lambda ds: Edit.paired(["long_hair"], keep=["long_hair"]),
+     "tag 'long_hair' is both edited and kept; an edit cannot move a tag and keep it"),
 ])
 def test_error_messages(call, message):
     with pytest.raises((TagError, InputError)) as e:
@@ -127,10 +134,10 @@ def test_filtered_tag_says_why(tiny_run):
     ds = random_directions(fp=fingerprint(G)).subset(["long_hair", "short_hair", "open_mouth"])
     ds.params.update(threshold=0.5, min_count=100, max_count=None)  # as if fitted with --min-count 100
     n_closed = int((truth_tags(codes)[:, 1] == 1).sum())
-    reason = E.filtered_reason(ds, "closed_mouth", run)
+    reason = filtered_reason(ds, "closed_mouth", run)
     assert reason == f"in {n_closed} samples (<= min 100)"
     with pytest.raises(TagError) as e:
-        E.check_tags(ds, ["open_mouth"], ["closed_mouth"], run)
+        check_tags(ds, ["open_mouth", "closed_mouth"], run)
     assert str(e.value) == (f"tag 'closed_mouth' has no direction in the linear directions: it was filtered out at "
                             f"fitting time ({reason}); pass --include closed_mouth to fit it anyway")
 
@@ -145,8 +152,8 @@ def truth_tags(codes):
 def test_edit_writes_grid_images_codes_and_record(tiny_run, tmp_path):
     run, G, codes = tiny_run
     out = tmp_path / "edit"
-    res = E.edit(run.path, ["long_hair"], ["short_hair"], method="linear", samples=3, seed=4, generator=G,
-                 sweep="-10:10:3", layers="coarse", out=out)
+    res = edit(run.path, add=["long_hair"], sub=["short_hair"], method="linear", samples=3, seed=4, generator=G,
+               sweep=parse_sweep("-10:10:3"), layers="coarse", out=out)
     assert sorted(p.name for p in out.iterdir()) == ["after", "before", "codes.npz", "edit.json", "grid.png"]
     grid = np.asarray(Image.open(out / "grid.png"))
     assert grid.shape == (3 * 32 + 4 * 2, 4 * 32 + 5 * 2, 3)
@@ -170,10 +177,10 @@ def test_edit_writes_grid_images_codes_and_record(tiny_run, tmp_path):
 
 def test_edit_defaults_and_inputs_folder(tiny_run, tmp_path, selfie_dir):
     run, G, codes = tiny_run
-    res = E.edit(run.path, "open_mouth", "closed_mouth", method="linear", inputs=selfie_dir, seed=1, generator=G)
-    a, b = E.DEFAULT_STRENGTHS["linear"]
-    assert res.strengths == [pytest.approx((a * E.code_scale(codes["w"]), b * E.code_scale(codes["w"])), rel=1e-6)]
-    assert res.record["code_scale"] == pytest.approx(E.code_scale(codes["w"]))
+    res = edit(run.path, add="open_mouth", sub="closed_mouth", method="linear", inputs=selfie_dir, seed=1, generator=G)
+    a, b = DEFAULT_STRENGTHS["linear"]
+    assert res.strengths == [pytest.approx((a * code_scale(codes["w"]), b * code_scale(codes["w"])), rel=1e-6)]
+    assert res.record["code_scale"] == pytest.approx(code_scale(codes["w"]))
     assert res.labels == ["000-a", "001-b_rgba", "002-c_gray", "003-d"]
     assert sorted(s["name"] for s in res.record["skipped"]) == ["e_corrupt.png", "notes.txt"]
     assert res.after.shape == (1, 4, 32, 32, 3) and res.out is None
@@ -193,12 +200,12 @@ def test_edit_output_is_atomic(tiny_run, tmp_path, monkeypatch):
 
     monkeypatch.setattr(latentedit.images, "encode_png", failing_png)
     with pytest.raises(OSError):
-        E.edit(run.path, "long_hair", method="linear", samples=2, generator=G, out=tmp_path / "edit")
+        edit(run.path, add="long_hair", method="linear", samples=2, generator=G, out=tmp_path / "edit")
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "keep.txt").write_text("x")
     with pytest.raises(InputError, match="is not an earlier edit output"):
-        E.edit(run.path, "long_hair", method="linear", samples=2, generator=G, out=tmp_path / "other")
+        edit(run.path, add="long_hair", method="linear", samples=2, generator=G, out=tmp_path / "other")
 
 
 # -- the demo world --------------------------------------------------------------------------------
@@ -207,6 +214,7 @@ def test_demo_fitted_directions_flip_their_target_for_most_samples():
     from latentedit.directions import LinearDirections, SVDDirections
     from latentedit.models.checkpoint import load_generator
     from latentedit.world import truth
+    from latentedit.world.evaluate import flip_rates
 
     G = load_generator("demo")  # shipped in assets/: a missing file is a failure, not a skip
     z = np.random.default_rng(0).standard_normal((2000, 8)).astype(np.float32)
@@ -214,9 +222,9 @@ def test_demo_fitted_directions_flip_their_target_for_most_samples():
         w = G.mapping(torch.from_numpy(z)).numpy()
     tags = ["long_hair", "short_hair", "closed_eyes"]
     labels = truth.tag_matrix(z)[:, [truth.TAGS.index(t) for t in tags]]
-    sets = {m: E.with_spread(DirectionSet(m, "w", tags, est.fit(w, labels, tag_names=tags).directions_), w)
+    sets = {m: with_spread(DirectionSet(m, "w", tags, est.fit(w, labels, tag_names=tags).directions_), w)
             for m, est in (("linear", LinearDirections()), ("svd", SVDDirections()))}
-    rows = E.flip_rates(G, sets, [("long_hair", "short_hair"), ("closed_eyes", None)], n=40, seed=1,
+    rows = flip_rates(G, sets, [("long_hair", "short_hair"), ("closed_eyes", None)], n=40, seed=1,
                         with_opposite=(True,))
     flipped = {(r["method"], r["add"]): r["flipped"] for r in rows}
     assert all(r["candidates"] >= 10 for r in rows), rows

@@ -6,7 +6,8 @@ import torch
 from conftest import tiny_generator
 
 from latentedit.errors import InputError
-from latentedit.video import parse_crop, translate_video
+from cli.options import parse_crop
+from latentedit.pipeline.video import translate_video
 from latentedit.world.render import demo_video, write_video
 
 
@@ -30,7 +31,7 @@ def test_side_by_side_and_bytes_are_reproducible(clip, tmp_path):
     w = G.mapping(torch.randn(2, 8)).detach()
     outs = []
     for k in range(2):
-        info = translate_video(clip, tmp_path / f"out{k}.mp4", G, w[0], w[1], crop="4,2,40",
+        info = translate_video(clip, tmp_path / f"out{k}.mp4", G, w[0], w[1], crop=parse_crop("4,2,40"),
                                side_by_side_path=tmp_path / f"sbs{k}.mp4", progress=False)
         outs.append(((tmp_path / f"out{k}.mp4").read_bytes(), (tmp_path / f"sbs{k}.mp4").read_bytes()))
     assert info["frames"] == 6 and info["crop"] == (4, 2, 40) and info["frame_size"] == (48, 48)
@@ -52,6 +53,8 @@ def test_errors_leave_no_output(clip, tmp_path, args, message):
     w = G.mapping(torch.randn(1, 8)).detach()
     in_path = tmp_path / args.pop("in_path") if "in_path" in args else clip
     with pytest.raises(InputError) as e:
+        if "crop" in args:
+            args["crop"] = parse_crop(args["crop"])
         translate_video(in_path, tmp_path / "out.mp4", G, w, w, side_by_side_path=tmp_path / "sbs.mp4",
                         progress=False, **args)
     assert str(e.value) == message.format(clip=clip, tmp=tmp_path)
@@ -89,7 +92,7 @@ def test_unreadable_video(tmp_path):
 def test_demo_video_tracks_geometry_and_keeps_the_edit_fixed(tmp_path):
     from latentedit.models.checkpoint import load_generator
     from latentedit.world import render, truth
-    from latentedit.world.build import read_attributes
+    from latentedit.world.readout import read_attributes
 
     G = load_generator("demo")  # shipped in assets/: a missing file is a failure, not a skip
     frames, geometry = demo_video(12, seed=3, size=G.size)

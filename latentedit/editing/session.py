@@ -16,7 +16,6 @@ editor can call `render` many times a second for the same face.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,10 +24,10 @@ from latentedit.directions import DirectionSet
 from latentedit.editing.algebra import layer_delta, project_out, weighted_sum
 from latentedit.editing.strengths import check_strength, default_scale, default_strengths, sweep_strengths, with_spread
 from latentedit.editing.tags import UNNAMED_METHODS, check_tags, name_for_tags
-from latentedit.errors import DirectionError, InputError, RunError, TagError
+from latentedit.errors import DirectionError, InputError, TagError
 from latentedit.images import from_uint8, to_uint8
 from latentedit.models import batched
-from latentedit.models.checkpoint import fingerprint, load_generator
+from latentedit.models.checkpoint import generator_for_run
 from latentedit.models.layers import resolve_layers
 from latentedit.store import Run
 
@@ -167,12 +166,7 @@ class EditSession:
         code scale gets the run's. SeFa/PCA components are named for `tags` by labelling with `tagger`.
         """
         run = Run.open(run)
-        source = generator if generator is not None else run.generator_source
-        if source is None:
-            raise RunError(f"{run.path} was sampled with an in-memory generator; pass the generator")
-        G = load_generator(source, device=device) if isinstance(source, (str, Path)) else source
-        if fingerprint(G) != run.fingerprint:
-            raise RunError(f"generator {fingerprint(G)} is not the one {run.path} was sampled with ({run.fingerprint})")
+        G = generator_for_run(run, generator, device=device)
         path = run.directions_path(method, space)
         if not path.exists():
             raise DirectionError(f"{run.path} has no {method} directions in {space}-space; fit them with "
@@ -282,7 +276,11 @@ class EditSession:
     def sweep_edits(self, edit: Edit, strengths=None, factors=None) -> list[Edit]:
         """The edit at each add-strength of `strengths` (the other terms keep their ratio to the first),
         or at each multiple `factors` of its resolved strengths."""
-        steps = sweep_strengths(self.strengths(edit), strengths, factors, self.default_ratios(edit))
+        ratios = self.default_ratios(edit)
+        given = any(s is not None for _, s in edit.terms)
+        # Sweeping a default edit by add-strength needs only the default ratios, not the code scale.
+        base = self.strengths(edit) if given or factors is not None else ratios
+        steps = sweep_strengths(base, strengths, factors, ratios)
         return [edit.with_strengths(s) for s in steps]
 
     def sweep(self, content, codes, edit: Edit, strengths=None, factors=None) -> np.ndarray:

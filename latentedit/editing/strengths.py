@@ -38,9 +38,10 @@ import math
 
 import numpy as np
 
+from latentedit.directions.base import DirectionSet, code_scale
 from latentedit.errors import DirectionError, InputError
 
-__all__ = ["DEFAULT_STRENGTHS", "default_strengths", "check_strength", "code_scale_of", "default_scale", "with_spread",
+__all__ = ["DEFAULT_STRENGTHS", "default_strengths", "check_strength", "default_scale", "with_spread",
            "resolve_strengths", "sweep_strengths"]
 
 # (add, sub) strength per method, in units of the code scale (see the module docstring).
@@ -70,50 +71,26 @@ def check_strength(value, name: str = "strength") -> float:
     return x
 
 
-def code_scale_of(directions) -> float | None:
-    """The code scale a direction set carries (None when it has none)."""
-    scale = getattr(directions, "code_scale", None)
-    if scale is None:
-        scale = (getattr(directions, "params", None) or {}).get("code_scale")
-    return None if scale is None else float(scale)
-
-
 def with_spread(directions, codes):
     """The set with the spread of `codes` (N, D) recorded where it is missing, as default strengths need.
 
-    Sets the code scale (RMS over coordinates of the per-coordinate std of `codes`) and
-    stats['std'] (std of the codes along each direction), each only when missing; for direction
-    sets made by hand or saved before sets carried their code scale.
+    Sets `code_scale` (`latentedit.directions.code_scale(codes)`) and stats['std'] (std of the
+    codes along each direction), each only when missing: for sets made by hand or saved before
+    sets carried their code scale. `fit_directions` sets both itself.
     """
-    from latentedit.directions.base import DirectionSet
-
-    has_scale = code_scale_of(directions) is not None
-    if has_scale and "std" in directions.stats:
+    if directions.code_scale is not None and "std" in directions.stats:
         return directions
     X = np.asarray(codes, dtype=np.float64)
     stats = dict(directions.stats)
     stats.setdefault("std", (X @ directions.vectors.astype(np.float64).T).std(axis=0))
-    scale = code_scale_of(directions) if has_scale else _code_scale(X)
-    try:
-        return DirectionSet(directions.method, directions.space, directions.names, directions.vectors, stats,
-                            directions.generator_fingerprint, directions.params, code_scale=scale)
-    except TypeError:  # TODO(H1): DirectionSet without code_scale yet
-        params = {**directions.params, "code_scale": scale}
-        return DirectionSet(directions.method, directions.space, directions.names, directions.vectors, stats,
-                            directions.generator_fingerprint, params)
-
-
-def _code_scale(X) -> float:
-    try:
-        from latentedit.directions import code_scale
-    except ImportError:  # TODO(H1): until latentedit.directions.code_scale lands
-        return float(np.sqrt(np.asarray(X, dtype=np.float64).var(axis=0).mean()))
-    return code_scale(X)
+    scale = code_scale(X) if directions.code_scale is None else directions.code_scale
+    return DirectionSet(directions.method, directions.space, directions.names, directions.vectors, stats,
+                        directions.generator_fingerprint, directions.params, scale)
 
 
 def default_scale(directions) -> float:
     """The code scale default strengths are multiplied by; a DirectionError when the set has none."""
-    scale = code_scale_of(directions)
+    scale = directions.code_scale
     if scale is None:
         raise DirectionError(f"default strengths are counted in units of the code scale, which these "
                              f"{directions.method} directions do not carry; give explicit strengths "

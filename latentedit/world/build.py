@@ -23,6 +23,7 @@ from latentedit.images import encode_png, grid
 from latentedit.io import atomic_write_bytes, atomic_write_text
 
 from . import assets, render, truth
+from .readout import read_attributes, read_binary
 from .train_generator import NEAR_SPREAD, STYLES_PER_SELFIE, PairData, TrainConfig, evaluate, make_pairs, train
 
 VAL_SEED_OFFSET = 10_000
@@ -49,43 +50,9 @@ def sharpen_config(seed: int = 0) -> TrainConfig:
                        near_threshold=0.5, batch=2, styles_per_step=6, time_budget_s=25 * 60)
 SAMPLE_SEED_OFFSET = 20_000
 HISTORY = ".demo-generator-history.json"  # hidden: kept out of the manifest, lets the card be redone
-# Hair lengths the reader compares against; the nearest one's class is the hair length read.
-HAIR_LENGTH_GRID = (-1.5, -1.0, -0.75, -0.6, -0.4, -0.2, 0.0, 0.2, 0.4, 0.6, 0.75, 1.0, 1.5)
 
 
 # --------------------------------------------------------------------------- measuring
-
-def _nearest(output: np.ndarray, candidates: list[np.ndarray]) -> int:
-    errors = [np.abs(output.astype(np.int16) - c.astype(np.int16)).mean() for c in candidates]
-    return int(np.argmin(errors))
-
-
-def read_binary(image: np.ndarray, geom: dict, attrs: dict, name: str) -> int:
-    """0 or 1: which render, with the on/off attribute `name` off or on, the image is nearer to."""
-    return _nearest(image, [render.render_anime(geom, {**attrs, name: v}, image.shape[0]) for v in (0, 1)])
-
-
-def read_attributes(image: np.ndarray, geom: dict, attrs: dict) -> dict[str, int]:
-    """Which value of each attribute an image shows, by the nearest of renders that vary only it.
-
-    `attrs` (one row of truth.attributes) fixes every other attribute, so each answer isolates
-    one attribute: hair colour, eye colour (eyes open only), hair length class, closed eyes,
-    open mouth, smile and blush.
-    """
-    def variant(**change):
-        return render.render_anime(geom, {**attrs, **change}, image.shape[0])
-
-    read = {
-        "hair_color": _nearest(image, [variant(hair_color=k) for k in range(len(truth.HAIR_COLORS))]),
-        "hair_length_class": int(np.digitize(
-            HAIR_LENGTH_GRID[_nearest(image, [variant(hair_length=v) for v in HAIR_LENGTH_GRID])],
-            [truth.SHORT_BELOW, truth.LONG_ABOVE])),
-        **{name: read_binary(image, geom, attrs, name) for name in ("closed_eyes", "open_mouth", "smile", "blush")},
-    }
-    if not attrs["closed_eyes"]:
-        read["eye_color"] = _nearest(image, [variant(eye_color=k) for k in range(len(truth.EYE_COLORS))])
-    return read
-
 
 def attribute_accuracy(images: np.ndarray, geometry: dict, z: np.ndarray) -> dict[str, float]:
     """Fraction of images whose read attribute equals the ground truth of their style code."""

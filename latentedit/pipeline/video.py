@@ -1,15 +1,18 @@
-"""Frame-wise video translation with one fixed (edited) style.
+"""`edit_video`: frame-wise video translation with one fixed (edited) style.
 
 GNR splits a face into content (where things are) and style (how they look). Encoding every frame
 for its content and decoding it with one fixed style gives an anime video whose geometry follows
 the input while the look, including an edit such as long hair, stays the same in every frame.
 Frames are read and written with imageio (imageio-ffmpeg ships its own ffmpeg); each output mp4
 is written to a temporary file and renamed into place, so it either exists whole or not at all.
+
+    info = edit_video("in.mp4", "runs/demo", add="long_hair", sub="short_hair", crop=(100, 40, 256))
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,24 +20,61 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .errors import InputError
-from .images import preprocess_pil, to_uint8
+from ..errors import InputError
+from ..images import preprocess_pil, to_uint8
+from ..editing.strengths import resolve_strengths
+from ..models.layers import resolve_layers
+from .edit import EditOptions, open_run, open_session
+from .requests import make_request
 
 DEFAULT_FPS = 12.0
 
 
-def parse_crop(spec) -> tuple[int, int, int] | None:
-    """'X,Y,SIZE' -> (x, y, size): the square box whose top-left corner is (x, y), in pixels."""
-    if spec is None:
-        return None
-    parts = spec.split(",") if isinstance(spec, str) else list(spec)
-    usage = f"--crop must be X,Y,SIZE in pixels (e.g. 100,40,256), got {spec!r}"
-    if len(parts) != 3:
-        raise InputError(usage)
-    try:
-        x, y, size = (int(str(p).strip()) for p in parts)
-    except ValueError:
-        raise InputError(usage) from None
+@dataclass(frozen=True)
+class VideoRequest(EditOptions):
+    """How to edit a video (see EditOptions for the edit itself): the edit applies to one random
+    style seeded by `style_seed`; `crop` (x, y, size) is a square box taken from every frame; `out`
+    (default IN-edited.mp4 beside the input) and, with `side_by_side`, OUT-side-by-side.mp4
+    (input | unedited | edited)."""
+
+    style_seed: int = 0
+    crop: tuple[int, int, int] | None = None
+    out: str | Path | None = None
+    side_by_side: bool = True
+    batch_size: int = 8
+    progress: bool = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.crop is not None:
+            object.__setattr__(self, "crop", check_crop_box(self.crop))
+        if self.space != "w":
+            raise InputError("videos are edited in w-space; give space='w'")
+
+
+@dataclass
+class VideoResult:
+    """What `edit_video` wrote: frame count and rate, paths, and the edit applied."""
+
+    frames: int
+    fps: float
+    out: Path
+    side_by_side: Path | None
+    frame_size: tuple[int, int]
+    crop: tuple[int, int, int] | None
+    add: list
+    sub: list
+    strength: float
+    sub_strength: float
+    method: str
+    directions: str
+    style_seed: int
+    layers: list | None
+
+
+def check_crop_box(crop) -> tuple[int, int, int]:
+    """(x, y, size) as ints with x, y >= 0 and size >= 1."""
+    x, y, size = (int(v) for v in crop)
     if x < 0 or y < 0 or size < 1:
         raise InputError(f"--crop {x},{y},{size}: X and Y must be >= 0 and SIZE >= 1")
     return x, y, size
@@ -133,7 +173,7 @@ def translate_video(in_path, out_path, generator, w_edited, w_plain=None, crop=N
                     device="cpu") -> dict:
     """Translate every frame of `in_path` with the fixed style `w_edited` into `out_path` (mp4).
 
-    crop: (x, y, size) square box (or 'X,Y,SIZE') taken from every frame before the reference
+    crop: (x, y, size) square box taken from every frame before the reference
     preprocessing (resize to the generator's size, [-1, 1]). With `side_by_side_path`, also write
     input | unedited (`w_plain`) | edited frames side by side. Returns counts and paths.
     """
@@ -141,7 +181,7 @@ def translate_video(in_path, out_path, generator, w_edited, w_plain=None, crop=N
     size = G.size if size is None else int(size)
     if size != G.size:
         raise InputError(f"this generator takes {G.size}x{G.size} inputs, not {size}x{size}")
-    crop = parse_crop(crop) if isinstance(crop, str) else crop
+    crop = None if crop is None else check_crop_box(crop)
     if side_by_side_path is not None and w_plain is None:
         raise InputError("a side-by-side video needs the unedited style too (w_plain)")
     edited = _as_style(w_edited, G, device)
@@ -190,46 +230,36 @@ def translate_video(in_path, out_path, generator, w_edited, w_plain=None, crop=N
             "frame_size": (width, height), "crop": crop}
 
 
-def edit_video(in_path, add, sub=(), run=None, method: str = "svd", strength=None, sub_strength=None,
-               layers=None, style_seed: int = 0, crop=None, out=None, side_by_side: bool = True, generator=None,
-               directions=None, tagger="demo", include=(), device: str = "cpu", batch_size: int = 8,
-               progress: bool = True) -> dict:
+def edit_video(in_path, run=None, request: VideoRequest | None = None, **options) -> VideoResult:
     """Translate a face video with one random style (seeded) edited with paired opposite tags.
 
-    Directions and the generator come from `run` as in `latentedit.edit.edit`. Writes `out`
-    (default IN-edited.mp4 beside the input) and, with `side_by_side`, OUT-side-by-side.mp4
-    (input | unedited | edited). `include`: tags to fit even if the tag filter drops them.
+    Directions and the generator come from `run` as in `latentedit.pipeline.edit.edit`; `request`
+    is a VideoRequest, or give its fields as keywords.
     """
-    from .edit import (Editor, _open_run, check_request, check_tags, load_directions_for, load_generator_for,
-                       parse_layers, parse_strength, resolve_strengths)
-
-    add, sub = check_request(add, sub)
-    strength = None if strength is None else parse_strength(strength, "--strength")
-    sub_strength = None if sub_strength is None else parse_strength(sub_strength, "--sub-strength")
-    crop = parse_crop(crop) if isinstance(crop, str) else crop
+    req = make_request(VideoRequest, request, options)
+    edit = req.edit()
     in_path = Path(in_path)
     reader, _ = open_video(in_path)
     try:
         height, width = reader.get_data(0).shape[:2]
     finally:
         reader.close()
-    check_crop(crop, width, height, str(in_path))
-    out = Path(out) if out is not None else in_path.with_name(f"{in_path.stem}-edited.mp4")
-    sbs = out.with_name(f"{out.stem}-side-by-side{out.suffix or '.mp4'}") if side_by_side else None
+    check_crop(req.crop, width, height, str(in_path))
+    out = Path(req.out) if req.out is not None else in_path.with_name(f"{in_path.stem}-edited.mp4")
+    sbs = out.with_name(f"{out.stem}-side-by-side{out.suffix or '.mp4'}") if req.side_by_side else None
 
-    run = _open_run(run)
-    G, _ = load_generator_for(run, generator, device=device)
-    ds, path = load_directions_for(G, run, method, "w", directions, add + sub, tagger, seed=style_seed,
-                                   include=list(include or ()))
-    add, sub = check_tags(ds, add, sub, run)
-    layer_idx = parse_layers(layers, layer_names=G.layer_names)
-    a, b = resolve_strengths(ds, add, sub, strength, sub_strength)
-    z = np.random.default_rng(style_seed).standard_normal((1, G.latent_dim)).astype(np.float32)
+    run = open_run(run)
+    session, path, _ = open_session(run, req, edit.tags, req.style_seed, req.batch_size)
+    session.check(edit)
+    layer_idx = resolve_layers(req.layers, session.layer_names, label=req.layers_label)
+    a, b = resolve_strengths(session.directions, req.add, req.sub, req.strength, req.sub_strength)
+    G = session.generator
+    z = np.random.default_rng(req.style_seed).standard_normal((1, G.latent_dim)).astype(np.float32)
     with torch.inference_mode():
-        w = G.mapping(torch.from_numpy(z).to(device))
-    w_edited = Editor(G, ds, device=device).codes(w, add, sub, a, b, layer_idx)
-    info = translate_video(in_path, out, G, w_edited, w, crop, sbs, batch_size=batch_size, progress=progress,
-                           device=device)
-    info.update(add=add, sub=sub, strength=a, sub_strength=b, method=ds.method, directions=str(path),
-                style_seed=style_seed, layers=layer_idx)
-    return info
+        w = G.mapping(torch.from_numpy(z).to(session.device))
+    w_edited = session.apply(w, req.edit(layer_idx, a, b))
+    info = translate_video(in_path, out, G, w_edited, w, req.crop, sbs, batch_size=req.batch_size,
+                           progress=req.progress, device=req.device)
+    return VideoResult(**info, add=list(req.add), sub=list(req.sub), strength=a, sub_strength=b,
+                       method=session.directions.method, directions=str(path), style_seed=req.style_seed,
+                       layers=layer_idx)

@@ -1,0 +1,353 @@
+"""`edit`: paired opposite-tag edits of a run's samples or of new selfies, written to a folder.
+
+The thesis edits a style code by adding the direction of the tag it wants and subtracting the
+direction of its opposite (long_hair up, short_hair down): w' = w + A sum n(add) - B sum n(sub).
+This stage is a thin layer over `latentedit.editing.EditSession`: it finds the directions (fitted
+into the run when missing), picks the codes and content to edit, and writes
+
+    OUT/before/<label>.png, OUT/after/<label>[-<k>].png, OUT/grid.png, OUT/codes.npz, OUT/edit.json
+
+all at once (`latentedit.store.write_folder`). Strength defaults and their measured effects:
+`latentedit.editing.strengths`; W+ layer groups: `latentedit.models.layers`.
+
+    result = edit("runs/demo", add="long_hair", sub="short_hair", method="svd", layers="coarse")
+    result = edit("runs/demo", EditRequest(add=("long_hair",), sweep=(-20, 0, 20)), out="edits/x")
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import images
+from ..directions import DirectionSet
+from ..directions.label import sample_w
+from ..editing import Edit, EditSession, with_spread
+from ..editing.strengths import check_strength, default_strengths, resolve_strengths, sweep_strengths
+from ..editing.tags import UNNAMED_METHODS, name_for_tags
+from ..errors import InputError, RunError
+from ..models import batched
+from ..models.checkpoint import fingerprint, generator_for_run, load_generator
+from ..models.layers import resolve_layers
+from ..store import Run, check_output_folder, write_folder
+from .fit import ensure_directions
+from .requests import make_request
+from .sample import folder_inputs, run_inputs
+
+FORMAT = "latentedit-edit/1"
+DEFAULT_SAMPLES = 8
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """The edit and where its directions and generator come from; shared by EditRequest and VideoRequest.
+
+    add, sub: tags to add / subtract (the paired edit). strength, sub_strength: A and B as w
+    distances (None: the method's default x code scale). layers: None (w edit), a group name or
+    W+ indices; layers_label: how the user wrote --layers (for messages and edit.json). keep:
+    tags whose directions are projected out of the edit. generator, directions: given objects or
+    paths instead of the run's. include: tags to fit even if the tag filter drops them (the
+    run's directions are refitted).
+    """
+
+    add: tuple[str, ...] = ()
+    sub: tuple[str, ...] = ()
+    method: str = "svd"
+    space: str = "w"
+    strength: float | None = None
+    sub_strength: float | None = None
+    layers: tuple[int, ...] | str | None = None
+    layers_label: str | None = None
+    keep: tuple[str, ...] = ()
+    generator: object = None
+    directions: object = None
+    tagger: object = "demo"
+    include: tuple[str, ...] = ()
+    device: str = "cpu"
+
+    def __post_init__(self):
+        for name in ("add", "sub", "keep", "include"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value or ()))
+
+    def edit(self, layers=None, strength=None, sub_strength=None) -> Edit:
+        """The requested edit (with its strengths or the given ones, on `layers`)."""
+        return Edit.paired(self.add, self.sub, self.strength if strength is None else strength,
+                           self.sub_strength if sub_strength is None else sub_strength, layers, self.keep)
+
+
+@dataclass(frozen=True)
+class EditRequest(EditOptions):
+    """What `edit` edits and writes (see EditOptions for the edit itself); the CLI's defaults.
+
+    sweep: add-strengths, one grid column each (B follows at the ratio B / A). samples: how many of the run's samples
+    (picked with `seed`, default 8); inputs: a folder of selfies instead (random styles from
+    `seed`). out: the output folder (None: nothing written).
+    """
+
+    sweep: tuple[float, ...] | None = None
+    samples: int | None = None
+    inputs: str | Path | None = None
+    seed: int = 0
+    out: str | Path | None = None
+    batch_size: int = 16
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.sweep is not None:
+            object.__setattr__(self, "sweep", tuple(check_strength(s, "sweep strength") for s in self.sweep))
+        if self.batch_size < 1:
+            raise InputError("batch_size must be at least 1")
+
+
+@dataclass
+class EditResult:
+    """What `edit` did: images (uint8), codes, the strengths applied and the edit.json record."""
+
+    before: np.ndarray            # (B, H, W, 3)
+    after: np.ndarray             # (S, B, H, W, 3), S = 1 without a sweep
+    codes: np.ndarray             # (B, D) codes that were edited (space of the directions)
+    edited: np.ndarray            # (S, B, D) or (S, B, L, D)
+    strengths: list               # [(A, B)] per column of `after`
+    labels: list                  # one name per row (sample id or input file)
+    grid: np.ndarray              # rows = samples, columns = before + each strength
+    record: dict = field(default_factory=dict)
+    out: Path | None = None
+
+
+# -- the setup edit and video share ---------------------------------------------------------------
+def load_generator_for(run=None, generator=None, device="cpu"):
+    """(generator, source): the one given (object, 'demo' or a checkpoint path) or the run's.
+
+    A run's generator must have the run's fingerprint.
+    """
+    if run is not None:
+        if generator is None:
+            source = run.generator_source or "in-memory"
+        else:
+            source = str(generator) if isinstance(generator, (str, Path)) else "in-memory"
+        return generator_for_run(run, generator, device=device), source
+    generator = "demo" if generator is None else generator
+    if isinstance(generator, (str, Path)):
+        return load_generator(generator, device=device), str(generator)
+    return generator, "in-memory"
+
+
+def load_directions_for(G, run=None, method="svd", space="w", directions=None, tags=(), tagger="demo",
+                        seed: int = 0, include=()):
+    """The directions to edit with, and the file they came from.
+
+    `directions` (a DirectionSet or a path) wins; otherwise the run's <method>-<space> directions,
+    fitted and saved first when missing (`latentedit.pipeline.fit.ensure_directions`, which also
+    says why a tag has none); `include` names tags to fit even if the tag filter drops them
+    (refits). Unnamed sets (sefa, pca) are named for `tags` by labelling. Every returned set
+    carries the spread of the codes (`with_spread`), which default strengths need.
+    """
+    tags = list(tags)
+    dim = G.latent_dim if space == "z" else G.style_dim
+    path = None
+    if isinstance(directions, DirectionSet):
+        ds = directions
+    elif directions is not None:
+        path = Path(directions)
+        ds = DirectionSet.load(path, generator_fingerprint=fingerprint(G), dim=dim)
+    elif run is not None:
+        named = method not in UNNAMED_METHODS
+        extra = {"include": list(include)} if include and named else {}
+        ds, path = ensure_directions(run, method, space, tags=tags if named else None, tagger=tagger, generator=G,
+                                     **extra)
+    else:
+        raise RunError("edits need directions: give a RUN (made by latentedit sample) or a direction file")
+
+    def spread_codes(space_):
+        if run is not None:
+            return run.codes()[space_]
+        if space_ == "z":
+            return np.random.default_rng(seed).standard_normal((1000, G.latent_dim))
+        return sample_w(G, 1000, seed).cpu().numpy()
+
+    ds = with_spread(ds, spread_codes(ds.space))
+    if ds.method in UNNAMED_METHODS and any(t not in ds.names for t in tags):
+        ds = with_spread(name_for_tags(G, ds, tags, tagger, seed=seed), spread_codes(ds.space))
+    return ds, path
+
+
+def open_session(run, req, tags, seed: int, batch_size: int):
+    """(EditSession, direction file, generator source) for a request of edit or video."""
+    G, source = load_generator_for(run, req.generator, device=req.device)
+    ds, path = load_directions_for(G, run, req.method, req.space, req.directions, tags, req.tagger, seed=seed,
+                                   include=req.include)
+    session = EditSession(G, ds, device=req.device, batch_size=batch_size, run=run)
+    return session, path, source
+
+
+def open_run(run) -> Run | None:
+    return None if run is None else Run.open(run)
+
+
+def _is_run(path) -> bool:
+    return isinstance(path, Run) or (Path(path) / "manifest.json").is_file()
+
+
+# -- codes and content to edit --------------------------------------------------------------------
+def _run_content(run, G, input_ids, device, batch_size) -> torch.Tensor:
+    """Content codes of a run's inputs, re-encoded from the inputs the run was sampled from."""
+    src = run_inputs(run, G.size)
+    x = torch.cat([src.load(int(i)) for i in input_ids]).to(device)
+    return batched.encode_content(G, x, batch_size)
+
+
+def _pick_run_samples(run, G, space, samples, seed, device, batch_size):
+    """`samples` (default 8) of a run's samples picked with `seed`: codes, content, labels, record."""
+    if run is None:
+        raise RunError("give a RUN to take samples from, or --inputs DIR")
+    codes = run.codes()
+    n = DEFAULT_SAMPLES if samples is None else int(samples)
+    if not 1 <= n <= len(codes["id"]):
+        raise InputError(f"--samples must be between 1 and {len(codes['id'])} (the run's samples), got {n}")
+    pick = np.sort(np.random.default_rng(seed).choice(len(codes["id"]), n, replace=False))
+    ids = codes["id"][pick]
+    content = _run_content(run, G, codes["input_id"][pick], device, batch_size)
+    return (codes[space][pick].astype(np.float32), content, [f"{int(i):09d}" for i in ids],
+            {"run": str(run.path), "samples": [int(i) for i in ids]})
+
+
+def _encode_inputs(inputs, G, space, seed, device, batch_size):
+    """Selfies of a folder, encoded for their content, each with a random style seeded by `seed`."""
+    src = folder_inputs(inputs, G.size)
+    x = torch.cat([src.load(i) for i in range(len(src.names))]).to(device)
+    z = np.random.default_rng(seed).standard_normal((len(src.names), G.latent_dim)).astype(np.float32)
+    content = batched.encode_content(G, x, batch_size)
+    with torch.inference_mode():
+        codes = z if space == "z" else G.mapping(torch.from_numpy(z).to(device)).cpu().numpy()
+    labels = [f"{i:03d}-{Path(name).stem}" for i, name in enumerate(src.names)]
+    return codes, content, labels, {"inputs": str(inputs), "input_names": list(src.names), "skipped": src.skipped}
+
+
+# -- the stage ------------------------------------------------------------------------------------
+def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> EditResult:
+    """Edit anime faces with paired opposite tags and (with `out`) write the result.
+
+    run_or_inputs: a run (path or Run) to take directions, codes and the generator from, or a folder
+    of selfies (then pass `directions`, a DirectionSet or file). `request` is an EditRequest, or
+    give its fields as keywords. From a run, `samples` (default 8) of its samples are picked with
+    `seed`; with `inputs` (or a folder as first argument) each selfie is encoded for its content
+    and gets a random style seeded by `seed`. Before and after images use the same content.
+    """
+    req = make_request(EditRequest, request, options)
+    req.edit()  # the checks that need no directions: something to add, no tag both added and removed
+    inputs = req.inputs
+    if run_or_inputs is not None and not _is_run(run_or_inputs) and Path(run_or_inputs).is_dir():
+        if inputs is not None:
+            raise InputError(f"{run_or_inputs} is not a run (no manifest.json) and --inputs is given too")
+        run, inputs = None, run_or_inputs
+    else:
+        run = open_run(run_or_inputs)
+    if inputs is not None and req.samples is not None:
+        raise InputError("give either --samples N (from the run) or --inputs DIR, not both")
+    out = None if req.out is None else check_output_folder(req.out, "edit")
+
+    session, path, gen_source = open_session(run, req, req.add + req.sub + req.keep, req.seed, req.batch_size)
+    G, ds, dev = session.generator, session.directions, session.device
+    add, sub = list(req.add), list(req.sub)
+    session.check(req.edit())
+    layer_idx = resolve_layers(req.layers, session.layer_names, label=req.layers_label)
+    a, b = resolve_strengths(ds, add, sub, req.strength, req.sub_strength)
+    if req.sweep is None:
+        pairs = [(a, b)]
+    else:
+        a_default, b_default = default_strengths(ds.method)
+        pairs = sweep_strengths((a, b), values=req.sweep, default_ratios=(1.0, b_default / a_default))
+
+    if inputs is None:
+        codes, content, labels, source = _pick_run_samples(run, G, ds.space, req.samples, req.seed, dev,
+                                                           req.batch_size)
+    else:
+        codes, content, labels, source = _encode_inputs(inputs, G, ds.space, req.seed, dev, req.batch_size)
+        source["run"] = str(run.path) if run is not None else None
+
+    before = session.decode(content, codes)
+    edited = [session.apply(codes, req.edit(layer_idx, pa, pb)) for pa, pb in pairs]
+    after = np.stack([session.decode(content, e) for e in edited])
+    columns = np.concatenate([before[None], after]).transpose(1, 0, 2, 3, 4)
+    grid = images.grid(columns.reshape(-1, *before.shape[1:]), len(labels), len(pairs) + 1)
+    record = _record(req, ds, path, G, gen_source, add, sub, pairs, layer_idx, source)
+    result = EditResult(before, after, np.asarray(codes), np.stack(edited), pairs, labels, grid, record)
+    if out is not None:
+        result.out = write_folder(out, _files(result), "edit")
+    return result
+
+
+def _record(req, ds, path, G, gen_source, add, sub, pairs, layer_idx, source) -> dict:
+    """edit.json: what was edited, how, with which directions and generator, and where from."""
+    swept = req.sweep is not None
+    layers = req.layers_label if req.layers_label is not None else req.layers
+    record = {
+        "format": FORMAT,
+        "add": add, "sub": sub, "method": ds.method, "space": ds.space,
+        "strength": None if swept else pairs[0][0],
+        "sub_strength": None if swept else pairs[0][1],
+        "strength_given": req.strength is not None, "sub_strength_given": req.sub_strength is not None,
+        "default_strengths_in_code_scale": list(default_strengths(ds.method)),
+        "code_scale": ds.code_scale,
+        "sweep": [[pa, pb] for pa, pb in pairs] if swept else None,
+        "layers": None if layers is None else (layers if isinstance(layers, str) else list(layer_idx)),
+        "layer_indices": layer_idx,
+        "directions": {"file": str(path) if path is not None else None,
+                       "labelled_from": {t: ds.params.get("labelled_from", {}).get(t) for t in add + sub}
+                       if "labelled_from" in ds.params else None,
+                       "fitted_for": ds.generator_fingerprint},
+        "seed": req.seed,
+        "generator": {"fingerprint": fingerprint(G), "config": _plain(G.config), "source": gen_source},
+        **source,
+        "grid": {"rows": "samples", "columns": ["before"] + [f"A={pa:g}, B={pb:g}" for pa, pb in pairs]},
+    }
+    if req.keep:
+        record["keep"] = list(req.keep)
+    return record
+
+
+def _plain(value):
+    """JSON-friendly copy of a config (int keys of the channel table become strings)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _files(result: EditResult) -> dict:
+    """{relative path: bytes} of an edit's output folder; records the file list in result.record."""
+    sweep = result.record["sweep"] is not None
+    files, before, after = {}, [], []
+    for i, label in enumerate(result.labels):
+        before.append(f"before/{label}.png")
+        files[before[-1]] = images.encode_png(result.before[i])
+        for k in range(len(result.strengths)):
+            after.append(f"after/{label}-{k:02d}.png" if sweep else f"after/{label}.png")
+            files[after[-1]] = images.encode_png(result.after[k, i])
+    files["grid.png"] = images.encode_png(result.grid)
+    buf = io.BytesIO()
+    np.savez(buf, codes=result.codes.astype(np.float32), edited=np.asarray(result.edited, np.float32),
+             strength=np.array([a for a, _ in result.strengths], np.float64),
+             sub_strength=np.array([b for _, b in result.strengths], np.float64),
+             labels=np.array(result.labels, dtype=np.str_))
+    files["codes.npz"] = buf.getvalue()
+    result.record["files"] = {"before": before, "after": after, "grid": "grid.png", "codes": "codes.npz"}
+    files["edit.json"] = json.dumps(result.record, indent=2, sort_keys=True) + "\n"
+    return files
+
+
+def default_out(run, add, sub=(), method: str = "svd", layers=None) -> Path:
+    """RUN/edits/<+add-sub>-<method>[-layers-<layers>]: where the CLI writes an edit without --out."""
+    add = [add] if isinstance(add, str) else list(add)
+    sub = [sub] if isinstance(sub, str) else list(sub or ())
+    name = "".join(f"+{t}" for t in add) + "".join(f"-{t}" for t in sub)
+    name = f"{name or 'edit'}-{method}" + (f"-layers-{layers}" if layers else "")
+    return Path(getattr(run, "path", run)) / "edits" / re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
