@@ -6,6 +6,7 @@ from .edit import edit
 from .fit_directions import fit_directions
 from .report import report
 from .sample import sample
+from .studio import studio
 from .tag import tag
 from .train_scorer import train_scorer
 from .video import video
@@ -23,7 +24,7 @@ def _root():
     """Pipeline: sample -> tag -> fit-directions -> edit -> train-scorer -> report."""
 
 
-for command in (sample, tag, fit_directions, edit, video, train_scorer, report):
+for command in (sample, tag, fit_directions, edit, video, train_scorer, report, studio):
     app.command(name=command.__name__.replace("_", "-"))(command)
 
 

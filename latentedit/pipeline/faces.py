@@ -1,0 +1,142 @@
+"""The face an edit starts from: the style and content codes a recipe's `Face` names.
+
+A recipe (`latentedit.editing.recipe`) records each starting face as a style and a content; this
+module turns them into codes, the same way for every command (the studio, `edit --recipe`), so
+that a recipe re-applied anywhere draws the same pixels. Every code is computed one face at a time
+(batch 1), since a batch's float summation order can move the last bit of a pixel.
+
+Style kinds: a run's sample (its stored w, or z), a seed (row `index` of
+`numpy.random.default_rng(seed).standard_normal((index + 1, latent_dim))`, mapped to w and pulled
+toward the mean style by `truncation`: w_mean + T (w - w_mean), T = 1 no change, T = 0 the mean
+face), an explicit code (z is mapped to w; w and W+ are used as they are).
+`mean_w(G)`: the mean of mapping(z) over MEAN_W_SAMPLES codes z of default_rng(MEAN_W_SEED),
+mapped in chunks and summed in float64, so it does not depend on thread counts.
+
+Content kinds: a run's input selfie (re-encoded from the inputs the run records), a demo-world
+selfie (seed, index), an image file the caller supplies by its sha256 (`images`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import InputError, RunError
+from ..images import preprocess_pil
+from ..models.batched import encode_content
+from ..store import Run
+
+__all__ = ["MEAN_W_SAMPLES", "MEAN_W_SEED", "mean_w", "seed_z", "style_code", "content_code", "face_codes"]
+
+MEAN_W_SAMPLES = 4096
+MEAN_W_SEED = 0
+_MEAN_CHUNK = 256
+_mean_cache: dict = {}
+
+
+def _device(G) -> torch.device:
+    return next(G.parameters()).device
+
+
+def _map(G, z: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return G.mapping(torch.from_numpy(np.ascontiguousarray(z, np.float32)).to(_device(G))).cpu().numpy()
+
+
+def mean_w(G) -> np.ndarray:
+    """The generator's mean style w (style_dim,) float64 (see the module docstring); cached."""
+    from ..models.checkpoint import fingerprint
+
+    key = fingerprint(G)
+    if key not in _mean_cache:
+        z = np.random.default_rng(MEAN_W_SEED).standard_normal((MEAN_W_SAMPLES, G.latent_dim)).astype(np.float32)
+        total = np.zeros(G.style_dim, np.float64)
+        for i in range(0, len(z), _MEAN_CHUNK):
+            total += _map(G, z[i : i + _MEAN_CHUNK]).astype(np.float64).sum(axis=0)
+        _mean_cache[key] = total / len(z)
+    return _mean_cache[key]
+
+
+def seed_z(seed: int, index: int, latent_dim: int) -> np.ndarray:
+    """Row `index` of default_rng(seed).standard_normal((index + 1, latent_dim)), float32."""
+    if seed < 0 or index < 0:
+        raise InputError(f"a style seed and index must be >= 0, got seed {seed}, index {index}")
+    return np.random.default_rng(seed).standard_normal((index + 1, latent_dim)).astype(np.float32)[index]
+
+
+def _run(run) -> Run:
+    if run is None:
+        raise RunError("this face is a run's sample or input: give the run it comes from")
+    return Run.open(run)
+
+
+def _sample_row(run: Run, sample_id: int, codes=None) -> tuple[dict, int]:
+    codes = run.codes() if codes is None else codes
+    where = np.flatnonzero(codes["id"] == int(sample_id))
+    if not where.size:
+        raise RunError(f"sample id {sample_id} is not in {run.path} (ids {int(codes['id'].min())}-"
+                       f"{int(codes['id'].max())})")
+    return codes, int(where[0])
+
+
+def style_code(G, style, run=None, space: str = "w", codes=None) -> np.ndarray:
+    """The code (float32 (D,), or (L, D) for W+) of a recipe `Style`, in `space` ("w" or "z").
+
+    `codes` (optional) is the run's `Run.codes()`, to skip re-reading it per face.
+    """
+    if style.kind == "sample":
+        run = _run(run)
+        codes, i = _sample_row(run, style.sample_id, codes)
+        return np.asarray(codes[space][i], np.float32)
+    if style.kind == "seed":
+        z = seed_z(style.seed, style.index, G.latent_dim)
+        if space == "z":
+            if style.truncation != 1.0:
+                raise InputError("a truncated seed style is a w code; use w-space directions with it")
+            return z
+        w = _map(G, z[None])[0]
+        if style.truncation == 1.0:
+            return w
+        mean = mean_w(G)
+        return (mean + float(style.truncation) * (w.astype(np.float64) - mean)).astype(np.float32)
+    if style.kind == "code":
+        code = np.asarray(style.code, np.float32)
+        if style.space == space:
+            return code
+        if style.space == "z" and space == "w" and code.ndim == 1:
+            if code.shape != (G.latent_dim,):
+                raise InputError(f"a z style code has {G.latent_dim} numbers for this generator, got {code.shape[-1]}")
+            return _map(G, code[None])[0]
+        raise InputError(f"a {style.space} style code cannot be used with {space}-space directions")
+    raise InputError(f"unknown style kind {style.kind!r}")
+
+
+def content_code(G, content, run=None, images=None) -> torch.Tensor:
+    """The content code (1, C, S, S) of a recipe `Content` (on the generator's device).
+
+    images: {sha256: PIL image} of the files a "file" content may name.
+    """
+    from .sample import demo_inputs, run_inputs
+
+    if content.kind == "run_input":
+        run = _run(run)
+        n = len(run.input_source.names)
+        if not 0 <= content.input_id < n:
+            raise RunError(f"input id {content.input_id} is not in {run.path} (it has {n} inputs)")
+        x = run_inputs(run, G.size).load(int(content.input_id))
+    elif content.kind == "demo_selfie":
+        x = demo_inputs(int(content.index) + 1, int(content.seed), G.size).load(int(content.index))
+    elif content.kind == "file":
+        img = (images or {}).get(content.sha256)
+        if img is None:
+            raise InputError(f"this face is drawn on the selfie {content.name or '?'} (sha256 "
+                             f"{content.sha256[:16]}...); give that image file")
+        x = preprocess_pil(img, G.size)
+    else:
+        raise InputError(f"a {content.kind} content is a video's; it has no single face")
+    return encode_content(G, x.to(_device(G)), 1)
+
+
+def face_codes(G, face, run=None, space: str = "w", images=None, codes=None) -> tuple[torch.Tensor, np.ndarray]:
+    """(content (1, C, S, S), style code (1, D) or (1, L, D)) of a recipe `Face`."""
+    return content_code(G, face.content, run, images), style_code(G, face.style, run, space, codes)[None]

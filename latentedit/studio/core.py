@@ -1,0 +1,350 @@
+"""The studio's model, without any web framework: faces, sliders -> edit -> image, side-effect meter,
+recipes and sweeps over one run.
+
+`Studio` holds the run's generator, one `EditSession` per direction method (fitted into the run on
+first use), the tagger, and the faces it has seen. Every call is one user action; a lock keeps
+the model single-threaded, so the web layer may call it from any worker thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..editing import EditSession, default_strengths
+from ..editing import recipe as rc
+from ..editing.strengths import default_scale
+from ..errors import InputError, LatentEditError, RunError
+from ..models.checkpoint import fingerprint, generator_for_run
+from ..pipeline.faces import face_codes
+from ..stats import TAG_THRESHOLD
+from ..store import Run
+from . import sliders as sl
+from .uploads import Upload
+
+__all__ = ["METHODS", "COMPONENT_METHODS", "LAYER_CHOICES", "EditState", "Frame", "MeterRow", "Studio"]
+
+METHODS = ("linear", "lasso", "svd", "svm", "sefa", "pca")
+COMPONENT_METHODS = ("sefa", "pca")
+LAYER_CHOICES = ("all", "coarse", "middle", "fine", "range")
+LABEL_SAMPLES = 32          # faces per component when naming SeFa/PCA components
+_FACE_CACHE = 64
+
+
+@dataclass(frozen=True)
+class EditState:
+    """What the controls say: method, slider values {key: v}, layers, layer range, keep tags."""
+
+    method: str = "svd"
+    values: dict = field(default_factory=dict)
+    layers: str = "all"
+    layer_range: tuple[int, int] = (0, 0)
+    keep: tuple[str, ...] = ()
+
+    def layer_spec(self):
+        """The Edit's layers: None (every layer, a plain w edit), a group name or indices."""
+        if self.layers == "all":
+            return None
+        if self.layers == "range":
+            lo, hi = sorted(int(i) for i in self.layer_range)
+            return tuple(range(lo, hi + 1))
+        if self.layers not in LAYER_CHOICES:
+            raise InputError(f"layers must be one of {', '.join(LAYER_CHOICES)}, got {self.layers!r}")
+        return self.layers
+
+
+@dataclass(frozen=True)
+class MeterRow:
+    """One line of the side-effect meter: a tag's score on the unedited and on the current face."""
+
+    tag: str
+    before: float
+    after: float
+
+    @property
+    def change(self) -> float:
+        return self.after - self.before
+
+    @property
+    def flipped(self) -> bool:
+        return (self.before >= TAG_THRESHOLD) != (self.after >= TAG_THRESHOLD)
+
+
+@dataclass
+class Frame:
+    """What one render produced: images, the edit (None: unedited), meter rows, timings in ms."""
+
+    image: np.ndarray
+    before: np.ndarray
+    edit: object
+    meter: list | None
+    render_ms: float
+    meter_ms: float = 0.0
+
+
+class Studio:
+    """The interactive editor's state over one run (see the module docstring)."""
+
+    def __init__(self, run, generator=None, tagger="demo", device: str = "cpu"):
+        self.run = Run.open(run)
+        self.device = device
+        self.G = generator_for_run(self.run, generator, device=device)
+        self.fingerprint = fingerprint(self.G)
+        self.codes = self.run.codes()
+        self.tagger_source = tagger
+        self._tagger = None
+        self._sessions: dict[str, tuple[EditSession, Path | None]] = {}
+        self._labels: dict[str, dict] = {}
+        self._faces: OrderedDict = OrderedDict()
+        self._images: dict[str, object] = {}
+        self._before: OrderedDict = OrderedDict()
+        self.lock = threading.RLock()
+
+    # -- models ------------------------------------------------------------------------------------
+    @property
+    def tagger(self):
+        if self._tagger is None:
+            from ..tagging import load_tagger
+
+            self._tagger = load_tagger(self.tagger_source) if isinstance(self.tagger_source, (str, Path)) \
+                else self.tagger_source
+        return self._tagger
+
+    def session(self, method: str) -> EditSession:
+        """The EditSession of `method`'s w-space directions (fitted into the run when missing)."""
+        return self._session(method)[0]
+
+    def _session(self, method: str):
+        if method not in METHODS:
+            from ..errors import unknown_name_message
+
+            raise InputError(unknown_name_message("method", method, METHODS))
+        with self.lock:
+            if method not in self._sessions:
+                from ..editing import with_spread
+                from ..pipeline.fit import ensure_directions
+
+                ds, path = ensure_directions(self.run, method, "w", tagger=self.tagger_source, generator=self.G,
+                                             progress=False)
+                ds = with_spread(ds, self.codes["w"])
+                self._sessions[method] = (EditSession(self.G, ds, device=self.device, batch_size=1, run=self.run),
+                                          path)
+            return self._sessions[method]
+
+    def strengths(self, method: str) -> tuple[float, float]:
+        """The method's absolute default add and sub strengths (A, B): a slider at 1 makes that edit."""
+        session = self.session(method)
+        scale = default_scale(session.directions)
+        a, b = default_strengths(method)
+        return a * scale, b * scale
+
+    def component_labels(self, method: str) -> dict:
+        """{component: [(tag, delta), ...]}: the tags each SeFa/PCA component moves most (cached)."""
+        with self.lock:
+            if method not in self._labels:
+                from ..directions.label import label_directions
+
+                ds = self.session(method).directions
+                labels = label_directions(self.G, ds, self.tagger, n=LABEL_SAMPLES, seed=0, top=2)
+                self._labels[method] = {name: moves for name, moves in labels}
+            return self._labels[method]
+
+    def specs(self, method: str) -> list[sl.SliderSpec]:
+        """The sliders of a method: tag sliders, or SeFa/PCA component sliders with their labels."""
+        names = self.session(method).directions.names
+        if method in COMPONENT_METHODS:
+            return sl.component_sliders(names, self.component_labels(method))
+        return sl.tag_sliders(names)
+
+    def keep_choices(self, method: str) -> list[str]:
+        """Tags a method's edit can keep unchanged (none for unnamed components)."""
+        return [] if method in COMPONENT_METHODS else list(self.session(method).directions.names)
+
+    def edit(self, state: EditState):
+        """The Edit the controls make (None when every slider is at 0)."""
+        a, b = self.strengths(state.method)
+        return sl.edit_from_values(self.specs(state.method), state.values, a, b, state.layer_spec(),
+                                   state.keep if state.method not in COMPONENT_METHODS else ())
+
+    # -- faces ---------------------------------------------------------------------------------------
+    def sample_ids(self) -> np.ndarray:
+        return self.codes["id"]
+
+    def sample_face(self, sample_id: int) -> rc.Face:
+        """A run's sample: its style code on its input selfie's content."""
+        where = np.flatnonzero(self.codes["id"] == int(sample_id))
+        if not where.size:
+            raise RunError(f"sample id {sample_id} is not in {self.run.path}")
+        input_id = int(self.codes["input_id"][where[0]])
+        return rc.Face(rc.Style("sample", sample_id=int(sample_id)), rc.Content("run_input", input_id=input_id))
+
+    def seed_face(self, face: rc.Face, seed: int, truncation: float) -> rc.Face:
+        """A random style (seed; truncation 1 = as sampled, 0 = the mean style) on the face's content."""
+        seed, truncation = int(seed), float(truncation)
+        if seed < 0:
+            raise InputError(f"the style seed must be >= 0, got {seed}")
+        if not 0.0 <= truncation <= 1.0:
+            raise InputError(f"creativity (truncation) must be between 0 and 1, got {truncation}")
+        return rc.Face(rc.Style("seed", seed=seed, index=0, truncation=truncation), face.content)
+
+    def selfie_face(self, face: rc.Face, upload: Upload) -> rc.Face:
+        """The face's style on an uploaded selfie's content."""
+        content = rc.Content("file", sha256=upload.sha256, name=upload.name)
+        self._images[upload.sha256] = upload.image
+        result = rc.Face(face.style, content)
+        self.face_tensors(result)  # encode now, so a bad selfie fails here
+        return result
+
+    def reference_face(self, face: rc.Face, upload: Upload) -> rc.Face:
+        """The style of an anime reference (GNR's style encoder) on the face's content."""
+        encode_style, encoder = self.style_encoder()
+        z = encode_style(encoder, upload.image)
+        style = rc.Style("code", space="z", code=tuple(float(x) for x in np.asarray(z, np.float32)),
+                         source={"reference_sha256": upload.sha256, "name": upload.name})
+        return rc.Face(style, face.content)
+
+    def style_encoder(self):
+        """(encode_style, encoder) for references; a one-line error when this generator has none."""
+        with self.lock:
+            if getattr(self, "_encoder", None) is None:
+                try:
+                    from ..editing.reference import encode_style, load_style_encoder
+                except ImportError:
+                    raise InputError("anime references are not available yet in this latentedit "
+                                     "(latentedit.editing.reference is missing)") from None
+                source = self.run.generator_source or "demo"
+                self._encoder = (encode_style, load_style_encoder(source, device=self.device))
+            return self._encoder
+
+    def face_tensors(self, face: rc.Face):
+        """(content (1, C, S, S), w (1, D)) of a face; cached."""
+        key = repr(face)
+        with self.lock:
+            if key in self._faces:
+                self._faces.move_to_end(key)
+                return self._faces[key]
+            value = face_codes(self.G, face, self.run, "w", self._images, self.codes)
+            self._faces[key] = value
+            while len(self._faces) > _FACE_CACHE:
+                self._faces.popitem(last=False)
+            return value
+
+    # -- rendering -------------------------------------------------------------------------------------
+    def unedited(self, face: rc.Face, method: str = "svd"):
+        """(image, tagger scores) of the face as it is; cached."""
+        key = repr(face)
+        with self.lock:
+            if key not in self._before:
+                content, w = self.face_tensors(face)
+                image = self.session(method).decode(content, w)[0]
+                self._before[key] = (image, None)
+                while len(self._before) > _FACE_CACHE:
+                    self._before.popitem(last=False)
+            return self._before[key][0]
+
+    def _before_scores(self, face: rc.Face) -> np.ndarray:
+        key = repr(face)
+        image, scores = self._before[key]
+        if scores is None:
+            scores = self.tagger.score(image[None])[0]
+            self._before[key] = (image, scores)
+        return scores
+
+    def render(self, face: rc.Face, state: EditState, meter: bool = True) -> Frame:
+        """The edited face (and, with `meter`, the side-effect meter) for the controls' state."""
+        with self.lock:
+            t0 = time.perf_counter()
+            before = self.unedited(face, state.method)
+            edit = self.edit(state)
+            if edit is None:
+                image = before
+            else:
+                content, w = self.face_tensors(face)
+                image = self.session(state.method).render(content, w, edit)[0]
+            t1 = time.perf_counter()
+            rows = self.meter(face, image, edit) if meter else None
+            return Frame(image, before, edit, rows, (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3)
+
+    def meter(self, face: rc.Face, image: np.ndarray, edit=None) -> list[MeterRow]:
+        """Tagger scores of `image` against the unedited face for every tag the edit does not target,
+        largest change first."""
+        with self.lock:
+            self.unedited(face)
+            before = self._before_scores(face)
+            after = self.tagger.score(image[None])[0]
+            edited = {t for t, _ in edit.terms} if edit is not None else set()
+            rows = [MeterRow(t, float(b), float(a)) for t, b, a in zip(self.tagger.tags, before, after)
+                    if t not in edited]
+            return sorted(rows, key=lambda r: -abs(r.change))
+
+    def sweep(self, face: rc.Face, state: EditState, key: str, lo: float, hi: float, n: int) -> np.ndarray:
+        """uint8 (n, H, W, 3): the face as the slider `key` goes from `lo` to `hi` (others as set)."""
+        if not 2 <= int(n) <= 240:
+            raise InputError(f"a sweep needs 2 to 240 frames, got {n}")
+        if key not in {s.key for s in self.specs(state.method)}:
+            raise InputError(f"no slider {key!r} for {state.method} directions")
+        frames = []
+        for v in np.linspace(float(lo), float(hi), int(n)):
+            frames.append(self.render(face, replace(state, values={**state.values, key: float(v)}), False).image)
+        return np.stack(frames)
+
+    # -- recipes -----------------------------------------------------------------------------------------
+    def identity(self, method: str) -> rc.DirectionIdentity:
+        session, path = self._session(method)
+        return rc.direction_identity(session.directions, path)
+
+    def recipe(self, face: rc.Face, state: EditState) -> rc.Recipe:
+        """The recipe of the current edit of `face`; an InputError when every slider is at 0."""
+        edit = self.edit(state)
+        if edit is None:
+            raise InputError("nothing to save: move a slider first")
+        session = self.session(state.method)
+        return rc.from_edit(edit, session.strengths(edit), self.fingerprint, self.identity(state.method), [face])
+
+    def image_of(self, recipe: rc.Recipe) -> np.ndarray:
+        """The recipe's edit of its first face, as `latentedit edit --recipe` draws it."""
+        session = self.session(recipe.directions.method)
+        content, w = self.face_tensors(recipe.faces[0])
+        return session.render(content, w, rc.to_edit(recipe))[0]
+
+    def state_of(self, recipe: rc.Recipe, state: EditState) -> tuple[EditState, list[str]]:
+        """Controls that remake `recipe` (checked against this run), and notes on what they cannot show."""
+        method = recipe.directions.method
+        rc.check_compatible(recipe, self.fingerprint, self.identity(method))
+        a, b = self.strengths(method)
+        values, missing = sl.values_from_terms(self.specs(method), recipe.terms, a, b)
+        notes = [f"the recipe's {t!r} strength is not on a slider" for t in missing]
+        layers = recipe.layers
+        if layers is None:
+            new = replace(state, method=method, values=values, layers="all", keep=tuple(recipe.keep))
+        elif isinstance(layers, str):
+            new = replace(state, method=method, values=values, layers=layers, keep=tuple(recipe.keep))
+        else:
+            lo, hi = min(layers), max(layers)
+            if list(layers) != list(range(lo, hi + 1)):
+                notes.append(f"layers {list(layers)} are not one range; the sliders show {lo}-{hi}")
+            new = replace(state, method=method, values=values, layers="range", layer_range=(lo, hi),
+                          keep=tuple(recipe.keep))
+        if len(recipe.faces) > 1:
+            notes.append(f"the recipe has {len(recipe.faces)} faces; the studio shows the first")
+        return new, notes
+
+    def check_face(self, face: rc.Face) -> rc.Face:
+        """`face` if this run can draw it (raises a one-line LatentEditError otherwise)."""
+        try:
+            self.face_tensors(face)
+        except LatentEditError:
+            raise
+        except (ValueError, IndexError, KeyError) as e:
+            raise InputError(f"cannot draw this face: {e}") from None
+        return face
+
+    def set_threads(self, n: int | None) -> None:
+        if n:
+            torch.set_num_threads(int(n))
