@@ -2,6 +2,7 @@
 
 import typer
 
+from .common import run_app
 from .edit import edit
 from .fit_directions import fit_directions
 from .report import report
@@ -29,6 +30,4 @@ for command in (sample, tag, fit_directions, edit, video, train_scorer, report, 
 
 
 def main():
-    from .common import run_app
-
     run_app(app)

@@ -5,7 +5,7 @@ from typing import List, Optional
 
 import typer
 
-from latentedit.stages import ensure_directions
+from latentedit.pipeline.fit import ensure_directions
 
 
 def fit_directions(

@@ -1,11 +1,51 @@
 """`latentedit report`: re-scoring matrices, metrics and edit grids as a self-contained HTML page."""
 
+import re
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from latentedit.report import DEFAULT_METHODS, DEFAULT_PAIRS, format_pairs, report as build_report
+from latentedit.errors import InputError
+from latentedit.pipeline.report import DEFAULT_METHODS, DEFAULT_PAIRS, ReportRequest, check_methods, report as build
+
+_TAG = re.compile(r"[A-Za-z0-9_()\-.]+")
+
+
+def parse_pairs(spec: str) -> tuple:
+    """'long_hair:short_hair,open_mouth:closed_mouth,closed_eyes' -> ((add, sub or None), ...).
+
+    A pair is ADD:SUB, or ADD alone (also ADD:) for an edit without an opposite tag.
+    """
+    pairs = []
+    usage = "--pairs must be ADD:SUB[,ADD:SUB...] (SUB optional), e.g. long_hair:short_hair,closed_eyes"
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            raise InputError(f"{usage}; got an empty pair in {spec!r}")
+        add, _, sub = (x.strip() for x in part.partition(":"))
+        if not _TAG.fullmatch(add) or (sub and not _TAG.fullmatch(sub)):
+            raise InputError(f"{usage}; got {part!r}")
+        if add == sub:
+            raise InputError(f"--pairs {part!r}: a pair cannot add and subtract the same tag")
+        pair = (add, sub or None)
+        if pair in pairs:
+            raise InputError(f"--pairs lists {part!r} twice")
+        pairs.append(pair)
+    return tuple(pairs)
+
+
+def format_pairs(pairs) -> str:
+    """The inverse of `parse_pairs`: ((add, sub or None), ...) -> 'add:sub,add'."""
+    return ",".join(f"{a}:{s}" if s else a for a, s in pairs)
+
+
+def parse_methods(spec: str) -> tuple:
+    """'linear,lasso,svd,sefa' -> known method names, in order, without repeats."""
+    names = [m.strip() for m in spec.split(",")]
+    if any(not m for m in names):
+        raise InputError(f"--methods must be a comma-separated list such as linear,lasso,svd,sefa; got {spec!r}")
+    return check_methods(names)
 
 
 def report(
@@ -20,13 +60,10 @@ def report(
     out: Optional[Path] = typer.Option(None, help="Output folder (default RUN/report)."),
 ):
     """Fit missing directions, edit, re-score, measure FID/DFID/LPIPS, and write RUN/report/index.html."""
-    index = build_report(run, methods=methods, pairs=pairs, samples=samples, scorer=scorer, reference=reference,
-                         tagger=tagger, seed=seed, out=out)
-    import json
-
-    doc = json.loads((index.parent / "report.json").read_text())
-    failed = {k: v for k, v in doc["stages"].items() if v["status"] == "failed"}
-    for name, s in failed.items():
+    request = ReportRequest(methods=parse_methods(methods), pairs=parse_pairs(pairs), samples=samples, scorer=scorer,
+                            reference=reference, tagger=tagger, seed=seed, out=out)
+    result = build(run, request)
+    for name, s in result.failed.items():
         typer.secho(f"failed     {name}: {s['error']}", fg=typer.colors.YELLOW, err=True)
-    typer.echo(f"report     {index} ({doc['seconds']:.0f} s{', partial' if failed else ''})")
-    typer.echo(f"data       {index.parent}/report.json and CSV files")
+    typer.echo(f"report     {result.index} ({result.seconds:.0f} s{', partial' if result.failed else ''})")
+    typer.echo(f"data       {result.out}/report.json and CSV files")

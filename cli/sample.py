@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from latentedit.sample import preview, sample as sample_run
+from latentedit.pipeline.sample import SampleRequest, sample as sample_run, write_preview
 
 
 def sample(
@@ -22,15 +22,18 @@ def sample(
 ):
     """Sample style codes and anime images into a run directory (resumable)."""
     t0 = time.perf_counter()
-    run = sample_run(generator, out, inputs, n_inputs, styles_per_input, seed, batch_size, device, overwrite=overwrite)
-    grid = preview(run)
-    m = run.manifest
+    request = SampleRequest(inputs=inputs, n_inputs=n_inputs, styles_per_input=styles_per_input, seed=seed,
+                            batch_size=batch_size, device=device, overwrite=overwrite)
+    result = sample_run(generator, out, request)
+    run, m = result.run, result.run.manifest
+    grid = write_preview(run)
+    g = m["generator"]
     typer.echo(f"run        {run.path}")
-    typer.echo(f"generator  {m['generator']['source']} (fingerprint {m['generator']['fingerprint']}, size {m['generator']['config']['size']})")
+    typer.echo(f"generator  {run.generator_source or 'in-memory'} (fingerprint {g['fingerprint']}, size {g['config']['size']})")
     typer.echo(f"inputs     {m['n_inputs']} used, {len(m['skipped'])} skipped")
     for s in m["skipped"][:10]:
         typer.echo(f"           skipped {s['name']}: {s['reason']}")
     typer.echo(f"samples    {m['n_samples']} ({m['styles_per_input']} styles per input, seed {m['seed']})")
-    typer.echo(f"shards     {len(run.shards())} ({run.resumed_shards} already done, kept)")
+    typer.echo(f"shards     {result.shards} ({result.resumed_shards} already done, kept)")
     typer.echo(f"preview    {grid}")
     typer.echo(f"time       {time.perf_counter() - t0:.1f} s")

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import typer
 
+from latentedit.pipeline.tag import tag_run
+from latentedit.stats import TAG_THRESHOLD
 from latentedit.store import Run
-from latentedit.tagging import THRESHOLD, load_tagger, tag_frequencies, tag_run
+from latentedit.tagging import load_tagger, tag_frequencies
 
 
 def tag(
@@ -18,16 +20,16 @@ def tag(
 ):
     """Tag the run's images (resumable): RUN/tags/<shard>.npz and RUN/tags/vocab.json."""
     t0 = time.perf_counter()
-    the_run = Run(run)
+    the_run = Run(run)  # a bad run path fails before TensorFlow loads
     the_tagger = load_tagger(tagger)
-    summary = tag_run(the_run, the_tagger, batch_size=batch_size, overwrite=overwrite)
-    scores, tags = the_run.tag_scores()
-    typer.echo(f"run        {the_run.path}")
+    result = tag_run(the_run, the_tagger, batch_size=batch_size, overwrite=overwrite)
+    scores, tags = result.run.tag_scores()
+    typer.echo(f"run        {result.run.path}")
     typer.echo(f"tagger     {the_tagger.source} ({len(tags)} tags, fingerprint {the_tagger.fingerprint}, "
                f"input {the_tagger.input_size[1]}x{the_tagger.input_size[0]})")
-    typer.echo(f"samples    {summary['samples']} ({summary['tagged']} tagged now, {summary['kept']} already tagged, kept)")
-    typer.echo(f"top tags   (score >= {THRESHOLD})")
+    typer.echo(f"samples    {result.samples} ({result.tagged} tagged now, {result.kept} already tagged, kept)")
+    typer.echo(f"top tags   (score >= {TAG_THRESHOLD})")
     for name, count in tag_frequencies(scores, tags)[:top]:
         typer.echo(f"  {name:<24} {count:>7}  {100 * count / len(scores):5.1f}%")
-    typer.echo(f"written    {summary['tags_dir']}")
+    typer.echo(f"written    {result.run.tags_dir}")
     typer.echo(f"time       {time.perf_counter() - t0:.1f} s")

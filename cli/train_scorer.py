@@ -5,8 +5,19 @@ from typing import Optional
 
 import typer
 
-from latentedit.models.scorer import DEFAULT_ATTRIBUTES, DEMO_CONFIG, demo_scorer, parse_attributes
-from latentedit.models.scorer import train_scorer as train
+from latentedit.errors import InputError
+from latentedit.scoring.scorer import DEFAULT_ATTRIBUTES, DEMO_CONFIG, demo_scorer
+from latentedit.scoring.scorer import train_scorer as train
+
+
+def parse_attributes(spec: str) -> tuple:
+    """'open_mouth,short_hair' -> ('open_mouth', 'short_hair'); one-line error when empty or repeated."""
+    names = [a.strip() for a in spec.split(",")]
+    if not names or any(not a for a in names):
+        raise InputError(f"--attributes must be comma-separated names such as open_mouth,short_hair; got {spec!r}")
+    if len(set(names)) != len(names):
+        raise InputError(f"--attributes lists a name twice: {spec!r}")
+    return tuple(names)
 
 
 def train_scorer(

@@ -1,41 +1,65 @@
 """latentedit: edit anime faces in the latent space of a GANs N' Roses generator.
 
 Pipeline: generate (sample) -> tag (DeepDanbooru) -> fit directions -> edit -> re-score -> report.
-Most of the public API is imported on first use, and TensorFlow only when tagging.
+The public API below is resolved on first use (`latentedit.sample` imports the sampling stage only
+when it is called), so `import latentedit` is fast and imports nothing but the version; TensorFlow
+is imported only when a tagger is loaded.
 """
 
 import importlib
 
-__version__ = "0.1.0"
+from latentedit._version import __version__
 
+# public name -> the module that defines it (imported on first access)
 _API = {
+    # models
+    "Generator": "latentedit.models.gnr",
     "load_generator": "latentedit.models.checkpoint",
     "save_generator": "latentedit.models.checkpoint",
     "fingerprint": "latentedit.models.checkpoint",
-    "Generator": "latentedit.models.gnr",
+    # the run directory
     "Run": "latentedit.store",
+    # tagging
+    "Tagger": "latentedit.tagging",
     "load_tagger": "latentedit.tagging",
-    "tag_run": "latentedit.tagging",
-    "fit_directions": "latentedit.directions",
+    # directions
     "DirectionSet": "latentedit.directions",
+    "fit_directions": "latentedit.directions",
     "load_directions": "latentedit.directions",
-    "Editor": "latentedit.edit",
-    "load_scorer": "latentedit.models.scorer",
-    "train_scorer": "latentedit.models.scorer",
-    "rescore_matrix": "latentedit.rescore",
+    # editing
+    "Edit": "latentedit.editing",
+    "EditSession": "latentedit.editing",
+    # scoring
+    "Scorer": "latentedit.scoring.scorer",
+    "load_scorer": "latentedit.scoring.scorer",
+    "train_scorer": "latentedit.scoring.scorer",
+    "rescore_matrix": "latentedit.scoring.rescore",
+    # pipeline stages over a run
+    "sample": "latentedit.pipeline.sample",
+    "SampleRequest": "latentedit.pipeline.sample",
+    "SampleResult": "latentedit.pipeline.sample",
+    "tag_run": "latentedit.pipeline.tag",
+    "ensure_directions": "latentedit.pipeline.fit",
+    "edit": "latentedit.pipeline.edit",
+    "EditRequest": "latentedit.pipeline.edit",
+    "edit_video": "latentedit.pipeline.video",
+    "report": "latentedit.pipeline.report",
+    "ReportRequest": "latentedit.pipeline.report",
+    "ReportResult": "latentedit.pipeline.report",
+    # errors
     "LatentEditError": "latentedit.errors",
 }
 
-# Functions named like their modules are bound eagerly: once a submodule is imported, Python sets
-# the package attribute of that name to the module, which would shadow a lazily resolved function.
-from .edit import edit  # noqa: E402
-from .report import report  # noqa: E402
-from .sample import sample  # noqa: E402
-
-__all__ = sorted([*_API, "edit", "report", "sample"])
+__all__ = ["__version__", *sorted(_API)]
 
 
 def __getattr__(name):
     if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value  # later look-ups skip __getattr__
+        return value
     raise AttributeError(f"module 'latentedit' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

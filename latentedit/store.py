@@ -1,47 +1,60 @@
-"""A run on disk: the one place every pipeline stage reads from and writes to.
+"""A run on disk: the one module that reads and writes a run directory.
 
-Layout of a run directory::
+Layout of a run directory (the stage that writes each part in brackets)::
 
-    RUN/manifest.json                    what made the run (see below)
-    RUN/samples/shard-00000/codes.npz    id, input_id (int64), z (n, latent_dim), w (n, style_dim) float32
-    RUN/samples/shard-00000/000000007.png  one PNG per sample, named by its id
-    RUN/tags/shard-00000.npz             id, scores (n, T) float32   (latentedit tag)
-    RUN/tags/vocab.json                  tag names (column order) and tagger fingerprint
-    RUN/directions/<method>-<space>.npz  fitted DirectionSets           (latentedit fit-directions)
+    RUN/manifest.json                      what made the run (keys below)                  [sample]
+    RUN/preview.png                        first inputs x their styles, one row per input   [sample]
+    RUN/samples/shard-00000/codes.npz      id, input_id (int64, n), z (n, latent_dim), w (n, style_dim) float32
+    RUN/samples/shard-00000/000000007.png  one PNG per sample, named by its id (9 digits)    [sample]
+    RUN/tags/vocab.json                    {tags: column names, tagger: fingerprint, source} [tag]
+    RUN/tags/shard-00000.npz               id (int64, n), scores (n, T) float32, one per sample shard [tag]
+    RUN/directions/<method>-<space>.npz    a fitted DirectionSet (default parameters); fits with other
+    RUN/directions/<method>-<space>-<key>.npz  parameters carry a short key of them (`directions_path`) [fit]
+    RUN/edits/<edit name>/                 edit.json, grid.png, codes.npz, before/*.png, after/*.png [edit]
+    RUN/report/                            index.html, report.json, *.csv, figures/*.png    [report]
 
-A shard holds the samples of a fixed group of inputs. It is written into a hidden temporary
-folder and renamed into place when complete, so a shard folder either exists whole or not at
-all: an interrupted run resumes by redoing only the shards that are missing, and ends with the
-same bytes as a run that was never interrupted.
+A sample shard holds the samples of a fixed group of inputs. It is written into a hidden temporary
+folder (`.shard-00000.tmp-<pid>`) and renamed into place when complete, so a shard folder exists
+whole or not at all: an interrupted run resumes by redoing only the missing shards and ends with
+the same bytes as a run that was never interrupted. Every other file is written atomically
+(temporary file, then rename); an edit or report folder is replaced whole (`write_folder`).
 
-manifest.json keys: format, generator {fingerprint, config, source}, seed, styles_per_input,
-inputs_per_shard, inputs [{id, name}], skipped [{name, reason}], n_inputs, n_samples, complete,
-versions {python, torch, numpy, latentedit}.
+manifest.json (format latentedit-run/2):
+    generator     {kind: "demo" | "checkpoint" | "in-memory", path: checkpoint file or null,
+                   fingerprint, config}
+    input_source  {kind: "demo", seed} (demo-world selfies rendered from the seed) or
+                  {kind: "folder", path} (the selfie folder, absolute)
+    inputs [{id, name}], skipped [{name, reason}], n_inputs, n_samples, seed, styles_per_input,
+    inputs_per_shard, batch_size, complete, versions {python, torch, numpy, latentedit}
+A latentedit-run/1 manifest (generator.source, inputs_dir) is read as /2.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+import torch
 
-from .errors import RunError
-from .io import atomic_write_json, load_npz
+from ._version import __version__
+from .errors import InputError, RunError
+from .images import read_rgb
+from .io import atomic_save_npz, atomic_write_bytes, atomic_write_json, load_npz
 
-FORMAT = "latentedit-run/1"
+FORMAT = "latentedit-run/2"
+GENERATOR_KINDS = ("demo", "checkpoint", "in-memory")
+INPUT_KINDS = ("demo", "folder")
+PARTS = ("samples", "tags", "directions", "edits", "report")
 
 
 def versions() -> dict:
     """Package versions recorded in manifests and reports."""
-    import torch
-
-    from . import __version__
-
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -54,8 +67,22 @@ def shard_name(index: int) -> str:
     return f"shard-{index:05d}"
 
 
+def sample_file(sample_id: int) -> str:
+    return f"{int(sample_id):09d}.png"
+
+
+@dataclass(frozen=True)
+class InputSource:
+    """Where a run's input selfies come from: demo-world selfies (`seed`) or a folder (`path`)."""
+
+    kind: str
+    names: tuple[str, ...]
+    seed: int | None = None
+    path: Path | None = None
+
+
 class Run:
-    """Read access to a run directory, plus the small writes every stage shares."""
+    """A run directory: its manifest, samples, tags, directions, edits and report."""
 
     def __init__(self, path):
         self.path = Path(path)
@@ -63,33 +90,41 @@ class Run:
         if not manifest.exists():
             raise RunError(f"{self.path} is not a latentedit run (no manifest.json); create one with latentedit sample")
         try:
-            self.manifest = json.loads(manifest.read_text())
+            self.manifest = _upgrade(json.loads(manifest.read_text()))
         except json.JSONDecodeError as e:
             raise RunError(f"{manifest} is not valid JSON ({e}); delete the run or sample again with --overwrite") from e
         if self.manifest.get("format") != FORMAT:
             raise RunError(f"{manifest} has format {self.manifest.get('format')!r}, expected {FORMAT!r}")
+        self._where = None
 
-    # -- creation -------------------------------------------------------------------------
+    def __repr__(self):
+        return f"Run({str(self.path)!r})"
+
+    @classmethod
+    def open(cls, run) -> "Run":
+        """`run` itself when it is a Run, else the run at that path."""
+        return run if isinstance(run, Run) else cls(run)
+
+    # -- the manifest -----------------------------------------------------------------------
     @classmethod
     def create(cls, path, manifest: dict, overwrite: bool = False) -> "Run":
         """Start a run at `path`, or reopen it when its manifest describes the same run.
 
-        The identity of a run is everything in `manifest` except counts and completion; an
-        existing run with another identity is refused unless `overwrite`.
+        The identity of a run is its generator, seed, styles per input, inputs and shard size; an
+        existing run with another identity is refused unless `overwrite`, which deletes its parts.
         """
         path = Path(path)
         manifest = {"format": FORMAT, **manifest}
         existing = path / "manifest.json"
         if existing.exists() and not overwrite:
-            old = json.loads(existing.read_text())
-            diff = _identity_diff(old, manifest)
+            diff = _identity_diff(cls(path).manifest, manifest)
             if diff:
                 raise RunError(
                     f"{path} holds another run ({diff}); choose another --out or pass --overwrite to replace it"
                 )
             return cls(path)
         if path.exists() and overwrite:
-            for sub in ("samples", "tags", "directions", "edits", "report"):
+            for sub in PARTS:
                 shutil.rmtree(path / sub, ignore_errors=True)
         elif path.exists() and any(path.iterdir()) and not existing.exists():
             raise RunError(f"{path} exists and is not a latentedit run; choose an empty or new --out")
@@ -101,11 +136,35 @@ class Run:
         self.manifest.update(fields)
         atomic_write_json(self.path / "manifest.json", self.manifest)
 
-    # -- samples --------------------------------------------------------------------------
+    # -- what made the run (recorded once, by sample) -----------------------------------------
     @property
     def fingerprint(self) -> str:
         return self.manifest["generator"]["fingerprint"]
 
+    @property
+    def generator_kind(self) -> str:
+        """"demo", "checkpoint" or "in-memory": how the run's generator was given."""
+        return self.manifest["generator"]["kind"]
+
+    @property
+    def generator_source(self) -> str | None:
+        """What `load_generator` reloads the run's generator from: "demo", a file, or None (in memory)."""
+        g = self.manifest["generator"]
+        return {"demo": "demo", "checkpoint": g.get("path")}.get(g["kind"])
+
+    @property
+    def is_demo(self) -> bool:
+        """True when the run was sampled with the demo generator: the demo world's ground truth applies."""
+        return self.generator_kind == "demo"
+
+    @property
+    def input_source(self) -> InputSource:
+        src = self.manifest["input_source"]
+        names = tuple(i["name"] for i in self.manifest.get("inputs", []))
+        path = src.get("path")
+        return InputSource(src["kind"], names, src.get("seed"), Path(path) if path else None)
+
+    # -- samples ----------------------------------------------------------------------------
     @property
     def samples_dir(self) -> Path:
         return self.path / "samples"
@@ -121,7 +180,7 @@ class Run:
 
     def shard_images(self, shard: str) -> np.ndarray:
         ids = self.shard_codes(shard)["id"]
-        return np.stack([self._read_png(self.samples_dir / shard / f"{i:09d}.png") for i in ids])
+        return np.stack([read_rgb(self.samples_dir / shard / sample_file(i)) for i in ids])
 
     def codes(self) -> dict:
         """All samples' codes, concatenated over shards in id order."""
@@ -136,26 +195,46 @@ class Run:
 
     def images(self, ids) -> np.ndarray:
         """uint8 (n, H, W, 3) images of the given sample ids."""
-        where = self._shard_of_ids()
+        if self._where is None:
+            self._where = {int(i): s for s in self.shards() for i in self.shard_codes(s)["id"]}
         out = []
-        for i in ids:
-            i = int(i)
-            if i not in where:
+        for i in map(int, ids):
+            if i not in self._where:
                 raise RunError(f"sample id {i} is not in {self.path}")
-            out.append(self._read_png(self.samples_dir / where[i] / f"{i:09d}.png"))
+            out.append(read_rgb(self.samples_dir / self._where[i] / sample_file(i)))
         return np.stack(out)
 
-    def _shard_of_ids(self) -> dict:
-        if not hasattr(self, "_where"):
-            self._where = {int(i): s for s in self.shards() for i in self.shard_codes(s)["id"]}
-        return self._where
+    def write_shard(self, index: int, codes: dict, pngs: list[bytes]) -> Path:
+        """Write one complete sample shard atomically (temporary folder, then rename)."""
+        final = self.samples_dir / shard_name(index)
+        tmp = self.samples_dir / f".{shard_name(index)}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        buf = io.BytesIO()
+        np.savez(buf, **codes)
+        (tmp / "codes.npz").write_bytes(buf.getvalue())
+        for i, data in zip(codes["id"], pngs):
+            (tmp / sample_file(i)).write_bytes(data)
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        self._where = None
+        return final
 
-    @staticmethod
-    def _read_png(path: Path) -> np.ndarray:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
+    def clean_partial(self) -> int:
+        """Remove temporary shard folders left by an interrupted run; return how many."""
+        if not self.samples_dir.exists():
+            return 0
+        stale = [p for p in self.samples_dir.iterdir() if p.name.startswith(".shard-")]
+        for p in stale:
+            shutil.rmtree(p, ignore_errors=True)
+        return len(stale)
 
-    # -- tags -----------------------------------------------------------------------------
+    def write_preview(self, png: bytes) -> Path:
+        return atomic_write_bytes(self.path / "preview.png", png)
+
+    # -- tags -------------------------------------------------------------------------------
     @property
     def tags_dir(self) -> Path:
         return self.path / "tags"
@@ -163,6 +242,29 @@ class Run:
     def tag_vocab(self) -> dict | None:
         f = self.tags_dir / "vocab.json"
         return json.loads(f.read_text()) if f.exists() else None
+
+    def write_tag_vocab(self, vocab: dict) -> Path:
+        """Write RUN/tags/vocab.json: {tags: column names, tagger: fingerprint, source}."""
+        return atomic_write_json(self.tags_dir / "vocab.json", vocab)
+
+    def tag_shard(self, shard: str) -> dict | None:
+        """The saved tags {id, scores} of one sample shard, or None when absent or unreadable."""
+        path = self.tags_dir / f"{shard}.npz"
+        if not path.exists():
+            return None
+        try:
+            saved = load_npz(path)
+        except (OSError, ValueError, KeyError):
+            return None
+        return saved if {"id", "scores"} <= set(saved) else None
+
+    def write_tag_shard(self, shard: str, ids: np.ndarray, scores: np.ndarray) -> Path:
+        return atomic_save_npz(self.tags_dir / f"{shard}.npz", id=ids, scores=scores.astype(np.float32))
+
+    def clear_tags(self) -> None:
+        """Delete every tag shard (before re-tagging with another tagger)."""
+        for f in self.tags_dir.glob("*.npz"):
+            f.unlink()
 
     def has_tags(self) -> bool:
         """True when every sample shard has been tagged."""
@@ -179,7 +281,11 @@ class Run:
             raise RunError(f"tags in {self.tags_dir} do not match the samples; re-tag with latentedit tag --overwrite")
         return np.concatenate([p["scores"] for p in parts]), list(vocab["tags"])
 
-    # -- directions -----------------------------------------------------------------------
+    # -- directions -------------------------------------------------------------------------
+    @property
+    def directions_dir(self) -> Path:
+        return self.path / "directions"
+
     def directions_path(self, method: str, space: str = "w", params=None) -> Path:
         """RUN/directions/<method>-<space>[-<key>].npz: the file of a fit with `params` on this run.
 
@@ -189,7 +295,63 @@ class Run:
         # The one key function lives with the fitters, which sit above the store; imported here only.
         from .directions.keys import direction_file_name
 
-        return self.path / "directions" / direction_file_name(method, space, params, self)
+        return self.directions_dir / direction_file_name(method, space, params, self)
+
+    # -- edits and the report ---------------------------------------------------------------
+    @property
+    def edits_dir(self) -> Path:
+        return self.path / "edits"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.path / "report"
+
+
+def check_output_folder(folder, kind: str) -> Path:
+    """Refuse `folder` for an output of `kind` ("edit", "report") unless it is new, empty or such an output."""
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not (folder / f"{kind}.json").exists())):
+        raise InputError(f"--out {folder} exists and is not an earlier {kind} output; choose a new or empty folder")
+    return folder
+
+
+def write_folder(folder, files: dict, kind: str) -> Path:
+    """Replace `folder` by exactly `files` ({relative path: bytes or str}) at once; return the folder.
+
+    The files are written into a hidden temporary folder beside it, which is then renamed into
+    place: the folder holds the old output or the new one, never a mix. An existing folder is
+    replaced only when it is empty or an earlier output of the same `kind` (it holds <kind>.json).
+    """
+    folder = check_output_folder(folder, kind)
+    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
+    old = folder.parent / f".{folder.name}.old-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        for rel, data in files.items():
+            atomic_write_bytes(tmp / rel, data.encode("utf-8") if isinstance(data, str) else data)
+        if folder.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def _upgrade(m: dict) -> dict:
+    """Read a latentedit-run/1 manifest as /2: the generator's and the inputs' kinds recorded once."""
+    if m.get("format") != "latentedit-run/1":
+        return m
+    m = dict(m, format=FORMAT)
+    g = dict(m.get("generator", {}))
+    source = g.pop("source", None)
+    kind = source if source in ("demo", "in-memory") else "checkpoint" if source else None
+    m["generator"] = {**g, "kind": kind, "path": source if kind == "checkpoint" else None}
+    folder = m.pop("inputs_dir", None)
+    m["input_source"] = {"kind": "folder", "path": folder} if folder else {"kind": "demo", "seed": m.get("seed")}
+    return m
 
 
 def _identity_diff(old: dict, new: dict) -> str:
@@ -208,33 +370,3 @@ def _identity_diff(old: dict, new: dict) -> str:
                 return f"other inputs: {len(a)} there, {len(b)} asked"
             return f"{label} {a} there, {b} asked"
     return ""
-
-
-def write_shard(run: Run, index: int, codes: dict, pngs: list[bytes]) -> Path:
-    """Write one complete sample shard atomically (temporary folder, then rename)."""
-    final = run.samples_dir / shard_name(index)
-    tmp = run.samples_dir / f".{shard_name(index)}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    import io
-
-    buf = io.BytesIO()
-    np.savez(buf, **codes)
-    (tmp / "codes.npz").write_bytes(buf.getvalue())
-    for i, data in zip(codes["id"], pngs):
-        (tmp / f"{int(i):09d}.png").write_bytes(data)
-    for f in tmp.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    return final
-
-
-def clean_partial(run: Run) -> int:
-    """Remove temporary shard folders left by an interrupted run; return how many."""
-    if not run.samples_dir.exists():
-        return 0
-    stale = [p for p in run.samples_dir.iterdir() if p.name.startswith(".shard-")]
-    for p in stale:
-        shutil.rmtree(p, ignore_errors=True)
-    return len(stale)

@@ -3,7 +3,7 @@
 A DeepDanbooru *project* is a folder with project.json, tags.txt (one tag per line, in the order
 of the model's outputs) and model-<model>.keras or model-<model>.h5 (the released model is
 `deepdanbooru-v3-20211112-sgd-e28`; latentedit ships a small demo project for its demo world).
-Every output is an independent sigmoid; a tag is "on" at score >= 0.5.
+Every output is an independent sigmoid; a tag is "on" at score >= `stats.TAG_THRESHOLD` (0.5).
 
 `Tagger.score` reproduces DeepDanbooru's own preprocessing (`data.load_image_for_evaluate`):
 RGB (alpha dropped), resize to fit inside the model's W x H keeping the aspect ratio with TF's
@@ -32,13 +32,12 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from .errors import AssetError, CheckpointError, InputError, RunError
-from .io import atomic_save_npz, atomic_write_json, load_npz
-
-THRESHOLD = 0.5
-REPO_DEMO_TAGGER = Path(__file__).resolve().parents[1] / "assets" / "demo-tagger"
+from .errors import AssetError, CheckpointError, InputError
+from .images import read_rgb
+from .stats import TAG_THRESHOLD
+from .world.assets import demo_tagger_path
 
 
 # -- importing deepdanbooru politely ---------------------------------------------------------
@@ -50,6 +49,7 @@ def import_deepdanbooru():
     triton (torch.compile's backend, imported lazily by torch) and TensorFlow both bundle LLVM:
     importing triton after TensorFlow crashes the process (segmentation fault), so it goes first.
     """
+    # Imports here, not at the top: TensorFlow is heavy (seconds, ~1 GB), needed only to tag.
     if "deepdanbooru" in sys.modules:
         return sys.modules["deepdanbooru"]
     if "tensorflow" not in sys.modules and importlib.util.find_spec("triton") is not None:
@@ -74,21 +74,12 @@ def import_deepdanbooru():
 
 def _tf():
     import_deepdanbooru()
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: imported only once a tagger is used
 
     return tf
 
 
 # -- loading a project -----------------------------------------------------------------------
-def demo_tagger_path() -> Path:
-    """Folder of the shipped demo project (through the asset manifest when it is available)."""
-    try:
-        from .world.assets import demo_tagger_path as manifest_path
-    except ImportError:
-        return REPO_DEMO_TAGGER
-    return Path(manifest_path())
-
-
 def _model_file(project: Path) -> Path:
     """The model file deepdanbooru's loader would open, after checking the project's shape."""
     if not project.exists():
@@ -261,11 +252,7 @@ def _as_items(images) -> list:
 def _rgb_array(item) -> np.ndarray:
     """uint8 HxWx3 of one image, converted like TF's decode_png(channels=3): alpha dropped."""
     if isinstance(item, (str, os.PathLike)):
-        try:
-            with Image.open(item) as img:
-                return np.asarray(img.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as e:
-            raise InputError(f"cannot read image {item}: {e}") from e
+        return read_rgb(item)
     if isinstance(item, Image.Image):
         return np.asarray(item.convert("RGB"))
     a = np.asarray(item)
@@ -326,64 +313,8 @@ def _png_bytes(img: Image.Image) -> io.BytesIO:
     return io.BytesIO(buf.getvalue())
 
 
-# -- tagging a run ---------------------------------------------------------------------------
-def tag_run(run, tagger: Tagger, batch_size: int = 32, progress: bool = True, overwrite: bool = False) -> dict:
-    """Score every sample of a run into RUN/tags/<shard>.npz (id, scores) and RUN/tags/vocab.json.
-
-    Resumable: shards already scored by the same tagger are kept. A run tagged by another tagger
-    is refused unless `overwrite`. Returns counts: samples, tagged (now), kept (from before), shards.
-    """
-    from tqdm.auto import tqdm
-
-    from .store import Run
-
-    run = run if isinstance(run, Run) else Run(run)
-    shards = run.shards()
-    if not shards:
-        raise RunError(f"{run.path} has no samples yet; run latentedit sample --out {run.path} first")
-    tags_dir = run.tags_dir
-    vocab = {"tags": tagger.tags, "tagger": tagger.fingerprint, "source": tagger.source}
-    old = run.tag_vocab()
-    same_tagger = old is not None and old.get("tagger") == vocab["tagger"] and old.get("tags") == vocab["tags"]
-    if old is not None and not same_tagger:
-        if not overwrite:
-            raise RunError(
-                f"{tags_dir} holds scores of another tagger ({old.get('source')}, fingerprint {old.get('tagger')}); "
-                f"pass --overwrite to re-tag with {tagger.source}"
-            )
-        for f in tags_dir.glob("*.npz"):
-            f.unlink()
-    if not same_tagger:
-        atomic_write_json(tags_dir / "vocab.json", vocab)
-
-    ids = {s: run.shard_codes(s)["id"].astype(np.int64) for s in shards}
-    todo = [s for s in shards if not (same_tagger and _shard_done(tags_dir / f"{s}.npz", ids[s], len(tagger.tags)))]
-    total = sum(len(v) for v in ids.values())
-    with tqdm(total=total, disable=not progress, unit="img", desc="tagging") as bar:
-        bar.update(total - sum(len(ids[s]) for s in todo))
-        for s in todo:
-            scores = tagger.score(run.shard_images(s), batch_size=batch_size)
-            atomic_save_npz(tags_dir / f"{s}.npz", id=ids[s], scores=scores.astype(np.float32))
-            bar.update(len(ids[s]))
-    tagged = sum(len(ids[s]) for s in todo)
-    return {"samples": total, "tagged": tagged, "kept": total - tagged, "shards": len(shards), "tags_dir": str(tags_dir)}
-
-
-def _shard_done(path: Path, ids: np.ndarray, n_tags: int) -> bool:
-    """True when a tag shard exists and matches the sample shard's ids and the tag count."""
-    if not path.exists():
-        return False
-    try:
-        saved = load_npz(path)
-    except (OSError, ValueError, KeyError):
-        return False
-    return (
-        "id" in saved and "scores" in saved and np.array_equal(saved["id"], ids)
-        and saved["scores"].shape == (len(ids), n_tags)
-    )
-
-
-def tag_frequencies(scores: np.ndarray, tags, threshold: float = THRESHOLD) -> list[tuple[str, int]]:
+# -- summaries -------------------------------------------------------------------------------
+def tag_frequencies(scores: np.ndarray, tags, threshold: float = TAG_THRESHOLD) -> list[tuple[str, int]]:
     """(tag, number of images with score >= threshold), most frequent first."""
     counts = Counter({t: int(c) for t, c in zip(tags, (np.asarray(scores) >= threshold).sum(axis=0))})
     return counts.most_common()

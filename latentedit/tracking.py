@@ -8,7 +8,8 @@ GNR translates a square face crop. A box fixed on the first frame loses a face t
    works offline) on the first frame where it finds a face, widened by `TrackConfig.expand`
    from the cascade's inner-face box to a GNR-style head-and-shoulders crop.
 2. **Track**: normalised cross-correlation (OpenCV `matchTemplate`) of the seed frame's crop,
-   at three scales, in a window around the box predicted from the last two frames. A frame
+   at three scales, in a window around the box predicted from the last two frames, frame by
+   frame as they are read (frames before a detector's seed frame count as missing). A frame
    whose best match scores below `min_score` counts as missing (the smoother bridges it).
 3. **Smooth**: a constant-velocity Kalman filter over (centre x, centre y, log side) followed by
    a Rauch-Tung-Striebel backward pass (`smooth_boxes`). Because the whole clip is known, the
@@ -44,6 +45,7 @@ class TrackConfig:
     the crop centre sits a little above the detected face centre). search: half-width of the
     search window around the predicted box, in box sides. scales: relative box sides tried per
     frame (follows zoom). min_score: correlation below which a frame's match is dropped.
+    max_side: frames are tracked shrunk to at most this many pixels wide and high (speed).
     process_noise: std of the per-frame change of the centre's velocity, in box sides per
     frame^2; measurement_noise: std of a measured centre, in box sides (both scaled by the
     clip's median box side, so a face's motion is smoothed alike at any resolution); the
@@ -59,6 +61,7 @@ class TrackConfig:
     measurement_noise: float = 0.02
     side_process_noise: float = 0.004
     side_measurement_noise: float = 0.02
+    max_side: int = 480
 
 
 def as_box(box) -> np.ndarray:
@@ -103,18 +106,6 @@ def crop_box_of(face: np.ndarray, config: TrackConfig = TrackConfig()) -> np.nda
     side = config.expand * w
     cx, cy = x + w / 2, y + h / 2 + config.shift_y * w
     return np.array([cx - side / 2, cy - side / 2, side])
-
-
-def find_first_box(frames, config: TrackConfig = TrackConfig(), max_frames: int | None = None):
-    """(frame index, crop box) of the first frame where the cascade finds a face, or None."""
-    cascade = _cascade()
-    for t, frame in enumerate(frames):
-        if max_frames is not None and t >= max_frames:
-            break
-        faces = detect_faces(frame, cascade)
-        if len(faces):
-            return t, crop_box_of(faces[0], config)
-    return None
 
 
 # --------------------------------------------------------------------------- tracking
@@ -189,48 +180,67 @@ class Track:
     seeded_by: str  # "given" or "detector"
 
 
-def track_faces(frames, first_box=None, config: TrackConfig = TrackConfig(), progress=None) -> Track:
-    """One smoothed square face box per frame of `frames` (a sequence or iterable of RGB uint8 arrays).
+def _small(frame: np.ndarray, factor: float) -> np.ndarray:
+    """Grey float32 copy of an RGB frame, shrunk by `factor` (<= 1) for tracking."""
+    import cv2
 
-    first_box: (x, y, side) on the first frame; None = the Haar cascade seeds on the first frame
-    where it finds a face (earlier frames are covered by the smoother). `progress(n)` is called
-    once per frame if given.
+    g = _gray(frame)
+    if factor < 1:
+        h, w = g.shape
+        g = cv2.resize(g, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+    return g.astype(np.float32)
+
+
+def track_faces(frames, first_box=None, config: TrackConfig = TrackConfig(), progress=None) -> Track:
+    """One smoothed square face box per frame of `frames` (any iterable of RGB uint8 arrays).
+
+    Frames are consumed one at a time (a long video is never held in memory), tracked at most
+    `config.max_side` pixels wide/high. first_box: (x, y, side) on the first frame; None = the
+    Haar cascade seeds on the first frame where it finds a face (earlier frames are bridged by
+    the smoother). `progress(n)` is called once per frame if given.
     """
-    frames = frames if isinstance(frames, (list, np.ndarray)) else list(frames)
-    if len(frames) == 0:
-        raise InputError("a video with no frames has no face to track")
-    if first_box is None:
-        found = find_first_box(frames, config)
-        if found is None:
-            raise InputError(f"no face found in any of the {len(frames)} frames by OpenCV's {HAAR_CASCADE}; "
-                             "pass the first frame's face box with --crop X,Y,SIZE")
-        seed_frame, box, seeded_by = found[0], found[1], "detector"
-    else:
-        seed_frame, box, seeded_by = 0, as_box(first_box), "given"
-    grays = [_gray(f).astype(np.float32) for f in frames]
-    template = crop(grays[seed_frame], box).astype(np.float32)
-    n = len(grays)
-    raw = np.full((n, 3), np.nan)
-    scores = np.full(n, np.nan)
-    raw[seed_frame], scores[seed_frame] = box, 1.0
-    for order in (range(seed_frame + 1, n), range(seed_frame - 1, -1, -1)):  # forwards, then backwards
-        prev = prev2 = box
-        for t in order:
-            predicted = prev + (prev - prev2) if prev2 is not prev else prev
-            predicted = np.array([predicted[0], predicted[1], prev[2]])
-            score, found_box = _match(grays[t], template, predicted, config)
-            scores[t] = score
-            if score >= config.min_score:
-                raw[t] = found_box
-                prev2, prev = prev, found_box
+    cascade = _cascade() if first_box is None else None
+    box = None if first_box is None else as_box(first_box)
+    raw, scores = [], []
+    seed_frame, factor, template, prev = -1, 1.0, None, None
+    for t, frame in enumerate(frames):
+        if t == 0:
+            factor = min(1.0, config.max_side / max(frame.shape[:2]))
+        if template is None:  # not seeded yet
+            if box is None:
+                faces = detect_faces(frame, cascade)
+                if len(faces):
+                    box = crop_box_of(faces[0], config)
+            if box is not None:
+                small = box * factor
+                template = crop(_small(frame, factor), small).astype(np.float32)
+                seed_frame, prev, prev2 = t, small, small
+                raw.append(box.copy())
+                scores.append(1.0)
             else:
+                raw.append(np.full(3, np.nan))
+                scores.append(np.nan)
+        else:
+            predicted = np.array([2 * prev[0] - prev2[0], 2 * prev[1] - prev2[1], prev[2]])
+            score, found = _match(_small(frame, factor), template, predicted, config)
+            scores.append(score)
+            if score >= config.min_score:
+                raw.append(found / factor)
+                prev2, prev = prev, found
+            else:
+                raw.append(np.full(3, np.nan))
                 prev2 = prev  # lost: keep searching around the last box, with no velocity
-            if progress is not None:
-                progress(1)
-    if progress is not None:
-        progress(1)
-    return Track(raw=raw, boxes=smooth_boxes(raw, config), scores=scores, seed_frame=seed_frame,
-                 seeded_by=seeded_by)
+        if progress is not None:
+            progress(1)
+    n = len(raw)
+    if n == 0:
+        raise InputError("a video with no frames has no face to track")
+    if template is None:
+        raise InputError(f"no face found in any of the {n} frames by OpenCV's {HAAR_CASCADE}; "
+                         "pass the first frame's face box with --crop X,Y,SIZE")
+    raw = np.array(raw)
+    return Track(raw=raw, boxes=smooth_boxes(raw, config), scores=np.array(scores), seed_frame=seed_frame,
+                 seeded_by="detector" if first_box is None else "given")
 
 
 # --------------------------------------------------------------------------- smoothing

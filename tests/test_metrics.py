@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy.linalg import eigh
 
-from latentedit import metrics as M
+from latentedit.scoring import metrics as M
 
 
 

@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from latentedit.cli.report import format_pairs, parse_methods, parse_pairs
 from latentedit.errors import InputError
-from latentedit.report import build, html
-from latentedit.report.build import format_pairs, parse_methods, parse_pairs
+from latentedit.pipeline.report import ReportRequest, check_pairs, report
+from latentedit.reporting import html
+from latentedit.reporting.files import finite
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -27,7 +29,8 @@ def test_parse_pairs():
     assert pairs == (("long_hair", "short_hair"), ("open_mouth", "closed_mouth"), ("closed_eyes", None))
     assert parse_pairs("closed_eyes:") == (("closed_eyes", None),)
     assert parse_pairs(format_pairs(pairs)) == pairs
-    assert parse_pairs([("a", "b"), ("c", "")]) == (("a", "b"), ("c", None))
+    assert check_pairs([("a", "b"), ("c", "")]) == (("a", "b"), ("c", None))
+    assert ReportRequest(pairs=[("a", "b")]).pairs == (("a", "b"),)
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -48,6 +51,10 @@ def test_parse_methods():
         parse_methods("lineer,svd")
     with pytest.raises(InputError, match="comma-separated"):
         parse_methods("linear,,svd")
+    with pytest.raises(InputError, match="unknown method 'lineer'; did you mean linear"):
+        ReportRequest(methods=("lineer",))
+    with pytest.raises(InputError, match="unknown ReportRequest field 'sample'; did you mean samples"):
+        report("runs/none", sample=3)
 
 
 # -- the HTML page -----------------------------------------------------------------------------
@@ -93,23 +100,22 @@ def test_html_is_self_contained_and_marks_failures():
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     """A small demo-world run tagged with the world's ground-truth tags (no TensorFlow needed)."""
-    from latentedit.io import atomic_save_npz, atomic_write_json
-    from latentedit.sample import sample
+    from latentedit.pipeline.sample import sample
     from latentedit.world import truth
 
-    run = sample("demo", tmp_path_factory.mktemp("runs") / "run", n_inputs=80, styles_per_input=3, progress=False)
+    run = sample("demo", tmp_path_factory.mktemp("runs") / "run", n_inputs=80, styles_per_input=3, progress=False).run
+    assert run.is_demo and run.input_source.kind == "demo"
     for s in run.shards():
         codes = run.shard_codes(s)
-        atomic_save_npz(run.tags_dir / f"{s}.npz", id=codes["id"],
-                        scores=truth.tag_matrix(codes["z"]).astype(np.float32))
-    atomic_write_json(run.tags_dir / "vocab.json", {"tags": truth.TAGS, "fingerprint": "ground-truth"})
+        run.write_tag_shard(s, codes["id"], truth.tag_matrix(codes["z"]))
+    run.write_tag_vocab({"tags": truth.TAGS, "tagger": "ground-truth", "source": "truth"})
     return run
 
 
 @pytest.fixture(scope="module")
 def small_scorer(tmp_path_factory):
     """A quickly trained scorer (not the accurate demo one): the report only needs a working scorer."""
-    from latentedit.models.scorer import demo_training_data, train_scorer, DEMO_CONFIG
+    from latentedit.scoring.scorer import demo_training_data, train_scorer, DEMO_CONFIG
 
     x, y = demo_training_data({**DEMO_CONFIG, "n_images": 120})
     path = tmp_path_factory.mktemp("scorer") / "scorer.pt"
@@ -119,10 +125,13 @@ def small_scorer(tmp_path_factory):
 
 def test_failed_stages_are_recorded_and_the_rest_is_kept(demo_run, small_scorer, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    index = build.report(demo_run.path, methods=["linear"], pairs="open_mouth:closed_mouth", samples=12,
-                         scorer=tmp_path / "missing.pt", out=tmp_path / "rep", sweep_samples=4, metric_inputs=2,
-                         dfid_augmentations=4, lpips_styles=3, progress=False)
-    doc = json.loads((index.parent / "report.json").read_text())
+    result = report(demo_run.path, methods=["linear"], pairs=[("open_mouth", "closed_mouth")], samples=12,
+                    scorer=tmp_path / "missing.pt", out=tmp_path / "rep", sweep_samples=4, metric_inputs=2,
+                    dfid_augmentations=4, lpips_styles=3, progress=False)
+    index, doc = result.index, result.doc
+    saved = json.loads((index.parent / "report.json").read_text())  # written before the "files" stage ends
+    assert saved == finite({**doc, "stages": {k: v for k, v in doc["stages"].items() if k != "files"}})
+    assert set(result.failed) == {"scorer", "metrics:fid", "metrics:lpips"}
     status = {k: v["status"] for k, v in doc["stages"].items()}
     assert status["scorer"] == "failed" and "does not exist" in doc["stages"]["scorer"]["error"]
     assert status["rescore:linear"] == "skipped" and status["ground_truth:linear"] == "ok"
@@ -136,9 +145,10 @@ def test_failed_stages_are_recorded_and_the_rest_is_kept(demo_run, small_scorer,
 @pytest.mark.slow
 def test_report_end_to_end_in_headless_chromium(demo_run, small_scorer, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    index = build.report(demo_run.path, samples=16, scorer=small_scorer, out=tmp_path / "rep", sweep_samples=6,
-                         metric_inputs=2, dfid_augmentations=12, lpips_styles=4, progress=False)
-    doc = json.loads((index.parent / "report.json").read_text())
+    result = report(demo_run.path, ReportRequest(samples=16, scorer=small_scorer, out=tmp_path / "rep", sweep_samples=6,
+                                                 metric_inputs=2, dfid_augmentations=12, lpips_styles=4), progress=False)
+    index, doc = result.index, json.loads((result.out / "report.json").read_text())
+    assert doc["rescore"] == finite(result.doc["rescore"])
     failed = {k: v for k, v in doc["stages"].items() if v["status"] != "ok"}
     assert not failed, failed
     pairs = ["+long_hair -short_hair", "+open_mouth -closed_mouth", "+closed_eyes"]

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from latentedit import rescore as R
+from latentedit.scoring import rescore as R
 from latentedit.errors import InputError, TagError
 
 

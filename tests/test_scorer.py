@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from latentedit.errors import CheckpointError, InputError, TagError
-from latentedit.models import scorer as S
+from latentedit.scoring import scorer as S
 
 
 
@@ -113,17 +113,16 @@ def test_training_from_a_folder_with_a_csv(tmp_path, hub):
 
 def test_training_from_a_run_uses_thresholded_tags(tmp_path, hub):
     from latentedit.images import encode_png
-    from latentedit.io import atomic_save_npz, atomic_write_json
-    from latentedit.store import Run, write_shard
+    from latentedit.store import Run
 
     x, y = toy_data(12)
     run = Run.create(tmp_path / "run", {"generator": {"fingerprint": "f" * 16}, "seed": 0})
     ids = np.arange(12, dtype=np.int64)
     codes = {"id": ids, "input_id": ids, "z": np.zeros((12, 8), np.float32), "w": np.zeros((12, 4), np.float32)}
-    write_shard(run, 0, codes, [encode_png(img) for img in x])
+    run.write_shard(0, codes, [encode_png(img) for img in x])
     scores = np.concatenate([y * 0.8 + 0.1, np.full((12, 1), 0.3)], axis=1).astype(np.float32)  # a, b, c
-    atomic_save_npz(run.tags_dir / "shard-00000.npz", id=ids, scores=scores)
-    atomic_write_json(run.tags_dir / "vocab.json", {"tags": ["b", "a", "c"], "fingerprint": "t"})
+    run.write_tag_shard("shard-00000", ids, scores)
+    run.write_tag_vocab({"tags": ["b", "a", "c"], "tagger": "t", "source": "test"})
     s = S.train_scorer(tmp_path / "run", None, ("b", "a"), epochs=1, input_size=32, progress=False)
     assert s.trained_on["kind"] == "run" and s.trained_on["labels"] == "tags >= 0.5"
     images, labels, _ = S.training_data(Run(tmp_path / "run"), None, ("a", "c"))

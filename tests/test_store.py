@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from latentedit.errors import InputError, RunError
-from latentedit.sample import sample, style_codes
+from latentedit.pipeline.sample import SampleRequest, sample, style_codes
 from latentedit.store import Run
 
 
@@ -26,14 +26,18 @@ def tree_digest(root):
 
 
 def test_layout_and_codes(tiny_G, selfie_dir, tmp_path):
-    run = sample(tiny_G, tmp_path / "run", inputs=selfie_dir, styles_per_input=3, seed=1, batch_size=2,
-                 inputs_per_shard=2, progress=False)
+    request = SampleRequest(inputs=selfie_dir, styles_per_input=3, seed=1, batch_size=2, inputs_per_shard=2)
+    result = sample(tiny_G, tmp_path / "run", request, progress=False)
+    run = result.run
+    assert (result.shards, result.resumed_shards, result.sampled) == (2, 0, 12)
     m = run.manifest
     assert m["n_inputs"] == 4 and m["n_samples"] == 12 and m["complete"]
     assert [i["name"] for i in m["inputs"]] == ["a.png", "b_rgba.png", "c_gray.jpg", "d.jpg"]
     skipped = {s["name"]: s["reason"] for s in m["skipped"]}
     assert skipped["notes.txt"] == "not an image file"
     assert "e_corrupt.png" in skipped
+    assert m["generator"]["kind"] == "in-memory" and run.generator_source is None and not run.is_demo
+    assert run.input_source.kind == "folder" and run.input_source.path == selfie_dir.resolve()
     assert run.shards() == ["shard-00000", "shard-00001"]
     codes = run.codes()
     assert codes["id"].tolist() == list(range(12))
@@ -47,9 +51,9 @@ def test_layout_and_codes(tiny_G, selfie_dir, tmp_path):
 
 
 def test_same_seed_same_bytes(tiny_G, tmp_path):
-    a = sample(tiny_G, tmp_path / "a", n_inputs=5, seed=3, batch_size=4, inputs_per_shard=2, progress=False)
-    b = sample(tiny_G, tmp_path / "b", n_inputs=5, seed=3, batch_size=4, inputs_per_shard=2, progress=False)
-    c = sample(tiny_G, tmp_path / "c", n_inputs=5, seed=4, batch_size=4, inputs_per_shard=2, progress=False)
+    a = sample(tiny_G, tmp_path / "a", n_inputs=5, seed=3, batch_size=4, inputs_per_shard=2, progress=False).run
+    b = sample(tiny_G, tmp_path / "b", n_inputs=5, seed=3, batch_size=4, inputs_per_shard=2, progress=False).run
+    c = sample(tiny_G, tmp_path / "c", n_inputs=5, seed=4, batch_size=4, inputs_per_shard=2, progress=False).run
     da, db = tree_digest(a.path / "samples"), tree_digest(b.path / "samples")
     assert da == db and len(da) == 3 + 15
     assert tree_digest(c.path / "samples") != da
@@ -60,7 +64,7 @@ def test_other_run_refused_then_overwrite(tiny_G, tmp_path):
     with pytest.raises(RunError) as e:
         sample(tiny_G, tmp_path / "r", n_inputs=2, seed=1, progress=False)
     assert str(e.value) == f"{tmp_path / 'r'} holds another run (seed 0 there, 1 asked); choose another --out or pass --overwrite to replace it"
-    run = sample(tiny_G, tmp_path / "r", n_inputs=2, seed=1, overwrite=True, progress=False)
+    run = sample(tiny_G, tmp_path / "r", n_inputs=2, seed=1, overwrite=True, progress=False).run
     assert run.manifest["seed"] == 1 and len(run.codes()["id"]) == 6
 
 
@@ -80,9 +84,9 @@ KILLER = textwrap.dedent(
     import os, signal, sys
     sys.path.insert(0, {tests!r})
     from conftest import tiny_generator
-    import importlib
-    S = importlib.import_module("latentedit.sample")
-    real = S.write_shard
+    import latentedit
+    from latentedit.store import Run
+    real = Run.write_shard
     def write_then_die(run, index, codes, pngs):
         if index == 2:
             tmp = run.samples_dir / ".shard-00002.tmp-dying"
@@ -90,8 +94,8 @@ KILLER = textwrap.dedent(
             (tmp / "codes.npz").write_bytes(b"half")
             os.kill(os.getpid(), signal.SIGKILL)
         return real(run, index, codes, pngs)
-    S.write_shard = write_then_die
-    S.sample(tiny_generator(), {out!r}, n_inputs=7, seed=5, batch_size=3, inputs_per_shard=2, progress=False)
+    Run.write_shard = write_then_die
+    latentedit.sample(tiny_generator(), {out!r}, n_inputs=7, seed=5, batch_size=3, inputs_per_shard=2, progress=False)
     """
 )
 
@@ -109,7 +113,7 @@ def test_resume_after_kill_gives_identical_bytes(tmp_path):
     assert json.loads((out / "manifest.json").read_text())["complete"] is False
 
     resumed = sample(tiny_generator(), out, n_inputs=7, seed=5, batch_size=3, inputs_per_shard=2, progress=False)
-    assert resumed.resumed_shards == 2
+    assert (resumed.shards, resumed.resumed_shards, resumed.sampled) == (4, 2, 9)
     fresh = sample(tiny_generator(), tmp_path / "fresh", n_inputs=7, seed=5, batch_size=3, inputs_per_shard=2, progress=False)
-    assert tree_digest(out / "samples") == tree_digest(fresh.path / "samples")
-    assert resumed.manifest == {**fresh.manifest}
+    assert tree_digest(out / "samples") == tree_digest(fresh.run.path / "samples")
+    assert resumed.run.manifest == fresh.run.manifest

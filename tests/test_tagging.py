@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from latentedit.errors import CheckpointError, RunError
-from latentedit.store import Run, write_shard
+from latentedit.store import Run
 
 TAGS = ["long_hair", "short_hair", "open_mouth", "closed_eyes", "blue_hair"]
 
@@ -143,7 +143,7 @@ def test_load_errors(project, tmp_path):
 
 def _fake_run(path, n_shards=3, per_shard=4, size=36):
     rng = np.random.default_rng(3)
-    run = Run.create(path, {"generator": {"fingerprint": "fake", "config": {}, "source": "test"}, "seed": 0,
+    run = Run.create(path, {"generator": {"fingerprint": "fake", "config": {}, "kind": "in-memory"}, "seed": 0,
                             "styles_per_input": 1, "inputs_per_shard": per_shard, "inputs": []})
     for s in range(n_shards):
         ids = np.arange(s * per_shard, (s + 1) * per_shard, dtype=np.int64)
@@ -154,7 +154,7 @@ def _fake_run(path, n_shards=3, per_shard=4, size=36):
             buf = io.BytesIO()
             Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buf, "PNG")
             pngs.append(buf.getvalue())
-        write_shard(run, s, codes, pngs)
+        run.write_shard(s, codes, pngs)
     return run
 
 
@@ -163,11 +163,12 @@ def _tag_bytes(run):
 
 
 def test_tag_run_resumes_and_refuses_another_tagger(tagger, project, tmp_path, monkeypatch):
-    from latentedit.tagging import load_tagger, tag_run
+    from latentedit.pipeline.tag import tag_run
+    from latentedit.tagging import load_tagger
 
     complete = _fake_run(tmp_path / "complete")
     summary = tag_run(complete, tagger, batch_size=3, progress=False)
-    assert summary["samples"] == 12 and summary["tagged"] == 12
+    assert summary.samples == 12 and summary.tagged == 12
     scores, tags = complete.tag_scores()
     assert tags == TAGS and scores.shape == (12, 5)
     np.testing.assert_allclose(scores[:4], tagger.score(complete.shard_images("shard-00000")), atol=1e-6)
@@ -192,10 +193,10 @@ def test_tag_run_resumes_and_refuses_another_tagger(tagger, project, tmp_path, m
     calls.clear()
     monkeypatch.setattr(tagger, "score", lambda images, batch_size=32: calls.append(len(images)) or score(images, batch_size))
     summary = tag_run(run, tagger, batch_size=3, progress=False)
-    assert calls == [4, 4] and summary["tagged"] == 8 and summary["kept"] == 4
+    assert calls == [4, 4] and summary.tagged == 8 and summary.kept == 4
     assert _tag_bytes(run) == _tag_bytes(complete)
     calls.clear()
-    assert tag_run(run, tagger, progress=False)["tagged"] == 0 and calls == []
+    assert tag_run(run, tagger, progress=False).tagged == 0 and calls == []
     monkeypatch.undo()
 
     other_dir = shutil.copytree(project, tmp_path / "other")
@@ -207,7 +208,7 @@ def test_tag_run_resumes_and_refuses_another_tagger(tagger, project, tmp_path, m
         f"{run.tags_dir} holds scores of another tagger ({project}, fingerprint {tagger.fingerprint}); "
         f"pass --overwrite to re-tag with {other_dir}"
     )
-    assert tag_run(run, other, progress=False, overwrite=True)["tagged"] == 12
+    assert tag_run(run, other, progress=False, overwrite=True).tagged == 12
     assert run.tag_scores()[1] == [t.upper() for t in TAGS]
 
 

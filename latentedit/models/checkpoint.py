@@ -18,9 +18,10 @@ from pathlib import Path
 
 import torch
 
-from latentedit.errors import CheckpointError
+from latentedit.errors import CheckpointError, RunError
 from latentedit.io import atomic_write_bytes
 from latentedit.models.gnr import Generator
+from latentedit.world.assets import demo_generator_path
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ def load_generator(source="demo", device="cpu", config=None) -> Generator:
     `G.source_info = {"path": ..., "key": ...}` saying which entry of the file was used.
     """
     if isinstance(source, str) and source == "demo":
-        from latentedit.world.assets import demo_generator_path
-
         path, origin = Path(demo_generator_path()), "demo"
     else:
         path, origin = Path(source), "path"
@@ -71,6 +70,30 @@ def fingerprint(G: Generator) -> str:
         h.update(f"{name}:{tuple(t.shape)}".encode())
         h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def generator_for_run(run, generator=None, device="cpu") -> Generator:
+    """The generator `run` (a `latentedit.store.Run`) was sampled with, checked by its fingerprint.
+
+    `generator` (a Generator, "demo" or a checkpoint path) overrides what the run records; a run
+    sampled with an in-memory generator needs it.
+    """
+    source = run.generator_source if generator is None else generator
+    if source is None:
+        raise RunError(f"{run.path} was sampled with an in-memory generator; pass the generator")
+    G = load_generator(source, device=device) if isinstance(source, (str, Path)) else source
+    fp = fingerprint(G)
+    if fp != run.fingerprint:
+        hint = run.generator_source or "the in-memory generator it was sampled with"
+        raise RunError(f"generator {fp} is not the one {run.path} was sampled with ({run.fingerprint}); "
+                       f"pass --generator {hint}")
+    return G
+
+
+def hub_checkpoint_dir() -> Path:
+    """torch hub's checkpoint folder ($TORCH_HOME/hub/checkpoints by default), where torchvision and
+    the metrics look for pretrained weights (ImageNet ResNet50, FID Inception, AlexNet)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def plain_config(config: dict) -> dict:

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from ..tagging import THRESHOLD, Tagger, import_deepdanbooru, quiet_keras
+from ..stats import TAG_THRESHOLD as THRESHOLD
+from ..tagging import Tagger, import_deepdanbooru, quiet_keras
 from . import render, truth
 
 MODEL_NAME = "resnet_custom_mini"

@@ -16,7 +16,7 @@ is always computed from the samples of the edit it is keyed by: the input is a d
 its inputs; two rows with different names but the same digest are refused.
 
 Ground truth on the demo world: what a decoded image shows is read off its pixels by
-`latentedit.world.build.read_attributes` (through `latentedit.edit.DemoBatch.read`): for each
+`latentedit.world.readout.read_attributes` (through `latentedit.world.evaluate.DemoBatch.read`): for each
 attribute, the nearest of the world's renders that vary only that attribute, with the geometry of
 the input selfie and the other attributes of the unedited style. Before and after images are read
 the same way, so the ground-truth matrix and the classifier's matrix measure the same thing and a
@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import InputError
-
-THRESHOLD = 0.5
+from ..errors import InputError
+from ..stats import TAG_THRESHOLD
+from ..world.readout import tag_attribute
 FIELDS = ("before", "after", "mean", "std", "flip", "flip_on", "flip_off")
 
 
@@ -112,7 +112,7 @@ class RescoreResult:
         return buf.getvalue()
 
 
-def score_change_matrix(scores: dict, columns, source: str = "", threshold: float = THRESHOLD,
+def score_change_matrix(scores: dict, columns, source: str = "", threshold: float = TAG_THRESHOLD,
                         input_digests: dict | None = None) -> RescoreResult:
     """The one code path: {edit name -> (before (N, A), after (N, A)) scores} -> RescoreResult.
 
@@ -168,7 +168,7 @@ def _identical(rows, digests) -> list:
 def rescore_matrix(edits: dict, scorer, batch_size: int = 128) -> RescoreResult:
     """Score {edit name -> (before images, after images)} (uint8 NHWC) with a scorer -> matrix.
 
-    `scorer` needs `.attributes` and `.predict(images) -> (N, A)` (e.g. `models.scorer.Scorer`).
+    `scorer` needs `.attributes` and `.predict(images) -> (N, A)` (e.g. `scoring.scorer.Scorer`).
     """
     scores, digests = {}, {}
     for name, pair in edits.items():
@@ -185,11 +185,9 @@ def rescore_matrix(edits: dict, scorer, batch_size: int = 128) -> RescoreResult:
 def shown_tags(read: dict, attributes) -> np.ndarray:
     """0/1 (N, A): whether each image shows each tag, from the attribute values read off the images.
 
-    `read` maps demo-world attribute names to (N,) values (`latentedit.edit.DemoBatch.read`);
+    `read` maps demo-world attribute names to (N,) values (`latentedit.world.evaluate.DemoBatch.read`);
     a tag names one value of one attribute (short_hair: hair_length_class 0).
     """
-    from .edit import _tag_attribute as tag_attribute
-
     cols = []
     for tag in attributes:
         attr, value = tag_attribute(tag)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
+GRID_ROWS = 4  # samples shown per edit grid
 
 
 def _canvas(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig
@@ -93,3 +93,24 @@ def image_grid(columns: list[np.ndarray], titles: list[str], cell: float = 1.3) 
                 ax.set_title(titles[k].replace(" ", "\n"), fontsize=7)
     fig.subplots_adjust(wspace=0.04, hspace=0.04)
     return _png(fig)
+
+
+def report_figures(doc: dict, before: np.ndarray | None, images: dict) -> dict:
+    """{name: PNG bytes} of a report: heatmaps (one colour scale per source), edit grids, the sweep plot.
+
+    doc: the report dict (rescore, ground_truth, sweeps); before: the unedited images; images:
+    {method: {edit name: (before, after)}}.
+    """
+    out = {}
+    for key, label in (("rescore", "scorer"), ("ground_truth", "ground truth")):
+        results = doc[key]
+        limit = max([float(np.max(np.abs(r["mean"]))) for r in results.values()] + [1e-6])
+        for method, r in results.items():
+            out[f"heatmap-{key}-{method}"] = heatmap(np.array(r["mean"]), r["rows"], r["columns"],
+                                                     f"{method}: mean change ({label})", limit, np.array(r["std"]))
+    for method, edits in images.items():
+        columns = [before[:GRID_ROWS]] + [after[:GRID_ROWS] for _, after in edits.values()]
+        out[f"grid-{method}"] = image_grid(columns, ["before", *edits])
+    if doc["sweeps"]:
+        out["sweeps"] = sweep_plot(doc["sweeps"])
+    return out

@@ -1,13 +1,13 @@
 """ResNet50 attribute scorer: the re-scoring classifier of the InterFaceGAN / SeFa protocol.
 
 The thesis trains a ResNet50 on anime images with three labels (open_mouth, short_hair,
-closed_eyes) and scores every image before and after an edit (see `latentedit.rescore`). Here:
+closed_eyes) and scores every image before and after an edit (see `latentedit.scoring.rescore`). Here:
 
 - `Scorer`: torchvision `resnet50(weights=None)` with `fc` replaced by one logit per attribute.
   Images are resized to `input_size` (64 by default: ResNet50 is fully convolutional up to its
   adaptive pooling, and 64x64 is what the demo generator draws) and normalised like ImageNet.
   `predict(images) -> (N, A)` sigmoid probabilities; `features(images) -> (N, 2048)` penultimate
-  features (used by the labelled substitute metrics in `latentedit.metrics`).
+  features (used by the labelled substitute metrics in `latentedit.scoring.metrics`).
 - `train_scorer(data, labels, ...)`: data is a uint8 NHWC array, a `Run` (labels = its tag
   scores thresholded at 0.5, unless a CSV is given) or an image folder (labels from a CSV with a
   `filename` column and one 0/1 column per attribute). It holds out a split and reports held-out
@@ -34,12 +34,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models import resnet50
+from tqdm.auto import tqdm
 
 from ..errors import CheckpointError, InputError, LatentEditError, TagError, unknown_name_message
+from ..images import list_images, read_rgb
 from ..io import atomic_write_bytes
+from ..models.checkpoint import hub_checkpoint_dir
+from ..stats import TAG_THRESHOLD, auc
+from ..store import Run
+from ..world import render, truth
 
 DEFAULT_ATTRIBUTES = ("open_mouth", "short_hair", "closed_eyes")
-THRESHOLD = 0.5
 FORMAT = "latentedit-scorer/1"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -61,14 +67,9 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "latentedit"
 
 
-def hub_checkpoints_dir() -> Path:
-    """torch hub's checkpoint folder, where torchvision looks for ImageNet weights."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
 def imagenet_weights_file() -> Path | None:
     """The user's torchvision ResNet50 ImageNet weights (resnet50-*.pth in the hub cache), if any."""
-    found = sorted(hub_checkpoints_dir().glob("resnet50-*.pth"))
+    found = sorted(hub_checkpoint_dir().glob("resnet50-*.pth"))
     return found[0] if found else None
 
 
@@ -78,8 +79,6 @@ class Scorer(nn.Module):
 
     def __init__(self, attributes=DEFAULT_ATTRIBUTES, input_size: int = 64):
         super().__init__()
-        from torchvision.models import resnet50
-
         self.attributes = tuple(str(a) for a in attributes)
         if not self.attributes:
             raise ScorerError("a scorer needs at least one attribute")
@@ -201,16 +200,6 @@ def load_scorer(path="demo", attributes=None, progress: bool = True) -> Scorer:
     return scorer
 
 
-def parse_attributes(spec) -> tuple:
-    """'open_mouth,short_hair' (or a list) -> ('open_mouth', 'short_hair'); one-line error when empty."""
-    names = [a.strip() for a in spec.split(",")] if isinstance(spec, str) else [str(a).strip() for a in spec]
-    if not names or any(not a for a in names):
-        raise InputError(f"--attributes must be comma-separated names such as open_mouth,short_hair; got {spec!r}")
-    if len(set(names)) != len(names):
-        raise InputError(f"--attributes lists a name twice: {spec!r}")
-    return tuple(names)
-
-
 # -- labels ----------------------------------------------------------------------------------------
 def load_labels_csv(path, attributes) -> tuple[list[str], np.ndarray]:
     """Read a label CSV: a `filename` column and one 0/1 column per attribute -> (names, (N, A))."""
@@ -248,17 +237,6 @@ def load_labels_csv(path, attributes) -> tuple[list[str], np.ndarray]:
     return names, np.asarray(rows, np.float32)
 
 
-def read_image(path: Path) -> np.ndarray:
-    """One image file as uint8 RGB (H, W, 3); a one-line InputError when unreadable."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as e:
-        raise InputError(f"cannot read image {path}: {e}") from e
-
-
 def resize_uint8(images, size: int) -> torch.Tensor:
     """Images (list or array of HxWx3 uint8, any sizes) -> uint8 tensor (N, 3, size, size)."""
     out = []
@@ -275,9 +253,6 @@ def training_data(data, labels=None, attributes=DEFAULT_ATTRIBUTES, limit: int |
 
     Images are resized as they are read, so a large run never sits in memory at full size.
     """
-    from ..images import list_images
-    from ..store import Run
-
     attributes = tuple(attributes)
     if isinstance(data, (str, Path)):
         p = Path(data)
@@ -294,7 +269,7 @@ def training_data(data, labels=None, attributes=DEFAULT_ATTRIBUTES, limit: int |
             if absent:
                 raise InputError(f"{len(absent)} file(s) of {labels} are not in {p}, e.g. {absent[0]!r}")
             names, y = names[:limit], y[:limit]
-            images = torch.cat([resize_uint8([read_image(by_name[n])], size) for n in names])
+            images = torch.cat([resize_uint8([read_rgb(by_name[n])], size) for n in names])
             return images, y, {"kind": "folder", "path": str(p), "labels": str(labels), "n": len(names)}
         else:
             raise InputError(f"{p} is neither a run nor an image folder")
@@ -317,7 +292,7 @@ def training_data(data, labels=None, attributes=DEFAULT_ATTRIBUTES, limit: int |
                     raise TagError(f"attribute {a!r} is not among the tags of {run.path}: "
                                    f"{unknown_name_message('tag', a, tags)}")
             cols = [tags.index(a) for a in attributes]
-            y = (scores[:, cols] >= THRESHOLD).astype(np.float32)
+            y = (scores[:, cols] >= TAG_THRESHOLD).astype(np.float32)
             sel = [int(i) for i in ids]
             source = "tags >= 0.5"
         sel, y = sel[:limit], y[:limit]
@@ -344,25 +319,13 @@ def training_data(data, labels=None, attributes=DEFAULT_ATTRIBUTES, limit: int |
 
 
 # -- metrics ---------------------------------------------------------------------------------------
-def auc(y_true: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half); nan with a single class."""
-    from scipy.stats import rankdata
-
-    y_true = np.asarray(y_true).astype(bool)
-    n_pos, n_neg = int(y_true.sum()), int((~y_true).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[y_true].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def attribute_metrics(attributes, y_true: np.ndarray, probs: np.ndarray) -> dict:
     """Per attribute: accuracy at 0.5, AUC, number of samples and positives."""
     out = {}
     for k, a in enumerate(attributes):
-        pred = probs[:, k] >= THRESHOLD
+        pred = probs[:, k] >= TAG_THRESHOLD
         out[a] = {
-            "accuracy": float((pred == (y_true[:, k] >= 0.5)).mean()) if len(y_true) else float("nan"),
+            "accuracy": float((pred == (y_true[:, k] >= TAG_THRESHOLD)).mean()) if len(y_true) else float("nan"),
             "auc": auc(y_true[:, k], probs[:, k]),
             "n": int(len(y_true)),
             "positives": int(y_true[:, k].sum()),
@@ -381,7 +344,7 @@ def _init_weights(scorer: Scorer, pretrained) -> str:
 
     pretrained: "auto" (the hub file when present), True (require it), False, or a file path.
     """
-    where = hub_checkpoints_dir() / "resnet50-11ad3fa6.pth"
+    where = hub_checkpoint_dir() / "resnet50-11ad3fa6.pth"
     if pretrained is False:
         return "scratch (ImageNet weights not requested)"
     if pretrained in ("auto", None, True):
@@ -427,8 +390,6 @@ def train_scorer(data, labels=None, attributes=DEFAULT_ATTRIBUTES, epochs: int =
     pretrained: "auto" (ImageNet weights when present in the torch hub cache), True (require
     them), False (from scratch) or a path. `threads` bounds torch's threads during training only.
     """
-    from tqdm.auto import tqdm
-
     attributes = tuple(attributes)
     x_all, y, trained_on = training_data(data, labels, attributes, limit, input_size)
     n = len(y)
@@ -494,8 +455,6 @@ def train_scorer(data, labels=None, attributes=DEFAULT_ATTRIBUTES, epochs: int =
 # -- the demo scorer -------------------------------------------------------------------------------
 def demo_training_data(config: dict = DEMO_CONFIG) -> tuple[np.ndarray, np.ndarray]:
     """Demo-world anime renders with their ground-truth labels for the configured attributes."""
-    from ..world import render, truth
-
     images, z, _ = render.demo_anime(config["n_images"], seed=config["seed"], size=config["render_size"])
     y = np.stack([truth.BINARY_ATTRIBUTES[a](z) for a in config["attributes"]], axis=1).astype(np.float32)
     return images, y

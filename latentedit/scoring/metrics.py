@@ -17,7 +17,7 @@
 None of these weights can be downloaded here, and a metric computed with other weights is not
 that metric. When a file is missing, the result says which file and where to put it, and a
 clearly labelled substitute is computed in the feature space of the re-scoring classifier
-(`models.scorer.Scorer.features`): "scorer-feature FD" instead of FID, "scorer-feature DFD"
+(`scoring.scorer.Scorer.features`): "scorer-feature FD" instead of FID, "scorer-feature DFD"
 instead of DFID, and "scorer-feature diversity" (mean pairwise cosine distance) instead of LPIPS.
 Substitutes never carry the standard names, and their values are not comparable to published ones.
 
@@ -34,8 +34,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import linalg
+from torchvision.models import alexnet
+from torchvision.models.inception import Inception3, InceptionA, InceptionC, InceptionE
 
-from .errors import CheckpointError, InputError
+from ..errors import CheckpointError, InputError
+from ..models.checkpoint import hub_checkpoint_dir
 
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
@@ -53,13 +57,8 @@ class MissingWeightsError(CheckpointError):
         super().__init__(f"missing file {file} for {metric}: put it at {self.where / file} (from {url})")
 
 
-def hub_checkpoints_dir() -> Path:
-    """torch hub's checkpoint folder ($TORCH_HOME/hub/checkpoints by default)."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
 def _weights_file(file: str, url: str, metric: str, path=None) -> Path:
-    p = Path(path) if path is not None else hub_checkpoints_dir() / file
+    p = Path(path) if path is not None else hub_checkpoint_dir() / file
     if not p.exists():
         raise MissingWeightsError(p.name, p.parent, url, metric)
     return p
@@ -99,8 +98,6 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     (near-singular product), eps is added to both diagonals; an imaginary part that numerical
     error leaves is dropped when it is negligible and is an error otherwise.
     """
-    from scipy import linalg
-
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (len(mu1), len(mu1)):
@@ -149,49 +146,47 @@ def _as_unit_float(images) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float().div(255)
 
 
-def _fid_blocks():
-    """FID variants of torchvision's Inception blocks (pytorch-fid / TTUR's TensorFlow graph)."""
-    from torchvision.models.inception import InceptionA, InceptionC, InceptionE
+# FID variants of torchvision's Inception blocks (pytorch-fid / TTUR's TensorFlow graph): average
+# pools that exclude the padding, a max pool in the last block.
+def _avg_pool(x):
+    return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
 
-    def avg(x):
-        return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
 
-    class FIDInceptionA(InceptionA):
-        def forward(self, x):
-            b5 = self.branch5x5_2(self.branch5x5_1(x))
-            b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
-            return torch.cat([self.branch1x1(x), b5, b3, self.branch_pool(avg(x))], 1)
+class FIDInceptionA(InceptionA):
+    def forward(self, x):
+        b5 = self.branch5x5_2(self.branch5x5_1(x))
+        b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+        return torch.cat([self.branch1x1(x), b5, b3, self.branch_pool(_avg_pool(x))], 1)
 
-    class FIDInceptionC(InceptionC):
-        def forward(self, x):
-            b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
-            b7d = x
-            for conv in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
-                         self.branch7x7dbl_5):
-                b7d = conv(b7d)
-            return torch.cat([self.branch1x1(x), b7, b7d, self.branch_pool(avg(x))], 1)
 
-    class FIDInceptionE(InceptionE):
-        pool = staticmethod(avg)
+class FIDInceptionC(InceptionC):
+    def forward(self, x):
+        b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
+        b7d = x
+        for conv in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
+                     self.branch7x7dbl_5):
+            b7d = conv(b7d)
+        return torch.cat([self.branch1x1(x), b7, b7d, self.branch_pool(_avg_pool(x))], 1)
 
-        def forward(self, x):
-            b3 = self.branch3x3_1(x)
-            b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
-            b3d = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
-            b3d = torch.cat([self.branch3x3dbl_3a(b3d), self.branch3x3dbl_3b(b3d)], 1)
-            return torch.cat([self.branch1x1(x), b3, b3d, self.branch_pool(self.pool(x))], 1)
 
-    class FIDInceptionE2(FIDInceptionE):
-        pool = staticmethod(lambda x: F.max_pool2d(x, kernel_size=3, stride=1, padding=1))
+class FIDInceptionE(InceptionE):
+    pool = staticmethod(_avg_pool)
 
-    return FIDInceptionA, FIDInceptionC, FIDInceptionE, FIDInceptionE2
+    def forward(self, x):
+        b3 = self.branch3x3_1(x)
+        b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
+        b3d = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
+        b3d = torch.cat([self.branch3x3dbl_3a(b3d), self.branch3x3dbl_3b(b3d)], 1)
+        return torch.cat([self.branch1x1(x), b3, b3d, self.branch_pool(self.pool(x))], 1)
+
+
+class FIDInceptionE2(FIDInceptionE):
+    pool = staticmethod(lambda x: F.max_pool2d(x, kernel_size=3, stride=1, padding=1))
 
 
 def fid_inception_network() -> torch.nn.Module:
     """torchvision's Inception3 with 1008 classes and the FID blocks (random weights)."""
-    from torchvision.models.inception import Inception3
-
-    A, C, E1, E2 = _fid_blocks()
+    A, C, E1, E2 = FIDInceptionA, FIDInceptionC, FIDInceptionE, FIDInceptionE2
     net = Inception3(num_classes=1008, aux_logits=False, init_weights=False)
     net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = A(192, 32), A(256, 64), A(288, 64)
     net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e = C(768, 128), C(768, 160), C(768, 160), C(768, 192)
@@ -240,14 +235,20 @@ def scorer_space(scorer, name: str = "scorer-feature FD", note: str = "") -> Fea
     return FeatureSpace(name, lambda images: scorer.features(images), standard=False, note=note)
 
 
-def fid_space(scorer=None, path=None) -> FeatureSpace:
-    """The FID feature space when its weights are present, else the labelled scorer substitute."""
+def _standard_or_substitute(metric: str, standard, substitute, scorer):
+    """`standard()` when its weights are present, else `substitute(note)` (needs a scorer) labelled as such."""
     try:
-        return inception_space(path)
+        return standard()
     except MissingWeightsError as e:
         if scorer is None:
             raise
-        return scorer_space(scorer, note=f"substitute for FID, not comparable to published FID: {e}")
+        return substitute(f"substitute for {metric}, not comparable to published {metric}: {e}")
+
+
+def fid_space(scorer=None, path=None) -> FeatureSpace:
+    """The FID feature space when its weights are present, else the labelled scorer substitute."""
+    return _standard_or_substitute("FID", lambda: inception_space(path),
+                                   lambda note: scorer_space(scorer, note=note), scorer)
 
 
 # -- FID and DFID ------------------------------------------------------------------------------------
@@ -302,8 +303,7 @@ class LPIPSDistance:
     standard = True
 
     def __init__(self, path=None):
-        import lpips
-        from torchvision.models import alexnet
+        import lpips  # heavy, and only for real LPIPS: imported when its AlexNet weights are there
 
         file = _weights_file(ALEXNET_FILE, ALEXNET_URL, "LPIPS", path)
         backbone = alexnet(weights=None)
@@ -353,12 +353,8 @@ class ScorerFeatureDistance:
 
 def diversity_measure(scorer=None, path=None):
     """Real LPIPS when AlexNet's weights are present, else the labelled scorer-feature substitute."""
-    try:
-        return LPIPSDistance(path)
-    except MissingWeightsError as e:
-        if scorer is None:
-            raise
-        return ScorerFeatureDistance(scorer, note=f"substitute for LPIPS, not comparable to published LPIPS: {e}")
+    return _standard_or_substitute("LPIPS", lambda: LPIPSDistance(path),
+                                   lambda note: ScorerFeatureDistance(scorer, note=note), scorer)
 
 
 def diversity(groups, measure, min_samples: int = MIN_DIVERSITY_SAMPLES) -> MetricResult:
@@ -415,7 +411,7 @@ def status() -> dict:
     """Which standard metrics can run here: {metric: "ok" | "missing file X: put it at PATH"}."""
     out = {}
     for metric, file in (("FID", INCEPTION_FILE), ("DFID", INCEPTION_FILE), ("LPIPS", ALEXNET_FILE)):
-        p = hub_checkpoints_dir() / file
+        p = hub_checkpoint_dir() / file
         out[metric] = "ok" if p.exists() else f"missing file {file}: put it at {p}"
     return out
 

@@ -1,0 +1,43 @@
+"""Fitting a run's directions: loaded from RUN/directions when present, else fitted and saved.
+
+`fit-directions` tags a run that has no tags; `edit` and `report` fit the directions they need.
+"""
+
+from __future__ import annotations
+
+from ..directions import DirectionSet, estimator_class, fit_directions
+from ..errors import DirectionError
+from ..models.checkpoint import generator_for_run
+from ..store import Run
+from .tag import ensure_tags
+
+
+def ensure_directions(run, method: str, space: str = "w", tags=None, tagger="demo", generator=None,
+                      refit: bool = False, progress: bool = True, **params):
+    """The run's `method` directions: loaded from RUN/directions when present, else fitted and saved.
+
+    Returns (DirectionSet, path). Every tag that passes the filter is fitted, so the file serves
+    later edits too; a requested tag that is unknown or was filtered out raises a TagError that
+    says why. The file is keyed by `params` (`Run.directions_path`), so fits with other parameters
+    sit side by side; a saved file is reused only when it covers `tags` and was fitted for this
+    run's generator.
+    """
+    run = Run.open(run)
+    path = run.directions_path(method, space, params)
+    if path.exists() and not refit:
+        try:
+            ds = DirectionSet.load(path, generator_fingerprint=run.fingerprint)
+        except DirectionError:
+            ds = None
+        if ds is not None and (tags is None or set(tags) <= set(ds.names)):
+            return ds, path
+    needs = estimator_class(method)
+    G = generator_for_run(run, generator) if needs.requires_generator else generator
+    if needs.requires_labels:
+        ensure_tags(run, tagger, progress=progress)
+    ds = fit_directions(run, method, space=space, generator=G, **params)
+    ds.save(path)
+    missing = [t for t in tags or () if t not in ds.names]
+    if missing:
+        fit_directions(run, method, space=space, tags=missing, generator=G, **params)  # raises why
+    return ds, path

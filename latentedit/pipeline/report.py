@@ -1,0 +1,487 @@
+"""`report(run)`: fit what is missing, edit, re-score, measure, and write a self-contained report.
+
+    result = report("runs/demo", methods=("linear", "svd"), samples=50)   # or report(run, ReportRequest(...))
+    result.index, result.failed, result.doc["rescore"]["svd"]["mean"]
+
+Stages, in order (each one timed; a stage that fails is recorded with its one-line error and the
+report is still written with everything else, its sections marked):
+
+    generator, scorer, samples            the run's generator, the re-scorer, the evaluation batch
+    directions:<m>                        the run's directions (fitted and saved when missing)
+    edits:<m>                             every pair edit of every sample, at the method's default strengths
+    rescore:<m>, ground_truth:<m>         classifier and (demo world) ground-truth matrices
+    sweeps:<m>                            target / off-target change over edit strength
+    metrics:fid, metrics:dfid, metrics:lpips
+    figures, files                        PNG figures; report.json, CSVs and index.html (`reporting.files`)
+
+The evaluation batch is made of fresh selfies, not the run's samples (`pipeline.batches`).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..directions import METHODS, fit_directions
+from ..editing import UNNAMED_METHODS, Edit, EditSession, with_spread
+from ..errors import InputError, LatentEditError, unknown_name_message
+from ..images import from_uint8
+from ..models import batched
+from ..reporting.figures import report_figures
+from ..reporting.files import report_files
+from ..scoring import metrics as M
+from ..scoring.rescore import RescoreResult, edit_name, ground_truth_matrix, rescore_matrix, shown_tags
+from ..scoring.scorer import load_scorer
+from ..stats import TAG_THRESHOLD
+from ..store import Run, check_output_folder, versions, write_folder
+from .batches import BATCH_SIZE, decode, evaluation_batch, reference_images, run_selfies
+from .edit import load_directions_for, load_generator_for
+from .requests import make_request
+
+DEFAULT_METHODS = ("linear", "lasso", "svd", "sefa")
+DEFAULT_PAIRS = (("long_hair", "short_hair"), ("open_mouth", "closed_mouth"), ("closed_eyes", None))
+SWEEP_FACTORS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
+FORMAT = "latentedit-report/1"
+READOUT = ("Ground truth: what each decoded image shows, read off its pixels by "
+           "latentedit.world.readout.read_attributes (for each attribute, the nearest of the world's renders "
+           "that vary only that attribute, with the input's geometry and the unedited style's other attributes). "
+           "Before and after images are read the same way, and the matrix is computed by the same function as "
+           "the classifier's.")
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What a report compares and how much it measures.
+
+    methods, pairs: direction methods and (add, sub or None) edits; samples: edited samples per
+    edit (re-scoring, FID); sweep_samples: samples per sweep point, at `sweep_factors` x the
+    default strengths; metric_inputs selfies get dfid_augmentations augmentations each (DFID) and
+    lpips_styles random styles each (diversity). scorer, tagger: files or "demo"; reference: a
+    folder of anime images for FID (demo world: demo renders); out: the folder (None: RUN/report).
+    threads bounds torch's threads while the report runs (restored after): on a shared machine
+    one thread is steadier than two, whose waits on each other multiply the time when cores are busy.
+    """
+
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    pairs: tuple[tuple[str, str | None], ...] = DEFAULT_PAIRS
+    samples: int = 100
+    out: str | Path | None = None
+    seed: int = 0
+    scorer: str | Path = "demo"
+    tagger: str | Path = "demo"
+    sweep_samples: int = 24
+    sweep_factors: tuple[float, ...] = SWEEP_FACTORS
+    metric_inputs: int = 4
+    dfid_augmentations: int = 50
+    lpips_styles: int = 10
+    reference: str | Path | None = None
+    threads: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "methods", check_methods(self.methods))
+        object.__setattr__(self, "pairs", check_pairs(self.pairs))
+        object.__setattr__(self, "sweep_factors", tuple(float(f) for f in self.sweep_factors))
+
+
+@dataclass
+class ReportResult:
+    """Where the report went and every number in it (`doc` is what report.json holds)."""
+
+    index: Path
+    doc: dict
+
+    @property
+    def out(self) -> Path:
+        return self.index.parent
+
+    @property
+    def stages(self) -> dict:
+        return self.doc["stages"]
+
+    @property
+    def failed(self) -> dict:
+        """{stage: record} of the stages that failed (the report is partial when any did)."""
+        return {k: v for k, v in self.stages.items() if v["status"] == "failed"}
+
+    @property
+    def seconds(self) -> float:
+        return self.doc["seconds"]
+
+
+def check_methods(methods) -> tuple:
+    """Known method names, in order, without repeats; an unknown one is a one-line InputError."""
+    names = [str(m) for m in methods]
+    if not names:
+        raise InputError("a report needs at least one method, e.g. linear,lasso,svd,sefa")
+    for m in names:
+        if m not in METHODS:
+            raise InputError(unknown_name_message("method", m, METHODS))
+    return tuple(dict.fromkeys(names))
+
+
+def check_pairs(pairs) -> tuple:
+    """((add, sub or None), ...): no pair adds and subtracts one tag, none is listed twice."""
+    out = []
+    for add, sub in pairs:
+        pair = (str(add), str(sub) if sub else None)
+        if pair[0] == pair[1]:
+            raise InputError(f"--pairs {add}:{sub}: a pair cannot add and subtract the same tag")
+        if pair in out:
+            raise InputError(f"--pairs lists {add}:{sub} twice" if sub else f"--pairs lists {add} twice")
+        out.append(pair)
+    if not out:
+        raise InputError("a report needs at least one pair, e.g. long_hair:short_hair")
+    return tuple(out)
+
+
+# -- stage bookkeeping -----------------------------------------------------------------------------
+class Stages:
+    """Times every stage and records failures instead of stopping the report."""
+
+    def __init__(self, bar=None):
+        self.status: dict = {}
+        self.bar = bar
+
+    @contextmanager
+    def __call__(self, name: str):
+        if self.bar is not None:
+            self.bar.set_description(f"report: {name}")
+        start, cpu = time.time(), time.process_time()
+        try:
+            yield
+        except Exception as e:  # noqa: BLE001 - a report keeps what it has and marks the rest
+            message = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            self.status[name] = {"status": "failed", "error": f"{type(e).__name__}: {message}"[:500]}
+            if not isinstance(e, LatentEditError):
+                self.status[name]["traceback"] = traceback.format_exc(limit=6)
+        else:
+            self.status[name] = {"status": "ok"}
+        finally:
+            self.status.setdefault(name, {"status": "interrupted"}).update(
+                seconds=round(time.time() - start, 2), cpu_seconds=round(time.process_time() - cpu, 2))
+            if self.bar is not None:
+                self.bar.update(1)
+
+    def skip(self, name: str, reason: str) -> None:
+        self.status[name] = {"status": "skipped", "seconds": 0.0, "cpu_seconds": 0.0, "error": reason}
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def ok(self, name: str) -> bool:
+        return self.status.get(name, {}).get("status") == "ok"
+
+
+# -- edits -----------------------------------------------------------------------------------------
+def _pair_tags(pairs) -> list[str]:
+    return list(dict.fromkeys(t for pair in pairs for t in pair if t))
+
+
+def directions_for(G, run, method: str, pairs, tagger="demo", seed: int = 0):
+    """The run's directions for `method` (fitted and saved when missing), covering every pair tag.
+
+    Supervised tags that the run's tag filter drops (e.g. closed_mouth, on most images) are fitted
+    in memory with `include`, as `latentedit.world.evaluate.measure_edits` does; the note says so.
+    """
+    tags = _pair_tags(pairs)
+    if method in UNNAMED_METHODS:
+        ds, path = load_directions_for(G, run, method, "w", tags=tags, tagger=tagger, seed=seed)
+        return ds, {"path": str(path) if path else None, "labelled_from": ds.params.get("labelled_from")}
+    ds, path = load_directions_for(G, run, method, "w", tagger=tagger, seed=seed)
+    missing = [t for t in tags if t not in ds.names]
+    info = {"path": str(path) if path else None}
+    if missing:
+        vocab = run.tag_vocab()["tags"]
+        ds = with_spread(fit_directions(run, method, generator=G, include=[t for t in tags if t in vocab]),
+                         run.codes()["w"])
+        info["note"] = (f"{', '.join(missing)} not in the saved directions (dropped by the tag filter); "
+                        "refitted in memory with include= for this report")
+    return ds, info
+
+
+@dataclass
+class PairEdit:
+    """One pair edit of one method at the method's default strengths (A, B)."""
+
+    name: str
+    add: str
+    sub: str | None
+    apply: Callable  # (w, factor=1.0) -> w + factor * (A n(add) - B n(sub))
+    record: dict
+
+
+def pair_edits(G, ds, pairs) -> dict[str, PairEdit]:
+    """{edit name: PairEdit} for every (add, sub) pair; names come from the edit itself."""
+    session = EditSession(G, ds, device=next(G.parameters()).device, batch_size=32)
+    out = {}
+    for add, sub in pairs:
+        subs = [sub] if sub else []
+        edit = Edit.paired([add], subs)
+        strengths = session.strengths(edit)
+
+        def apply(w, factor=1.0, edit=edit, strengths=strengths):
+            return session.apply(w, edit.with_strengths([s * factor for s in strengths]))
+
+        name = edit_name(add, subs)
+        out[name] = PairEdit(name, add, sub, apply, {"add": [add], "sub": subs, "strength": float(strengths[0]),
+                                                     "sub_strength": float(-strengths[1]) if subs else 0.0})
+    return out
+
+
+def _target(attributes, add, sub):
+    """(column, sign) of the scorer attribute an edit should move: +add, or -sub; (None, 0) if neither."""
+    if add in attributes:
+        return add, 1.0
+    if sub in attributes:
+        return sub, -1.0
+    return None, 0.0
+
+
+def _agreement(result, reads: dict, attributes) -> dict:
+    """Fraction of decoded images where scorer and ground truth agree (score >= threshold), per attribute."""
+    preds, truths = [], []
+    for i, (name, (before, after)) in enumerate(result.scores.items()):
+        read_before, read_after = reads[name]
+        if i == 0:
+            preds.append(before >= TAG_THRESHOLD)
+            truths.append(shown_tags(read_before, attributes) >= TAG_THRESHOLD)
+        preds.append(after >= TAG_THRESHOLD)
+        truths.append(shown_tags(read_after, attributes) >= TAG_THRESHOLD)
+    p, t = np.concatenate(preds), np.concatenate(truths)
+    out = {a: float((p[:, k] == t[:, k]).mean()) for k, a in enumerate(attributes)}
+    out["_n"] = int(len(p))
+    return out
+
+
+# -- the report ------------------------------------------------------------------------------------
+@dataclass
+class Context:
+    """Everything one report holds: the request, the document being filled, and loaded objects."""
+
+    run: Run
+    req: ReportRequest
+    doc: dict
+    stage: Stages
+    G: object = None
+    scorer: object = None
+    batch: object = None                     # content, w, decode(G, w), and read(images) on the demo world
+    before: np.ndarray | None = None         # decoded unedited samples
+    read_before: dict | None = None          # what they show (demo world only)
+    edits: dict = field(default_factory=dict)   # method -> {name: PairEdit}
+    images: dict = field(default_factory=dict)  # method -> {name: (before, after)}
+    rescored: dict = field(default_factory=dict)  # method -> RescoreResult
+
+
+def report(run, request: ReportRequest | None = None, *, generator=None, progress: bool = True,
+           **options) -> ReportResult:
+    """Build the report of `run` into `request.out` (default RUN/report).
+
+    `request` is a ReportRequest, or give its fields as keywords; `generator` only for runs
+    sampled with an in-memory generator.
+    """
+    req = make_request(ReportRequest, request, options)
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(int(req.threads), old_threads)))
+    try:
+        return _report(Run.open(run), req, generator, progress)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportResult:
+    start = time.time()
+    out = check_output_folder(req.out if req.out is not None else run.report_dir, "report")
+    config = {"run": str(run.path), "methods": list(req.methods), "pairs": [[a, s] for a, s in req.pairs],
+              "samples": int(req.samples), "seed": int(req.seed), "scorer": str(req.scorer), "tagger": str(req.tagger),
+              "sweep_samples": int(req.sweep_samples), "sweep_factors": list(req.sweep_factors),
+              "metric_inputs": int(req.metric_inputs), "dfid_augmentations": int(req.dfid_augmentations),
+              "lpips_styles": int(req.lpips_styles), "reference": str(req.reference) if req.reference else None,
+              "threads": torch.get_num_threads()}
+    doc = {"format": FORMAT, "config": config, "versions": versions(), "generator": run.fingerprint,
+           "scorer": None, "directions": {}, "edits": {}, "rescore": {}, "ground_truth": {}, "agreement": {},
+           "sweeps": {}, "metrics": {"rows": [], "notes": []}}
+    bar = tqdm(total=3 + 5 * len(req.methods) + 3 + 2, desc="report", unit="stage", disable=not progress)
+    ctx = Context(run, req, doc, Stages(bar))
+
+    _load(ctx, generator, progress)
+    for method in req.methods:
+        _evaluate(ctx, method)
+    _metrics(ctx)
+    figures = {}
+    with ctx.stage("figures"):
+        figures = report_figures(doc, ctx.before, ctx.images)
+    doc["stages"] = ctx.stage.status
+    doc["seconds"] = round(time.time() - start, 1)
+    tables = {f"{prefix}-{method}.csv": RescoreResult.from_dict(r).to_csv()
+              for key, prefix in (("rescore", "rescore"), ("ground_truth", "ground-truth"))
+              for method, r in doc[key].items()}
+    with ctx.stage("files"):
+        write_folder(out, report_files(doc, figures, tables), "report")
+    bar.close()
+    if not ctx.stage.ok("files"):
+        raise LatentEditError(f"could not write the report to {out}: {ctx.stage.status['files']['error']}")
+    return ReportResult(out / "index.html", doc)
+
+
+def _load(ctx: Context, generator, progress: bool) -> None:
+    """Stages generator, scorer and samples."""
+    stage, req = ctx.stage, ctx.req
+    with stage("generator"):
+        ctx.G, _ = load_generator_for(ctx.run, generator)
+    with stage("scorer"):
+        sc = ctx.scorer = load_scorer(req.scorer, progress=progress)
+        ctx.doc["scorer"] = {"attributes": list(sc.attributes), "metrics": sc.metrics, "trained_on": sc.trained_on,
+                             "init": sc.init, "input_size": sc.input_size,
+                             "describe": f"ResNet50 scorer from {sc.init}, input {sc.input_size}x{sc.input_size}, "
+                                         f"trained on {sc.trained_on.get('kind', '?')} "
+                                         f"({sc.metrics.get('n_train', '?')} images)"}
+    if ctx.G is None:
+        stage.skip("samples", "needs the generator")
+        return
+    with stage("samples"):
+        ctx.batch = evaluation_batch(ctx.run, ctx.G, req.samples, req.seed)
+        ctx.before = ctx.batch.decode(ctx.G, ctx.batch.w)
+        if hasattr(ctx.batch, "read"):
+            ctx.read_before = ctx.batch.read(ctx.before)
+    ctx.doc["ground_truth_readout"] = READOUT if ctx.read_before is not None else "no ground truth for this run"
+
+
+def _evaluate(ctx: Context, method: str) -> None:
+    """Stages directions, edits, rescore, ground_truth and sweeps of one method."""
+    stage, doc, req, names = ctx.stage, ctx.doc, ctx.req, ("edits", "rescore", "ground_truth", "sweeps")
+    if ctx.G is None:
+        for s in ("directions", *names):
+            stage.skip(f"{s}:{method}", "needs the generator")
+        return
+    ds = None
+    with stage(f"directions:{method}"):
+        ds, doc["directions"][method] = directions_for(ctx.G, ctx.run, method, req.pairs, req.tagger, req.seed)
+    if ds is None or ctx.before is None:
+        for s in names:
+            stage.skip(f"{s}:{method}", "needs the directions and the samples")
+        return
+    with stage(f"edits:{method}"):
+        edits = pair_edits(ctx.G, ds, req.pairs)
+        ctx.images[method] = {name: (ctx.before, ctx.batch.decode(ctx.G, e.apply(ctx.batch.w)))
+                              for name, e in edits.items()}
+        ctx.edits[method] = edits
+        doc["edits"][method] = {name: e.record for name, e in edits.items()}
+    if method not in ctx.images:
+        for s in names[1:]:
+            stage.skip(f"{s}:{method}", "the edits failed")
+        return
+    if ctx.scorer is None:
+        stage.skip(f"rescore:{method}", "no scorer")
+    else:
+        with stage(f"rescore:{method}"):
+            ctx.rescored[method] = rescore_matrix(ctx.images[method], ctx.scorer)
+            doc["rescore"][method] = ctx.rescored[method].to_dict()
+    if ctx.read_before is None:
+        stage.skip(f"ground_truth:{method}", "only demo-world runs have a ground truth")
+    else:
+        with stage(f"ground_truth:{method}"):
+            reads = {name: (ctx.read_before, ctx.batch.read(after)) for name, (_, after) in ctx.images[method].items()}
+            attributes = list(ctx.scorer.attributes) if ctx.scorer is not None else _pair_tags(req.pairs)
+            doc["ground_truth"][method] = ground_truth_matrix(reads, attributes, notes={"readout": READOUT}).to_dict()
+            if method in ctx.rescored:
+                doc["agreement"][method] = _agreement(ctx.rescored[method], reads, attributes)
+    if ctx.scorer is None:
+        stage.skip(f"sweeps:{method}", "no scorer")
+    else:
+        with stage(f"sweeps:{method}"):
+            doc["sweeps"][method] = _sweeps(ctx, method)
+
+
+def _sweeps(ctx: Context, method: str) -> dict:
+    """Scorer change of every attribute at factors x the default (A, B) of each pair edit."""
+    n = ctx.req.sweep_samples
+    attributes = list(ctx.scorer.attributes)
+    w, content = ctx.batch.w[:n], ctx.batch.content[:n]
+    before = ctx.scorer.predict(ctx.before[:n])
+    out = {}
+    for name, e in ctx.edits[method].items():
+        column, sign = _target(attributes, e.add, e.sub)
+        others = [k for k, a in enumerate(attributes) if a != column]
+        record = {"strengths": [], "target": None if column is None else ("+" if sign > 0 else "-") + column,
+                  "target_change": [], "off_target_change": [], "per_attribute": {a: [] for a in attributes}}
+        for f in ctx.req.sweep_factors:
+            change = (ctx.scorer.predict(decode(ctx.G, content, e.apply(w, f))) - before).mean(0)
+            record["strengths"].append(f * e.record["strength"])
+            for k, a in enumerate(attributes):
+                record["per_attribute"][a].append(float(change[k]))
+            if column is not None:
+                record["target_change"].append(float(sign * change[attributes.index(column)]))
+            record["off_target_change"].append(float(np.abs(change[others]).mean()) if others else 0.0)
+        out[name] = record
+    return out
+
+
+def _metrics(ctx: Context) -> None:
+    """FID, DFID and LPIPS diversity (or their labelled substitutes) of no edit and of every edit."""
+    stage, req, G = ctx.stage, ctx.req, ctx.G
+    ctx.doc["metrics"]["status"] = M.status()
+    if ctx.before is None:
+        for s in ("metrics:fid", "metrics:dfid", "metrics:lpips"):
+            stage.skip(s, "needs the generator and the samples")
+        return
+    configs = [("unedited", "-", None)] + [(m, name, e.apply) for m, edits in ctx.edits.items()
+                                           for name, e in edits.items()]
+    rows, notes = ctx.doc["metrics"]["rows"], ctx.doc["metrics"]["notes"]
+
+    def add_row(method, edit, result):
+        rows.append({"method": method, "edit": edit, **result.to_dict()})
+
+    space = ref = None
+    with stage("metrics:fid"):
+        space = M.fid_space(ctx.scorer)
+        if not space.standard:
+            notes.append(space.note)
+        ref = space.features(reference_images(ctx.run, G, req.samples, req.seed, req.reference))
+        add_row("unedited", "-", M.fid(ctx.before, ref, space))
+        for method, name, _ in configs[1:]:
+            add_row(method, name, M.fid(ctx.images[method][name][1], ref, space))
+    if ref is None:
+        stage.skip("metrics:dfid", "needs the FID feature space and the reference images")
+    else:
+        with stage("metrics:dfid"):
+            contents, ws = _dfid_inputs(ctx)
+            for method, name, apply in configs:
+                groups = [decode(G, c, w if apply is None else apply(w)) for c, w in zip(contents, ws)]
+                add_row(method, name, M.dfid(groups, ref, space))
+    with stage("metrics:lpips"):
+        measure = M.diversity_measure(ctx.scorer)
+        if not measure.standard:
+            notes.append(measure.note)
+        k = req.lpips_styles
+        rng = np.random.default_rng([req.seed, 3])
+        with torch.inference_mode():
+            content = G.encode(from_uint8(run_selfies(ctx.run, G, req.metric_inputs, req.seed + 2)))[0]
+            ws = [G.mapping(torch.from_numpy(rng.standard_normal((k, G.latent_dim)).astype(np.float32)))
+                  for _ in range(len(content))]
+        for method, name, apply in configs:
+            groups = [decode(G, content[i : i + 1].expand(k, *content.shape[1:]), w if apply is None else apply(w))
+                      for i, w in enumerate(ws)]
+            add_row(method, name, M.diversity(groups, measure))
+
+
+def _dfid_inputs(ctx: Context) -> tuple[list, list]:
+    """Per metric input: content codes of its augmentations, and random styles w, for DFID."""
+    req, G = ctx.req, ctx.G
+    n_aug = req.dfid_augmentations
+    rng = np.random.default_rng([req.seed, 2])
+    contents, ws = [], []
+    for i, selfie in enumerate(run_selfies(ctx.run, G, req.metric_inputs, req.seed + 1)):
+        aug = from_uint8(M.augment(selfie, n_aug, seed=req.seed * 1000 + i))
+        contents.append(batched.encode_content(G, aug, BATCH_SIZE))
+        z = rng.standard_normal((n_aug, G.latent_dim)).astype(np.float32)
+        with torch.inference_mode():
+            ws.append(G.mapping(torch.from_numpy(z)))
+    return contents, ws
+

@@ -1,0 +1,223 @@
+"""Sampling: inputs -> content codes -> random styles -> anime images, into a run's store.
+
+Each input (a selfie file, or a demo-world selfie rendered from the seed) is encoded once; its
+content code is reused for `styles_per_input` random styles z ~ N(0, I). The style codes of input
+i come from their own random stream seeded by (seed, i), so a sample's codes depend only on the
+seed and the input, and its bytes on those, the generator and the batch size (float summation
+order): not on where a previous run was interrupted.
+
+    result = sample("demo", "runs/demo", n_inputs=64, seed=0)       # or sample(G, out, SampleRequest(...))
+    result.run.codes()["w"], result.resumed_shards
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import InputError, RunError
+from ..images import encode_png, from_uint8, grid, list_images, load_selfie, to_uint8
+from ..models.batched import decode, encode_content
+from ..models.checkpoint import fingerprint, load_generator
+from ..store import Run, shard_name, versions
+from ..world.render import demo_selfies
+from .requests import make_request
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """What to sample: `inputs` (a selfie folder; None = `n_inputs` demo-world selfies, 64 by
+    default), `styles_per_input` random styles each, from `seed`; `batch_size` images per forward
+    pass and `inputs_per_shard` inputs per shard (both change bytes, so they are part of the run)."""
+
+    inputs: str | Path | None = None
+    n_inputs: int | None = None
+    styles_per_input: int = 3
+    seed: int = 0
+    batch_size: int = 8
+    inputs_per_shard: int = 16
+    device: str = "cpu"
+    overwrite: bool = False
+
+    def __post_init__(self):
+        if self.styles_per_input < 1:
+            raise InputError("--styles-per-input must be at least 1")
+        if self.batch_size < 1:
+            raise InputError("--batch-size must be at least 1")
+        if self.inputs_per_shard < 1:
+            raise InputError("inputs_per_shard must be at least 1")
+
+
+@dataclass
+class SampleResult:
+    """The run sampled into, how many shards it has and how many of them were already there."""
+
+    run: Run
+    shards: int
+    resumed_shards: int
+    sampled: int  # samples made now (the rest were kept from an interrupted or earlier run)
+
+
+@dataclass
+class Inputs:
+    """The inputs of a run: names in order, a loader per index, and the files that were skipped."""
+
+    names: list[str]
+    load: Callable[[int], torch.Tensor]
+    skipped: list[dict] = field(default_factory=list)
+
+
+def folder_inputs(folder, size: int, n_inputs: int | None = None) -> Inputs:
+    """Image files of `folder`, preprocessed like the reference; unreadable files are skipped."""
+    files, others = list_images(folder)
+    skipped = [{"name": p.name, "reason": "not an image file"} for p in others]
+    good = []
+    for p in files:
+        try:
+            load_selfie(p, size)
+        except InputError as e:
+            skipped.append({"name": p.name, "reason": str(e).split(": ", 1)[-1]})
+            continue
+        good.append(p)
+        if n_inputs is not None and len(good) == n_inputs:
+            break
+    if not good:
+        raise InputError(f"no readable images in {folder} ({len(skipped)} files skipped)")
+    return Inputs([p.name for p in good], lambda i: load_selfie(good[i], size), skipped)
+
+
+def demo_inputs(n_inputs: int, seed: int, size: int) -> Inputs:
+    """Demo-world selfies; selfie i is rendered from its own seed (seed, i)."""
+
+    def load(i: int) -> torch.Tensor:
+        images, _ = demo_selfies(1, seed=_stream_seed(seed, i, "selfie"), size=size)
+        return from_uint8(images)
+
+    return Inputs([f"demo-selfie-{seed}-{i}" for i in range(n_inputs)], load)
+
+
+def run_inputs(run: Run, size: int) -> Inputs:
+    """The inputs a run was sampled from, as its manifest records them (demo selfies or a folder)."""
+    src = run.input_source
+    if src.kind == "demo":
+        return demo_inputs(len(src.names), src.seed, size)
+    if src.path is None or not src.path.is_dir():
+        raise RunError(f"the input selfies of {run.path} were in {src.path}, which is not a folder any more; "
+                       "give new selfies with --inputs DIR")
+    return Inputs(list(src.names), lambda i: load_selfie(src.path / src.names[i], size))
+
+
+def _stream_seed(seed: int, index: int, purpose: str) -> int:
+    return int(np.random.SeedSequence([seed, index, sum(map(ord, purpose))]).generate_state(1)[0])
+
+
+def style_codes(seed: int, input_index: int, k: int, latent_dim: int) -> np.ndarray:
+    """The k style codes z of one input: (k, latent_dim) float32, N(0, I)."""
+    rng = np.random.default_rng(_stream_seed(seed, input_index, "style"))
+    return rng.standard_normal((k, latent_dim)).astype(np.float32)
+
+
+def generator_record(generator, G) -> dict:
+    """The manifest's generator entry: kind ("demo", "checkpoint", "in-memory"), path, fingerprint, config."""
+    info = getattr(G, "source_info", None) or {}
+    if isinstance(generator, (str, Path)):
+        kind, path = ("demo", None) if str(generator) == "demo" else ("checkpoint", str(Path(generator).resolve()))
+    elif info.get("source") == "demo":
+        kind, path = "demo", None
+    elif info.get("path"):
+        kind, path = "checkpoint", info["path"]
+    else:
+        kind, path = "in-memory", None
+    return {"kind": kind, "path": path, "fingerprint": fingerprint(G), "config": G.config}
+
+
+def resolve_device(device: str) -> torch.device:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {device} asked but this machine has no CUDA GPU; use --device cpu")
+    return torch.device(device)
+
+
+@torch.inference_mode()
+def _render_shard(G, inputs: Inputs, index_range, k: int, seed: int, batch_size: int, device) -> tuple[dict, list]:
+    idx = list(index_range)
+    x = torch.cat([inputs.load(i) for i in idx])
+    content = encode_content(G, x, batch_size, device=device).repeat_interleave(k, dim=0)
+    z = np.concatenate([style_codes(seed, i, k, G.config["latent_dim"]) for i in idx])
+    z_t = torch.from_numpy(z).to(device)
+    w = torch.cat([G.mapping(z_t[i : i + batch_size]) for i in range(0, len(z), batch_size)])
+    images = decode(G, content, w, batch_size, convert=to_uint8)
+    codes = {
+        "id": np.array([i * k + j for i in idx for j in range(k)], np.int64),
+        "input_id": np.repeat(np.array(idx, np.int64), k),
+        "z": z,
+        "w": w.float().cpu().numpy().astype(np.float32),
+    }
+    return codes, [encode_png(a) for a in images]
+
+
+def sample(generator="demo", out="runs/demo", request: SampleRequest | None = None, *, progress: bool = True,
+           **options) -> SampleResult:
+    """Sample `styles_per_input` anime images for each input into the run at `out`.
+
+    `generator` is "demo", a checkpoint path, or a loaded Generator; `request` a SampleRequest,
+    or give its fields as keywords. Re-running with the same request resumes: finished shards
+    are kept, missing ones are made.
+    """
+    req = make_request(SampleRequest, request, options)
+    dev = resolve_device(req.device)
+    G = load_generator(generator, device=str(dev)) if isinstance(generator, (str, Path)) else generator
+    size = G.config["size"]
+    if req.inputs is None:
+        src = demo_inputs(64 if req.n_inputs is None else req.n_inputs, req.seed, size)
+        input_source = {"kind": "demo", "seed": req.seed}
+    else:
+        src = folder_inputs(req.inputs, size, req.n_inputs)
+        input_source = {"kind": "folder", "path": str(Path(req.inputs).resolve())}
+    n, k, per_shard = len(src.names), req.styles_per_input, req.inputs_per_shard
+    run = Run.create(
+        out,
+        {
+            "generator": generator_record(generator, G),
+            "input_source": input_source,
+            "seed": req.seed,
+            "styles_per_input": k,
+            "inputs_per_shard": per_shard,
+            "inputs": [{"id": i, "name": name} for i, name in enumerate(src.names)],
+            "skipped": src.skipped,
+            "n_inputs": n,
+            "n_samples": n * k,
+            "batch_size": req.batch_size,
+            "complete": False,
+            "versions": versions(),
+        },
+        overwrite=req.overwrite,
+    )
+    run.clean_partial()
+    done = set(run.shards())
+    n_shards = -(-n // per_shard)
+    todo = [s for s in range(n_shards) if shard_name(s) not in done]
+    resumed = n_shards - len(todo)
+    sampled = 0
+    with tqdm(total=n * k, disable=not progress, desc="sample", unit="img") as bar:
+        bar.update(min(n, resumed * per_shard) * k)
+        for s in todo:
+            inputs = range(s * per_shard, min(n, (s + 1) * per_shard))
+            codes, pngs = _render_shard(G, src, inputs, k, req.seed, req.batch_size, dev)
+            run.write_shard(s, codes, pngs)
+            sampled += len(pngs)
+            bar.update(len(pngs))
+    run.update_manifest(complete=True)
+    return SampleResult(run, n_shards, resumed, sampled)
+
+
+def write_preview(run, n_inputs: int = 8) -> Path:
+    """Write RUN/preview.png: one row per input (the first `n_inputs`), one column per style."""
+    run = Run.open(run)
+    k = run.manifest["styles_per_input"]
+    n = min(n_inputs, run.manifest["n_inputs"])
+    return run.write_preview(encode_png(grid(run.images(range(n * k)), n, k)))

@@ -1,0 +1,72 @@
+"""Tagging a run: every sample scored by a DeepDanbooru tagger into RUN/tags (resumable)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..errors import RunError
+from ..store import Run
+from ..tagging import Tagger, load_tagger
+
+
+@dataclass
+class TagResult:
+    """Counts of a tagging pass: samples in the run, tagged now, kept from before, shards."""
+
+    run: Run
+    samples: int
+    tagged: int
+    kept: int
+    shards: int
+
+
+def tag_run(run, tagger: Tagger, batch_size: int = 32, progress: bool = True, overwrite: bool = False) -> TagResult:
+    """Score every sample of a run into RUN/tags/<shard>.npz (id, scores) and RUN/tags/vocab.json.
+
+    Resumable: shards already scored by the same tagger are kept. A run tagged by another tagger
+    is refused unless `overwrite`.
+    """
+    run = Run.open(run)
+    shards = run.shards()
+    if not shards:
+        raise RunError(f"{run.path} has no samples yet; run latentedit sample --out {run.path} first")
+    vocab = {"tags": tagger.tags, "tagger": tagger.fingerprint, "source": tagger.source}
+    old = run.tag_vocab()
+    same_tagger = old is not None and old.get("tagger") == vocab["tagger"] and old.get("tags") == vocab["tags"]
+    if old is not None and not same_tagger:
+        if not overwrite:
+            raise RunError(
+                f"{run.tags_dir} holds scores of another tagger ({old.get('source')}, fingerprint {old.get('tagger')}); "
+                f"pass --overwrite to re-tag with {tagger.source}"
+            )
+        run.clear_tags()
+    if not same_tagger:
+        run.write_tag_vocab(vocab)
+
+    ids = {s: run.shard_codes(s)["id"].astype(np.int64) for s in shards}
+    todo = [s for s in shards if not (same_tagger and _shard_done(run.tag_shard(s), ids[s], len(tagger.tags)))]
+    total = sum(len(v) for v in ids.values())
+    with tqdm(total=total, disable=not progress, unit="img", desc="tagging") as bar:
+        bar.update(total - sum(len(ids[s]) for s in todo))
+        for s in todo:
+            run.write_tag_shard(s, ids[s], tagger.score(run.shard_images(s), batch_size=batch_size))
+            bar.update(len(ids[s]))
+    tagged = sum(len(ids[s]) for s in todo)
+    return TagResult(run, total, tagged, total - tagged, len(shards))
+
+
+def _shard_done(saved: dict | None, ids: np.ndarray, n_tags: int) -> bool:
+    """True when a saved tag shard matches the sample shard's ids and the tag count."""
+    return saved is not None and np.array_equal(saved["id"], ids) and saved["scores"].shape == (len(ids), n_tags)
+
+
+def ensure_tags(run, tagger="demo", batch_size: int = 32, progress: bool = True) -> Run:
+    """Tag every untagged shard of the run (no-op when the run is fully tagged)."""
+    run = Run.open(run)
+    if not run.has_tags():
+        tag_run(run, load_tagger(tagger) if isinstance(tagger, (str, Path)) else tagger, batch_size, progress)
+    return run
