@@ -46,6 +46,7 @@ class TrackConfig:
     search window around the predicted box, in box sides. scales: relative box sides tried per
     frame (follows zoom). min_score: correlation below which a frame's match is dropped.
     max_side: frames are tracked shrunk to at most this many pixels wide and high (speed).
+    max_backtrack: at most this many frames before a detector's first face are tracked backwards.
     process_noise: std of the per-frame change of the centre's velocity, in box sides per
     frame^2; measurement_noise: std of a measured centre, in box sides (both scaled by the
     clip's median box side, so a face's motion is smoothed alike at any resolution); the
@@ -62,6 +63,7 @@ class TrackConfig:
     side_process_noise: float = 0.004
     side_measurement_noise: float = 0.02
     max_side: int = 480
+    max_backtrack: int = 600
 
 
 def as_box(box) -> np.ndarray:
@@ -181,61 +183,83 @@ class Track:
 
 
 def _small(frame: np.ndarray, factor: float) -> np.ndarray:
-    """Grey float32 copy of an RGB frame, shrunk by `factor` (<= 1) for tracking."""
+    """Grey uint8 copy of an RGB frame, shrunk by `factor` (<= 1) for tracking."""
     import cv2
 
     g = _gray(frame)
     if factor < 1:
         h, w = g.shape
         g = cv2.resize(g, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
-    return g.astype(np.float32)
+    return g
+
+
+class _Follower:
+    """Template tracking from a seed box, one shrunk grey frame at a time (either direction)."""
+
+    def __init__(self, small: np.ndarray, box: np.ndarray, config: TrackConfig):
+        self.template = crop(small, box).astype(np.float32)
+        self.prev = self.prev2 = box
+        self.config = config
+
+    def step(self, small: np.ndarray):
+        """(score, box or None) in shrunk pixels."""
+        prev, prev2 = self.prev, self.prev2
+        predicted = np.array([2 * prev[0] - prev2[0], 2 * prev[1] - prev2[1], prev[2]])
+        score, found = _match(small.astype(np.float32), self.template, predicted, self.config)
+        if score >= self.config.min_score:
+            self.prev2, self.prev = prev, found
+            return score, found
+        self.prev2 = prev  # lost: keep searching around the last box, with no velocity
+        return score, None
 
 
 def track_faces(frames, first_box=None, config: TrackConfig = TrackConfig(), progress=None) -> Track:
     """One smoothed square face box per frame of `frames` (any iterable of RGB uint8 arrays).
 
-    Frames are consumed one at a time (a long video is never held in memory), tracked at most
-    `config.max_side` pixels wide/high. first_box: (x, y, side) on the first frame; None = the
-    Haar cascade seeds on the first frame where it finds a face (earlier frames are bridged by
-    the smoother). `progress(n)` is called once per frame if given.
+    Frames are consumed one at a time and tracked shrunk to at most `config.max_side` pixels; only
+    the frames before a detector's seed frame are kept (small and grey, at most
+    `config.max_backtrack`) to be tracked backwards from it. first_box: (x, y, side) on the first
+    frame; None = the Haar cascade seeds on the first frame where it finds a face. `progress(n)`
+    is called once per frame if given.
     """
     cascade = _cascade() if first_box is None else None
     box = None if first_box is None else as_box(first_box)
-    raw, scores = [], []
-    seed_frame, factor, template, prev = -1, 1.0, None, None
+    raw, scores, pending = [], [], []
+    seed_frame, factor, follower = -1, 1.0, None
     for t, frame in enumerate(frames):
         if t == 0:
             factor = min(1.0, config.max_side / max(frame.shape[:2]))
-        if template is None:  # not seeded yet
+        small = _small(frame, factor)
+        if follower is not None:
+            score, found = follower.step(small)
+            scores.append(score)
+            raw.append(np.full(3, np.nan) if found is None else found / factor)
+        else:
             if box is None:
                 faces = detect_faces(frame, cascade)
-                if len(faces):
-                    box = crop_box_of(faces[0], config)
-            if box is not None:
-                small = box * factor
-                template = crop(_small(frame, factor), small).astype(np.float32)
-                seed_frame, prev, prev2 = t, small, small
-                raw.append(box.copy())
-                scores.append(1.0)
-            else:
+                box = crop_box_of(faces[0], config) if len(faces) else None
+            if box is None:
                 raw.append(np.full(3, np.nan))
                 scores.append(np.nan)
-        else:
-            predicted = np.array([2 * prev[0] - prev2[0], 2 * prev[1] - prev2[1], prev[2]])
-            score, found = _match(_small(frame, factor), template, predicted, config)
-            scores.append(score)
-            if score >= config.min_score:
-                raw.append(found / factor)
-                prev2, prev = prev, found
+                pending.append(small if len(pending) < config.max_backtrack else None)
             else:
-                raw.append(np.full(3, np.nan))
-                prev2 = prev  # lost: keep searching around the last box, with no velocity
+                seed_frame, follower = t, _Follower(small, box * factor, config)
+                raw.append(box.copy())
+                scores.append(1.0)
+                back = _Follower(small, box * factor, config)
+                for k in range(len(pending) - 1, -1, -1):  # the frames before the seed, backwards
+                    if pending[k] is None:
+                        continue
+                    scores[k], found = back.step(pending[k])
+                    if found is not None:
+                        raw[k] = found / factor
+                pending = []
         if progress is not None:
             progress(1)
     n = len(raw)
     if n == 0:
         raise InputError("a video with no frames has no face to track")
-    if template is None:
+    if follower is None:
         raise InputError(f"no face found in any of the {n} frames by OpenCV's {HAAR_CASCADE}; "
                          "pass the first frame's face box with --crop X,Y,SIZE")
     raw = np.array(raw)
