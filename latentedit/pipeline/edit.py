@@ -277,15 +277,16 @@ def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> E
     after = np.stack([session.decode(content, e) for e in edited])
     columns = np.concatenate([before[None], after]).transpose(1, 0, 2, 3, 4)
     grid = images.grid(columns.reshape(-1, *before.shape[1:]), len(labels), len(pairs) + 1)
-    record = _record(req, ds, path, G, gen_source, add, sub, pairs, layer_idx, source)
+    record = _record(req, session, path, gen_source, pairs, layer_idx, source)
     result = EditResult(before, after, np.asarray(codes), np.stack(edited), pairs, labels, grid, record)
     if out is not None:
         result.out = write_folder(out, _files(result), "edit")
     return result
 
 
-def _record(req, ds, path, G, gen_source, add, sub, pairs, layer_idx, source) -> dict:
+def _record(req, session, path, gen_source, pairs, layer_idx, source) -> dict:
     """edit.json: what was edited, how, with which directions and generator, and where from."""
+    ds, G, add, sub = session.directions, session.generator, list(req.add), list(req.sub)
     swept = req.sweep is not None
     layers = req.layers_label if req.layers_label is not None else req.layers
     record = {
