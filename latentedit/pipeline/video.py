@@ -7,12 +7,20 @@ Frames are read and written with imageio (imageio-ffmpeg ships its own ffmpeg); 
 is written to a temporary file and renamed into place, so it either exists whole or not at all.
 
     info = edit_video("in.mp4", "runs/demo", add="long_hair", sub="short_hair", crop=(100, 40, 256))
+    info = edit_video(None, "runs/demo", recipe="runs/demo/edits/x/after/000000012.png")  # the demo video
+
+The face box follows the face (`latentedit.tracking`: seeded by `crop` or OpenCV's bundled face
+cascade, template-tracked, smoothed without lag; one box per frame, no frame dropped); with
+`track=False` `crop` is one fixed box as before. Every video's recipe (`latentedit.editing.recipe`:
+generator, directions, edit, style, the video and tracking settings) is written to
+OUT.recipe.json; `recipe=` re-applies one (a .json or a PNG `latentedit edit` wrote) and gives
+the same bytes.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +28,17 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from .. import tracking
+from ..editing import recipe as R
 from ..errors import InputError
 from ..images import preprocess_pil, to_uint8
+from ..io import atomic_write_bytes
 from ..editing.strengths import resolve_strengths
+from ..models.checkpoint import fingerprint
 from ..models.layers import resolve_layers
+from . import recipes
 from .edit import EditOptions, open_run, open_session
+from .faces import style_code
 from .requests import make_request
 
 DEFAULT_FPS = 12.0
@@ -33,11 +47,18 @@ DEFAULT_FPS = 12.0
 @dataclass(frozen=True)
 class VideoRequest(EditOptions):
     """How to edit a video (see EditOptions for the edit itself): the edit applies to one random
-    style seeded by `style_seed`; `crop` (x, y, size) is a square box taken from every frame; `out`
-    (default IN-edited.mp4 beside the input) and, with `side_by_side`, OUT-side-by-side.mp4
-    (input | unedited | edited)."""
+    style seeded by `style_seed`, or to the style of an anime `reference` image; `recipe` (a
+    Recipe, .json or latentedit PNG) gives the style and the edit instead. `track`: the face box
+    follows the face, `crop` (x, y, size) seeding it (None: OpenCV's face cascade finds it);
+    without `track`, `crop` is one fixed box taken from every frame. `out` (default IN-edited.mp4
+    beside the input), with `side_by_side` OUT-side-by-side.mp4 (input | unedited | edited), and
+    OUT.recipe.json. `demo_seed`: the seed of the demo video used when no input is given."""
 
     style_seed: int = 0
+    reference: str | Path | None = None
+    recipe: object = None
+    track: bool = True
+    demo_seed: int = 0
     crop: tuple[int, int, int] | None = None
     out: str | Path | None = None
     side_by_side: bool = True
@@ -70,6 +91,10 @@ class VideoResult:
     directions: str
     style_seed: int
     layers: list | None
+    boxes: np.ndarray | None = None    # (T, 3) face box (x, y, side) of every frame; None: fixed crop
+    tracked_by: str | None = None      # "given" (crop) or "detector" seeded the tracker
+    recipe: Path | None = None         # OUT.recipe.json
+    input: Path | None = None          # the video read (the demo video when none was given)
 
 
 def check_crop_box(crop) -> tuple[int, int, int]:
@@ -170,11 +195,13 @@ class _Writer:
 
 def translate_video(in_path, out_path, generator, w_edited, w_plain=None, crop=None, side_by_side_path=None,
                     size: int | None = None, batch_size: int = 8, quality: float = 8, progress: bool = True,
-                    device="cpu") -> dict:
+                    device="cpu", boxes=None) -> dict:
     """Translate every frame of `in_path` with the fixed style `w_edited` into `out_path` (mp4).
 
     crop: (x, y, size) square box taken from every frame before the reference
-    preprocessing (resize to the generator's size, [-1, 1]). With `side_by_side_path`, also write
+    preprocessing (resize to the generator's size, [-1, 1]); boxes: instead, one (x, y, side)
+    box per frame (T, 3), e.g. `latentedit.tracking.track_faces(...).boxes`, rounded to whole
+    pixels, the frame's edge repeated where a box leaves it. With `side_by_side_path`, also write
     input | unedited (`w_plain`) | edited frames side by side. Returns counts and paths.
     """
     G = generator
@@ -203,7 +230,13 @@ def translate_video(in_path, out_path, generator, w_edited, w_plain=None, crop=N
                 batch = [f for _, f in zip(range(batch_size), frames)]
                 if not batch:
                     break
-                x = torch.cat([model_input(f, crop, size) for f in batch]).to(device)
+                if boxes is None:
+                    x = torch.cat([model_input(f, crop, size) for f in batch]).to(device)
+                else:
+                    if n + len(batch) > len(boxes):
+                        raise InputError(f"video {in_path} has more frames than the {len(boxes)} face boxes given")
+                    x = torch.cat([preprocess_pil(Image.fromarray(tracking.crop(f, b)), size)
+                                   for f, b in zip(batch, boxes[n : n + len(batch)])]).to(device)
                 with torch.inference_mode():
                     content = G.encode(x)[0]
                     out = to_uint8(G.decode(content, edited.expand(len(batch), *edited.shape[1:]),
@@ -227,39 +260,105 @@ def translate_video(in_path, out_path, generator, w_edited, w_plain=None, crop=N
     finally:
         reader.close()
     return {"frames": n, "fps": fps, "out": paths[0], "side_by_side": paths[1] if len(paths) > 1 else None,
-            "frame_size": (width, height), "crop": crop}
+            "frame_size": (width, height), "crop": crop, "boxes": None if boxes is None else np.asarray(boxes)}
 
 
-def edit_video(in_path, run=None, request: VideoRequest | None = None, **options) -> VideoResult:
-    """Translate a face video with one random style (seeded) edited with paired opposite tags.
+def demo_video_path(run, seed: int = 0) -> Path:
+    """Write the demo world's moving-face video (latentedit.world.video) into RUN/videos/ and return its path."""
+    from ..world.video import demo_video
+    from ..world.render import write_video
+
+    if run is None:
+        raise InputError("without an input video, give a RUN to write the demo video into")
+    path = Path(run.path) / "videos" / f"demo-video-{seed}.mp4"
+    if not path.is_file():
+        video = demo_video(seed=seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.mp4")
+        try:
+            write_video(tmp, video.frames, fps=video.fps)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    return path
+
+
+def _track(in_path, first_box, progress: bool):
+    """Face boxes of every frame of a video (latentedit.tracking), with a progress bar."""
+    reader, _ = open_video(in_path)
+    try:
+        total = reader.count_frames() if hasattr(reader, "count_frames") else None
+        with tqdm(total=total, disable=not progress, desc="tracking", unit="frame") as bar:
+            return tracking.track_faces(_frames(reader, in_path), first_box, progress=bar.update)
+    finally:
+        reader.close()
+
+
+def edit_video(in_path=None, run=None, request: VideoRequest | None = None, **options) -> VideoResult:
+    """Translate a face video with one fixed style edited with paired opposite tags (or a recipe).
 
     Directions and the generator come from `run` as in `latentedit.pipeline.edit.edit`; `request`
-    is a VideoRequest, or give its fields as keywords.
+    is a VideoRequest, or give its fields as keywords. in_path None: the demo world's
+    moving-face video (`demo_video_path`).
     """
     req = make_request(VideoRequest, request, options)
-    edit = req.edit()
+    recipe = None if req.recipe is None else recipes.load(req.recipe)
+    run = open_run(run)
+    demo = None
+    if in_path is None:
+        seed = req.demo_seed
+        if recipe is not None and recipe.faces[0].content.kind == "demo_video":
+            seed = recipe.faces[0].content.seed  # the demo video the recipe was made on
+        in_path, demo = demo_video_path(run, seed), {"seed": seed}
     in_path = Path(in_path)
     reader, _ = open_video(in_path)
     try:
         height, width = reader.get_data(0).shape[:2]
     finally:
         reader.close()
-    check_crop(req.crop, width, height, str(in_path))
+    settings = {"track": req.track, "first_box": None if req.crop is None else list(req.crop)}
+    if recipe is not None:
+        face = recipes.one_face(recipe)
+        if req.crop is None and req.track and face.content.tracking is not None:
+            settings = dict(face.content.tracking)  # re-apply the recipe's own face boxes
+        req = replace(req, method=recipe.directions.method, space=recipe.directions.space, add=(), sub=())
+        tags = recipes.edit_tags(recipe)
+    else:
+        edit = req.edit()
+        tags = edit.tags
+    crop = None if settings["first_box"] is None else check_crop_box(settings["first_box"])
+    check_crop(crop, width, height, str(in_path))
     out = Path(req.out) if req.out is not None else in_path.with_name(f"{in_path.stem}-edited.mp4")
     sbs = out.with_name(f"{out.stem}-side-by-side{out.suffix or '.mp4'}") if req.side_by_side else None
 
-    run = open_run(run)
-    session, path, _ = open_session(run, req, edit.tags, req.style_seed, req.batch_size)
-    session.check(edit)
-    layer_idx = resolve_layers(req.layers, session.layer_names, label=req.layers_label)
-    a, b = resolve_strengths(session.directions, req.add, req.sub, req.strength, req.sub_strength)
+    session, path, source = open_session(run, req, tags, req.style_seed, req.batch_size)
     G = session.generator
-    z = np.random.default_rng(req.style_seed).standard_normal((1, G.latent_dim)).astype(np.float32)
-    with torch.inference_mode():
-        w = G.mapping(torch.from_numpy(z).to(session.device))
-    w_edited = session.apply(w, req.edit(layer_idx, a, b))
-    info = translate_video(in_path, out, G, w_edited, w, req.crop, sbs, batch_size=req.batch_size,
-                           progress=req.progress, device=req.device)
-    return VideoResult(**info, add=list(req.add), sub=list(req.sub), strength=a, sub_strength=b,
-                       method=session.directions.method, directions=str(path), style_seed=req.style_seed,
-                       layers=layer_idx)
+    if recipe is not None:
+        recipes.check(recipe, session, path)
+        edit, style = R.sweep_edits(recipe)[0], face.style
+    else:
+        session.check(edit)
+        layer_idx = resolve_layers(req.layers, session.layer_names, label=req.layers_label)
+        a, b = resolve_strengths(session.directions, req.add, req.sub, req.strength, req.sub_strength)
+        edit = req.edit(layer_idx, a, b)
+        style = (recipes.reference_style(req.reference, source, req.device) if req.reference is not None
+                 else recipes.seed_style(req.style_seed))
+    w = torch.from_numpy(style_code(G, style, run, "w")[None]).to(session.device)
+    w_edited = session.apply(w, edit)
+    track = _track(in_path, crop, req.progress) if settings["track"] else None
+    info = translate_video(in_path, out, G, w_edited, w, None if track else crop, sbs, batch_size=req.batch_size,
+                           progress=req.progress, device=req.device, boxes=None if track is None else track.boxes)
+    if demo is not None:
+        demo["frames"] = info["frames"]
+    content = recipes.video_content(in_path, settings, demo)
+    made = R.from_edit(edit, session.strengths(edit), fingerprint(G), recipes.identity(session, path),
+                       [R.Face(style, content)])
+    recipe_path = atomic_write_bytes(out.with_name(f"{out.stem}.recipe.json"), R.to_json(made).encode())
+    strengths = dict(zip([t for t, _ in edit.terms], session.strengths(edit)))
+    add = [t for t, _ in edit.terms if t not in edit.opposite]
+    sub = list(edit.opposite)
+    return VideoResult(**info, add=add, sub=sub, strength=strengths[add[0]] if add else 0.0,
+                       sub_strength=-strengths[sub[0]] if sub else 0.0, method=session.directions.method,
+                       directions=str(path), style_seed=req.style_seed, layers=session.layers(edit),
+                       tracked_by=None if track is None else track.seeded_by, recipe=recipe_path, input=in_path)
