@@ -35,6 +35,14 @@ class DirectionError(LatentEditError):
     """A direction file does not fit the generator or the request."""
 
 
+class NonFiniteError(LatentEditError):
+    """Weights, codes or images hold NaN or inf (caught where they enter, see latentedit.limits)."""
+
+
+class UnsafeFileError(CheckpointError):
+    """A model file would run code when loaded (pickled callables, a Keras Lambda layer): refused."""
+
+
 def closest(name: str, known, n: int = 3) -> list[str]:
     """Return up to `n` known names closest to `name` (for 'did you mean' messages)."""
     return difflib.get_close_matches(name, list(known), n=n, cutoff=0.5)

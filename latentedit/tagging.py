@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import AssetError, CheckpointError, InputError
+from .errors import AssetError, CheckpointError, InputError, UnsafeFileError
 from .images import read_rgb
+from .models.safeload import keras_refusal
 from .stats import TAG_THRESHOLD
 from .world.assets import demo_tagger_path
 
@@ -118,6 +119,9 @@ def load_tagger(source="demo") -> "Tagger":
         with quiet_keras():
             model = dd.project.load_model_from_project(str(project), compile_model=False)
     except Exception as e:  # h5py/keras raise many types for damaged files
+        refused = keras_refusal(e, model_path)
+        if refused:  # safe mode blocked a Lambda layer's code: not a damaged file
+            raise UnsafeFileError(refused) from None
         raise CheckpointError(f"cannot load {model_path} ({type(e).__name__}); the file is damaged or not a Keras model") from e
     n_out = model.output_shape[-1]
     if len(tags) != n_out:

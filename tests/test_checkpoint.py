@@ -143,8 +143,9 @@ def test_non_checkpoint_files(tmp_path):
 def test_python_objects_are_refused_without_unpickling(tmp_path):
     path = tmp_path / "args.pt"
     torch.save({"G_A2B_ema": make().state_dict(), "args": types.SimpleNamespace(size=32)}, path)
-    assert load_error(path) == (f"{path} holds Python objects (types.SimpleNamespace) that are not loaded for "
-                                "safety; re-save it as plain dicts of tensors")
+    assert load_error(path) == (f"{path} refused: the file holds code-executing pickle data (it would call "
+                                "types.SimpleNamespace); nothing was run. Use a file of plain tensors from a source "
+                                "you trust (torch.save(model.state_dict(), path))")
 
 
 def test_dict_without_generator_lists_keys(tmp_path):

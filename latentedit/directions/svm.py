@@ -1,5 +1,8 @@
 """InterFaceGAN-style linear SVM boundaries as tag directions."""
 
+import contextlib
+import threading
+
 import numpy as np
 
 from latentedit.directions.base import DirectionEstimator, check_codes_labels
@@ -18,6 +21,12 @@ def select_extremes(column_scores, fraction):
     return order[:k], order[n - k:]
 
 
+# scikit-learn's liblinear shuffles with ONE process-wide mt19937 (sklearn/svm/src/newrand), reseeded
+# per fit: two dual fits in parallel threads (the solver releases the GIL) interleave their draws, and
+# the directions then differ by ~1e-6 from run to run. Dual fits take turns; primal ones draw nothing.
+_LIBLINEAR_RNG = threading.Lock()
+
+
 def _fit_one(Xc, labels, C, dual, max_iter, tol, random_state):
     import warnings
 
@@ -26,7 +35,7 @@ def _fit_one(Xc, labels, C, dual, max_iter, tol, random_state):
 
     if dual == "auto":
         dual = bool(C <= 0.1 or Xc.shape[0] <= Xc.shape[1])
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), (_LIBLINEAR_RNG if dual else contextlib.nullcontext()):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = LinearSVC(C=C, dual=dual, max_iter=max_iter, tol=tol, random_state=random_state).fit(Xc, labels)
     return model.coef_[0], model.n_iter_

@@ -12,7 +12,6 @@ import io
 import json
 import logging
 import pickle
-import re
 import zipfile
 from pathlib import Path
 
@@ -20,8 +19,10 @@ import torch
 
 from latentedit.errors import CheckpointError, RunError
 from latentedit.io import atomic_write_bytes
+from latentedit.limits import count_non_finite
 from latentedit.models.gnr import Generator
 from latentedit.world.assets import demo_generator_path
+from latentedit.models.safeload import torch_load
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def load_generator(source="demo", device="cpu", config=None) -> Generator:
     state_dict, key, saved_config = read_generator_state_dict(path)
     where = f"{path}" + (f" [{key}]" if key else "")
     inferred = infer_config(state_dict, where)
+    check_finite_weights(state_dict, where)
     if saved_config is not None:
         inferred["lr_mlp"] = saved_config.get("lr_mlp", inferred["lr_mlp"])
     if config is not None:
@@ -138,15 +140,20 @@ def _torch_load(path: Path):
     if _looks_like_text(head):
         raise CheckpointError(f"{path} is a text file, not a PyTorch checkpoint; pass GNR_checkpoint.pt")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
-        if found:
-            raise CheckpointError(f"{path} holds Python objects ({found.group(1)}) that are not loaded for "
-                                  "safety; re-save it as plain dicts of tensors") from None
+        return torch_load(path)  # UnsafeFileError (a CheckpointError) when the pickle data would run code
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, KeyError,
+            IndexError):
         raise CheckpointError(f"{path} is truncated or not a PyTorch file; download or save it again") from None
-    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, KeyError, IndexError):
-        raise CheckpointError(f"{path} is truncated or not a PyTorch file; download or save it again") from None
+
+
+def check_finite_weights(state_dict: dict, where: str) -> None:
+    """A CheckpointError naming the first tensor that holds NaN or inf (one would make every image black)."""
+    bad = [(k, count_non_finite(v), v.numel()) for k, v in state_dict.items() if count_non_finite(v)]
+    if bad:
+        name, n, total = bad[0]
+        more = f" (and {len(bad) - 1} more tensors)" if len(bad) > 1 else ""
+        raise CheckpointError(f"{where} has non-finite weights: {name} holds {n:,} NaN/inf values of {total:,}{more}; "
+                              "the file is damaged, download or save it again")
 
 
 def _is_npz(path: Path) -> bool:

@@ -1,0 +1,383 @@
+"""Issue 13's probes, each as a test: a hostile but realistic user's bad inputs and faults.
+
+Every probe asserts the exit status (or the exception) and the exact first line of the message;
+each failed on the code of commit 83787ed (silent garbage, a traceback or a misleading line).
+"""
+
+import io
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import tiny_generator
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "latentedit.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def first_line(text: str) -> str:
+    """The first line of the message on stderr, skipping what is not latentedit's: tqdm's progress-bar
+    redraws and TensorFlow's C++ start-up log lines (absl's "I0000 12:00:00.0 ..." format).
+
+    A traceback anywhere fails the probe: the message must be the whole story.
+    """
+    assert "Traceback" not in text, text
+    noise = re.compile(r"^(\w[\w ]*: +\d+%\||[IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl)")
+    lines = [line for line in re.split(r"[\r\n]", text) if line.strip() and not noise.match(line)]
+    return lines[0] if lines else ""
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def write_big_png(path, width: int, height: int):
+    """A real, valid all-black 8-bit grey PNG of width x height, compressed on the fly (~1.7 MB)."""
+    co, row = zlib.compressobj(1), b"\0" * (width + 1)
+    idat = b"".join(co.compress(row) for _ in range(height)) + co.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat)
+                     + png_chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    from latentedit.models.checkpoint import save_generator
+
+    return save_generator(tiny_generator(), tmp_path_factory.mktemp("ckpt") / "tiny.pt")
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    """Two ordinary 8-bit selfies."""
+    d = tmp_path_factory.mktemp("faces")
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), np.uint8)).save(d / name)
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_ckpt, faces, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    r = cli("sample", "--generator", tiny_ckpt, "--inputs", faces, "--styles-per-input", 2, "--out", out)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+# -- 1. non-finite values are caught where they enter --------------------------------------------
+@pytest.mark.parametrize("tensor, value", [("convs.0.conv.weight", float("nan")), ("mapping.1.weight", float("inf"))])
+def test_generator_with_non_finite_weights_is_refused(tensor, value, tmp_path, faces):
+    """Before: sampled pure black images with exit 0, and NaN codes flowed into tag, fit and edit."""
+    from latentedit.models.checkpoint import save_generator
+
+    G = tiny_generator()
+    with torch.no_grad():
+        dict(G.named_parameters())[tensor].view(-1)[3] = value
+    ckpt = save_generator(G, tmp_path / "bad.pt")
+    n = dict(G.named_parameters())[tensor].numel()
+    r = cli("sample", "--generator", ckpt, "--inputs", faces, "--out", tmp_path / "run")
+    assert r.returncode == 2
+    assert first_line(r.stderr) == (f"error: {ckpt} [state_dict] has non-finite weights: {tensor} holds 1 NaN/inf "
+                                    f"values of {n:,}; the file is damaged, download or save it again")
+    assert not (tmp_path / "run").exists()
+
+
+def test_decode_with_non_finite_output_stops(tmp_path, faces):
+    """Before: finite weights whose codes overflow (mapping x 1e20) sampled black PNGs, exit 0."""
+    from latentedit.models.checkpoint import save_generator
+
+    G = tiny_generator()
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if name.startswith("mapping.") and name.endswith("weight"):
+                p.mul_(1e20)
+    ckpt = save_generator(G, tmp_path / "overflowing.pt")
+    r = cli("sample", "--generator", ckpt, "--inputs", faces, "--styles-per-input", 1, "--out", tmp_path / "run")
+    n = 2 * 3 * 32 * 32
+    assert r.returncode == 2
+    assert first_line(r.stderr) == (f"error: decoded images hold {n:,} NaN/inf values of {n:,}; the generator's "
+                                    "weights or the style codes it was given are not finite; check the checkpoint "
+                                    "and the edit strengths")
+    assert not list((tmp_path / "run").glob("samples/shard-*"))
+
+
+def test_strength_bound_says_the_range():
+    """The bound edits call (H2's strengths): 100 code scales, 1e4 without a scale."""
+    from latentedit.errors import InputError
+    from latentedit.limits import check_strength_range
+
+    assert check_strength_range(-69.0, 0.7) == -69.0
+    for value, scale, line in [
+        (1e30, 0.699, "--strength 1e+30 is more than style codes can carry: use a strength in [-69.9, 69.9] "
+                      "(100 x the code scale 0.699)"),
+        (1e300, None, "--strength 1e+300 is more than style codes can carry: use a strength in [-1e+04, 1e+04] "
+                      "(these directions carry no code scale)"),
+    ]:
+        with pytest.raises(InputError) as e:
+            check_strength_range(value, scale)
+        assert str(e.value) == line
+
+
+# -- 2. images read right in every mode, or refused by name ---------------------------------------
+def _grey8(seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (40, 40), np.uint8)
+
+
+def _exif_rotated(path, pixels):
+    """`pixels` stored turned 90 degrees, with EXIF orientation 6 (display: rotate 90 clockwise)."""
+    stored = np.rot90(pixels, k=1)  # counter-clockwise; orientation 6 turns it back clockwise
+    img = Image.fromarray(np.ascontiguousarray(stored))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    img.save(path, exif=exif.tobytes())
+
+
+def _make_mode_case(kind, d):
+    """(file, the 8-bit RGB picture a viewer shows for it) for one hostile mode."""
+    g = _grey8()
+    rgb = np.random.default_rng(1).integers(0, 256, (40, 40, 3), np.uint8)
+    if kind == "I;16 png":
+        Image.fromarray(g.astype(np.uint16) * 257).save(d / "g16.png")
+        return d / "g16.png", np.repeat(g[..., None], 3, -1)
+    if kind == "I;16 tiff":
+        Image.fromarray(g.astype(np.uint16) * 257).save(d / "g16.tif")
+        return d / "g16.tif", np.repeat(g[..., None], 3, -1)
+    if kind == "palette with transparency":
+        p = Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+        idx = np.asarray(p).copy()
+        idx[:20] = 15
+        pal = p.getpalette()[:48]
+        pal[45:48] = [0, 0, 0]  # the transparent index hides black
+        q = Image.fromarray(idx, "P")
+        q.putpalette(pal)
+        q.info["transparency"] = 15
+        q.save(d / "pal.png", transparency=15)
+        seen = np.asarray(q.convert("RGB")).copy()
+        seen[idx == 15] = 255
+        return d / "pal.png", seen
+    if kind == "LA":
+        alpha = np.where(np.arange(40)[:, None] < 20, 0, 255).astype(np.uint8).repeat(40, 1)
+        Image.fromarray(np.stack([g, alpha], -1), "LA").save(d / "la.png")
+        seen = np.repeat(np.where(alpha == 0, 255, g)[..., None], 3, -1)
+        return d / "la.png", seen
+    if kind == "RGBA":
+        alpha = np.where(np.arange(40)[None, :] < 10, 0, 255).astype(np.uint8).repeat(40, 0)
+        Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(d / "rgba.png")
+        seen = np.where(alpha[..., None] == 0, 255, rgb).astype(np.uint8)
+        return d / "rgba.png", seen
+    if kind == "EXIF-rotated":
+        _exif_rotated(d / "turned.png", rgb)
+        return d / "turned.png", rgb
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["I;16 png", "I;16 tiff", "palette with transparency", "LA", "RGBA", "EXIF-rotated"])
+def test_image_modes_read_as_a_viewer_shows_them(kind, tmp_path):
+    """Before: 16-bit grey read as almost white (mean 0.99 vs -0.005), transparent pixels showed the
+    colour hidden under them, EXIF-turned photos were read lying on their side."""
+    from latentedit.images import from_uint8, load_selfie, preprocess_pil
+
+    path, seen = _make_mode_case(kind, tmp_path)
+    expected = preprocess_pil(Image.fromarray(seen), 32)
+    got = load_selfie(path, 32)
+    assert got.shape == (1, 3, 32, 32)
+    assert torch.equal(got, expected), (got - expected).abs().max()
+    assert torch.equal(preprocess_pil(Image.fromarray(seen), 40), from_uint8(seen))
+
+
+def test_sixteen_bit_grey_selfie_matches_the_eight_bit_one(tmp_path):
+    """The issue's numbers: the same picture in 16 bits must give the content code's input of 8 bits."""
+    from latentedit.images import load_selfie
+
+    g = _grey8()
+    Image.fromarray(g).save(tmp_path / "g8.png")
+    Image.fromarray(g.astype(np.uint16) * 257).save(tmp_path / "g16.png")
+    a, b = load_selfie(tmp_path / "g8.png", 32), load_selfie(tmp_path / "g16.png", 32)
+    assert torch.equal(a, b)
+    assert abs(float(b.mean()) - float(a.mean())) == 0 and float(b.mean()) < 0.05
+
+
+def test_modes_without_a_white_level_are_refused_by_name(tmp_path):
+    """Before: a float (F) TIFF became an all-black selfie, silently."""
+    from latentedit.errors import InputError
+    from latentedit.images import load_selfie
+
+    path = tmp_path / "f.tif"
+    Image.fromarray(_grey8().astype(np.float32) / 255, "F").save(path)
+    with pytest.raises(InputError) as e:
+        load_selfie(path, 32)
+    assert str(e.value) == (f"cannot read image {path}: mode F (32-bit floating point) has no known white level; "
+                            "save it as an 8- or 16-bit image")
+
+
+def test_modes_that_read_right_already_stay_right(tmp_path):
+    """Guards (right before and after): 16-bit colour PNG and TIFF, CMYK, bilevel, 8-bit palette."""
+    import tifffile
+
+    from latentedit.images import load_selfie, preprocess_pil
+
+    rgb = np.random.default_rng(2).integers(0, 256, (40, 40, 3), np.uint8)
+    tifffile.imwrite(tmp_path / "c16.tif", rgb.astype(np.uint16) * 257)
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.tif")
+    Image.fromarray(rgb).convert("1").save(tmp_path / "bw.png")
+    Image.fromarray(rgb).convert("P").save(tmp_path / "p.png")
+    cases = {"c16.tif": rgb, "cmyk.tif": np.asarray(Image.fromarray(rgb).convert("CMYK").convert("RGB")),
+             "bw.png": np.asarray(Image.fromarray(rgb).convert("1").convert("RGB")),
+             "p.png": np.asarray(Image.fromarray(rgb).convert("P").convert("RGB"))}
+    for name, seen in cases.items():
+        assert torch.equal(load_selfie(tmp_path / name, 32), preprocess_pil(Image.fromarray(seen), 32)), name
+
+
+@pytest.mark.parametrize("size, reason", [
+    ((1, 1), "1x1 pixels is below the 16-pixel minimum side (it would be upscaled into a blur); use a larger picture"),
+    ((12, 300), "12x300 pixels is below the 16-pixel minimum side (it would be upscaled into a blur); "
+                "use a larger picture"),
+    ((20000, 20000), "20000x20000 pixels (400 MP) is over the 89.5 MP limit that guards against decompression "
+                     "bombs; downscale it first"),
+    ((10000, 9000), "10000x9000 pixels (90 MP) is over the 89.5 MP limit that guards against decompression "
+                    "bombs; downscale it first"),
+])
+def test_tiny_and_huge_selfies_are_skipped_with_the_reason(size, reason, tmp_path, tiny_ckpt, faces):
+    """Before: a 1x1 selfie was upscaled silently into the run; a 20000x20000 PNG ended in PIL's
+    DecompressionBombError traceback (a 90 MP one was decoded whole, with a warning)."""
+    d = tmp_path / "in"
+    shutil.copytree(faces, d)
+    w, h = size
+    if w * h > 10**6:
+        write_big_png(d / "odd.png", w, h)
+    else:
+        Image.new("RGB", size, (200, 100, 50)).save(d / "odd.png")
+    r = cli("sample", "--generator", tiny_ckpt, "--inputs", d, "--styles-per-input", 1, "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    assert "inputs     2 used, 1 skipped" in r.stdout
+    assert f"           skipped odd.png: {reason}" in r.stdout.splitlines()
+
+
+def test_tagger_reads_a_decompression_bomb_as_one_line(tmp_path):
+    from latentedit.errors import InputError
+    from latentedit.images import read_rgb
+
+    path = write_big_png(tmp_path / "bomb.png", 20000, 20000)
+    with pytest.raises(InputError) as e:
+        read_rgb(path)
+    assert str(e.value) == (f"cannot read image {path}: 20000x20000 pixels (400 MP) is over the 89.5 MP limit that "
+                            "guards against decompression bombs; downscale it first")
+
+
+# -- 6. refusal messages say what really happened --------------------------------------------------
+class _Calls:
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _pickle_case(kind, path, marker):
+    import builtins
+
+    if kind == "os.system in a torch zip file":
+        torch.save({"G_A2B_ema": _Calls(os.system, f"touch {marker}")}, path)
+        return "posix.system"
+    if kind == "eval in a torch zip file":
+        torch.save({"G_A2B_ema": _Calls(builtins.eval, f"open({str(marker)!r}, 'w')")}, path)
+        return "eval"
+    if kind == "os.system in a plain protocol-4 pickle":
+        import pickle
+
+        path.write_bytes(pickle.dumps({"G_A2B_ema": _Calls(os.system, f"touch {marker}")}, protocol=4))
+        return "posix.system"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["os.system in a torch zip file", "eval in a torch zip file",
+                                  "os.system in a plain protocol-4 pickle"])
+def test_code_executing_pickle_is_refused_as_such(kind, tmp_path):
+    """Before: 'is truncated or not a PyTorch file' (torch 2.14 words its refusal differently)."""
+    path, marker = tmp_path / "evil.pt", tmp_path / "pwned"
+    name = _pickle_case(kind, path, marker)
+    r = cli("sample", "--generator", path, "--out", tmp_path / "run")
+    assert r.returncode == 2
+    assert first_line(r.stderr) == (f"error: {path} refused: the file holds code-executing pickle data (it would "
+                                    f"call {name}); nothing was run. Use a file of plain tensors from a source "
+                                    "you trust (torch.save(model.state_dict(), path))")
+    assert not marker.exists()
+
+
+@pytest.fixture(scope="module")
+def lambda_project(tmp_path_factory):
+    """A DeepDanbooru project whose Keras model has a Lambda layer (Python code in the file)."""
+    from latentedit.tagging import import_deepdanbooru
+
+    import_deepdanbooru()
+    import keras
+
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Lambda(lambda t: t * 2.0)(inp)
+    out = keras.layers.Dense(2, activation="sigmoid")(keras.layers.GlobalAveragePooling2D()(x))
+    d = tmp_path_factory.mktemp("lambda") / "proj"
+    d.mkdir()
+    (d / "project.json").write_text(json.dumps({"model": "evil"}))
+    (d / "tags.txt").write_text("long_hair\nshort_hair\n")
+    keras.Model(inp, out).save(d / "model-evil.h5")
+    return d
+
+
+def test_keras_lambda_layer_is_named_as_blocked_by_safe_mode(lambda_project, tiny_run):
+    """Before: 'cannot load ... (ValueError); the file is damaged or not a Keras model'."""
+    r = cli("tag", tiny_run, "--tagger", lambda_project)
+    assert r.returncode == 2
+    assert first_line(r.stderr) == (f"error: {lambda_project / 'model-evil.h5'} refused: its Lambda layer holds "
+                                    "Python code, which Keras safe mode does not run; nothing was run. Use a model "
+                                    "without code layers from a source you trust")
+
+
+def test_tag_names_with_terminal_escapes_are_printed_escaped(tiny_run, tmp_path):
+    """Before: `tag` printed the raw ESC sequences of a hostile tags.txt (retitle, clear screen)."""
+    from latentedit.tagging import demo_tagger_path
+
+    project = shutil.copytree(demo_tagger_path(), tmp_path / "hostile")
+    tags = (project / "tags.txt").read_text().split("\n")
+    (project / "tags.txt").write_text("\n".join(t + "\x1b]0;pwned\x07\x1b[2J" if t else t for t in tags))
+    r = cli("tag", tiny_run, "--tagger", project, "--overwrite", "--top", 3)
+    assert r.returncode == 0, r.stderr
+    assert "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout + r.stderr
+    listed = r.stdout.split("top tags   (score >= 0.5)\n")[1].splitlines()[:3]
+    assert len(listed) == 3 and all("\\x1b]0;pwned\\x07\\x1b[2J" in line for line in listed), listed
+
+
+def test_printable_escapes_controls_and_bidi_but_not_letters():
+    from latentedit.terminal import printable
+
+    assert printable("long_hair\x1b[31m\r\u202eevil\u00e9\u732b") == "long_hair\\x1b[31m\\x0d\\u202eevil\u00e9\u732b"
+    assert printable("\x9b2J\x7f") == "\\x9b2J\\x7f"
+
+
+# -- 7. SVM directions are byte-reproducible --------------------------------------------------------
+def test_svm_directions_are_byte_reproducible():
+    """Before: liblinear's dual solver shuffled with numpy's global RNG (unseeded), and its one
+    process-wide mt19937 was drawn by parallel threads in any order: directions differed by ~1e-6."""
+    from latentedit.directions.svm import SVMDirections
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 48)).astype(np.float32)
+    Y = (X[:, :8] + 0.7 * rng.standard_normal((400, 8)) > 0.3).astype(np.int64)
+    np.random.seed(1)
+    serial = SVMDirections(n_jobs=1).fit(X, Y).directions_.tobytes()
+    for global_seed in (2, 3, 4):
+        np.random.seed(global_seed)
+        assert SVMDirections(n_jobs=4).fit(X, Y).directions_.tobytes() == serial
