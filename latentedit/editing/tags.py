@@ -8,13 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
+from latentedit.directions import METHODS
+from latentedit.directions.filtering import filter_tags
+from latentedit.directions.label import label_directions, named_directions
 from latentedit.errors import TagError, unknown_name_message
 from latentedit.stats import TAG_THRESHOLD
 
 __all__ = ["UNNAMED_METHODS", "filtered_reason", "check_tags", "name_for_tags"]
 
-# Methods whose directions are numbered components, named for tags by labelling them.
-UNNAMED_METHODS = ("sefa", "pca")
+# Methods whose directions are numbered components (fitted without tags), named for tags by labelling.
+UNNAMED_METHODS = tuple(m for m, cls in METHODS.items() if not cls.requires_labels)
 
 
 def filtered_reason(directions, tag: str, run=None) -> str | None:
@@ -29,8 +32,6 @@ def filtered_reason(directions, tag: str, run=None) -> str | None:
         return None if dropped.get(tag) is None else str(dropped[tag])
     if run is None or directions.method in UNNAMED_METHODS or not run.has_tags():
         return None
-    from latentedit.directions.filtering import filter_tags
-
     scores, vocab = run.tag_scores()
     if tag not in vocab:
         return None
@@ -69,7 +70,6 @@ def name_for_tags(generator, directions, tags, tagger="demo", n: int = 64, seed:
     tags = list(tags)
     if all(t in directions.names for t in tags):
         return directions
-    from latentedit.directions.label import label_directions, named_directions
     from latentedit.tagging import load_tagger  # TensorFlow: imported only when labelling
 
     tg = load_tagger(tagger) if isinstance(tagger, (str, Path)) else tagger
