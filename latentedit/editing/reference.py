@@ -212,7 +212,7 @@ def refine_style(generator, encoder, reference, content, config: RefineConfig | 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         with torch.no_grad():
             losses.append(float(loss_of(code)))
     return RefineResult(z=target.cpu().numpy(), code=code.detach().cpu().numpy(), space=cfg.space,

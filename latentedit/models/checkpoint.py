@@ -5,6 +5,9 @@ training checkpoint (`G_A2B`, `G_B2A`, `D_A`, ..., `iter`), a bare generator sta
 written by `save_generator` (`{"config": ..., "state_dict": ...}`). The configuration is inferred
 from the tensor shapes, so any size and channel table loads. Files are read with
 `torch.load(weights_only=True)`, never with pickle. Every failure is one `CheckpointError` line.
+
+`load_style_encoder` reads the anime->style encoder of the other generator, `G_B2A_ema`, which
+the release saves beside `G_A2B_ema` (GNR trains G_A2B.decode on G_B2A.style_encode(anime)).
 """
 
 import hashlib
@@ -20,13 +23,14 @@ import torch
 from latentedit.errors import CheckpointError, RunError
 from latentedit.io import atomic_write_bytes
 from latentedit.limits import count_non_finite
-from latentedit.models.gnr import Generator
-from latentedit.world.assets import demo_generator_path
+from latentedit.models.gnr import Encoder, Generator
+from latentedit.world.assets import demo_generator_path, demo_style_encoder_path
 from latentedit.models.safeload import torch_load
 
 log = logging.getLogger(__name__)
 
 GENERATOR_KEYS = ("G_A2B_ema", "G_A2B", "state_dict")
+STYLE_ENCODER_KEYS = ("G_B2A_ema", "G_B2A")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
@@ -62,6 +66,57 @@ def save_generator(G: Generator, path) -> Path:
     state_dict = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
     buf = io.BytesIO()
     torch.save({"config": plain_config(G.config), "state_dict": state_dict}, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_style_encoder(source="demo", device="cpu") -> Encoder:
+    """GNR's anime->style encoder (the encoder of G_B2A_ema, else G_B2A) from "demo" or a checkpoint path.
+
+    A full G_B2A state dict is loaded strictly into a `Generator` and its encoder kept; a file of
+    `save_style_encoder` holds only the `encoder.*` entries of one (official names) and its config,
+    loaded strictly into the encoder of a Generator of that config. The result is in eval mode with
+    gradients off and has `.config` (of its G_B2A) and `.source_info`.
+    """
+    if isinstance(source, str) and source == "demo":
+        path, origin = Path(demo_style_encoder_path()), "demo"
+    else:
+        path, origin = Path(source), "path"
+    obj = _torch_load(path)
+    key = next((k for k in STYLE_ENCODER_KEYS if isinstance(obj, dict) and isinstance(obj.get(k), dict)), None)
+    if key is None:
+        raise CheckpointError(f"{path} has no G_B2A_ema (the anime->style encoder GNR_checkpoint.pt holds beside "
+                              "G_A2B_ema), so a reference image cannot be encoded; pass a checkpoint that has it, "
+                              "or start from a random style (--style-seed S) or a run's sample (--ids N)")
+    state_dict, where = _strip_prefix(obj[key]), f"{path} [{key}]"
+    encoder_only = bool(state_dict) and all(k.startswith("encoder.") for k in state_dict)
+    if encoder_only:
+        config = obj.get("config")
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{where} holds only encoder weights and no config; save it with save_style_encoder")
+        config = {**config, "channels": {int(r): int(c) for r, c in config["channels"].items()}}
+        state_dict = {k[len("encoder."):]: v for k, v in state_dict.items()}
+    else:
+        config = infer_config(state_dict, where)
+    check_finite_weights(state_dict, where)
+    with torch.device("meta"):
+        G = Generator(**config)
+    try:
+        (G.encoder if encoder_only else G).load_state_dict({k: v.to(torch.float32) for k, v in state_dict.items()}, strict=True, assign=True)
+    except RuntimeError as e:
+        first = str(e).split("\n\t", 1)[-1].split("\n")[0]
+        raise CheckpointError(f"{where} does not fit the GNR encoder layout of {_summary(config)} ({first})") from None
+    encoder = G.encoder.eval().requires_grad_(False).to(device)
+    encoder.config = G.config
+    encoder.source_info = {"source": origin, "path": str(path), "key": key}
+    log.info("loaded GNR style encoder from %s (entry %s, size %d)", path, key, config["size"])
+    return encoder
+
+
+def save_style_encoder(encoder: Encoder, config: dict, path, **extra) -> Path:
+    """Write the encoder as `{"config", "G_B2A_ema": encoder.* entries, **extra}` for `load_style_encoder`."""
+    state_dict = {f"encoder.{k}": v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+    buf = io.BytesIO()
+    torch.save({"config": plain_config(config), "G_B2A_ema": state_dict, **extra}, buf)
     return atomic_write_bytes(path, buf.getvalue())
 
 

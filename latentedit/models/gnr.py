@@ -41,6 +41,7 @@ class Encoder(nn.Module):
 
     def __init__(self, size, num_down, n_res, latent_dim, channels):
         super().__init__()
+        self.size, self.latent_dim = size, latent_dim
         log_size = _log2(size)
         in_channel = channels[size]
         stem = [ConvLayer(3, in_channel, 1)]
@@ -68,6 +69,12 @@ class Encoder(nn.Module):
     def forward(self, x):
         act = self.stem(x)
         return self.content(act), self.style(act)
+
+    def style_encode(self, x):
+        """Images (B, 3, size, size) in [-1, 1] -> style codes (B, latent_dim); skips the content head."""
+        if x.ndim != 4 or x.shape[1:] != (3, self.size, self.size):
+            raise InputError(f"expected images of shape (B, 3, {self.size}, {self.size}), got {tuple(x.shape)}")
+        return self.style(self.stem(x))
 
 
 class Generator(nn.Module):
@@ -124,6 +131,13 @@ class Generator(nn.Module):
             raise InputError(f"expected images of shape (B, 3, {self.size}, {self.size}), got {tuple(x.shape)}")
         content, style = self.encoder(x)
         return content.contiguous(), style
+
+    def style_encode(self, x):
+        """Style codes (B, latent_dim) of images, as the official `Generator.style_encode` (encoder(x)[1]).
+
+        GNR's G_B2A.style_encode(anime) gives the style that G_A2B.decode(content, style) draws.
+        """
+        return self.encode(x)[1]
 
     def layer_styles(self, style, use_mapping=True):
         """One w per modulated layer: a list of n_latent tensors (B, style_dim)."""

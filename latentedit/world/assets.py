@@ -19,6 +19,7 @@ from latentedit.io import atomic_write_json
 MANIFEST = "manifest.json"
 GENERATOR = "demo-generator.pt"
 TAGGER = "demo-tagger"
+STYLE_ENCODER = "demo-style-encoder.pt"
 REBUILD = "rebuild with python -m latentedit.world.build"
 
 
@@ -40,6 +41,13 @@ def demo_tagger_path(verify_file: bool = True) -> Path:
     if verify_file:
         verify(TAGGER)
     return assets_dir() / TAGGER
+
+
+def demo_style_encoder_path(verify_file: bool = True) -> Path:
+    """Path of the demo anime->style encoder (a G_B2A_ema encoder; checked against the manifest by default)."""
+    if verify_file:
+        verify(STYLE_ENCODER)
+    return assets_dir() / STYLE_ENCODER
 
 
 def sha256_file(path: Path) -> str:
