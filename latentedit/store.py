@@ -48,8 +48,6 @@ from .images import read_rgb
 from .io import atomic_save_npz, atomic_write_bytes, atomic_write_json, load_npz
 
 FORMAT = "latentedit-run/2"
-GENERATOR_KINDS = ("demo", "checkpoint", "in-memory")
-INPUT_KINDS = ("demo", "folder")
 PARTS = ("samples", "tags", "directions", "edits", "report")
 
 
@@ -189,9 +187,6 @@ class Run:
             raise RunError(f"{self.path} has no samples yet; run latentedit sample --out {self.path}")
         parts = [self.shard_codes(s) for s in shards]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-    def image(self, sample_id: int) -> np.ndarray:
-        return self.images([sample_id])[0]
 
     def images(self, ids) -> np.ndarray:
         """uint8 (n, H, W, 3) images of the given sample ids."""

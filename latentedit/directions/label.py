@@ -13,6 +13,9 @@ import torch
 
 from latentedit.directions.base import DirectionSet
 from latentedit.errors import TagError, unknown_name_message
+from latentedit.images import from_uint8, to_uint8
+from latentedit.models import batched
+from latentedit.world.render import demo_selfies
 
 # Default labelling strength: this many std of w along the direction, each way.
 LABEL_STDS = 2.5
@@ -20,14 +23,9 @@ LABEL_STDS = 2.5
 
 def sample_content(generator, n: int, seed: int = 0, batch_size: int = 16) -> torch.Tensor:
     """Content codes of `n` demo-world selfies rendered at the generator's size (seeded)."""
-    from latentedit.images import from_uint8
-    from latentedit.world.render import demo_selfies
-
     images, _ = demo_selfies(n, seed=seed, size=generator.size)
     device = next(generator.parameters()).device
-    with torch.inference_mode():
-        return torch.cat([generator.encode(from_uint8(images[i : i + batch_size]).to(device))[0]
-                          for i in range(0, n, batch_size)])
+    return batched.encode_content(generator, from_uint8(images), batch_size, device=device)
 
 
 def sample_w(generator, n: int, seed: int = 0) -> torch.Tensor:
@@ -39,14 +37,7 @@ def sample_w(generator, n: int, seed: int = 0) -> torch.Tensor:
 
 
 def _decode_scores(generator, tagger, content, w, batch_size):
-    from latentedit.images import to_uint8
-
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(w), batch_size):
-            img = generator.decode(content[i : i + batch_size], w[i : i + batch_size], use_mapping=False)
-            out.append(tagger.score(to_uint8(img)))
-    return np.concatenate(out)
+    return batched.decode(generator, content, w, batch_size, convert=lambda img: tagger.score(to_uint8(img)))
 
 
 def label_directions(generator, directions, tagger, n: int = 64, strength=None, seed: int = 0, content=None,

@@ -462,7 +462,8 @@ def _metrics(ctx: Context) -> None:
         k = req.lpips_styles
         rng = np.random.default_rng([req.seed, 3])
         with torch.inference_mode():
-            content = G.encode(from_uint8(run_selfies(ctx.run, G, req.metric_inputs, req.seed + 2)))[0]
+            content = batched.encode_content(G, from_uint8(run_selfies(ctx.run, G, req.metric_inputs, req.seed + 2)),
+                                             BATCH_SIZE)
             ws = [G.mapping(torch.from_numpy(rng.standard_normal((k, G.latent_dim)).astype(np.float32)))
                   for _ in range(len(content))]
         for method, name, apply in configs:

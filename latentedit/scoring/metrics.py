@@ -57,6 +57,15 @@ class MissingWeightsError(CheckpointError):
         super().__init__(f"missing file {file} for {metric}: put it at {self.where / file} (from {url})")
 
 
+def _load_into(net: torch.nn.Module, file: Path, what: str, url: str) -> torch.nn.Module:
+    """`net` with the state dict of `file` (read with weights_only), or a one-line CheckpointError."""
+    try:
+        net.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
+    except Exception as e:
+        raise CheckpointError(f"{file} is not {what} ({str(e).splitlines()[0][:120]}); replace it with {url}") from e
+    return net
+
+
 def _weights_file(file: str, url: str, metric: str, path=None) -> Path:
     p = Path(path) if path is not None else hub_checkpoint_dir() / file
     if not p.exists():
@@ -210,13 +219,7 @@ class FeatureSpace:
 def inception_space(path=None) -> FeatureSpace:
     """Standard FID features (pool3 of the FID Inception); MissingWeightsError without the file."""
     file = _weights_file(INCEPTION_FILE, INCEPTION_URL, "FID", path)
-    net = fid_inception_network()
-    try:
-        net.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
-    except Exception as e:
-        raise CheckpointError(f"{file} is not the FID Inception state dict ({str(e).splitlines()[0][:120]}); "
-                              f"replace it with {INCEPTION_URL}") from e
-    net.eval()
+    net = _load_into(fid_inception_network(), file, "the FID Inception state dict", INCEPTION_URL).eval()
 
     def fn(images):
         x = F.interpolate(_as_unit_float(images), size=(299, 299), mode="bilinear", align_corners=False)
@@ -283,14 +286,9 @@ def dfid(groups, reference, space: FeatureSpace, min_samples: int = MIN_FID_SAMP
     result = MetricResult(name, standard=space.standard, note=space.note,
                           n={"inputs": len(per), "per_input": [r.n["images"] for r in per], "reference": n_ref},
                           per_input=[r.value for r in per])
-    done = [r.value for r in per if r.computed]
-    if not done:
+    if not _mean_over_inputs(result, [r.value if r.computed else None for r in per], "images"):
         result.note = _join(f"{name} not computed: " + (per[0].note if per else "no inputs"), space.note)
-        return result
-    result.value, result.computed = float(np.mean(done)), True
-    if len(done) < len(per):
-        result.note = _join(f"partial: {len(done)} of {len(per)} inputs had enough images", space.note)
-    else:
+    elif all(r.computed for r in per):
         result.note = per[0].note
     return result
 
@@ -303,15 +301,10 @@ class LPIPSDistance:
     standard = True
 
     def __init__(self, path=None):
-        import lpips  # heavy, and only for real LPIPS: imported when its AlexNet weights are there
-
         file = _weights_file(ALEXNET_FILE, ALEXNET_URL, "LPIPS", path)
-        backbone = alexnet(weights=None)
-        try:
-            backbone.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
-        except Exception as e:
-            raise CheckpointError(f"{file} is not torchvision's AlexNet state dict ({str(e).splitlines()[0][:120]}); "
-                                  f"replace it with {ALEXNET_URL}") from e
+        import lpips  # heavy, and only for real LPIPS: imported once its AlexNet weights are there
+
+        backbone = _load_into(alexnet(weights=None), file, "torchvision's AlexNet state dict", ALEXNET_URL)
         with warnings.catch_warnings():  # lpips passes torchvision's deprecated pretrained=False
             warnings.simplefilter("ignore", UserWarning)
             model = lpips.LPIPS(pretrained=False, net="alex", pnet_rand=True, verbose=False)
@@ -360,17 +353,24 @@ def diversity_measure(scorer=None, path=None):
 def diversity(groups, measure, min_samples: int = MIN_DIVERSITY_SAMPLES) -> MetricResult:
     """Mean over inputs of the mean pairwise distance between each input's outputs (uint8 arrays)."""
     per = [measure.pairwise_mean(g) if len(g) >= min_samples else None for g in groups]
-    done = [v for v in per if v is not None]
     result = MetricResult(measure.name, standard=measure.standard, note=measure.note, per_input=per,
                           n={"inputs": len(per), "per_input": [len(g) for g in groups]})
-    if not done:
+    if not _mean_over_inputs(result, per, "outputs"):
         result.note = _join(f"{measure.name} needs at least {min_samples} outputs per input; not computed",
                             measure.note)
-        return result
-    result.value, result.computed = float(np.mean(done)), True
-    if len(done) < len(per):
-        result.note = _join(f"partial: {len(done)} of {len(per)} inputs had enough outputs", measure.note)
     return result
+
+
+def _mean_over_inputs(result: MetricResult, values: list, unit: str) -> bool:
+    """Set `result` to the mean of the per-input values that were computed (not None); a partial
+    mean says so in its note. False when no input had enough `unit`."""
+    done = [v for v in values if v is not None]
+    if not done:
+        return False
+    result.value, result.computed = float(np.mean(done)), True
+    if len(done) < len(values):
+        result.note = _join(f"partial: {len(done)} of {len(values)} inputs had enough {unit}", result.note)
+    return True
 
 
 # -- augmentations for DFID -----------------------------------------------------------------------

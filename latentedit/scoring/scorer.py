@@ -15,8 +15,10 @@ closed_eyes) and scores every image before and after an edit (see `latentedit.sc
   resnet50 file in the torch hub cache, from scratch otherwise, and says which.
 - `load_scorer(path | "demo")`: the file is a plain dict {attributes, state_dict, metrics,
   input_size, trained_on, init} saved with torch.save and read with weights_only=True.
-  "demo" trains a scorer on the demo world on first use and caches it (ResNet50 is 94 MB, too
-  big to ship): ~/.cache/latentedit/scorer-<hash>.pt, or under $LATENTEDIT_CACHE.
+  "demo" is the shipped demo-world scorer, assets/demo-scorer.pt (float16 weights, 47 MB; built by
+  `python -m latentedit.world.build --only scorer`); a demo scorer of another configuration
+  (`latentedit train-scorer` options) is trained on first use and cached in
+  ~/.cache/latentedit/scorer-<hash>.pt, or under $LATENTEDIT_CACHE.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ from ..images import list_images, read_rgb
 from ..io import atomic_write_bytes
 from ..models.checkpoint import hub_checkpoint_dir
 from ..stats import TAG_THRESHOLD, auc
-from ..store import Run
-from ..world import render, truth
+from ..store import Run, sample_file
+from ..world import assets, render, truth
 
 DEFAULT_ATTRIBUTES = ("open_mouth", "short_hair", "closed_eyes")
 FORMAT = "latentedit-scorer/1"
@@ -166,8 +168,19 @@ def _plain(obj):
     return json.loads(json.dumps(obj, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
+def _read_weights(path: Path, what: str, hint: str):
+    """torch.load(path, weights_only=True), or a one-line CheckpointError naming `what` and what to do."""
+    if not path.exists():
+        raise CheckpointError(f"{what} {path} does not exist; {hint}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"cannot read {what} {path} ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                              f"{hint}") from e
+
+
 def load_scorer(path="demo", attributes=None, progress: bool = True) -> Scorer:
-    """Load a scorer file (or "demo": the cached demo-world scorer, trained on first use).
+    """Load a scorer file (or "demo": the shipped demo-world scorer, `demo_scorer`).
 
     With `attributes`, the scorer must have been trained on exactly those attributes, in order.
     """
@@ -175,13 +188,7 @@ def load_scorer(path="demo", attributes=None, progress: bool = True) -> Scorer:
         scorer = demo_scorer(progress=progress)
     else:
         path = Path(path)
-        if not path.exists():
-            raise CheckpointError(f"scorer file {path} does not exist; train one with latentedit train-scorer")
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise CheckpointError(f"cannot read scorer file {path} ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
-                                  "train it again with latentedit train-scorer") from e
+        blob = _read_weights(path, "scorer file", "train one with latentedit train-scorer")
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
             raise CheckpointError(f"{path} is not a latentedit scorer file (no format {FORMAT!r}); "
                                   "train one with latentedit train-scorer")
@@ -278,7 +285,7 @@ def training_data(data, labels=None, attributes=DEFAULT_ATTRIBUTES, limit: int |
         ids = run.codes()["id"]
         if labels is not None:
             names, y = load_labels_csv(labels, attributes)
-            by_name = {f"{int(i):09d}.png": int(i) for i in ids}
+            by_name = {sample_file(i): int(i) for i in ids}
             absent = [n for n in names if n not in by_name]
             if absent:
                 raise InputError(f"{len(absent)} file(s) of {labels} are not samples of {run.path} "
@@ -355,10 +362,8 @@ def _init_weights(scorer: Scorer, pretrained) -> str:
             return f"scratch (no ImageNet weights: torchvision's resnet50-*.pth is not in {where.parent})"
     else:
         file = Path(pretrained)
-        if not file.exists():
-            raise CheckpointError(f"ImageNet weights file {file} does not exist")
+    state = _read_weights(file, "ImageNet weights file", "delete it or replace it with torchvision's resnet50 file")
     try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
         missing, unexpected = scorer.net.load_state_dict(state, strict=False)
     except Exception as e:
@@ -471,7 +476,11 @@ def demo_scorer_path(images: np.ndarray, labels: np.ndarray, config: dict = DEMO
 
 
 def demo_scorer(progress: bool = True, config: dict = DEMO_CONFIG) -> Scorer:
-    """The demo-world scorer: loaded from the cache, or trained on first use (a few minutes) and cached."""
+    """The demo-world scorer: the shipped assets/demo-scorer.pt for `DEMO_CONFIG` (float16 weights,
+    see assets/MODEL_CARD_scorer.md); another configuration is trained on first use (a few
+    minutes) and cached."""
+    if config == DEMO_CONFIG:
+        return load_scorer(assets.demo_scorer_path())
     images, y = demo_training_data(config)
     path = demo_scorer_path(images, y, config)
     if path.exists():
