@@ -19,6 +19,7 @@ from latentedit.io import atomic_write_json
 MANIFEST = "manifest.json"
 GENERATOR = "demo-generator.pt"
 TAGGER = "demo-tagger"
+SCORER = "demo-scorer.pt"
 STYLE_ENCODER = "demo-style-encoder.pt"
 REBUILD = "rebuild with python -m latentedit.world.build"
 
@@ -48,6 +49,13 @@ def demo_style_encoder_path(verify_file: bool = True) -> Path:
     if verify_file:
         verify(STYLE_ENCODER)
     return assets_dir() / STYLE_ENCODER
+
+
+def demo_scorer_path(verify_file: bool = True) -> Path:
+    """Path of the shipped demo re-scorer (float16 ResNet50; checked against the manifest by default)."""
+    if verify_file:
+        verify(SCORER)
+    return assets_dir() / SCORER
 
 
 def sha256_file(path: Path) -> str:

@@ -328,7 +328,7 @@ def build_tagger(out_dir: Path, seed: int, generator=None, log=print):
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m latentedit.world.build", description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", choices=["generator", "tagger", "card"], default=None,
+    p.add_argument("--only", choices=["generator", "tagger", "scorer", "card"], default=None,
                    help="build one part only; 'card' re-measures the saved generator and rewrites its card and grid")
     p.add_argument("--out", type=Path, default=None, help="assets folder (default: the shipped one)")
     p.add_argument("--steps", type=int, default=None, help="stage-1 (pretraining) steps")
@@ -365,6 +365,10 @@ def main(argv=None) -> None:
 
             G = load_generator(out / assets.GENERATOR)
         build_tagger(out, args.seed, generator=G)
+    if args.only in (None, "scorer"):
+        from latentedit.world.build_scorer import build_demo_scorer
+
+        build_demo_scorer(out, args.seed)
     assets.update_manifest(out)
     print(f"updated {out / assets.MANIFEST}")
 
