@@ -7,7 +7,7 @@ import typer
 
 from latentedit.pipeline.edit import EditRequest, default_out, edit as edit_faces
 
-from .options import parse_layers, parse_strength, parse_sweep
+from .options import parse_ids, parse_layers, parse_strength, parse_sweep
 
 
 def edit(
@@ -21,6 +21,10 @@ def edit(
     layers: Optional[str] = typer.Option(None, help="all | coarse | middle | fine | I-J: edit only these W+ layers."),
     keep: Optional[List[str]] = typer.Option(None, "--keep", help="Keep this tag: project its direction out of the edit (repeat)."),
     samples: Optional[int] = typer.Option(None, help="Edit N samples of the run, picked with --seed (default 8)."),
+    ids: Optional[str] = typer.Option(None, help="Edit these samples of the run: ids like 12,40 or 3-5."),
+    reference: Optional[Path] = typer.Option(None, help="Anime reference image: every face gets its style (GNR's G_B2A encoder)."),
+    style_seed: Optional[int] = typer.Option(None, help="Every face gets the random style of this seed."),
+    recipe: Optional[Path] = typer.Option(None, help="Re-apply a recipe (.json, or a PNG latentedit edit wrote): same edit, same faces, same bytes."),
     inputs: Optional[Path] = typer.Option(None, help="Edit new selfies from this folder instead (random styles)."),
     seed: int = typer.Option(0, help="Seed of the sample choice / the random styles."),
     tagger: str = typer.Option("demo", help="Tagger for untagged runs and for naming sefa/pca directions."),
@@ -28,15 +32,18 @@ def edit(
     device: str = typer.Option("cpu", help="cpu or cuda."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default RUN/edits/<edit name>)."),
 ):
-    """Edit faces: w' = w + A n(add) - B n(sub); writes before/after PNGs, a grid, codes and edit.json."""
+    """Edit faces: w' = w + A n(add) - B n(sub); writes before/after PNGs (each carrying its recipe), a grid, codes, edit.json and recipe.json."""
     add, sub = add or [], sub or []
+    if out is None:
+        out = Path(run) / "edits" / f"recipe-{recipe.stem}" if recipe is not None else default_out(run, add, sub, method,
+                                                                                                     layers)
     request = EditRequest(
         add=add, sub=sub, method=method,
         strength=None if strength is None else parse_strength(strength, "--strength"),
         sub_strength=None if sub_strength is None else parse_strength(sub_strength, "--sub-strength"),
         sweep=None if sweep is None else parse_sweep(sweep), layers=parse_layers(layers), layers_label=layers,
         keep=keep or [], samples=samples, inputs=inputs, seed=seed, tagger=tagger, include=include or [],
-        device=device, out=out if out is not None else default_out(run, add, sub, method, layers))
+        device=device, out=out, ids=parse_ids(ids), reference=reference, style_seed=style_seed, recipe=recipe)
     result = edit_faces(run, request)
     r = result.record
     typer.echo(f"edit       +{' +'.join(r['add'])}{''.join(' -' + t for t in r['sub'])} ({r['method']} directions)")
@@ -54,4 +61,4 @@ def edit(
     if r.get("keep"):
         typer.echo(f"keep       {', '.join(r['keep'])} (their directions projected out)")
     typer.echo(f"images     {len(result.labels)} rows x {len(result.strengths) + 1} columns")
-    typer.echo(f"output     {result.out} (grid.png, before/, after/, codes.npz, edit.json)")
+    typer.echo(f"output     {result.out} (grid.png, before/, after/, codes.npz, edit.json, recipe.json)")

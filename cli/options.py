@@ -11,7 +11,7 @@ from latentedit.errors import InputError
 from latentedit.models.layers import GROUPS, resolve_layers
 from latentedit.pipeline.video import check_crop_box
 
-__all__ = ["parse_strength", "parse_sweep", "parse_layers", "parse_crop"]
+__all__ = ["parse_strength", "parse_sweep", "parse_layers", "parse_crop", "parse_ids"]
 
 
 def parse_strength(value, option: str = "--strength") -> float:
@@ -73,3 +73,19 @@ def parse_crop(spec: str | None) -> tuple[int, int, int] | None:
     except ValueError:
         raise InputError(usage) from None
     return check_crop_box(box)
+
+
+def parse_ids(spec: str | None) -> list[int] | None:
+    """'12,40' or '3-5,9' -> sample ids [12, 40] / [3, 4, 5, 9], in the order given."""
+    if spec is None:
+        return None
+    ids = []
+    for part in str(spec).split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if m is None:
+            raise InputError(f"--ids must be sample ids like 12,40 or 3-5, got {spec!r}")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if lo > hi:
+            raise InputError(f"--ids {spec}: the range {lo}-{hi} is empty; write the lower id first")
+        ids.extend(range(lo, hi + 1))
+    return ids

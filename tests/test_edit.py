@@ -154,7 +154,7 @@ def test_edit_writes_grid_images_codes_and_record(tiny_run, tmp_path):
     out = tmp_path / "edit"
     res = edit(run.path, add=["long_hair"], sub=["short_hair"], method="linear", samples=3, seed=4, generator=G,
                sweep=parse_sweep("-10:10:3"), layers="coarse", out=out)
-    assert sorted(p.name for p in out.iterdir()) == ["after", "before", "codes.npz", "edit.json", "grid.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["after", "before", "codes.npz", "edit.json", "grid.png", "recipe.json"]
     grid = np.asarray(Image.open(out / "grid.png"))
     assert grid.shape == (3 * 32 + 4 * 2, 4 * 32 + 5 * 2, 3)
     assert len(list((out / "before").iterdir())) == 3 and len(list((out / "after").iterdir())) == 9
@@ -188,17 +188,17 @@ def test_edit_defaults_and_inputs_folder(tiny_run, tmp_path, selfie_dir):
 
 def test_edit_output_is_atomic(tiny_run, tmp_path, monkeypatch):
     run, G, _ = tiny_run
-    import latentedit.images
+    import latentedit.editing.recipe
 
     calls = []
 
-    def failing_png(a):
+    def failing_png(a, recipe):  # edit PNGs are encoded with their recipe
         calls.append(1)
         if len(calls) > 3:
             raise OSError("disk full")
         return b"png"
 
-    monkeypatch.setattr(latentedit.images, "encode_png", failing_png)
+    monkeypatch.setattr(latentedit.editing.recipe, "png_bytes", failing_png)
     with pytest.raises(OSError):
         edit(run.path, add="long_hair", method="linear", samples=2, generator=G, out=tmp_path / "edit")
     assert list(tmp_path.iterdir()) == []

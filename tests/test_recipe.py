@@ -181,3 +181,137 @@ def test_edit_bridge_keeps_exact_strengths():
                                    ("short_hair",))
     assert R.sweep_edits(back) == sweep
     assert R.sweep_edits(R.from_edit(edit, (1.0, -2.0), FP, _ident(), r.faces)) == [edit.with_strengths((1.0, -2.0))]
+
+
+# -- through the commands: edit -> PNG -> edit --recipe -> the same bytes ------------------------------
+from test_edit import tiny_run  # noqa: E402,F401  (the tiny run fixture: 12 samples, linear directions)
+
+
+def _files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_ids_pick_those_samples_and_every_png_carries_its_recipe(tiny_run, tmp_path):
+    from latentedit.pipeline.edit import edit
+
+    run, G, codes = tiny_run
+    res = edit(run.path, add="long_hair", sub="short_hair", method="linear", strength=3.0, sub_strength=1.0,
+               ids=[7, 2], generator=G, out=tmp_path / "e")
+    assert res.labels == ["000000007", "000000002"]
+    rows = [int(np.flatnonzero(codes["id"] == i)[0]) for i in (7, 2)]
+    assert np.array_equal(res.codes, codes["w"][rows])  # the run's own codes, in the order asked
+    after = R.load(tmp_path / "e" / "after" / "000000007.png")
+    assert after.faces == (R.Face(R.Style("sample", sample_id=7),
+                                  R.Content("run_input", input_id=int(codes["input_id"][rows[0]]))),)
+    assert after.terms == (("long_hair", 3.0), ("short_hair", -1.0)) and after.generator == fingerprint_of(G)
+    assert R.load(tmp_path / "e" / "before" / "000000007.png").terms == (("long_hair", 0.0), ("short_hair", 0.0))
+    whole = R.load(tmp_path / "e" / "recipe.json")
+    assert len(whole.faces) == 2 and R.load(tmp_path / "e" / "grid.png") == whole
+    with pytest.raises(Exception, match=r"^sample id 99 is not in .* \(ids 0-11\)$"):
+        edit(run.path, add="long_hair", method="linear", ids=[99], generator=G)
+    with pytest.raises(Exception, match=r"^give either --ids \(those samples\) or --samples N"):
+        edit(run.path, add="long_hair", method="linear", ids=[1], samples=2, generator=G)
+
+
+def fingerprint_of(G):
+    from latentedit.models.checkpoint import fingerprint
+
+    return fingerprint(G)
+
+
+def test_recipes_round_trip_byte_identically_through_edit(tiny_run, tmp_path):
+    from latentedit.pipeline.edit import edit
+
+    run, G, _ = tiny_run
+    first = tmp_path / "first"
+    edit(run.path, add="long_hair", sub="short_hair", method="linear", samples=3, seed=4, sweep=(-6.0, 0.0, 6.0),
+         layers="coarse", keep=("open_mouth",), generator=G, out=first)
+    files = _files(first)
+    # the whole edit again from recipe.json (or grid.png): every image byte-identical
+    for source in ("recipe.json", "grid.png"):
+        again = tmp_path / f"again-{source}"
+        edit(run.path, recipe=first / source, generator=G, out=again)
+        redo = _files(again)
+        assert {k: v for k, v in redo.items() if k.endswith(".png")} == {k: v for k, v in files.items()
+                                                                         if k.endswith(".png")}
+        assert redo["recipe.json"] == files["recipe.json"] and redo["codes.npz"] == files["codes.npz"]
+    # one image's recipe redraws that image alone, the same bytes although it was drawn among three
+    label = sorted(k for k in files if k.startswith("after/"))[4]
+    one = tmp_path / "one"
+    edit(run.path, recipe=first / label, generator=G, out=one)
+    redo = _files(one)
+    name = label.split("/")[1].rsplit("-", 1)[0]
+    assert redo[f"after/{name}.png"] == files[label]
+    assert redo[f"before/{name}.png"] == files[f"before/{name}.png"]  # before: that face, every strength 0
+
+
+def test_recipe_of_inputs_needs_those_files_and_style_seed_styles_every_face(tiny_run, selfie_dir, tmp_path):
+    from latentedit.errors import InputError
+    from latentedit.pipeline.edit import edit
+
+    run, G, _ = tiny_run
+    a = edit(run.path, add="long_hair", method="linear", strength=2.0, inputs=selfie_dir, generator=G,
+             out=tmp_path / "a")
+    r = R.load(tmp_path / "a" / "recipe.json")
+    assert [f.style for f in r.faces] == [R.Style("seed", seed=0, index=i) for i in range(4)]
+    assert [f.content.name for f in r.faces] == a.record["input_names"]
+    edit(run.path, recipe=tmp_path / "a" / "recipe.json", inputs=selfie_dir, generator=G, out=tmp_path / "b")
+    assert _files(tmp_path / "b") == _files(tmp_path / "a") | {"edit.json": _files(tmp_path / "b")["edit.json"]}
+    with pytest.raises(InputError) as e:
+        edit(run.path, recipe=tmp_path / "a" / "recipe.json", generator=G)
+    assert str(e.value) == (f"this face is drawn on the selfie {r.faces[0].content.name} (sha256 "
+                            f"{r.faces[0].content.sha256[:16]}...); give that image file")
+    s = edit(run.path, add="long_hair", method="linear", strength=2.0, ids=[1, 5], style_seed=3, generator=G)
+    assert np.array_equal(s.codes[0], s.codes[1])  # one style for both faces
+    assert s.recipes["all"].faces[0].style == R.Style("seed", seed=3)
+
+
+def test_a_recipe_of_another_generator_or_direction_set_is_refused(tiny_run, tmp_path):
+    import dataclasses
+
+    from latentedit.directions import DirectionSet
+    from latentedit.pipeline.edit import edit
+
+    run, G, _ = tiny_run
+    edit(run.path, add="long_hair", method="linear", strength=2.0, ids=[3], generator=G, out=tmp_path / "e")
+    recipe = R.load(tmp_path / "e" / "after" / "000000003.png")
+    other = dataclasses.replace(recipe, generator="0123456789abcdef")
+    with pytest.raises(R.RecipeError) as e:
+        edit(run.path, recipe=other, generator=G)
+    assert str(e.value) == (f"recipe was made with generator 0123456789abcdef, this generator is {recipe.generator}; "
+                            "use the generator the recipe names")
+    path = run.directions_path("linear", "w")
+    saved = path.read_bytes()
+    try:
+        ds = DirectionSet.load(path)
+        DirectionSet(ds.method, ds.space, ds.names, ds.vectors[::-1].copy(), ds.stats, ds.generator_fingerprint,
+                     ds.params, ds.code_scale).save(path)
+        with pytest.raises(R.RecipeError) as e:
+            edit(run.path, recipe=tmp_path / "e" / "recipe.json", generator=G)
+        assert str(e.value) == (f"recipe was made with direction file linear-w.npz of sha256 "
+                                f"{recipe.directions.sha256[:16]}, this one (linear-w.npz) has sha256 "
+                                f"{R.sha256_file(path)[:16]}; the directions were refitted or come from another run")
+    finally:
+        path.write_bytes(saved)
+
+
+def test_recipes_round_trip_through_video(tiny_run, tmp_path):
+    from latentedit.pipeline.video import edit_video
+
+    run, G, codes = tiny_run
+    from latentedit.pipeline.edit import edit
+
+    edit(run.path, add="long_hair", sub="short_hair", method="linear", strength=3.0, sub_strength=1.0, ids=[5],
+         generator=G, out=tmp_path / "e")
+    png = tmp_path / "e" / "after" / "000000005.png"
+    v = edit_video(None, run.path, recipe=png, generator=G, progress=False, out=tmp_path / "v.mp4")
+    made = R.load(v.recipe)
+    assert made.faces[0].style == R.Style("sample", sample_id=5) and made.terms == R.load(png).terms
+    assert made.faces[0].content.kind == "demo_video" and made.faces[0].content.frames == v.frames == 48
+    again = edit_video(None, run.path, recipe=v.recipe, generator=G, progress=False, out=tmp_path / "w.mp4")
+    assert again.out.read_bytes() == v.out.read_bytes()
+    assert again.side_by_side.read_bytes() == v.side_by_side.read_bytes()
+    assert again.recipe.read_bytes() == v.recipe.read_bytes()
+    two = R.load(tmp_path / "e" / "recipe.json").with_faces(R.load(tmp_path / "e" / "recipe.json").faces * 2)
+    with pytest.raises(Exception, match="^this recipe starts from 2 faces and a video takes one"):
+        edit_video(None, run.path, recipe=two, generator=G, progress=False)

@@ -5,9 +5,15 @@ direction of its opposite (long_hair up, short_hair down): w' = w + A sum n(add)
 This stage is a thin layer over `latentedit.editing.EditSession`: it finds the directions (fitted
 into the run when missing), picks the codes and content to edit, and writes
 
-    OUT/before/<label>.png, OUT/after/<label>[-<k>].png, OUT/grid.png, OUT/codes.npz, OUT/edit.json
+    OUT/before/<label>.png, OUT/after/<label>[-<k>].png, OUT/grid.png, OUT/codes.npz, OUT/edit.json,
+    OUT/recipe.json
 
-all at once (`latentedit.store.write_folder`). Strength defaults and their measured effects:
+all at once (`latentedit.store.write_folder`). Every PNG carries the recipe of exactly that image
+(`latentedit.editing.recipe`, docs/recipes.md); `recipe=` re-applies one and gives the same bytes.
+The faces are chosen by `ids` (samples of the run), `samples` (picked with `seed`) or `inputs`
+(a folder of selfies), each with its own style, or all with the style of an anime `reference`
+image or of `style_seed`. Each face is computed on its own (batch 1), so its pixels do not depend
+on which other faces an edit draws. Strength defaults and their measured effects:
 `latentedit.editing.strengths`; W+ layer groups: `latentedit.models.layers`.
 
     result = edit("runs/demo", add="long_hair", sub="short_hair", method="svd", layers="coarse")
@@ -23,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .. import images
 from ..directions import DirectionSet
@@ -32,13 +37,12 @@ from ..editing import Edit, EditSession, with_spread
 from ..editing.strengths import check_strength, default_strengths, resolve_strengths, sweep_strengths
 from ..editing.tags import UNNAMED_METHODS, name_for_tags
 from ..errors import InputError, RunError
-from ..models import batched
 from ..models.checkpoint import fingerprint, generator_for_run, load_generator
 from ..models.layers import resolve_layers
 from ..store import Run, check_output_folder, write_folder
+from . import recipes
 from .fit import ensure_directions
 from .requests import make_request
-from .sample import folder_inputs, run_inputs
 
 FORMAT = "latentedit-edit/1"
 DEFAULT_SAMPLES = 8
@@ -87,13 +91,22 @@ class EditRequest(EditOptions):
     """What `edit` edits and writes (see EditOptions for the edit itself); the CLI's defaults.
 
     sweep: add-strengths, one grid column each (B follows at the ratio B / A). samples: how many of the run's samples
-    (picked with `seed`, default 8); inputs: a folder of selfies instead (random styles from
-    `seed`). out: the output folder (None: nothing written).
+    (picked with `seed`, default 8); ids: these sample ids of the run instead; inputs: a folder of
+    selfies instead (random styles from `seed`). reference: an anime image whose style (GNR's
+    G_B2A encoder, from `style_encoder` or the generator's checkpoint) every face gets;
+    style_seed: a seeded random style every face gets. recipe: a Recipe, .json or latentedit PNG
+    to re-apply (its edit and faces replace the fields above; `inputs` supplies the selfie files
+    it names). out: the output folder (None: nothing written).
     """
 
     sweep: tuple[float, ...] | None = None
     samples: int | None = None
+    ids: tuple[int, ...] | None = None
     inputs: str | Path | None = None
+    reference: str | Path | None = None
+    style_seed: int | None = None
+    style_encoder: object = None
+    recipe: object = None
     seed: int = 0
     out: str | Path | None = None
     batch_size: int = 16
@@ -119,6 +132,7 @@ class EditResult:
     grid: np.ndarray              # rows = samples, columns = before + each strength
     record: dict = field(default_factory=dict)
     out: Path | None = None
+    recipes: dict | None = None   # the recipe of each image (`recipes.image_recipes`)
 
 
 # -- the setup edit and video share ---------------------------------------------------------------
@@ -195,41 +209,6 @@ def _is_run(path) -> bool:
     return isinstance(path, Run) or (Path(path) / "manifest.json").is_file()
 
 
-# -- codes and content to edit --------------------------------------------------------------------
-def _run_content(run, G, input_ids, device, batch_size) -> torch.Tensor:
-    """Content codes of a run's inputs, re-encoded from the inputs the run was sampled from."""
-    src = run_inputs(run, G.size)
-    x = torch.cat([src.load(int(i)) for i in input_ids]).to(device)
-    return batched.encode_content(G, x, batch_size)
-
-
-def _pick_run_samples(run, G, space, samples, seed, device, batch_size):
-    """`samples` (default 8) of a run's samples picked with `seed`: codes, content, labels, record."""
-    if run is None:
-        raise RunError("give a RUN to take samples from, or --inputs DIR")
-    codes = run.codes()
-    n = DEFAULT_SAMPLES if samples is None else int(samples)
-    if not 1 <= n <= len(codes["id"]):
-        raise InputError(f"--samples must be between 1 and {len(codes['id'])} (the run's samples), got {n}")
-    pick = np.sort(np.random.default_rng(seed).choice(len(codes["id"]), n, replace=False))
-    ids = codes["id"][pick]
-    content = _run_content(run, G, codes["input_id"][pick], device, batch_size)
-    return (codes[space][pick].astype(np.float32), content, [f"{int(i):09d}" for i in ids],
-            {"run": str(run.path), "samples": [int(i) for i in ids]})
-
-
-def _encode_inputs(inputs, G, space, seed, device, batch_size):
-    """Selfies of a folder, encoded for their content, each with a random style seeded by `seed`."""
-    src = folder_inputs(inputs, G.size)
-    x = torch.cat([src.load(i) for i in range(len(src.names))]).to(device)
-    z = np.random.default_rng(seed).standard_normal((len(src.names), G.latent_dim)).astype(np.float32)
-    content = batched.encode_content(G, x, batch_size)
-    with torch.inference_mode():
-        codes = z if space == "z" else G.mapping(torch.from_numpy(z).to(device)).cpu().numpy()
-    labels = [f"{i:03d}-{Path(name).stem}" for i, name in enumerate(src.names)]
-    return codes, content, labels, {"inputs": str(inputs), "input_names": list(src.names), "skipped": src.skipped}
-
-
 # -- the stage ------------------------------------------------------------------------------------
 def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> EditResult:
     """Edit anime faces with paired opposite tags and (with `out`) write the result.
@@ -241,6 +220,9 @@ def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> E
     and gets a random style seeded by `seed`. Before and after images use the same content.
     """
     req = make_request(EditRequest, request, options)
+    recipe = None if req.recipe is None else recipes.load(req.recipe)
+    if recipe is not None:
+        req = recipes.as_request(recipe, req)
     req.edit()  # the checks that need no directions: something to add, no tag both added and removed
     inputs = req.inputs
     if run_or_inputs is not None and not _is_run(run_or_inputs) and Path(run_or_inputs).is_dir():
@@ -253,7 +235,8 @@ def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> E
         raise InputError("give either --samples N (from the run) or --inputs DIR, not both")
     out = None if req.out is None else check_output_folder(req.out, "edit")
 
-    session, path, gen_source = open_session(run, req, req.add + req.sub + req.keep, req.seed, req.batch_size)
+    # batch 1: a face's pixels must not depend on the other faces of the edit (recipes redraw one)
+    session, path, gen_source = open_session(run, req, req.add + req.sub + req.keep, req.seed, 1)
     G, ds, dev = session.generator, session.directions, session.device
     add, sub = list(req.add), list(req.sub)
     session.check(req.edit())
@@ -265,20 +248,27 @@ def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> E
         a_default, b_default = default_strengths(ds.method)
         pairs = sweep_strengths((a, b), values=req.sweep, default_ratios=(1.0, b_default / a_default))
 
-    if inputs is None:
-        codes, content, labels, source = _pick_run_samples(run, G, ds.space, req.samples, req.seed, dev,
-                                                           req.batch_size)
+    if recipe is not None:
+        recipes.check(recipe, session, path)
+        edits, faces = recipes.R.sweep_edits(recipe), list(recipe.faces)
+        pairs = [recipes.strength_pair(e) for e in edits]
+        labels = [recipes.face_label(i, f) for i, f in enumerate(faces)]
+        source = {"run": None if run is None else str(run.path),
+                  "recipe": None if isinstance(req.recipe, recipes.R.Recipe) else str(req.recipe)}
     else:
-        codes, content, labels, source = _encode_inputs(inputs, G, ds.space, req.seed, dev, req.batch_size)
-        source["run"] = str(run.path) if run is not None else None
+        edits = [req.edit(layer_idx, pa, pb) for pa, pb in pairs]
+        faces, labels, source = recipes.request_faces(run, G, req, inputs, req.style_encoder or gen_source)
+    content, codes = recipes.face_batch(G, faces, run, ds.space, recipes.input_images(inputs))
+    content = content.to(dev)
 
     before = session.decode(content, codes)
-    edited = [session.apply(codes, req.edit(layer_idx, pa, pb)) for pa, pb in pairs]
+    edited = [session.apply(codes, e) for e in edits]
     after = np.stack([session.decode(content, e) for e in edited])
     columns = np.concatenate([before[None], after]).transpose(1, 0, 2, 3, 4)
     grid = images.grid(columns.reshape(-1, *before.shape[1:]), len(labels), len(pairs) + 1)
     record = _record(req, session, path, gen_source, pairs, layer_idx, source)
-    result = EditResult(before, after, np.asarray(codes), np.stack(edited), pairs, labels, grid, record)
+    result = EditResult(before, after, np.asarray(codes), np.stack(edited), pairs, labels, grid, record,
+                        recipes=recipes.image_recipes(edits, session, path, faces))
     if out is not None:
         result.out = write_folder(out, _files(result), "edit")
     return result
@@ -327,20 +317,25 @@ def _files(result: EditResult) -> dict:
     """{relative path: bytes} of an edit's output folder; records the file list in result.record."""
     sweep = result.record["sweep"] is not None
     files, before, after = {}, [], []
+    rec = result.recipes or {"all": None, "before": [None] * len(result.labels),
+                             "after": [[None] * len(result.labels)] * len(result.strengths)}
     for i, label in enumerate(result.labels):
         before.append(f"before/{label}.png")
-        files[before[-1]] = images.encode_png(result.before[i])
+        files[before[-1]] = recipes.R.png_bytes(result.before[i], rec["before"][i])
         for k in range(len(result.strengths)):
             after.append(f"after/{label}-{k:02d}.png" if sweep else f"after/{label}.png")
-            files[after[-1]] = images.encode_png(result.after[k, i])
-    files["grid.png"] = images.encode_png(result.grid)
+            files[after[-1]] = recipes.R.png_bytes(result.after[k, i], rec["after"][k][i])
+    files["grid.png"] = recipes.R.png_bytes(result.grid, rec["all"])
+    if rec["all"] is not None:
+        files["recipe.json"] = recipes.R.to_json(rec["all"])
     buf = io.BytesIO()
     np.savez(buf, codes=result.codes.astype(np.float32), edited=np.asarray(result.edited, np.float32),
              strength=np.array([a for a, _ in result.strengths], np.float64),
              sub_strength=np.array([b for _, b in result.strengths], np.float64),
              labels=np.array(result.labels, dtype=np.str_))
     files["codes.npz"] = buf.getvalue()
-    result.record["files"] = {"before": before, "after": after, "grid": "grid.png", "codes": "codes.npz"}
+    result.record["files"] = {"before": before, "after": after, "grid": "grid.png", "codes": "codes.npz",
+                              **({"recipe": "recipe.json"} if rec["all"] is not None else {})}
     files["edit.json"] = json.dumps(result.record, indent=2, sort_keys=True) + "\n"
     return files
 

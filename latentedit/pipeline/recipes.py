@@ -78,3 +78,155 @@ def video_content(path, tracking: dict, demo: dict | None = None) -> R.Content:
         return R.Content("demo_video", seed=int(demo["seed"]), frames=int(demo["frames"]), tracking=tracking)
     path = Path(path)
     return R.Content("video", sha256=R.sha256_file(path), name=path.name, tracking=tracking)
+
+
+# --------------------------------------------------------------------------- edit
+
+def as_request(recipe: R.Recipe, req):
+    """`req` with the recipe's edit in its fields (tags, strengths, layers, keep, method, space).
+
+    Only what edit.json records and the checks need: the images are drawn from the recipe's own
+    edits (`R.sweep_edits`), whose strengths are exact.
+    """
+    from dataclasses import replace
+
+    strengths = dict(recipe.terms)
+    add = tuple(t for t, _ in recipe.terms if t not in recipe.opposite)
+    sub = tuple(recipe.opposite)
+    if not add:
+        raise InputError("this recipe only subtracts tags; latentedit edit needs at least one added tag")
+    return replace(req, add=add, sub=sub, strength=strengths[add[0]],
+                   sub_strength=-strengths[sub[0]] if sub else None, layers=recipe.layers, layers_label=None,
+                   keep=tuple(recipe.keep), method=recipe.directions.method, space=recipe.directions.space,
+                   sweep=None if recipe.sweep is None else tuple(col[0] for col in recipe.sweep),
+                   samples=None, ids=None, reference=None, style_seed=None)
+
+
+def strength_pair(edit) -> tuple[float, float]:
+    """(A, B) of an edit with explicit strengths: its first added tag's strength, minus its first subtracted one's."""
+    add = [s for t, s in edit.terms if t not in edit.opposite]
+    sub = [s for t, s in edit.terms if t in edit.opposite]
+    return (add[0] if add else 0.0, -sub[0] if sub else 0.0)
+
+
+def face_label(i: int, face: R.Face) -> str:
+    """A file name for a recipe face's images."""
+    s, c = face.style, face.content
+    if s.kind == "sample":
+        return f"{s.sample_id:09d}"
+    if c.kind == "file" and c.name:
+        return f"{i:03d}-{Path(c.name).stem}"
+    if c.kind == "run_input":
+        return f"{i:03d}-input{c.input_id}"
+    return f"{i:03d}-{c.kind}"
+
+
+def input_images(folder) -> dict:
+    """{sha256: PIL image} of the image files of a folder (what "file" contents name)."""
+    from PIL import Image
+
+    from .sample import folder_inputs
+
+    if folder is None:
+        return {}
+    folder = Path(folder)
+    found = {}
+    for name in folder_inputs(folder, 8).names:
+        with Image.open(folder / name) as img:
+            img.load()
+            found[R.sha256_file(folder / name)] = img.copy()
+    return found
+
+
+def request_faces(run, G, req, inputs, encoder_source) -> tuple[list, list, dict]:
+    """(faces, labels, edit.json source) of what an EditRequest picks.
+
+    From a run: the samples `ids`, or `samples` of them picked with `seed` (default 8); each keeps
+    its own style unless `reference` (an anime image's encoded style) or `style_seed` gives one
+    style to all. From `inputs`: every readable selfie of the folder, with that style or row i of
+    `seed` (as `latentedit sample` draws them).
+    """
+    import numpy as np
+
+    from .sample import folder_inputs
+
+    style = None
+    if req.reference is not None:
+        style = reference_style(req.reference, req.style_encoder or encoder_source, req.device)
+    elif req.style_seed is not None:
+        style = seed_style(req.style_seed)
+    extra = {k: v for k, v in (("reference", None if req.reference is None else str(req.reference)),
+                               ("style_seed", req.style_seed)) if v is not None}
+    if inputs is not None:
+        if req.ids is not None:
+            raise InputError("--ids picks samples of a run; with --inputs DIR every selfie of the folder is edited")
+        src = folder_inputs(inputs, G.size)
+        faces = [R.Face(style or seed_style(req.seed, i), R.Content("file", sha256=R.sha256_file(Path(inputs) / n),
+                                                                      name=n))
+                 for i, n in enumerate(src.names)]
+        labels = [f"{i:03d}-{Path(n).stem}" for i, n in enumerate(src.names)]
+        return faces, labels, {"inputs": str(inputs), "input_names": list(src.names), "skipped": src.skipped,
+                               "run": None if run is None else str(run.path), **extra}
+    from ..errors import RunError
+
+    if run is None:
+        raise RunError("give a RUN to take samples from, or --inputs DIR")
+    codes = run.codes()
+    if req.ids is not None:
+        if req.samples is not None:
+            raise InputError("give either --ids (those samples) or --samples N (picked at random), not both")
+        ids = [int(i) for i in req.ids]
+        if len(set(ids)) != len(ids):
+            raise InputError(f"--ids names sample {next(i for i in ids if ids.count(i) > 1)} twice")
+        known = set(int(i) for i in codes["id"])
+        for i in ids:
+            if i not in known:
+                raise RunError(f"sample id {i} is not in {run.path} (ids {int(codes['id'].min())}-"
+                               f"{int(codes['id'].max())})")
+        rows = [int(np.flatnonzero(codes["id"] == i)[0]) for i in ids]
+    else:
+        from .edit import DEFAULT_SAMPLES
+
+        n = DEFAULT_SAMPLES if req.samples is None else int(req.samples)
+        if not 1 <= n <= len(codes["id"]):
+            raise InputError(f"--samples must be between 1 and {len(codes['id'])} (the run's samples), got {n}")
+        rows = [int(r) for r in np.sort(np.random.default_rng(req.seed).choice(len(codes["id"]), n, replace=False))]
+    ids = [int(codes["id"][r]) for r in rows]
+    faces = [R.Face(style or R.Style("sample", sample_id=i), R.Content("run_input", input_id=int(codes["input_id"][r])))
+             for i, r in zip(ids, rows)]
+    return faces, [f"{i:09d}" for i in ids], {"run": str(run.path), "samples": ids, **extra}
+
+
+def face_batch(G, faces, run, space: str, images=None):
+    """(content (B, C, S, S), codes (B, D) or (B, L, D)) of recipe faces, each computed on its own."""
+    import numpy as np
+    import torch
+
+    from .faces import face_codes
+
+    codes_of_run = run.codes() if run is not None and any(f.style.kind == "sample" for f in faces) else None
+    contents, codes = [], []
+    for f in faces:
+        c, s = face_codes(G, f, run, space, images, codes_of_run)
+        contents.append(c)
+        codes.append(s)
+    shapes = {s.shape[1:] for s in codes}
+    if len(shapes) > 1:
+        raise InputError("these faces mix w and W+ style codes; edit them separately")
+    return torch.cat(contents), np.concatenate(codes).astype(np.float32)
+
+
+def image_recipes(edits, session, path, faces) -> dict:
+    """The recipe each image of an edit carries: {"all": whole edit, "before": [per face], "after": [[per face] per column]}."""
+    from ..editing import Edit
+
+    fp, ident = fingerprint(session.generator), identity(session, path)
+
+    def make(edit, face_list, sweep=None):
+        return R.from_edit(edit, session.strengths(edit), fp, ident, face_list, sweep=sweep)
+
+    first = edits[0]
+    zero = Edit(tuple((t, 0.0) for t, _ in first.terms), None, first.keep, first.opposite)
+    return {"all": make(first, faces, sweep=edits if len(edits) > 1 else None),
+            "before": [make(zero, [f]) for f in faces],
+            "after": [[make(e, [f]) for f in faces] for e in edits]}
