@@ -292,6 +292,12 @@ class Run:
 
         return self.directions_dir / direction_file_name(method, space, params, self)
 
+    def save_directions(self, directions, params=None) -> Path:
+        """Write a fitted DirectionSet to its file (`directions_path` of its method, space and `params`)."""
+        path = self.directions_path(directions.method, directions.space, params)
+        directions.save(path)
+        return path
+
     # -- edits and the report ---------------------------------------------------------------
     @property
     def edits_dir(self) -> Path:

@@ -1,5 +1,6 @@
 """`latentedit sample` through the real console entry point, on a small saved checkpoint."""
 
+import json
 import subprocess
 import sys
 
@@ -19,6 +20,9 @@ def test_sample_summary_and_errors(tiny_G, selfie_dir, tmp_path):
     assert "skipped notes.txt: not an image file" in r.stdout
     assert "samples    8 (2 styles per input, seed 0)" in r.stdout
     assert (out / "preview.png").exists()
+    assert f"generator  {ckpt.resolve()} (fingerprint " in r.stdout
+    generator = json.loads((out / "manifest.json").read_text())["generator"]
+    assert generator["kind"] == "checkpoint" and generator["path"] == str(ckpt.resolve())
 
     again = run_cli("sample", "--generator", ckpt, "--inputs", selfie_dir, "--styles-per-input", 2, "--out", out)
     assert "shards     1 (1 already done, kept)" in again.stdout

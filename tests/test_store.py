@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import numpy as np
+import torch
 import pytest
 
 from latentedit.errors import InputError, RunError
@@ -44,8 +45,6 @@ def test_layout_and_codes(tiny_G, selfie_dir, tmp_path):
     assert codes["input_id"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
     assert codes["z"].shape == (12, 8) and codes["w"].shape == (12, 512)
     np.testing.assert_array_equal(codes["z"][3:6], style_codes(1, 1, 3, 8))
-    import torch
-
     np.testing.assert_allclose(codes["w"], tiny_G.mapping(torch.from_numpy(codes["z"])).numpy(), rtol=1e-5, atol=1e-5)
     assert run.images([0, 11]).shape == (2, 32, 32, 3)
 
@@ -117,3 +116,55 @@ def test_resume_after_kill_gives_identical_bytes(tmp_path):
     fresh = sample(tiny_generator(), tmp_path / "fresh", n_inputs=7, seed=5, batch_size=3, inputs_per_shard=2, progress=False)
     assert tree_digest(out / "samples") == tree_digest(fresh.run.path / "samples")
     assert resumed.run.manifest == fresh.run.manifest
+
+
+def test_manifest_records_generator_and_inputs_once_and_old_manifests_upgrade(tiny_G, selfie_dir, tmp_path):
+    from latentedit.pipeline.sample import demo_inputs, folder_inputs, run_inputs
+
+    run = sample(tiny_G, tmp_path / "run", inputs=selfie_dir, styles_per_input=1, progress=False).run
+    m = json.loads((run.path / "manifest.json").read_text())
+    assert m["format"] == "latentedit-run/2" and "inputs_dir" not in m and "source" not in m["generator"]
+    assert m["generator"]["kind"] == "in-memory" and m["input_source"] == {"kind": "folder", "path": str(selfie_dir.resolve())}
+    again, fresh = run_inputs(run, 32), folder_inputs(selfie_dir, 32)
+    assert again.names == fresh.names and all(torch.equal(again.load(i), fresh.load(i)) for i in range(4))
+    demo = sample(tiny_G, tmp_path / "demo", n_inputs=2, seed=7, styles_per_input=1, progress=False).run
+    assert demo.input_source.kind == "demo" and demo.input_source.seed == 7
+    assert torch.equal(run_inputs(demo, 32).load(1), demo_inputs(2, 7, 32).load(1))
+
+    old = {k: v for k, v in m.items() if k != "input_source"}
+    old.update(format="latentedit-run/1", inputs_dir=str(selfie_dir),
+               generator={**{k: v for k, v in m["generator"].items() if k not in ("kind", "path")}, "source": "/x/G.pt"})
+    (run.path / "manifest.json").write_text(json.dumps(old))
+    upgraded = Run(run.path)
+    assert upgraded.generator_kind == "checkpoint" and upgraded.generator_source == "/x/G.pt" and not upgraded.is_demo
+    assert upgraded.input_source.kind == "folder" and upgraded.input_source.path == selfie_dir
+    old.update(generator={**old["generator"], "source": "demo"}, inputs_dir=None)
+    (run.path / "manifest.json").write_text(json.dumps(old))
+    assert Run(run.path).is_demo and Run(run.path).input_source.kind == "demo"
+
+
+def test_write_folder_replaces_whole_and_keeps_foreign_folders(tmp_path):
+    from latentedit.store import write_folder
+
+    out = write_folder(tmp_path / "rep", {"report.json": "{}", "figures/a.png": b"\x89PNG"}, "report")
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == ["figures/a.png", "report.json"]
+    write_folder(out, {"report.json": "{}\n"}, "report")  # an earlier report is replaced whole
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["report.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["rep"]  # no temporary folders left
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(InputError) as e:
+        write_folder(tmp_path / "mine", {"report.json": "{}"}, "report")
+    assert str(e.value) == f"--out {tmp_path / 'mine'} exists and is not an earlier report output; choose a new or empty folder"
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_requests_refuse_unknown_fields_and_bad_values(tiny_G, tmp_path):
+    with pytest.raises(InputError) as e:
+        sample(tiny_G, tmp_path / "r", n_input=3, progress=False)
+    assert str(e.value) == "unknown SampleRequest field 'n_input'; did you mean n_inputs, inputs, styles_per_input?"
+    with pytest.raises(InputError, match="^--styles-per-input must be at least 1$"):
+        SampleRequest(styles_per_input=0)
+    with pytest.raises(InputError, match="^--batch-size must be at least 1$"):
+        sample(tiny_G, tmp_path / "r", SampleRequest(), batch_size=0, progress=False)
+    assert not (tmp_path / "r").exists()

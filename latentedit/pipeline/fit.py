@@ -36,7 +36,7 @@ def ensure_directions(run, method: str, space: str = "w", tags=None, tagger="dem
     if needs.requires_labels:
         ensure_tags(run, tagger, progress=progress)
     ds = fit_directions(run, method, space=space, generator=G, **params)
-    ds.save(path)
+    run.save_directions(ds, params)
     missing = [t for t in tags or () if t not in ds.names]
     if missing:
         fit_directions(run, method, space=space, tags=missing, generator=G, **params)  # raises why
