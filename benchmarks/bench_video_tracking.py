@@ -13,11 +13,11 @@ writes it to mp4 and reads it back (the lossy frames the command sees), then
    against a causal 5-frame moving average;
 3. translates every frame with the shipped demo generator and one edited style (a seeded code
    whose hair length is moved from short to long along the world's planted vector) through the
-   box of each source, and prints how the *output* face follows the input: the anime face's
-   centre (its skin pixels) mapped back into the frame through the box vs the input face's
-   centre measured the same way on the true render (correlation of x and of y, mean error px),
-   and the share of frames in which the world's pixel readout (`read_attributes`) reads every
-   attribute of the edited code (hair length long, colours, eyes, mouth) correctly.
+   box of each source, as `latentedit video` does (pipeline.video.translate_video, mp4 read
+   back), and prints `latentedit.world.video.follow_figures`: how the *output* face follows the
+   input (the anime face's centre mapped back into the frame through the box vs the input face's
+   centre: correlation of x and of y, mean error px, frames showing a face) and the share of
+   frames in which the world's pixel readout reads every attribute of the edited code correctly.
 
     python benchmarks/bench_video_tracking.py [--frames 48] [--seed 0]
 """
@@ -25,6 +25,7 @@ writes it to mp4 and reads it back (the lossy frames the command sees), then
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -34,15 +35,7 @@ import torch
 
 from latentedit import tracking
 from latentedit.world import render, truth
-from latentedit.world.video import demo_video, geometry_in_box
-
-
-def read_attributes(*args):
-    try:
-        from latentedit.world.readout import read_attributes as read
-    except ImportError:  # before the readout moved out of world/build.py
-        from latentedit.world.build import read_attributes as read
-    return read(*args)
+from latentedit.world.video import demo_video, follow_figures
 
 
 def centres(boxes):
@@ -77,50 +70,16 @@ def haar_only(frames, config=tracking.TrackConfig()):
     return raw
 
 
-MIN_SKIN_PIXELS = 20
+def translated(G, path, boxes, w, tmp):
+    """The frames `latentedit video` writes (pipeline.video.translate_video through these boxes), read back."""
+    import imageio.v2 as imageio
 
+    from latentedit.pipeline.video import translate_video
 
-def skin_centre(image):
-    """(x, y) mean of the anime-skin pixels of an output image, in its pixels (NaN: no face drawn)."""
-    mask = np.abs(image.astype(int) - np.array(render.ANIME_SKIN)).sum(-1) < 40
-    ys, xs = np.nonzero(mask)
-    return np.array([xs.mean(), ys.mean()]) if len(xs) >= MIN_SKIN_PIXELS else np.array([np.nan, np.nan])
-
-
-def translate(G, frames, boxes, w):
-    from latentedit.images import preprocess_pil, to_uint8
-    from PIL import Image
-
-    out = []
-    for i in range(0, len(frames), 8):
-        x = torch.cat([preprocess_pil(Image.fromarray(tracking.crop(f, b)), G.size)
-                       for f, b in zip(frames[i : i + 8], boxes[i : i + 8])])
-        with torch.inference_mode():
-            content = G.encode(x)[0]
-            out.append(to_uint8(G.decode(content, w.expand(len(x), -1), use_mapping=False)))
-    return np.concatenate(out)
-
-
-def follow(video, G, frames, boxes, w, z):
-    """Output-face centre vs input-face centre (frame px) and the share of frames read correctly."""
-    out = translate(G, frames, boxes, w)
-    s = G.size
-    attrs = render.take(truth.attributes(z), 0)
-    g_used = geometry_in_box(video, boxes)
-    g_true = geometry_in_box(video, video.boxes)
-    got, want, correct = [], [], []
-    for t in range(len(out)):
-        got.append(boxes[t, :2] + skin_centre(out[t]) / s * boxes[t, 2])
-        ref = render.render_anime(render.take(g_true, t), attrs, s)
-        want.append(video.boxes[t, :2] + skin_centre(ref) / s * video.boxes[t, 2])
-        read = read_attributes(out[t], render.take(g_used, t), attrs)
-        correct.append(all(read[k] == attrs[k] for k in read))
-    got, want = np.array(got), np.array(want)
-    ok = np.isfinite(got).all(axis=1)
-    corr = [float(np.corrcoef(got[ok, k], want[ok, k])[0, 1]) if ok.sum() > 2 else float("nan") for k in (0, 1)]
-    err = np.hypot(*(got[ok] - want[ok]).T)
-    return {"corr_x": corr[0], "corr_y": corr[1], "err": float(err.mean()) if len(err) else float("nan"),
-            "faces": int(ok.sum()), "attrs_ok": float(np.mean(correct))}
+    out = Path(tmp) / "out.mp4"
+    translate_video(path, out, G, w, boxes=boxes, progress=False)
+    with imageio.get_reader(str(out), format="ffmpeg") as r:
+        return np.stack([np.asarray(f)[..., :3] for f in r])
 
 
 def main(argv=None):
@@ -133,11 +92,11 @@ def main(argv=None):
     import imageio.v2 as imageio
 
     video = demo_video(args.frames, seed=args.seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "demo.mp4"
-        render.write_video(path, video.frames, fps=video.fps)
-        with imageio.get_reader(str(path), format="ffmpeg") as r:
-            frames = np.stack([np.asarray(f)[..., :3] for f in r])
+    tmp = tempfile.mkdtemp()
+    path = Path(tmp) / "demo.mp4"
+    render.write_video(path, video.frames, fps=video.fps)
+    with imageio.get_reader(str(path), format="ffmpeg") as r:
+        frames = np.stack([np.asarray(f)[..., :3] for f in r])
     n = len(frames)
     print(f"demo video: {n} frames {frames.shape[2]}x{frames.shape[1]} (mp4 round trip), true box side "
           f"{video.boxes[:, 2].min():.0f}-{video.boxes[:, 2].max():.0f} px, face centre moves "
@@ -202,9 +161,10 @@ def main(argv=None):
                  "latentedit.tracking smoothed (true first box)"):
         boxes = sources[name][0]
         boxes = np.where(np.isfinite(boxes), boxes, video.boxes[:1])
-        f = follow(video, G, frames, boxes, w, z_long)
-        print(f"{name:44s} {f['faces']:>6d}/{n:<3d} {f['corr_x']:>7.3f} {f['corr_y']:>7.3f} {f['err']:>8.2f} px "
-              f"{f['attrs_ok']:>20.1%} of {n}")
+        f = follow_figures(video, translated(G, path, boxes, w, tmp), boxes, z_long[0])
+        print(f"{name:44s} {f['faces']:>6d}/{n:<3d} {f['corr_x']:>7.3f} {f['corr_y']:>7.3f} {f['error_px']:>8.2f} px "
+              f"{f['attributes_ok']:>20.1%} of {n}")
+    shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,47 @@ def geometry_in_box(video: DemoVideo, boxes) -> dict:
     g["cy"] = (video.centres[:, 1] - b[:, 1]) / b[:, 2]
     g["scale"] = video.geometry["scale"] * video.canvas / b[:, 2]
     return g
+
+
+# --------------------------------------------------------------------------- measuring a translation
+
+MIN_SKIN_PIXELS = 20  # fewer anime-skin pixels than this: the output frame shows no face
+
+
+def skin_centre(image: np.ndarray) -> np.ndarray:
+    """(x, y) mean of an anime image's face-skin pixels, in its pixels; NaN when it shows no face."""
+    mask = np.abs(image.astype(np.int16) - np.array(render.ANIME_SKIN, np.int16)).sum(-1) < 40
+    ys, xs = np.nonzero(mask)
+    return np.array([xs.mean(), ys.mean()]) if len(xs) >= MIN_SKIN_PIXELS else np.full(2, np.nan)
+
+
+def follow_figures(video: DemoVideo, outputs: np.ndarray, boxes, z) -> dict:
+    """How a translation of the demo video follows the face and keeps the style's attributes.
+
+    outputs: uint8 (T, S, S, 3) translations of the crops `boxes` (T, 3) with the style code z (8,).
+    The output face's centre (its skin pixels) is mapped back into the frame through its box and
+    compared with the input face's centre measured the same way on the true render: correlation of
+    x and of y and mean error in frame pixels over the frames that show a face (`faces` of them).
+    attributes_ok: the share of frames in which `readout.read_attributes` reads every attribute of
+    z correctly (judged against the geometry the crop of that box shows).
+    """
+    from .readout import read_attributes
+
+    boxes = np.asarray(boxes, dtype=np.float64)
+    s = outputs.shape[1]
+    attrs = render.take(truth.attributes(np.asarray(z, np.float64).reshape(1, -1)), 0)
+    used, true = geometry_in_box(video, boxes), geometry_in_box(video, video.boxes)
+    got, want, ok_attrs = [], [], []
+    for t, image in enumerate(outputs):
+        got.append(boxes[t, :2] + skin_centre(image) / s * boxes[t, 2])
+        ref = render.render_anime(render.take(true, t), attrs, s)
+        want.append(video.boxes[t, :2] + skin_centre(ref) / s * video.boxes[t, 2])
+        read = read_attributes(image, render.take(used, t), attrs)
+        ok_attrs.append(all(read[k] == attrs[k] for k in read))
+    got, want = np.array(got), np.array(want)
+    shown = np.isfinite(got).all(axis=1)
+    corr = [float(np.corrcoef(got[shown, k], want[shown, k])[0, 1]) if shown.sum() > 2 else float("nan")
+            for k in (0, 1)]
+    err = np.hypot(*(got[shown] - want[shown]).T)
+    return {"faces": int(shown.sum()), "frames": len(outputs), "corr_x": corr[0], "corr_y": corr[1],
+            "error_px": float(err.mean()) if len(err) else float("nan"), "attributes_ok": float(np.mean(ok_attrs))}
