@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up latentedit from nothing and run it: `demo` (the main job on the embedded demo world)
-# or `test` (the whole test suite, slow end-to-end tests included).
+# or `test` (the import-layering contracts, then the whole test suite, slow end-to-end tests included).
 #
 # The virtual environment is keyed by a hash of pyproject.toml and the Python version and kept in
 # ${LATENTEDIT_VENV_HOME:-~/.cache/latentedit/venvs}, so a machine that already built it for the
@@ -42,6 +42,8 @@ test)
         echo "== installing Debian's chromium for the report rendering test"
         (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "!! could not install chromium"
     fi
+    echo "== lint-imports: the import layering of pyproject.toml [tool.importlinter]"
+    lint-imports --no-cache || { echo "!! import layering broken (see above)"; exit 1; }
     set +e
     python -m pytest -q "${@:2}"
     rc=$?

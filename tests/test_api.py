@@ -37,3 +37,53 @@ def test_unknown_name_is_an_attribute_error():
         assert str(e) == "module 'latentedit' has no attribute 'nonexistent'"
     else:
         raise AssertionError("no AttributeError")
+
+
+REPO = __import__("pathlib").Path(__file__).parents[1]
+BUILD_SCRIPTS = ("latentedit.world.build", "latentedit.world.train_generator", "latentedit.world.train_tagger",
+                 "latentedit.world.build_scorer", "latentedit.world.train_style_encoder")
+
+
+def test_import_layering_contracts_are_kept():
+    """The contracts of pyproject.toml [tool.importlinter] (what scripts/bootstrap.sh test runs first)."""
+    lint = __import__("pathlib").Path(sys.executable).parent / "lint-imports"
+    r = subprocess.run([str(lint), "--no-cache"], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "Contracts: 2 kept, 0 broken." in r.stdout
+
+
+def _cycles(edges: dict) -> list:
+    """Strongly connected components with more than one module (Tarjan), each sorted."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(edges[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for m in sorted(edges):
+        if m not in index:
+            visit(m)
+    return sorted(out)
+
+
+def test_cycle_finder_finds_cycles():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
