@@ -20,7 +20,7 @@ def _recipe(**change):
     code = tuple(float(x) for x in np.random.default_rng(0).standard_normal(6).astype(np.float32))
     wplus = tuple(tuple(float(x) for x in row) for row in np.random.default_rng(1).standard_normal((2, 3)))
     faces = (
-        R.Face(R.Style("sample", sample_id=12), R.Content("run_input", input_id=4)),
+        R.Face(R.Style("sample", sample_id=12), R.Content("run_input", input_id=4), "000000012"),
         R.Face(R.Style("code", space="w", code=code, source={"reference_sha256": "c" * 64, "refine": None}),
                R.Content("demo_selfie", seed=0, index=3)),
         R.Face(R.Style("code", space="w", code=wplus), R.Content("file", sha256="d" * 64, name="me.png")),
@@ -116,6 +116,7 @@ def _mutate(path, value):
                                                  "W+, of equally long lists of numbers)"),
     (("faces", 2, "content", "sha256"), "xyz", "recipe faces[2].content.sha256 must be 64 lowercase hex digits"),
     (("faces", 0, "content", "input_id"), KeyError, "recipe faces[0].content has no 'input_id'"),
+    (("faces", 0, "label"), "../x", "recipe faces[0].label must be a plain file name, got '../x'"),
     (("faces", 0, "content", "seed"), 3, "unknown key 'seed' in recipe faces[0].content (kind run_input); "
                                          "known keys: input_id, kind"),
 ])
@@ -202,7 +203,7 @@ def test_ids_pick_those_samples_and_every_png_carries_its_recipe(tiny_run, tmp_p
     assert np.array_equal(res.codes, codes["w"][rows])  # the run's own codes, in the order asked
     after = R.load(tmp_path / "e" / "after" / "000000007.png")
     assert after.faces == (R.Face(R.Style("sample", sample_id=7),
-                                  R.Content("run_input", input_id=int(codes["input_id"][rows[0]]))),)
+                                  R.Content("run_input", input_id=int(codes["input_id"][rows[0]])), "000000007"),)
     assert after.terms == (("long_hair", 3.0), ("short_hair", -1.0)) and after.generator == fingerprint_of(G)
     assert R.load(tmp_path / "e" / "before" / "000000007.png").terms == (("long_hair", 0.0), ("short_hair", 0.0))
     whole = R.load(tmp_path / "e" / "recipe.json")
@@ -315,3 +316,30 @@ def test_recipes_round_trip_through_video(tiny_run, tmp_path):
     two = R.load(tmp_path / "e" / "recipe.json").with_faces(R.load(tmp_path / "e" / "recipe.json").faces * 2)
     with pytest.raises(Exception, match="^this recipe starts from 2 faces and a video takes one"):
         edit_video(None, run.path, recipe=two, generator=G, progress=False)
+
+
+def test_reference_style_is_encoded_once_and_travels_in_the_recipe(tiny_run, tmp_path):
+    import torch
+    from conftest import tiny_generator
+    from PIL import Image
+
+    from latentedit.editing.reference import encode_style, load_style_encoder
+    from latentedit.pipeline.edit import edit
+    from latentedit.world.render import demo_anime
+
+    run, G, _ = tiny_run
+    ckpt = tmp_path / "GNR_checkpoint.pt"  # the release layout: G_A2B_ema beside G_B2A_ema
+    torch.save({"G_A2B_ema": G.state_dict(), "G_B2A_ema": tiny_generator(1).state_dict()}, ckpt)
+    reference = tmp_path / "anime.png"
+    Image.fromarray(demo_anime(1, seed=3, size=48)[0][0]).save(reference)
+    res = edit(run.path, add="long_hair", method="linear", strength=2.0, ids=[0, 6], reference=reference,
+               style_encoder=ckpt, generator=G, out=tmp_path / "e")
+    z = encode_style(load_style_encoder(ckpt), reference)
+    style = res.recipes["all"].faces[0].style
+    assert style.kind == "code" and style.space == "z" and np.array_equal(np.float32(style.code), z)
+    assert style.source == {"reference": "anime.png", "reference_sha256": R.sha256_file(reference)}
+    assert res.recipes["all"].faces[1].style == style and np.array_equal(res.codes[0], res.codes[1])
+    # re-applied without the reference image or its encoder: the code travels in the PNG
+    edit(run.path, recipe=tmp_path / "e" / "after" / "000000006.png", generator=G, out=tmp_path / "again")
+    assert ((tmp_path / "again" / "after" / "000000006.png").read_bytes()
+            == (tmp_path / "e" / "after" / "000000006.png").read_bytes())

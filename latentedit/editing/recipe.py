@@ -52,6 +52,7 @@ Format (version 1)
   {"kind": "file", "sha256": H, "name": NAME} an image the user gave (name is a hint; the hash
   must match); {"kind": "video", "sha256": H, "name": NAME, "tracking": {...}} a video's frames;
   {"kind": "demo_video", "seed": S, "frames": T} the demo world's moving-face video.
+  label (optional): the name of the face's image files (after/<label>.png), kept on re-application.
 
 A recipe is canonical JSON (`to_json`: keys in the order above, floats as Python's shortest
 repr, which reads back to the same float64 and float32 values), so recipe -> JSON -> recipe ->
@@ -128,8 +129,11 @@ class Content:
 
 @dataclass(frozen=True)
 class Face:
+    """A starting face: a style on a content; label names its image files (optional)."""
+
     style: Style
     content: Content
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -283,7 +287,8 @@ def to_dict(recipe: Recipe) -> dict:
                  "layers": list(recipe.layers) if isinstance(recipe.layers, tuple) else recipe.layers,
                  "keep": list(recipe.keep), "opposite": list(recipe.opposite)},
         "sweep": None if recipe.sweep is None else [[float(x) for x in col] for col in recipe.sweep],
-        "faces": [{"style": _style_dict(f.style), "content": _content_dict(f.content)} for f in recipe.faces],
+        "faces": [{"style": _style_dict(f.style), "content": _content_dict(f.content),
+                   **({} if f.label is None else {"label": f.label})} for f in recipe.faces],
     }
 
 
@@ -441,9 +446,10 @@ def from_dict(d) -> Recipe:
         sweep = tuple(_code(col, f"sweep[{k}]") for k, col in enumerate(sweep))
     faces = []
     for k, f in enumerate(_expect(d, "faces", (list,), "")):
-        _only(f, ("style", "content"), f"faces[{k}]")
+        _only(f, ("style", "content", "label"), f"faces[{k}]")
         faces.append(Face(_style_from(_expect(f, "style", (dict,), f"faces[{k}]"), f"faces[{k}].style"),
-                          _content_from(_expect(f, "content", (dict,), f"faces[{k}]"), f"faces[{k}].content")))
+                          _content_from(_expect(f, "content", (dict,), f"faces[{k}]"), f"faces[{k}].content"),
+                          _expect(f, "label", (str,), f"faces[{k}]", optional=True)))
     r = Recipe(generator=gen, directions=ident, terms=tuple(terms), faces=tuple(faces), layers=layers,
                keep=tuple(keep), opposite=tuple(opposite), sweep=sweep, version=version)
     validate(r)
@@ -509,6 +515,8 @@ def validate(recipe: Recipe) -> Recipe:
     for k, f in enumerate(recipe.faces):
         s, c = f.style, f.content
         where = f"faces[{k}]"
+        if f.label is not None and (not f.label or any(ch in f.label for ch in '/\\\0') or f.label.startswith(".")):
+            raise RecipeError(f"recipe {where}.label must be a plain file name, got {f.label!r}")
         if s.kind not in STYLE_KINDS:
             raise _unknown("style kind", s.kind, STYLE_KINDS, where)
         if s.kind == "sample" and (s.sample_id is None or s.sample_id < 0):

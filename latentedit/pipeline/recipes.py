@@ -110,15 +110,15 @@ def strength_pair(edit) -> tuple[float, float]:
 
 
 def face_label(i: int, face: R.Face) -> str:
-    """A file name for a recipe face's images."""
+    """The name of a recipe face's image files: its own label, else one made from its kinds."""
+    if face.label is not None:
+        return face.label
     s, c = face.style, face.content
     if s.kind == "sample":
         return f"{s.sample_id:09d}"
     if c.kind == "file" and c.name:
         return f"{i:03d}-{Path(c.name).stem}"
-    if c.kind == "run_input":
-        return f"{i:03d}-input{c.input_id}"
-    return f"{i:03d}-{c.kind}"
+    return f"{i:03d}-{c.kind}" + (f"{c.input_id}" if c.kind == "run_input" else "")
 
 
 def input_images(folder) -> dict:
@@ -165,6 +165,7 @@ def request_faces(run, G, req, inputs, encoder_source) -> tuple[list, list, dict
                                                                       name=n))
                  for i, n in enumerate(src.names)]
         labels = [f"{i:03d}-{Path(n).stem}" for i, n in enumerate(src.names)]
+        faces = [R.Face(f.style, f.content, label) for f, label in zip(faces, labels)]
         return faces, labels, {"inputs": str(inputs), "input_names": list(src.names), "skipped": src.skipped,
                                "run": None if run is None else str(run.path), **extra}
     from ..errors import RunError
@@ -192,8 +193,8 @@ def request_faces(run, G, req, inputs, encoder_source) -> tuple[list, list, dict
             raise InputError(f"--samples must be between 1 and {len(codes['id'])} (the run's samples), got {n}")
         rows = [int(r) for r in np.sort(np.random.default_rng(req.seed).choice(len(codes["id"]), n, replace=False))]
     ids = [int(codes["id"][r]) for r in rows]
-    faces = [R.Face(style or R.Style("sample", sample_id=i), R.Content("run_input", input_id=int(codes["input_id"][r])))
-             for i, r in zip(ids, rows)]
+    faces = [R.Face(style or R.Style("sample", sample_id=i), R.Content("run_input", input_id=int(codes["input_id"][r])),
+                    f"{i:09d}") for i, r in zip(ids, rows)]
     return faces, [f"{i:09d}" for i in ids], {"run": str(run.path), "samples": ids, **extra}
 
 
