@@ -42,7 +42,7 @@ from ..models.layers import resolve_layers
 from ..store import Run, check_output_folder, write_folder
 from . import recipes
 from .fit import ensure_directions
-from .requests import make_request
+from ..requests import make_request
 
 FORMAT = "latentedit-edit/1"
 DEFAULT_SAMPLES = 8

@@ -44,7 +44,7 @@ from ..stats import TAG_THRESHOLD
 from ..store import Run, check_output_folder, versions, write_folder
 from .batches import BATCH_SIZE, decode, evaluation_batch, reference_images, run_selfies
 from .edit import load_directions_for, load_generator_for
-from .requests import make_request
+from ..requests import make_request
 
 DEFAULT_METHODS = ("linear", "lasso", "svd", "sefa")
 DEFAULT_PAIRS = (("long_hair", "short_hair"), ("open_mouth", "closed_mouth"), ("closed_eyes", None))

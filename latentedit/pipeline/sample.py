@@ -26,7 +26,7 @@ from ..models.batched import decode, encode_content
 from ..models.checkpoint import fingerprint, load_generator
 from ..store import Run, shard_name, versions
 from ..world.render import demo_selfies
-from .requests import make_request
+from ..requests import make_request
 
 
 @dataclass(frozen=True)

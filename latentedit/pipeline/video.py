@@ -39,7 +39,7 @@ from ..models.layers import resolve_layers
 from . import recipes
 from .edit import EditOptions, open_run, open_session
 from .faces import style_code
-from .requests import make_request
+from ..requests import make_request
 
 DEFAULT_FPS = 12.0
 

@@ -1,10 +1,10 @@
-"""Request dataclasses in place of long keyword lists: build one from a request and/or keywords."""
+"""Request and config dataclasses in place of long keyword lists: build one from a request and/or keywords."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from ..errors import InputError, unknown_name_message
+from .errors import InputError, unknown_name_message
 
 
 def make_request(cls, request=None, options: dict | None = None):
