@@ -343,3 +343,43 @@ def test_reference_style_is_encoded_once_and_travels_in_the_recipe(tiny_run, tmp
     edit(run.path, recipe=tmp_path / "e" / "after" / "000000006.png", generator=G, out=tmp_path / "again")
     assert ((tmp_path / "again" / "after" / "000000006.png").read_bytes()
             == (tmp_path / "e" / "after" / "000000006.png").read_bytes())
+
+
+@pytest.mark.slow
+def test_cli_ids_recipe_png_and_video_without_an_input(tmp_path):
+    """The console commands: edit --ids, edit --recipe IMAGE.png (same bytes), video --recipe with the demo video."""
+    from conftest import tiny_generator
+    from test_cli_sample import run_cli
+    from test_edit import random_directions
+
+    from latentedit.io import atomic_save_npz, atomic_write_json
+    from latentedit.models.checkpoint import fingerprint, save_generator
+    from latentedit.store import Run
+    from latentedit.world import truth
+
+    G = tiny_generator()
+    ckpt = save_generator(G, tmp_path / "tiny.pt")
+    r = run_cli("sample", "--generator", ckpt, "--n-inputs", 3, "--styles-per-input", 2, "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    run = Run.open(tmp_path / "run")
+    atomic_write_json(run.tags_dir / "vocab.json", {"tags": truth.TAGS, "tagger": "truth", "source": "truth"})
+    for s in run.shards():
+        c = run.shard_codes(s)
+        atomic_save_npz(run.tags_dir / f"{s}.npz", id=c["id"], scores=truth.tag_matrix(c["z"]).astype(np.float32))
+    random_directions(fp=fingerprint(G)).save(run.directions_path("linear", "w"))
+
+    e = run_cli("edit", run.path, "--method", "linear", "--add", "long_hair", "--sub", "short_hair", "--strength", 2,
+                "--sub-strength", 1, "--ids", "4,1", "--out", tmp_path / "e")
+    assert e.returncode == 0, e.stderr
+    assert "images     2 rows x 2 columns" in e.stdout
+    png = tmp_path / "e" / "after" / "000000004.png"
+    again = run_cli("edit", run.path, "--recipe", png, "--out", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again" / "after" / "000000004.png").read_bytes() == png.read_bytes()
+
+    v = run_cli("video", "--run", run.path, "--recipe", png)
+    assert v.returncode == 0, v.stderr
+    assert "face box   tracked (seeded by detector)" in v.stdout
+    out = run.path / "videos" / "demo-video-0-edited.mp4"
+    assert f"output     {out}" in v.stdout and out.is_file()
+    assert R.load(out.with_name("demo-video-0-edited.recipe.json")).faces[0].style == R.Style("sample", sample_id=4)
