@@ -7,7 +7,7 @@ import typer
 
 from latentedit.errors import InputError
 from latentedit.scoring.scorer import DEFAULT_ATTRIBUTES, DEMO_CONFIG, demo_scorer
-from latentedit.scoring.scorer import train_scorer as train
+from latentedit.scoring.scorer import TrainingConfig, train_scorer as train
 
 
 def parse_attributes(spec: str) -> tuple:
@@ -42,8 +42,8 @@ def train_scorer(
             scorer.save(out)
             typer.echo(f"saved      {out}")
     else:
-        scorer = train(data, labels, names, epochs=epochs, seed=seed, input_size=input_size, limit=limit,
-                       out=out or Path("scorer.pt"))
+        config = TrainingConfig(epochs=epochs, seed=seed, input_size=input_size, limit=limit)
+        scorer = train(data, labels, names, config, out=out or Path("scorer.pt"))
     typer.echo(f"scorer     {scorer!r}")
     for name, m in scorer.metrics.get("held_out", {}).items():
         typer.echo(f"held out   {name:<14} accuracy {m['accuracy']:.3f}  AUC {m['auc']:.3f}  (n={m['n']})")

@@ -8,7 +8,7 @@ closed_eyes) and scores every image before and after an edit (see `latentedit.sc
   adaptive pooling, and 64x64 is what the demo generator draws) and normalised like ImageNet.
   `predict(images) -> (N, A)` sigmoid probabilities; `features(images) -> (N, 2048)` penultimate
   features (used by the labelled substitute metrics in `latentedit.scoring.metrics`).
-- `train_scorer(data, labels, ...)`: data is a uint8 NHWC array, a `Run` (labels = its tag
+- `train_scorer(data, labels, attributes, TrainingConfig(...))`: data is a uint8 NHWC array, a `Run` (labels = its tag
   scores thresholded at 0.5, unless a CSV is given) or an image folder (labels from a CSV with a
   `filename` column and one 0/1 column per attribute). It holds out a split and reports held-out
   accuracy and AUC per attribute. It starts from ImageNet weights when the user has torchvision's
@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ from ..errors import CheckpointError, InputError, LatentEditError, TagError, unk
 from ..images import list_images, read_rgb
 from ..io import atomic_write_bytes
 from ..models.checkpoint import hub_checkpoint_dir
+from ..requests import make_request
 from ..stats import TAG_THRESHOLD, auc
 from ..store import Run, sample_file
 from ..world import assets, render, truth
@@ -385,69 +387,64 @@ def _augment(x: torch.Tensor, gen: torch.Generator, shift: int = 3) -> torch.Ten
     return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
 
 
-def train_scorer(data, labels=None, attributes=DEFAULT_ATTRIBUTES, epochs: int = 4, seed: int = 0, out=None,
-                 progress: bool = True, input_size: int = 64, batch_size: int = 64, lr: float = 2e-3,
-                 holdout: float = 0.2, pretrained="auto", limit: int | None = None, threads: int = 1) -> Scorer:
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How `train_scorer` trains: epochs; seed (of the split, the initialisation and the batches);
+    input_size (images are resized to it); batch_size; lr (one-cycle peak); holdout (fraction held
+    out for the metrics); pretrained ("auto": ImageNet weights when present in the torch hub cache,
+    True: require them, False: from scratch, or a path); limit (at most this many labelled images);
+    threads (bounds torch's threads during training only)."""
+
+    epochs: int = 4
+    seed: int = 0
+    input_size: int = 64
+    batch_size: int = 64
+    lr: float = 2e-3
+    holdout: float = 0.2
+    pretrained: object = "auto"
+    limit: int | None = None
+    threads: int = 1
+
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise InputError(f"epochs must be at least 1, got {self.epochs}")
+
+
+def train_scorer(data, labels=None, attributes=DEFAULT_ATTRIBUTES, config: TrainingConfig | None = None, *,
+                 out=None, progress: bool = True, **options) -> Scorer:
     """Train a `Scorer` and report held-out accuracy and AUC per attribute (in `scorer.metrics`).
 
     data: uint8 (N, H, W, 3) with `labels` (N, A) 0/1; a Run or run folder (labels: its tags
     thresholded at 0.5, or a CSV naming sample PNGs); or an image folder with a label CSV.
-    pretrained: "auto" (ImageNet weights when present in the torch hub cache), True (require
-    them), False (from scratch) or a path. `threads` bounds torch's threads during training only.
+    config: a TrainingConfig, or give its fields as keywords. `out`: also save the scorer there.
     """
+    cfg = make_request(TrainingConfig, config, options)
     attributes = tuple(attributes)
-    x_all, y, trained_on = training_data(data, labels, attributes, limit, input_size)
+    x_all, y, trained_on = training_data(data, labels, attributes, cfg.limit, cfg.input_size)
     n = len(y)
-    n_hold = int(round(n * holdout))
+    n_hold = int(round(n * cfg.holdout))
     if n < 10 or n - n_hold < 2 or n_hold < 1:
-        raise InputError(f"{n} labelled images are too few to train and hold out {holdout:.0%}; give at least 10")
-    if epochs < 1:
-        raise InputError(f"epochs must be at least 1, got {epochs}")
+        raise InputError(f"{n} labelled images are too few to train and hold out {cfg.holdout:.0%}; give at least 10")
 
     old_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(threads, old_threads)))
+    torch.set_num_threads(max(1, min(cfg.threads, old_threads)))
     try:
-        torch.manual_seed(seed)
-        scorer = Scorer(attributes, input_size)
-        init = _init_weights(scorer, pretrained)
-        scorer.init = init
-        _say(f"training the scorer from {init} on {n - n_hold} images, holding out {n_hold}", progress)
-        order = np.random.default_rng(seed).permutation(n)
+        torch.manual_seed(cfg.seed)
+        scorer = Scorer(attributes, cfg.input_size)
+        scorer.init = _init_weights(scorer, cfg.pretrained)
+        _say(f"training the scorer from {scorer.init} on {n - n_hold} images, holding out {n_hold}", progress)
+        order = np.random.default_rng(cfg.seed).permutation(n)
         hold, train = order[:n_hold], order[n_hold:]
-        x_train, y_train = x_all[train], torch.from_numpy(y[train])
-        gen = torch.Generator().manual_seed(seed)
-        net = scorer.to(memory_format=torch.channels_last).train()
-        opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-        steps = epochs * ((len(train) + batch_size - 1) // batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
         start = time.time()
-        bar = tqdm(total=steps, desc="train scorer", unit="batch", disable=not progress, leave=False)
-        for _ in range(epochs):
-            perm = torch.randperm(len(train), generator=gen)
-            for i in range(0, len(train), batch_size):
-                idx = perm[i : i + batch_size]
-                if len(idx) < 2:
-                    continue
-                xb = _augment(x_train[idx].float().div(255), gen)
-                xb = ((xb - scorer.mean) / scorer.std).contiguous(memory_format=torch.channels_last)
-                loss = F.binary_cross_entropy_with_logits(net(xb), y_train[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-        bar.close()
+        scorer = _fit(scorer, x_all[train], torch.from_numpy(y[train]), cfg, progress)
         train_seconds = time.time() - start
-        scorer = scorer.to(memory_format=torch.contiguous_format).eval()
-        x_hold = x_all[hold].permute(0, 2, 3, 1).numpy()
-        probs = scorer.predict(x_hold)
+        probs = scorer.predict(x_all[hold].permute(0, 2, 3, 1).numpy())
     finally:
         torch.set_num_threads(old_threads)
     scorer.metrics = {"held_out": attribute_metrics(attributes, y[hold], probs), "n_train": int(len(train)),
-                      "n_held_out": int(n_hold), "epochs": int(epochs), "train_seconds": round(train_seconds, 1)}
-    scorer.trained_on = {**trained_on, "seed": int(seed), "input_size": int(input_size), "holdout": float(holdout),
-                         "batch_size": int(batch_size), "lr": float(lr)}
+                      "n_held_out": int(n_hold), "epochs": int(cfg.epochs), "train_seconds": round(train_seconds, 1)}
+    scorer.trained_on = {**trained_on, "seed": int(cfg.seed), "input_size": int(cfg.input_size),
+                         "holdout": float(cfg.holdout), "batch_size": int(cfg.batch_size), "lr": float(cfg.lr)}
     _say("held-out " + ", ".join(f"{a}: accuracy {m['accuracy']:.3f} AUC {m['auc']:.3f}"
                                  for a, m in scorer.metrics["held_out"].items())
          + f" ({train_seconds:.0f} s)", progress)
@@ -455,6 +452,33 @@ def train_scorer(data, labels=None, attributes=DEFAULT_ATTRIBUTES, epochs: int =
         scorer.save(out)
         _say(f"saved the scorer to {out}", progress)
     return scorer
+
+
+def _fit(scorer: Scorer, x_train: torch.Tensor, y_train: torch.Tensor, cfg: TrainingConfig, progress: bool) -> Scorer:
+    """AdamW with a one-cycle schedule over augmented batches (uint8 images); returns the scorer in eval mode."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    net = scorer.to(memory_format=torch.channels_last).train()
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    steps = cfg.epochs * ((len(x_train) + cfg.batch_size - 1) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.2)
+    bar = tqdm(total=steps, desc="train scorer", unit="batch", disable=not progress, leave=False)
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(len(x_train), generator=gen)
+        for i in range(0, len(x_train), cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            if len(idx) < 2:
+                continue
+            xb = _augment(x_train[idx].float().div(255), gen)
+            xb = ((xb - scorer.mean) / scorer.std).contiguous(memory_format=torch.channels_last)
+            loss = F.binary_cross_entropy_with_logits(net(xb), y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    return scorer.to(memory_format=torch.contiguous_format).eval()
 
 
 # -- the demo scorer -------------------------------------------------------------------------------
