@@ -45,7 +45,6 @@ from .fit import ensure_directions
 from ..requests import make_request
 
 FORMAT = "latentedit-edit/1"
-DEFAULT_SAMPLES = 8
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ __all__ = ["identity", "check", "load", "seed_style", "reference_style", "video_
            "one_face"]
 
 
+DEFAULT_SAMPLES = 8  # run samples an edit takes when it names neither --samples nor --ids
+
+
 def identity(session, path=None) -> R.DirectionIdentity:
     """The identity of a session's direction set (and of the file it was read from)."""
     return R.direction_identity(session.directions, path)
@@ -186,8 +189,6 @@ def request_faces(run, G, req, inputs, encoder_source) -> tuple[list, list, dict
                                f"{int(codes['id'].max())})")
         rows = [int(np.flatnonzero(codes["id"] == i)[0]) for i in ids]
     else:
-        from .edit import DEFAULT_SAMPLES
-
         n = DEFAULT_SAMPLES if req.samples is None else int(req.samples)
         if not 1 <= n <= len(codes["id"]):
             raise InputError(f"--samples must be between 1 and {len(codes['id'])} (the run's samples), got {n}")
