@@ -260,54 +260,66 @@ def resize_uint8(images, size: int) -> torch.Tensor:
 def training_data(data, labels=None, attributes=DEFAULT_ATTRIBUTES, limit: int | None = None, size: int = 64):
     """Resolve what `train_scorer` was given into (uint8 images (N, 3, size, size), labels (N, A), trained_on).
 
-    Images are resized as they are read, so a large run never sits in memory at full size.
+    data: a run (Run or folder with manifest.json), an image folder (with a label CSV), or a uint8
+    (N, H, W, 3) array (with (N, A) labels). Images are resized as they are read, so a large run
+    never sits in memory at full size.
     """
     attributes = tuple(attributes)
     if isinstance(data, (str, Path)):
         p = Path(data)
         if (p / "manifest.json").exists():
-            data = Run(p)
-        elif p.is_dir():
-            if labels is None or not isinstance(labels, (str, Path)):
-                raise InputError(f"{p} is an image folder, not a run: give --labels CSV with a filename column "
-                                 f"and the columns {', '.join(attributes)}")
-            files, _ = list_images(p)
-            by_name = {f.name: f for f in files}
-            names, y = load_labels_csv(labels, attributes)
-            absent = [n for n in names if n not in by_name]
-            if absent:
-                raise InputError(f"{len(absent)} file(s) of {labels} are not in {p}, e.g. {absent[0]!r}")
-            names, y = names[:limit], y[:limit]
-            images = torch.cat([resize_uint8([read_rgb(by_name[n])], size) for n in names])
-            return images, y, {"kind": "folder", "path": str(p), "labels": str(labels), "n": len(names)}
-        else:
-            raise InputError(f"{p} is neither a run nor an image folder")
+            return _run_data(Run(p), labels, attributes, limit, size)
+        if p.is_dir():
+            return _folder_data(p, labels, attributes, limit, size)
+        raise InputError(f"{p} is neither a run nor an image folder")
     if isinstance(data, Run):
-        run = data
-        ids = run.codes()["id"]
-        if labels is not None:
-            names, y = load_labels_csv(labels, attributes)
-            by_name = {sample_file(i): int(i) for i in ids}
-            absent = [n for n in names if n not in by_name]
-            if absent:
-                raise InputError(f"{len(absent)} file(s) of {labels} are not samples of {run.path} "
-                                 f"(expected names like 000000000.png), e.g. {absent[0]!r}")
-            sel = [by_name[n] for n in names]
-            source = str(labels)
-        else:
-            scores, tags = run.tag_scores()
-            for a in attributes:
-                if a not in tags:
-                    raise TagError(f"attribute {a!r} is not among the tags of {run.path}: "
-                                   f"{unknown_name_message('tag', a, tags)}")
-            cols = [tags.index(a) for a in attributes]
-            y = (scores[:, cols] >= TAG_THRESHOLD).astype(np.float32)
-            sel = [int(i) for i in ids]
-            source = "tags >= 0.5"
-        sel, y = sel[:limit], y[:limit]
-        images = torch.cat([resize_uint8(run.images(sel[i : i + 256]), size) for i in range(0, len(sel), 256)])
-        return images, y, {"kind": "run", "path": str(run.path), "generator": run.fingerprint,
-                           "labels": source, "n": len(sel)}
+        return _run_data(data, labels, attributes, limit, size)
+    return _array_data(data, labels, attributes, limit, size)
+
+
+def _absent(names, known, where: str, labels) -> None:
+    absent = [n for n in names if n not in known]
+    if absent:
+        raise InputError(f"{len(absent)} file(s) of {labels} are not {where}, e.g. {absent[0]!r}")
+
+
+def _folder_data(p: Path, labels, attributes, limit, size):
+    if labels is None or not isinstance(labels, (str, Path)):
+        raise InputError(f"{p} is an image folder, not a run: give --labels CSV with a filename column "
+                         f"and the columns {', '.join(attributes)}")
+    files, _ = list_images(p)
+    by_name = {f.name: f for f in files}
+    names, y = load_labels_csv(labels, attributes)
+    _absent(names, by_name, f"in {p}", labels)
+    names, y = names[:limit], y[:limit]
+    images = torch.cat([resize_uint8([read_rgb(by_name[n])], size) for n in names])
+    return images, y, {"kind": "folder", "path": str(p), "labels": str(labels), "n": len(names)}
+
+
+def _run_data(run: Run, labels, attributes, limit, size):
+    ids = run.codes()["id"]
+    if labels is not None:
+        names, y = load_labels_csv(labels, attributes)
+        by_name = {sample_file(i): int(i) for i in ids}
+        _absent(names, by_name, f"samples of {run.path} (expected names like 000000000.png)", labels)
+        sel = [by_name[n] for n in names]
+        source = str(labels)
+    else:
+        scores, tags = run.tag_scores()
+        for a in attributes:
+            if a not in tags:
+                raise TagError(f"attribute {a!r} is not among the tags of {run.path}: "
+                               f"{unknown_name_message('tag', a, tags)}")
+        y = (scores[:, [tags.index(a) for a in attributes]] >= TAG_THRESHOLD).astype(np.float32)
+        sel = [int(i) for i in ids]
+        source = "tags >= 0.5"
+    sel, y = sel[:limit], y[:limit]
+    images = torch.cat([resize_uint8(run.images(sel[i : i + 256]), size) for i in range(0, len(sel), 256)])
+    return images, y, {"kind": "run", "path": str(run.path), "generator": run.fingerprint, "labels": source,
+                       "n": len(sel)}
+
+
+def _array_data(data, labels, attributes, limit, size):
     images = np.asarray(data)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise InputError(f"training images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
