@@ -10,7 +10,8 @@ Layout of a run directory (the stage that writes each part in brackets)::
     RUN/tags/shard-00000.npz               id (int64, n), scores (n, T) float32, one per sample shard [tag]
     RUN/directions/<method>-<space>.npz    a fitted DirectionSet (default parameters); fits with other
     RUN/directions/<method>-<space>-<key>.npz  parameters carry a short key of them (`directions_path`) [fit]
-    RUN/edits/<edit name>/                 edit.json, grid.png, codes.npz, before/*.png, after/*.png [edit]
+    RUN/edits/<edit name>/                 edit.json, recipe.json, grid.png, codes.npz, before/*.png,
+                                           after/*.png (each PNG carries its recipe)      [edit]
     RUN/report/                            index.html, report.json, *.csv, figures/*.png    [report]
 
 A sample shard holds the samples of a fixed group of inputs. It is written into a hidden temporary
