@@ -312,7 +312,7 @@ def _run_data(run: Run, labels, attributes, limit, size):
                                f"{unknown_name_message('tag', a, tags)}")
         y = (scores[:, [tags.index(a) for a in attributes]] >= TAG_THRESHOLD).astype(np.float32)
         sel = [int(i) for i in ids]
-        source = "tags >= 0.5"
+        source = f"tags >= {TAG_THRESHOLD}"
     sel, y = sel[:limit], y[:limit]
     images = torch.cat([resize_uint8(run.images(sel[i : i + 256]), size) for i in range(0, len(sel), 256)])
     return images, y, {"kind": "run", "path": str(run.path), "generator": run.fingerprint, "labels": source,
