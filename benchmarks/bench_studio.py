@@ -105,7 +105,7 @@ def pct(xs, q):
 def measure(url: str, slider: str, moves: int, warmup: int = 3) -> dict:
     from playwright.sync_api import sync_playwright
 
-    from latentedit.studio.app import slider_id
+    from latentedit.studio.sliders import slider_id
     from latentedit.studio.browser import launch_chromium, move_slider, open_page
 
     sid = slider_id(slider)
@@ -122,7 +122,7 @@ def measure(url: str, slider: str, moves: int, warmup: int = 3) -> dict:
                     if b is not None:
                         meter.append(b)
                 time.sleep(0.05)
-            status = page.text_content("#status") or ""
+            status = page.text_content("#timing") or ""
             outside = [u for u in requests if not u.startswith(url.rstrip("/")) and not u.startswith("data:")]
         finally:
             browser.close()

@@ -5,14 +5,17 @@ side-effect meter, messages) | the edit (method, layers, keep, sliders by group)
 made (recipe JSON, PNG with its recipe, load, sweep GIF/MP4).
 
 Images travel inside the page as PNG data URIs in an HTML component, not as files the browser
-fetches afterwards, and slider moves bypass Gradio's queue: one HTTP round trip per move. Every handler turns a LatentEditError into a
-message in the page (`#status`) and any other exception into a logged "internal error" message,
-so a bad upload or recipe never stops the server. User-supplied strings are HTML-escaped.
+fetches afterwards, and slider moves bypass Gradio's queue: one HTTP round trip per move. Every
+handler turns a LatentEditError into a message in the page (`#status`) and any other exception
+into a logged "internal error" message, so a bad upload or recipe never stops the server.
+User-supplied strings are HTML-escaped. Import this module only after `server.OFFLINE_ENV` is set
+(it imports Gradio, which reads its analytics switch at import).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import logging
@@ -20,11 +23,13 @@ import re
 import traceback
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 from PIL import Image
 
 from ..errors import LatentEditError
 from . import sliders as sl
+from .sliders import slider_id
 from .core import COMPONENT_METHODS, LAYER_CHOICES, METHODS, EditState, Studio
 from .export import FORMATS, upscale, write_animation
 from .recipes import file_name, load_recipe, save_png, save_recipe
@@ -32,7 +37,7 @@ from .uploads import MAX_BYTES, read_image
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SLIDER_MAX", "MAX_COMPONENTS", "StudioPage", "slider_id", "data_uri"]
+__all__ = ["SLIDER_MAX", "MAX_COMPONENTS", "StudioPage", "data_uri"]
 
 SLIDER_MAX = 2.0         # sliders go from -2 to +2 default edits
 SLIDER_STEP = 0.05
@@ -53,11 +58,6 @@ CSS = """
 #status .note {opacity: 0.8;}
 #result-col {position: sticky; top: 8px; align-self: flex-start;}
 """
-
-
-def slider_id(key: str) -> str:
-    """The DOM id of a slider (for tests and the benchmark): 'slider-' + key with ':' -> '-'."""
-    return "slider-" + re.sub(r"[^A-Za-z0-9_-]", "-", key)
 
 
 def data_uri(image: np.ndarray) -> str:
@@ -94,7 +94,17 @@ def meter_html(rows, pending: bool = False) -> str:
 
 
 def status_html(text: str = "", kind: str = "note") -> str:
+    """The page's message line (#status): what the last action did, or why it could not."""
     return f'<div id="status"><p class="{kind}">{html.escape(text)}</p></div>'
+
+
+def timing_html(text: str) -> str:
+    """Server-side timings of the last render (#timing)."""
+    return f'<div id="timing"><p class="note">{html.escape(text)}</p></div>'
+
+
+def gr_update():
+    return gr.update()
 
 
 class StudioPage:
@@ -131,8 +141,7 @@ class StudioPage:
     # -- handlers ----------------------------------------------------------------------------------
     def _guard(self, fn, n_outputs: int):
         """Run fn; on failure keep every output as it is and put the message in #status (last output)."""
-        import gradio as gr
-
+        @functools.wraps(fn)  # keeps fn's signature: Gradio passes event data by annotation
         def wrapped(*args):
             try:
                 return fn(*args)
@@ -150,10 +159,12 @@ class StudioPage:
         frame = self.studio.render(face, state, meter=meter)
         caption = "edited" if frame.edit is None else f"edited ({state.method})"
         note = (f"render {frame.render_ms:.0f} ms" + (f", meter {frame.meter_ms:.0f} ms" if meter else ""))
-        return frame, face_html(frame.image, "after", caption), meter_html(frame.meter), status_html(note)
+        meter_out = meter_html(frame.meter) if meter else gr_update()
+        return frame, face_html(frame.image, "after", caption), meter_out, timing_html(note), gr_update()
 
     def on_move(self, face, *controls):
-        """A slider moved: the edited face (and the meter when it is live); the unedited one stays."""
+        """A slider moved: the edited face (and the meter when it is live); the unedited one stays.
+        Outputs: after, meter, timing, status (messages are left as they are)."""
         return self._render(face, *controls, meter=self.live_meter)[1:]
 
     def on_rest(self, face, *controls):
@@ -163,8 +174,6 @@ class StudioPage:
 
     def method_ui(self, method, reset_components: bool):
         """Updates for a method: tag slider visibility, component slots (labels), keep, sweep choices."""
-        import gradio as gr
-
         specs = self.studio.specs(method)
         keys = {s.key for s in specs}
         updates = [gr.update(visible=s.key in keys) for s in self.tag_specs]
@@ -184,8 +193,6 @@ class StudioPage:
 
     # -- the page ------------------------------------------------------------------------------------
     def build(self):
-        import gradio as gr
-
         st = self.studio
         ids = [int(i) for i in st.sample_ids()[:GALLERY]]
         first = st.sample_face(ids[0])
@@ -221,7 +228,8 @@ class StudioPage:
                         before_box = gr.HTML(elem_id="before-box")
                         after_box = gr.HTML(elem_id="after-box")
                     meter = gr.HTML(elem_id="meter-box")
-                    status = gr.HTML(status_html("starting"), elem_id="status-box")
+                    status = gr.HTML(status_html(""), elem_id="status-box")
+                    timing = gr.HTML(timing_html(""), elem_id="timing-box")
                 with gr.Column(scale=4, min_width=320):
                     gr.Markdown("### Edit")
                     method = gr.Dropdown(list(METHODS), value=self.method, label="directions", elem_id="method")
@@ -276,12 +284,12 @@ class StudioPage:
                     exported = gr.File(label="sweep", interactive=False, elem_id="exported")
 
             controls = [method, layers, lo, hi, keep] + sliders
-            moved = [after_box, meter, status]
+            moved = [after_box, meter, timing, status]
             shown = [before_box] + moved
             render_args = dict(show_progress="hidden", concurrency_id="render", concurrency_limit=1)
 
             def rest(event):
-                return event.then(self._guard(self.on_rest, 4), [face] + controls, shown, **render_args)
+                return event.then(self._guard(self.on_rest, 5), [face] + controls, shown, **render_args)
 
             # slider moves: live preview; the meter too when the tagger is fast enough
             # Moves skip Gradio's queue (one plain HTTP request instead of join + event stream: 66-75 ms
@@ -289,9 +297,9 @@ class StudioPage:
             # page keeps at most one move per slider in flight (always_last) and the Studio's lock
             # serialises renders. The slider's own reset button sets it to 0 and fires `release`.
             for s in sliders:
-                s.input(self._guard(self.on_move, 3), [face] + controls, moved, trigger_mode="always_last",
+                s.input(self._guard(self.on_move, 4), [face] + controls, moved, trigger_mode="always_last",
                         show_progress="hidden", queue=False)
-                s.release(self._guard(self.on_rest, 4), [face] + controls, shown, **render_args)
+                s.release(self._guard(self.on_rest, 5), [face] + controls, shown, **render_args)
             rest(reset_all.click(lambda: [0.0] * len(sliders), None, sliders, queue=False))
 
             def on_method(m):
@@ -386,5 +394,5 @@ class StudioPage:
 
             export.click(self._guard(do_export, 2), [face, sweep_key, sweep_lo, sweep_hi, sweep_n, sweep_fmt] + controls,
                          [exported, status])
-            demo.load(self._guard(self.on_rest, 4), [face] + controls, shown)
+            demo.load(self._guard(self.on_rest, 5), [face] + controls, shown)
         return demo

@@ -12,11 +12,12 @@ Pure functions: no model, no framework.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from ..editing import Edit
 
-__all__ = ["GROUPS", "OPPOSITES", "SliderSpec", "group_of", "tag_sliders", "component_sliders", "edit_from_values",
+__all__ = ["GROUPS", "OPPOSITES", "SliderSpec", "slider_id", "group_of", "tag_sliders", "component_sliders", "edit_from_values",
            "values_from_terms"]
 
 GROUPS = ("hair", "eyes", "mouth", "colours", "other", "components")
@@ -50,6 +51,11 @@ class SliderSpec:
     @property
     def tags(self) -> tuple[str, ...]:
         return (self.plus,) if self.minus is None else (self.plus, self.minus)
+
+
+def slider_id(key: str) -> str:
+    """The DOM id of a slider in the page (tests, benchmark): 'slider-' + key, ':' and the like -> '-'."""
+    return "slider-" + re.sub(r"[^A-Za-z0-9_-]", "-", key)
 
 
 def group_of(tag: str) -> str:

@@ -1,0 +1,313 @@
+"""The studio: sliders and their edit, defensive uploads, ports, sweeps, the model on a demo run, and
+the page driven in Debian's headless chromium (pick a face, move a slider, read the side-effect
+meter, save a recipe and re-apply it with the CLI byte for byte, load it back, upload garbage)."""
+
+import io
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from latentedit.errors import InputError
+from latentedit.studio import sliders as sl
+from latentedit.studio.uploads import read_image
+
+DEMO_TAGS = ["short_hair", "medium_hair", "long_hair", "black_hair", "brown_hair", "blonde_hair", "red_hair",
+             "blue_hair", "blue_eyes", "red_eyes", "green_eyes", "brown_eyes", "closed_eyes", "open_mouth",
+             "closed_mouth", "smile", "blush", "white_background"]
+HAIR = "pair:long_hair:short_hair"
+
+
+# -- sliders -------------------------------------------------------------------------------------
+def test_tag_sliders_merge_opposites_and_group():
+    specs = sl.tag_sliders(DEMO_TAGS)
+    keys = [s.key for s in specs]
+    assert keys[:2] == [HAIR, "tag:medium_hair"]
+    assert {HAIR, "pair:open_mouth:closed_mouth", "pair:blonde_hair:black_hair"} <= set(keys)
+    for t in ("long_hair", "short_hair", "open_mouth", "closed_mouth", "blonde_hair", "black_hair"):
+        assert f"tag:{t}" not in keys
+    tagged = sorted(t for s in specs for t in s.tags)
+    assert tagged == sorted(DEMO_TAGS)  # every tag has exactly one slider
+    groups = {s.key: s.group for s in specs}
+    assert groups[HAIR] == "hair" and groups["tag:closed_eyes"] == "eyes"
+    assert groups["pair:open_mouth:closed_mouth"] == "mouth" and groups["tag:smile"] == "mouth"
+    assert groups["pair:blonde_hair:black_hair"] == groups["tag:blue_eyes"] == "colours"
+    assert groups["tag:white_background"] == "other"
+    order = [sl.GROUPS.index(s.group) for s in specs]
+    assert order == sorted(order)
+    # a pair needs both tags
+    assert [s.key for s in sl.tag_sliders(["long_hair", "smile"])] == ["tag:long_hair", "tag:smile"]
+
+
+def test_paired_slider_makes_the_paired_edit_both_ways():
+    specs = sl.tag_sliders(DEMO_TAGS)
+    a, b = 27.8, 13.9
+    e = sl.edit_from_values(specs, {HAIR: 0.5, "tag:smile": -2.0}, a, b, layers="coarse", keep=("blush", "long_hair"))
+    assert e.terms == (("long_hair", 0.5 * a), ("short_hair", -0.5 * b), ("smile", -2.0 * a))
+    assert e.opposite == ("short_hair",) and e.layers == "coarse"
+    assert e.keep == ("blush",)  # a tag the edit moves itself is not kept
+    e = sl.edit_from_values(specs, {HAIR: -1.5}, a, b)
+    assert e.terms == (("short_hair", 1.5 * a), ("long_hair", -1.5 * b)) and e.opposite == ("long_hair",)
+    assert sl.edit_from_values(specs, {HAIR: 0.0}, a, b) is None
+
+
+def test_slider_values_round_trip_through_terms():
+    specs = sl.tag_sliders(DEMO_TAGS)
+    a, b = 27.783536570254938, 13.891768285127469
+    values = {HAIR: -0.35, "pair:open_mouth:closed_mouth": 1.15, "tag:blush": 0.05}
+    e = sl.edit_from_values(specs, values, a, b)
+    back, missing = sl.values_from_terms(specs, e.terms, a, b)
+    assert back == values and missing == []
+    # strengths a pair slider cannot show, and a tag without a slider
+    back, missing = sl.values_from_terms(specs, (("long_hair", 10.0), ("short_hair", -1.0), ("cat_ears", 3.0)), a, b)
+    assert back == {} and missing == ["long_hair", "short_hair", "cat_ears"]
+
+
+def test_component_sliders_carry_their_labels():
+    specs = sl.component_sliders(["sefa_0", "sefa_1"], {"sefa_0": [("closed_eyes", 0.6), ("smile", -0.2)]})
+    assert [(s.key, s.label, s.group) for s in specs] == [
+        ("component:sefa_0", "sefa_0: +closed_eyes, -smile", "components"),
+        ("component:sefa_1", "sefa_1", "components")]
+
+
+# -- uploads, ports, sweeps ------------------------------------------------------------------------
+def _png(a) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_uploads_are_decoded_defensively(tmp_path):
+    good = tmp_path / "face.png"
+    good.write_bytes(_png(np.full((40, 30, 3), 7, np.uint8)))
+    up = read_image(good)
+    assert up.image.size == (30, 40) and up.name == "face.png" and len(up.sha256) == 64
+    cases = {
+        "corrupt.png": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,
+                        "corrupt.png is not an image the studio can read"),
+        "truncated.png": (_png(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))[:300],
+                          "truncated.png is not an image the studio can read: it is damaged or truncated"),
+        "notes.png": (b"hello, I am text", "notes.png is not an image the studio can read (not a PNG, JPEG"),
+        "empty.jpg": (b"", "empty.jpg is empty"),
+    }
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InputError) as e:
+            read_image(tmp_path / name)
+        assert str(e.value).startswith(message), str(e.value)
+    with pytest.raises(InputError, match=r"^face.png is 0.0 MiB; uploads are limited to 0 MiB$"):
+        read_image(good, max_bytes=10)
+    huge = tmp_path / "huge.png"
+    Image.new("L", (6000, 5000)).save(huge)  # small file, 30 megapixels
+    with pytest.raises(InputError, match=r"^huge.png is 6000 x 5000 pixels; uploads are limited to 25 megapixels$"):
+        read_image(huge)
+
+
+def test_busy_port_names_a_free_one():
+    from latentedit.studio.server import check_port
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        with pytest.raises(InputError) as e:
+            check_port("127.0.0.1", busy)
+        msg = str(e.value)
+        assert msg.startswith(f"port {busy} on 127.0.0.1 is in use; try --port ")
+        free = int(msg.rsplit(" ", 1)[1])
+        assert free != busy
+        with socket.socket() as t:
+            t.bind(("127.0.0.1", free))  # really free
+    assert check_port("127.0.0.1", free) == free
+
+
+def test_sweep_animation_loops_and_is_deterministic(tmp_path):
+    from latentedit.studio.export import write_animation
+
+    frames = np.stack([np.full((64, 64, 3), 40 * k, np.uint8) for k in range(4)])
+    a = write_animation(tmp_path / "a.gif", frames, "gif")
+    b = write_animation(tmp_path / "b.gif", frames, "gif")
+    assert a.read_bytes() == b.read_bytes()
+    with Image.open(a) as im:
+        assert im.size == (256, 256) and im.n_frames == 6  # 0 1 2 3 2 1
+        seen = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            seen.append(int(np.asarray(im.convert("RGB"))[0, 0, 0]))
+    assert seen == [0, 40, 80, 120, 80, 40]
+    mp4 = write_animation(tmp_path / "a.mp4", frames, "mp4")
+    assert mp4.read_bytes()[4:8] == b"ftyp"
+    with pytest.raises(InputError, match="a sweep is exported as gif or mp4, got 'avi'"):
+        write_animation(tmp_path / "a.avi", frames, "avi")
+
+
+def test_seed_styles_and_truncation_toward_the_mean():
+    import torch
+
+    from latentedit.editing import recipe as rc
+    from latentedit.models.checkpoint import load_generator
+    from latentedit.pipeline.faces import mean_w, seed_z, style_code
+
+    G = load_generator("demo")
+    z = seed_z(3, 0, G.latent_dim)
+    assert np.array_equal(z, np.random.default_rng(3).standard_normal((1, G.latent_dim)).astype(np.float32)[0])
+    with torch.inference_mode():
+        w = G.mapping(torch.from_numpy(z[None]))[0].numpy()
+    assert np.array_equal(style_code(G, rc.Style("seed", seed=3, truncation=1.0)), w)
+    mean = mean_w(G)
+    assert np.allclose(style_code(G, rc.Style("seed", seed=3, truncation=0.0)), mean, atol=1e-6)
+    half = style_code(G, rc.Style("seed", seed=3, truncation=0.5))
+    assert np.allclose(half, (mean + 0.5 * (w - mean)).astype(np.float32), atol=1e-6)
+    with torch.inference_mode():
+        direct = G.mapping(torch.from_numpy(np.random.default_rng(0).standard_normal((4096, G.latent_dim))
+                                            .astype(np.float32))).double().mean(0).numpy()
+    assert np.allclose(mean, direct, atol=1e-5)
+
+
+# -- the model and the page on a small demo run --------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    from latentedit.pipeline.fit import ensure_directions
+    from latentedit.pipeline.sample import sample
+    from latentedit.pipeline.tag import ensure_tags
+
+    run = tmp_path_factory.mktemp("studio") / "run"
+    sample("demo", run, n_inputs=8, styles_per_input=3, seed=0, progress=False)
+    ensure_tags(run, "demo", progress=False)
+    ensure_directions(run, "svd", progress=False)
+    return run
+
+
+@pytest.mark.slow
+def test_studio_model_edits_measures_and_round_trips(demo_run):
+    from latentedit.editing import recipe as rc
+    from latentedit.studio.core import EditState, Studio
+
+    st = Studio(demo_run)
+    face = st.sample_face(4)
+    assert face.content == rc.Content("run_input", input_id=1)
+    plain = st.render(face, EditState("svd", {}))
+    assert plain.edit is None and np.array_equal(plain.image, plain.before)
+    state = EditState("svd", {HAIR: 1.0, "tag:smile": 0.4}, layers="range", layer_range=(3, 0), keep=("blush",))
+    frame = st.render(face, state)
+    assert frame.edit.layers == (0, 1, 2, 3) and frame.edit.keep == ("blush",)
+    assert np.abs(frame.image.astype(int) - frame.before).mean() > 1.0
+    tags = [r.tag for r in frame.meter]
+    assert {"long_hair", "short_hair", "smile"}.isdisjoint(tags) and "blush" in tags
+    scores = st.tagger.score(np.stack([frame.before, frame.image]))
+    for r in frame.meter:
+        j = st.tagger.tags.index(r.tag)
+        assert r.before == pytest.approx(scores[0, j], abs=1e-5) and r.after == pytest.approx(scores[1, j], abs=1e-5)
+    assert [abs(r.change) for r in frame.meter] == sorted((abs(r.change) for r in frame.meter), reverse=True)
+    # recipe -> controls -> the same image
+    r = st.recipe(face, state)
+    assert np.array_equal(st.image_of(r), frame.image)
+    back, notes = st.state_of(rc.from_json(rc.to_json(r)), EditState())
+    assert notes == [] and back.values == {HAIR: 1.0, "tag:smile": 0.4}
+    assert (back.layers, back.layer_range, back.keep) == ("range", (0, 3), ("blush",))
+    assert np.array_equal(st.render(face, back, meter=False).image, frame.image)
+    # a random style pulled all the way to the mean is the mean face
+    seeded = st.seed_face(face, 5, 0.0)
+    assert seeded.content == face.content and seeded.style == rc.Style("seed", seed=5, index=0, truncation=0.0)
+    with pytest.raises(InputError, match="creativity \\(truncation\\) must be between 0 and 1, got 1.5"):
+        st.seed_face(face, 5, 1.5)
+    sweep = st.sweep(face, state, HAIR, -1.0, 1.0, 5)
+    assert sweep.shape == (5,) + frame.image.shape
+    assert np.array_equal(sweep[4], st.render(face, EditState("svd", {**state.values, HAIR: 1.0}, "range", (0, 3),
+                                                               ("blush",)), meter=False).image)
+
+
+@pytest.fixture(scope="module")
+def studio_server(demo_run, tmp_path_factory):
+    from latentedit.studio.server import StudioConfig, launch
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path_factory.mktemp("studio-out")
+    server = launch(StudioConfig(run=demo_run, port=port, out=out, meter="live"), block=False)
+    yield server
+    server.close()
+
+
+@pytest.mark.slow
+def test_studio_in_a_real_browser(studio_server, demo_run, tmp_path):
+    pytest.importorskip("playwright")
+    from playwright.sync_api import sync_playwright
+
+    from latentedit.editing import recipe as rc
+    from latentedit.studio.sliders import slider_id
+    from latentedit.studio.browser import launch_chromium, meter_rows, move_slider, open_page, shown_image, wait_status
+
+    url, out = studio_server.url, studio_server.page.out
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page, requests = open_page(browser, url)
+            # pick a face from the gallery
+            first = shown_image(page, "before")
+            src = page.get_attribute("#face-before", "src")
+            page.click('#gallery button.thumbnail-item[aria-label="Thumbnail 8 of 24"]')
+            wait_status(page, "sample 7")
+            page.wait_for_function("src => document.querySelector('#face-before').src !== src", arg=src,
+                                   timeout=30_000)
+            before = shown_image(page, "before")
+            st = studio_server.studio
+            assert np.array_equal(before, st.unedited(st.sample_face(7))) and not np.array_equal(before, first)
+            # move a slider: the edited face changes and the meter measures the other tags
+            image_ms, meter_ms = move_slider(page, slider_id(HAIR), 1.2, meter=True)
+            assert image_ms > 0 and meter_ms is not None
+            after = shown_image(page, "after")
+            assert after.shape == before.shape and np.abs(after.astype(int) - before).mean() > 1.0
+            rows = meter_rows(page)
+            assert rows and {"long_hair", "short_hair"}.isdisjoint(t for t, _, _ in rows)
+            scores = st.tagger.score(np.stack([before, after]))
+            for tag, b, a in rows:
+                j = st.tagger.tags.index(tag)
+                assert b == pytest.approx(scores[0, j], abs=1e-4) and a == pytest.approx(scores[1, j], abs=1e-4)
+            # save the recipe and the PNG; the CLI re-applies the recipe to the same bytes
+            page.click("#save-recipe")
+            saved_json = Path(wait_status(page, "saved ").split("saved ", 1)[1].strip())
+            page.click("#save-png")
+            page.wait_for_function("() => document.querySelector('#status').textContent.includes('.png')")
+            saved_png = Path(page.text_content("#status").split("saved ", 1)[1].strip())
+            assert saved_json.parent == saved_png.parent == out
+            assert np.array_equal(np.asarray(Image.open(saved_png).convert("RGB")), after)
+            recipe = rc.load(saved_json)
+            assert rc.read_png(saved_png) == recipe and recipe.faces[0].style.sample_id == 7
+            cli = Path(sys.executable).with_name("latentedit")
+            for src in (saved_json, saved_png):
+                dest = tmp_path / f"cli-{src.suffix[1:]}"
+                done = subprocess.run([str(cli), "edit", str(demo_run), "--recipe", str(src), "--out", str(dest)],
+                                      capture_output=True, text=True)
+                assert done.returncode == 0, done.stderr
+                (made,) = sorted((dest / "after").glob("*.png"))
+                assert made.read_bytes() == saved_png.read_bytes()
+            # reset, then load the recipe back into the sliders
+            page.click("#reset-all")
+            page.wait_for_function(f"() => document.querySelector('#{slider_id(HAIR)} input[type=range]').value == '0'")
+            page.set_input_files("#load input[type=file]", str(saved_json))
+            wait_status(page, f"loaded {saved_json.name}")
+            assert float(page.input_value(f"#{slider_id(HAIR)} input[type=range]")) == pytest.approx(1.2)
+            page.wait_for_function("() => document.querySelector('#face-after').src !== document.querySelector("
+                                   "'#face-before').src")
+            assert np.array_equal(shown_image(page, "after"), after)
+            # a corrupt upload gets a message; the studio goes on working
+            bad = tmp_path / "selfie.png"
+            bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+            page.click("button[role=tab]:has-text('Upload')")
+            page.set_input_files("#selfie input[type=file]", str(bad))
+            text = wait_status(page, "selfie.png is not an image")
+            assert "selfie.png is not an image the studio can read" in text
+            move_slider(page, slider_id(HAIR), -0.8)
+            assert not np.array_equal(shown_image(page, "after"), after)
+            # everything the page asked for came from the studio itself
+            outside = [u for u in requests if not u.startswith(url.rstrip("/")) and not u.startswith("data:")]
+            assert outside == []
+        finally:
+            browser.close()
