@@ -39,7 +39,7 @@ demo)
     ;;
 test)
     if ! command -v chromium >/dev/null; then
-        echo "== installing Debian's chromium for the report rendering test"
+        echo "== installing Debian's chromium for the browser tests (report rendering, the studio via Playwright)"
         (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "!! could not install chromium"
     fi
     echo "== lint-imports: the import layering of pyproject.toml [tool.importlinter]"
