@@ -339,6 +339,11 @@ def test_reference_style_is_encoded_once_and_travels_in_the_recipe(tiny_run, tmp
     assert style.kind == "code" and style.space == "z" and np.array_equal(np.float32(style.code), z)
     assert style.source == {"reference": "anime.png", "reference_sha256": R.sha256_file(reference)}
     assert res.recipes["all"].faces[1].style == style and np.array_equal(res.codes[0], res.codes[1])
+    from latentedit.pipeline.video import edit_video
+
+    v = edit_video(None, run.path, add="long_hair", method="linear", strength=2.0, reference=reference,
+                   style_encoder=ckpt, generator=G, progress=False, side_by_side=False, out=tmp_path / "v.mp4")
+    assert R.load(v.recipe).faces[0].style == style
     # re-applied without the reference image or its encoder: the code travels in the PNG
     edit(run.path, recipe=tmp_path / "e" / "after" / "000000006.png", generator=G, out=tmp_path / "again")
     assert ((tmp_path / "again" / "after" / "000000006.png").read_bytes()
