@@ -47,7 +47,8 @@ DEFAULT_FPS = 12.0
 @dataclass(frozen=True)
 class VideoRequest(EditOptions):
     """How to edit a video (see EditOptions for the edit itself): the edit applies to one random
-    style seeded by `style_seed`, or to the style of an anime `reference` image; `recipe` (a
+    style seeded by `style_seed`, or to the style of an anime `reference` image (encoded by the
+    G_B2A encoder of `style_encoder`, default the generator's checkpoint); `recipe` (a
     Recipe, .json or latentedit PNG) gives the style and the edit instead. `track`: the face box
     follows the face, `crop` (x, y, size) seeding it (None: OpenCV's face cascade finds it);
     without `track`, `crop` is one fixed box taken from every frame. `out` (default IN-edited.mp4
@@ -56,6 +57,7 @@ class VideoRequest(EditOptions):
 
     style_seed: int = 0
     reference: str | Path | None = None
+    style_encoder: object = None
     recipe: object = None
     track: bool = True
     demo_seed: int = 0
@@ -342,7 +344,8 @@ def edit_video(in_path=None, run=None, request: VideoRequest | None = None, **op
         layer_idx = resolve_layers(req.layers, session.layer_names, label=req.layers_label)
         a, b = resolve_strengths(session.directions, req.add, req.sub, req.strength, req.sub_strength)
         edit = req.edit(layer_idx, a, b)
-        style = (recipes.reference_style(req.reference, source, req.device) if req.reference is not None
+        encoder = req.style_encoder or source
+        style = (recipes.reference_style(req.reference, encoder, req.device) if req.reference is not None
                  else recipes.seed_style(req.style_seed))
     w = torch.from_numpy(style_code(G, style, run, "w")[None]).to(session.device)
     w_edited = session.apply(w, edit)
