@@ -216,6 +216,16 @@ def test_studio_model_edits_measures_and_round_trips(demo_run):
     assert seeded.content == face.content and seeded.style == rc.Style("seed", seed=5, index=0, truncation=0.0)
     with pytest.raises(InputError, match="creativity \\(truncation\\) must be between 0 and 1, got 1.5"):
         st.seed_face(face, 5, 1.5)
+    # PCA components: one slider each, labelled with the tags they move most (+: up with the slider)
+    specs = st.specs("pca")
+    names = st.session("pca").directions.names
+    assert [s.key for s in specs] == [f"component:{n}" for n in names]
+    for s in specs:
+        name, moved = s.label.split(": ")
+        assert name == s.plus and len(moved.split(", ")) == 2
+        assert all(m[0] in "+-" and m[1:] in st.tagger.tags for m in moved.split(", "))
+    comp = st.render(face, EditState("pca", {specs[0].key: 1.0}), meter=False)
+    assert comp.edit.terms == ((names[0], st.strengths("pca")[0]),)
     sweep = st.sweep(face, state, HAIR, -1.0, 1.0, 5)
     assert sweep.shape == (5,) + frame.image.shape
     assert np.array_equal(sweep[4], st.render(face, EditState("svd", {**state.values, HAIR: 1.0}, "range", (0, 3),

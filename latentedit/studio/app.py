@@ -57,6 +57,7 @@ CSS = """
 #status .error {color: #b3261e; font-weight: 600;}
 #status .note {opacity: 0.8;}
 #result-col {position: sticky; top: 8px; align-self: flex-start;}
+.gradio-container {overflow: visible !important;}  /* a hidden overflow would stop the sticky result column */
 """
 
 
@@ -345,7 +346,7 @@ class StudioPage:
                 if not path:
                     return gr.update(), status_html("")
                 up = read_image(path)
-                return st.check_face(st.reference_face(f, up)), status_html(f"style: reference {up.name}")
+                return st.check_face(st.reference_face(f, path)), status_html(f"style: reference {up.name}")
 
             rest(selfie.upload(self._guard(upload_selfie, 2), [face, selfie], [face, status]))
             rest(reference.upload(self._guard(upload_reference, 2), [face, reference], [face, status]))

@@ -201,26 +201,19 @@ class Studio:
         self.face_tensors(result)  # encode now, so a bad selfie fails here
         return result
 
-    def reference_face(self, face: rc.Face, upload: Upload) -> rc.Face:
-        """The style of an anime reference (GNR's style encoder) on the face's content."""
-        encode_style, encoder = self.style_encoder()
-        z = encode_style(encoder, upload.image)
-        style = rc.Style("code", space="z", code=tuple(float(x) for x in np.asarray(z, np.float32)),
-                         source={"reference_sha256": upload.sha256, "name": upload.name})
-        return rc.Face(style, face.content)
+    def reference_face(self, face: rc.Face, path) -> rc.Face:
+        """The style of an anime reference image file (checked by `uploads.read_image` first; GNR's style
+        encoder, `pipeline.recipes.reference_style`) on the face's content; a one-line message when
+        this generator has no style encoder (yet)."""
+        from ..errors import AssetError, CheckpointError
+        from ..pipeline.recipes import reference_style
 
-    def style_encoder(self):
-        """(encode_style, encoder) for references; a one-line error when this generator has none."""
-        with self.lock:
-            if getattr(self, "_encoder", None) is None:
-                try:
-                    from ..editing.reference import encode_style, load_style_encoder
-                except ImportError:
-                    raise InputError("anime references are not available yet in this latentedit "
-                                     "(latentedit.editing.reference is missing)") from None
-                source = self.run.generator_source or "demo"
-                self._encoder = (encode_style, load_style_encoder(source, device=self.device))
-            return self._encoder
+        source = self.run.generator_source or "demo"
+        try:
+            style = reference_style(path, source, self.device)
+        except (AssetError, CheckpointError) as e:
+            raise InputError(f"anime references are not available for this generator: {e}") from None
+        return rc.Face(style, face.content)
 
     def face_tensors(self, face: rc.Face):
         """(content (1, C, S, S), w (1, D)) of a face; cached."""
@@ -236,13 +229,16 @@ class Studio:
             return value
 
     # -- rendering -------------------------------------------------------------------------------------
-    def unedited(self, face: rc.Face, method: str = "svd"):
-        """(image, tagger scores) of the face as it is; cached."""
+    def unedited(self, face: rc.Face) -> np.ndarray:
+        """The face as it is, uint8 (H, W, 3); cached (with its tagger scores once measured)."""
+        from ..images import to_uint8
+        from ..models.batched import decode
+
         key = repr(face)
         with self.lock:
             if key not in self._before:
                 content, w = self.face_tensors(face)
-                image = self.session(method).decode(content, w)[0]
+                image = decode(self.G, content, torch.from_numpy(w).to(content.device), 1, convert=to_uint8)[0]
                 self._before[key] = (image, None)
                 while len(self._before) > _FACE_CACHE:
                     self._before.popitem(last=False)
@@ -260,7 +256,7 @@ class Studio:
         """The edited face (and, with `meter`, the side-effect meter) for the controls' state."""
         with self.lock:
             t0 = time.perf_counter()
-            before = self.unedited(face, state.method)
+            before = self.unedited(face)
             edit = self.edit(state)
             if edit is None:
                 image = before
