@@ -74,8 +74,9 @@ def face_html(image: np.ndarray, which: str, caption: str) -> str:
             f'<figcaption>{html.escape(caption)}</figcaption></figure>')
 
 
-def meter_html(rows, pending: bool = False) -> str:
-    """The side-effect meter: other tags' scores before -> after, largest change first."""
+def meter_html(rows) -> str:
+    """The side-effect meter: other tags' scores before -> after, largest change first (None: not
+    measured for this move, the meter follows on release)."""
     if rows is None:
         return '<div id="meter"><p class="note">side effects: release the slider to measure</p></div>'
     lines = []
@@ -160,7 +161,12 @@ class StudioPage:
         frame = self.studio.render(face, state, meter=meter)
         caption = "edited" if frame.edit is None else f"edited ({state.method})"
         note = (f"render {frame.render_ms:.0f} ms" + (f", meter {frame.meter_ms:.0f} ms" if meter else ""))
-        meter_out = meter_html(frame.meter) if meter else gr_update()
+        if not meter:
+            meter_out = meter_html(None)
+        elif frame.edit is None:
+            meter_out = '<div id="meter"><p class="note">side effects: move a slider to edit the face</p></div>'
+        else:
+            meter_out = meter_html(frame.meter)
         return frame, face_html(frame.image, "after", caption), meter_out, timing_html(note), gr_update()
 
     def on_move(self, face, *controls):
@@ -244,6 +250,13 @@ class StudioPage:
                         keep = gr.CheckboxGroup(st.keep_choices(self.method), value=[], elem_id="keep",
                                                 label="project these tags' directions out of the edit",
                                                 visible=self.method not in COMPONENT_METHODS)
+                    with gr.Accordion("automatic keep and layers (measured on the run's samples)", open=False,
+                                      elem_id="auto-box"):
+                        with gr.Row():
+                            auto_keep = gr.Checkbox(True, label="keep the tags the edit moves", elem_id="auto-keep")
+                            auto_layers = gr.Checkbox(True, label="W+ layers with the least side effect",
+                                                      elem_id="auto-layers")
+                        auto_button = gr.Button("Choose for this edit", elem_id="auto-choose", size="sm")
                     reset_all = gr.Button("Reset all sliders", elem_id="reset-all", size="sm")
                     sliders, group_boxes = [], []
                     initial = {s.key for s in st.specs(self.method)}
@@ -318,6 +331,17 @@ class StudioPage:
             for c in (lo, hi):
                 rest(c.release(lambda: None, None, None, queue=False))
             rest(keep.input(lambda: None, None, None, queue=False))
+
+            def do_auto(use_keep, use_layers, f, *c):
+                new, reasons = st.auto_edit(self.state(*c), bool(use_keep), bool(use_layers))
+                ranged = new.layers == "range"
+                lo_v, hi_v = new.layer_range if ranged else (0, L - 1)
+                return (new.layers, gr.update(value=lo_v, visible=ranged), gr.update(value=hi_v, visible=ranged),
+                        gr.update(value=list(new.keep)), *self.slider_values(new), status_html("; ".join(reasons)))
+
+            auto_outputs = [layers, lo, hi, keep] + sliders + [status]
+            rest(auto_button.click(self._guard(do_auto, len(auto_outputs)), [auto_keep, auto_layers, face] + controls,
+                                   auto_outputs))
 
             # faces
             def pick_face(evt: gr.SelectData):

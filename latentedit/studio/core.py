@@ -34,6 +34,7 @@ METHODS = ("linear", "lasso", "svd", "svm", "sefa", "pca")
 COMPONENT_METHODS = ("sefa", "pca")
 LAYER_CHOICES = ("all", "coarse", "middle", "fine", "range")
 LABEL_SAMPLES = 32          # faces per component when naming SeFa/PCA components
+PROBE_SAMPLES = 32          # run samples the automatic keep/layers modes measure each variant on
 _FACE_CACHE = 64
 
 
@@ -313,23 +314,51 @@ class Studio:
         """Controls that remake `recipe` (checked against this run), and notes on what they cannot show."""
         method = recipe.directions.method
         rc.check_compatible(recipe, self.fingerprint, self.identity(method))
-        a, b = self.strengths(method)
-        values, missing = sl.values_from_terms(self.specs(method), recipe.terms, a, b)
-        notes = [f"the recipe's {t!r} strength is not on a slider" for t in missing]
-        layers = recipe.layers
-        if layers is None:
-            new = replace(state, method=method, values=values, layers="all", keep=tuple(recipe.keep))
-        elif isinstance(layers, str):
-            new = replace(state, method=method, values=values, layers=layers, keep=tuple(recipe.keep))
-        else:
-            lo, hi = min(layers), max(layers)
-            if list(layers) != list(range(lo, hi + 1)):
-                notes.append(f"layers {list(layers)} are not one range; the sliders show {lo}-{hi}")
-            new = replace(state, method=method, values=values, layers="range", layer_range=(lo, hi),
-                          keep=tuple(recipe.keep))
+        new, notes = self._controls(replace(state, method=method), recipe.terms, recipe.layers, recipe.keep)
         if len(recipe.faces) > 1:
             notes.append(f"the recipe has {len(recipe.faces)} faces; the studio shows the first")
         return new, notes
+
+    def _controls(self, state: EditState, terms, layers, keep) -> tuple[EditState, list[str]]:
+        """`state` with the sliders, layers and keep tags that make an edit of these terms."""
+        a, b = self.strengths(state.method)
+        values, missing = sl.values_from_terms(self.specs(state.method), terms, a, b)
+        notes = [f"the {t!r} strength is not on a slider" for t in missing]
+        if layers is None:
+            return replace(state, values=values, layers="all", keep=tuple(keep)), notes
+        if isinstance(layers, str):
+            return replace(state, values=values, layers=layers, keep=tuple(keep)), notes
+        lo, hi = min(layers), max(layers)
+        if list(layers) != list(range(lo, hi + 1)):
+            notes.append(f"layers {list(layers)} are not one range; the sliders show {lo}-{hi}")
+        return replace(state, values=values, layers="range", layer_range=(lo, hi), keep=tuple(keep)), notes
+
+    def auto_edit(self, state: EditState, keep: bool, layers: bool) -> tuple[EditState, list[str]]:
+        """The controls after choosing the edit's W+ layers and/or keep conditions by measuring them
+        (`editing.auto.choose`, as `latentedit edit --layers auto --keep auto`): the tagger's tags
+        of PROBE_SAMPLES of the run's samples, decoded before and after each variant. Returns the
+        new state and the reasons recorded for each choice."""
+        try:
+            from ..editing.auto import choose
+            from ..pipeline.probes import run_probe_batch, tagger_probe
+        except ImportError:
+            raise InputError("automatic keep and layers are not available in this latentedit yet") from None
+        if not (keep or layers):
+            raise InputError("tick automatic keep, automatic layers or both")
+        edit = self.edit(state)
+        if edit is None:
+            raise InputError("move a slider first: the automatic modes choose for the edit you make")
+        if keep and state.method in COMPONENT_METHODS:
+            raise InputError(f"automatic keep needs tag directions; {state.method} components have no tags")
+        session = self.session(state.method)
+        with self.lock:
+            if getattr(self, "_probe", None) is None:
+                self._probe = run_probe_batch(self.run, self.G, "w", n=PROBE_SAMPLES, seed=0)
+            probe = tagger_probe(session, *self._probe, self.tagger, self.run)
+            chosen, choices = choose(session, edit, probe, keep=keep, layers=layers)
+        terms = tuple(zip((t for t, _ in chosen.terms), session.strengths(chosen)))
+        new, notes = self._controls(state, terms, chosen.layers, chosen.keep)
+        return new, [c.reason for c in choices] + notes
 
     def check_face(self, face: rc.Face) -> rc.Face:
         """`face` if this run can draw it (raises a one-line LatentEditError otherwise)."""
