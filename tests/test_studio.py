@@ -183,12 +183,19 @@ def demo_run(tmp_path_factory):
     return run
 
 
-@pytest.mark.slow
-def test_studio_model_edits_measures_and_round_trips(demo_run):
-    from latentedit.editing import recipe as rc
-    from latentedit.studio.core import EditState, Studio
+@pytest.fixture(scope="module")
+def studio_model(demo_run):
+    from latentedit.studio.core import Studio
 
-    st = Studio(demo_run)
+    return Studio(demo_run)
+
+
+@pytest.mark.slow
+def test_studio_model_edits_measures_and_round_trips(studio_model):
+    from latentedit.editing import recipe as rc
+    from latentedit.studio.core import EditState
+
+    st = studio_model
     face = st.sample_face(4)
     assert face.content == rc.Content("run_input", input_id=1)
     plain = st.render(face, EditState("svd", {}))
@@ -230,6 +237,26 @@ def test_studio_model_edits_measures_and_round_trips(demo_run):
     assert sweep.shape == (5,) + frame.image.shape
     assert np.array_equal(sweep[4], st.render(face, EditState("svd", {**state.values, HAIR: 1.0}, "range", (0, 3),
                                                                ("blush",)), meter=False).image)
+
+
+@pytest.mark.slow
+def test_studio_automatic_keep_and_layers_set_the_controls(studio_model):
+    pytest.importorskip("latentedit.editing.auto")
+    from latentedit.studio.core import LAYER_CHOICES, EditState
+
+    st = studio_model
+    state = EditState("svd", {HAIR: 1.0})
+    with pytest.raises(InputError, match="^move a slider first"):
+        st.auto_edit(EditState("svd", {}), True, True)
+    new, reasons = st.auto_edit(state, keep=True, layers=True, n=8)
+    assert reasons[0].startswith("layers ") and reasons[1].startswith(("kept ", "no condition kept"))
+    assert new.layers in LAYER_CHOICES and set(new.keep) <= set(st.keep_choices("svd")) - {"long_hair", "short_hair"}
+    kept = reasons[1].split(":")[0].removeprefix("kept ").split(", ") if reasons[1].startswith("kept ") else []
+    assert list(new.keep) == kept
+    edit = st.edit(new)
+    a, b = st.strengths("svd")
+    v = new.values[HAIR]
+    assert 0.25 <= v <= 4.0 and edit.terms == (("long_hair", v * a), ("short_hair", -v * b))
 
 
 @pytest.fixture(scope="module")

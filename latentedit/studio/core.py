@@ -105,6 +105,7 @@ class Studio:
         self._faces: OrderedDict = OrderedDict()
         self._images: dict[str, object] = {}
         self._before: OrderedDict = OrderedDict()
+        self._probe = (None, None)  # (n, (content, codes)) of the automatic modes' samples
         self.lock = threading.RLock()
 
     # -- models ------------------------------------------------------------------------------------
@@ -333,10 +334,10 @@ class Studio:
             notes.append(f"layers {list(layers)} are not one range; the sliders show {lo}-{hi}")
         return replace(state, values=values, layers="range", layer_range=(lo, hi), keep=tuple(keep)), notes
 
-    def auto_edit(self, state: EditState, keep: bool, layers: bool) -> tuple[EditState, list[str]]:
+    def auto_edit(self, state: EditState, keep: bool, layers: bool, n: int = PROBE_SAMPLES) -> tuple[EditState, list[str]]:
         """The controls after choosing the edit's W+ layers and/or keep conditions by measuring them
         (`editing.auto.choose`, as `latentedit edit --layers auto --keep auto`): the tagger's tags
-        of PROBE_SAMPLES of the run's samples, decoded before and after each variant. Returns the
+        of `n` of the run's samples, decoded before and after each variant. Returns the
         new state and the reasons recorded for each choice."""
         try:
             from ..editing.auto import choose
@@ -352,9 +353,9 @@ class Studio:
             raise InputError(f"automatic keep needs tag directions; {state.method} components have no tags")
         session = self.session(state.method)
         with self.lock:
-            if getattr(self, "_probe", None) is None:
-                self._probe = run_probe_batch(self.run, self.G, "w", n=PROBE_SAMPLES, seed=0)
-            probe = tagger_probe(session, *self._probe, self.tagger, self.run)
+            if self._probe[0] != n:
+                self._probe = (n, run_probe_batch(self.run, self.G, "w", n=n, seed=0))
+            probe = tagger_probe(session, *self._probe[1], self.tagger, self.run)
             chosen, choices = choose(session, edit, probe, keep=keep, layers=layers)
         terms = tuple(zip((t for t, _ in chosen.terms), session.strengths(chosen)))
         new, notes = self._controls(state, terms, chosen.layers, chosen.keep)
