@@ -16,7 +16,9 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Edit anime faces in the latent space of a GANs N' Roses generator.",
+    help="Edit anime faces in the latent space of a GANs N' Roses generator.\n\nAnywhere on a command line: "
+         "--wait queues behind another process writing the same run (instead of refusing), --debug shows a "
+         "traceback instead of the one-line error.",
 )
 
 

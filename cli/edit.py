@@ -6,6 +6,7 @@ from typing import List, Optional
 import typer
 
 from latentedit.pipeline.edit import EditRequest, default_out, edit as edit_faces
+from latentedit.terminal import printable
 
 from .options import parse_ids, parse_layers, parse_strength, parse_sweep
 
@@ -46,7 +47,7 @@ def edit(
         device=device, out=out, ids=parse_ids(ids), reference=reference, style_seed=style_seed, recipe=recipe)
     result = edit_faces(run, request)
     r = result.record
-    typer.echo(f"edit       +{' +'.join(r['add'])}{''.join(' -' + t for t in r['sub'])} ({r['method']} directions)")
+    typer.echo(printable(f"edit       +{' +'.join(r['add'])}{''.join(' -' + t for t in r['sub'])} ({r['method']} directions)"))
     if r["sweep"] is not None:
         typer.echo("sweep      " + ", ".join(f"A={a:.4g} B={b:.4g}" for a, b in result.strengths))
     else:

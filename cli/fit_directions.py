@@ -6,6 +6,7 @@ from typing import List, Optional
 import typer
 
 from latentedit.pipeline.fit import ensure_directions
+from latentedit.terminal import printable_lines
 
 
 def fit_directions(
@@ -20,9 +21,9 @@ def fit_directions(
 ):
     """Fit directions and print a table of the fitted tags with their statistics."""
     bounds = {k: v for k, v in (("min_count", min_count), ("max_count", max_count)) if v is not None}
-    ds, path = ensure_directions(run, method, space, tags=tags or None, tagger=tagger, refit=True, **bounds)
+    ds, path = ensure_directions(run, method, space, tags=tags or None, tagger=tagger, refit=True, only=True, **bounds)
     if out is not None:
         ds.save(out)
         path = out
-    typer.echo(ds.table(tags))
+    typer.echo(printable_lines(ds.table(tags)))  # tag names come from the tagger's tags.txt
     typer.echo(f"\n{len(ds.names)} {method} directions in {space} space -> {path}")

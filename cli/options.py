@@ -8,6 +8,7 @@ import numpy as np
 
 from latentedit.editing.strengths import check_strength
 from latentedit.errors import InputError
+from latentedit.limits import check_sweep_steps
 from latentedit.models.layers import GROUPS, resolve_layers
 from latentedit.pipeline.video import check_crop_box
 
@@ -31,6 +32,7 @@ def parse_sweep(spec: str) -> list[float]:
         raise InputError(usage) from None
     if n < 2 or not (np.isfinite(start) and np.isfinite(stop)):
         raise InputError(usage)
+    check_sweep_steps(n)
     return [float(x) for x in np.linspace(start, stop, n)]
 
 

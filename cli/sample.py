@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from latentedit.pipeline.sample import SampleRequest, sample as sample_run, write_preview
+from latentedit.terminal import printable
 
 
 def sample(
@@ -32,7 +33,7 @@ def sample(
     typer.echo(f"generator  {run.generator_source or 'in-memory'} (fingerprint {g['fingerprint']}, size {g['config']['size']})")
     typer.echo(f"inputs     {m['n_inputs']} used, {len(m['skipped'])} skipped")
     for s in m["skipped"][:10]:
-        typer.echo(f"           skipped {s['name']}: {s['reason']}")
+        typer.echo(f"           skipped {printable(s['name'])}: {printable(s['reason'])}")  # names from the folder
     typer.echo(f"samples    {m['n_samples']} ({m['styles_per_input']} styles per input, seed {m['seed']})")
     typer.echo(f"shards     {result.shards} ({result.resumed_shards} already done, kept)")
     typer.echo(f"preview    {grid}")

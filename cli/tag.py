@@ -9,6 +9,7 @@ from latentedit.pipeline.tag import tag_run
 from latentedit.stats import TAG_THRESHOLD
 from latentedit.store import Run
 from latentedit.tagging import load_tagger, tag_frequencies
+from latentedit.terminal import printable
 
 
 def tag(
@@ -25,11 +26,11 @@ def tag(
     result = tag_run(the_run, the_tagger, batch_size=batch_size, overwrite=overwrite)
     scores, tags = result.run.tag_scores()
     typer.echo(f"run        {result.run.path}")
-    typer.echo(f"tagger     {the_tagger.source} ({len(tags)} tags, fingerprint {the_tagger.fingerprint}, "
+    typer.echo(f"tagger     {printable(the_tagger.source)} ({len(tags)} tags, fingerprint {the_tagger.fingerprint}, "
                f"input {the_tagger.input_size[1]}x{the_tagger.input_size[0]})")
     typer.echo(f"samples    {result.samples} ({result.tagged} tagged now, {result.kept} already tagged, kept)")
     typer.echo(f"top tags   (score >= {TAG_THRESHOLD})")
     for name, count in tag_frequencies(scores, tags)[:top]:
-        typer.echo(f"  {name:<24} {count:>7}  {100 * count / len(scores):5.1f}%")
+        typer.echo(f"  {printable(name):<24} {count:>7}  {100 * count / len(scores):5.1f}%")  # names from tags.txt
     typer.echo(f"written    {result.run.tags_dir}")
     typer.echo(f"time       {time.perf_counter() - t0:.1f} s")

@@ -6,7 +6,8 @@ from typing import Optional
 import typer
 
 from latentedit.errors import InputError
-from latentedit.scoring.scorer import DEFAULT_ATTRIBUTES, DEMO_CONFIG, demo_scorer
+from latentedit.limits import MAX_SAMPLES, MIN_IMAGE_SIDE, check_count
+from latentedit.scoring.scorer import DEFAULT_ATTRIBUTES, DEMO_CONFIG, MAX_SCORER_INPUT, demo_scorer
 from latentedit.scoring.scorer import TrainingConfig, train_scorer as train
 
 
@@ -33,6 +34,10 @@ def train_scorer(
 ):
     """Train the re-scorer; prints held-out accuracy and AUC per attribute."""
     names = parse_attributes(attributes)
+    check_count(input_size, "--input-size", MIN_IMAGE_SIDE, MAX_SCORER_INPUT)
+    check_count(epochs, "--epochs", 1, 10_000)
+    if limit is not None:
+        check_count(limit, "--limit", 2, MAX_SAMPLES)
     if data is None:
         if labels is not None:
             raise typer.BadParameter("--labels needs an image folder (or a run) to go with it")

@@ -39,6 +39,10 @@ class NonFiniteError(LatentEditError):
     """Weights, codes or images hold NaN or inf (caught where they enter, see latentedit.limits)."""
 
 
+class DamagedFileError(RunError):
+    """A run file (an .npz shard, a JSON record) is truncated or not what it should be."""
+
+
 class UnsafeFileError(CheckpointError):
     """A model file would run code when loaded (pickled callables, a Keras Lambda layer): refused."""
 

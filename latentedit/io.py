@@ -4,9 +4,12 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .errors import DamagedFileError
 
 
 def _umask() -> int:
@@ -27,9 +30,11 @@ def atomic_write_bytes(path, data: bytes) -> Path:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:  # a full disk fails in write(): say which file
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
     return path
 
@@ -49,7 +54,17 @@ def atomic_save_npz(path, **arrays) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def load_npz(path) -> dict:
-    """Load an .npz without pickle into a plain dict of arrays."""
-    with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
+def load_npz(path, hint: str = "delete it and run the stage that wrote it again") -> dict:
+    """Load an .npz without pickle into a plain dict of arrays.
+
+    A truncated or foreign file raises DamagedFileError naming it (with `hint`); a missing one
+    FileNotFoundError.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, EOFError, ValueError, KeyError, OSError) as e:
+        reason = f"{type(e).__name__}: {e}".split("\n")[0][:120]
+        raise DamagedFileError(f"{path} is damaged or truncated ({reason}); {hint}") from None

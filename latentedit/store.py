@@ -44,9 +44,10 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .errors import InputError, RunError
+from .errors import DamagedFileError, InputError, RunError
 from .images import read_rgb
 from .io import atomic_save_npz, atomic_write_bytes, atomic_write_json, load_npz
+from .locking import LOCK_NAME, run_lock, stale_temp_owner_dead
 
 FORMAT = "latentedit-run/2"
 PARTS = ("samples", "tags", "directions", "edits", "report")
@@ -125,11 +126,15 @@ class Run:
         if path.exists() and overwrite:
             for sub in PARTS:
                 shutil.rmtree(path / sub, ignore_errors=True)
-        elif path.exists() and any(path.iterdir()) and not existing.exists():
+        elif path.exists() and any(p.name != LOCK_NAME for p in path.iterdir()) and not existing.exists():
             raise RunError(f"{path} exists and is not a latentedit run; choose an empty or new --out")
         path.mkdir(parents=True, exist_ok=True)
         atomic_write_json(existing, manifest)
         return cls(path)
+
+    def lock(self, wait: bool | None = None):
+        """Context manager: hold RUN/.lock while writing (another writer is refused, or waited for)."""
+        return run_lock(self.path, wait)
 
     def update_manifest(self, **fields) -> None:
         self.manifest.update(fields)
@@ -175,7 +180,25 @@ class Run:
         return sorted(p.name for p in self.samples_dir.iterdir() if p.is_dir() and p.name.startswith("shard-"))
 
     def shard_codes(self, shard: str) -> dict:
-        return load_npz(self.samples_dir / shard / "codes.npz")
+        return load_npz(self.samples_dir / shard / "codes.npz", hint=f"run latentedit sample --out {self.path} again "
+                        "with the same options: it redoes damaged shards")
+
+    def shard_whole(self, shard: str, ids) -> bool:
+        """True when a sample shard's codes.npz reads back with exactly these ids and every PNG is there."""
+        try:
+            saved = self.shard_codes(shard)
+        except (DamagedFileError, OSError):
+            return False
+        folder = self.samples_dir / shard
+        return (np.array_equal(saved.get("id"), np.asarray(ids)) and {"input_id", "z", "w"} <= set(saved)
+                and all((folder / sample_file(i)).is_file() for i in ids))
+
+    def remove_shard(self, shard: str) -> None:
+        """Delete a (damaged) sample shard, so that it is made again."""
+        doomed = self.samples_dir / f".{shard}.tmp-damaged-{os.getpid()}"
+        os.replace(self.samples_dir / shard, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+        self._where = None
 
     def shard_images(self, shard: str) -> np.ndarray:
         ids = self.shard_codes(shard)["id"]
@@ -208,13 +231,21 @@ class Run:
         tmp.mkdir(parents=True)
         buf = io.BytesIO()
         np.savez(buf, **codes)
-        (tmp / "codes.npz").write_bytes(buf.getvalue())
-        for i, data in zip(codes["id"], pngs):
-            (tmp / sample_file(i)).write_bytes(data)
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        files = [(tmp / "codes.npz", buf.getvalue())] + [(tmp / sample_file(i), d) for i, d in zip(codes["id"], pngs)]
+        target = tmp
+        try:
+            for target, data in files:
+                target.write_bytes(data)
+            for target, _ in files:
+                with open(target, "rb") as fh:
+                    os.fsync(fh.fileno())
+            target = final
+            os.replace(tmp, final)
+        except OSError as e:  # a full disk fails in write(), without a file name: name it, leave no half shard
+            shutil.rmtree(tmp, ignore_errors=True)
+            if e.filename is None:
+                raise OSError(e.errno, e.strerror, str(target)) from e
+            raise
         self._where = None
         return final
 
@@ -237,7 +268,16 @@ class Run:
 
     def tag_vocab(self) -> dict | None:
         f = self.tags_dir / "vocab.json"
-        return json.loads(f.read_text()) if f.exists() else None
+        if not f.exists():
+            return None
+        try:
+            vocab = json.loads(f.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DamagedFileError(f"{f} is not valid JSON ({e}); run latentedit tag {self.path} again: "
+                                   "it re-tags a run whose vocab.json is damaged") from None
+        if not isinstance(vocab, dict) or not isinstance(vocab.get("tags"), list):
+            raise DamagedFileError(f"{f} has no tag list; run latentedit tag {self.path} again: it re-tags the run")
+        return vocab
 
     def write_tag_vocab(self, vocab: dict) -> Path:
         """Write RUN/tags/vocab.json: {tags: column names, tagger: fingerprint, source}."""
@@ -250,7 +290,7 @@ class Run:
             return None
         try:
             saved = load_npz(path)
-        except (OSError, ValueError, KeyError):
+        except (DamagedFileError, OSError):  # damaged: tagged again on resume
             return None
         return saved if {"id", "scores"} <= set(saved) else None
 
@@ -325,6 +365,7 @@ def write_folder(folder, files: dict, kind: str) -> Path:
     replaced only when it is empty or an earlier output of the same `kind` (it holds <kind>.json).
     """
     folder = check_output_folder(folder, kind)
+    clean_stale_temp(folder.parent)
     tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
     old = folder.parent / f".{folder.name}.old-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -340,6 +381,19 @@ def write_folder(folder, files: dict, kind: str) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
     return folder
+
+
+def clean_stale_temp(parent) -> int:
+    """Remove hidden `.<name>.tmp-<pid>` / `.<name>.old-<pid>` folders of processes that died
+    (a killed edit or report leaves them); return how many."""
+    parent = Path(parent)
+    if not parent.is_dir():
+        return 0
+    stale = [p for p in parent.iterdir() if p.name.startswith(".") and (".tmp-" in p.name or ".old-" in p.name)
+             and p.is_dir() and stale_temp_owner_dead(p.name)]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return len(stale)
 
 
 def _upgrade(m: dict) -> dict:

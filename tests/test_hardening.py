@@ -4,7 +4,7 @@ Every probe asserts the exit status (or the exception) and the exact first line 
 each failed on the code of commit 83787ed (silent garbage, a traceback or a misleading line).
 """
 
-import io
+import contextlib
 import json
 import os
 import re
@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ def first_line(text: str) -> str:
     A traceback anywhere fails the probe: the message must be the whole story.
     """
     assert "Traceback" not in text, text
-    noise = re.compile(r"^(\w[\w ]*: +\d+%\||[IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl)")
+    noise = re.compile(r"^(.*: +\d+%\|.*\| \d+/\d+ \[|[IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl)")
     lines = [line for line in re.split(r"[\r\n]", text) if line.strip() and not noise.match(line)]
     return lines[0] if lines else ""
 
@@ -381,3 +382,301 @@ def test_svm_directions_are_byte_reproducible():
     for global_seed in (2, 3, 4):
         np.random.seed(global_seed)
         assert SVMDirections(n_jobs=4).fit(X, Y).directions_.tobytes() == serial
+
+
+# -- shared runs for the pipeline probes ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """A small tagged demo-world run (8 inputs x 3 styles): directions can be fitted on it."""
+    out = tmp_path_factory.mktemp("demo") / "run"
+    for args in (("sample", "--n-inputs", 8, "--styles-per-input", 3, "--out", out), ("tag", out)):
+        r = cli(*args)
+        assert r.returncode == 0, r.stderr
+    return out
+
+
+def copy_run(run, tmp_path, name="run"):
+    return shutil.copytree(run, tmp_path / name, ignore=shutil.ignore_patterns(".lock"))
+
+
+def truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@contextlib.contextmanager
+def tmpfs(path, size="200k", read_only=False):
+    """A real small (or read-only) file system at `path` (needs root, as CI has for chromium)."""
+    path.mkdir()
+    options = f"size={size}" + (",ro" if read_only else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+# -- 3. one line for every expected failure --------------------------------------------------------
+@pytest.mark.parametrize("case", ["symlink loop", "parent is a file", "read-only disk", "full disk"])
+def test_os_errors_are_one_line_with_the_path_and_what_to_do(case, tmp_path, tiny_ckpt, faces):
+    """Before: every OSError printed a ~40-line traceback."""
+    with contextlib.ExitStack() as stack:
+        if case == "symlink loop":
+            out = tmp_path / "loop"
+            out.symlink_to("loop")
+            line = f"error: too many levels of symbolic links (a symlink loop): {out}; fix the link or choose another path"
+        elif case == "parent is a file":
+            (tmp_path / "afile").write_text("x")
+            out = tmp_path / "afile" / "run"
+            line = f"error: a part of the path is a file, not a folder: {out}; choose another --out"
+        elif case == "read-only disk":
+            out = stack.enter_context(tmpfs(tmp_path / "ro", read_only=True)) / "run"
+            line = f"error: read-only file system: {out}; choose an --out on a writable disk"
+        else:
+            out = stack.enter_context(tmpfs(tmp_path / "small", size="8k")) / "run"  # manifest + codes.npz
+            line = None
+        r = cli("sample", "--generator", tiny_ckpt, "--inputs", faces, "--styles-per-input", 2, "--out", out)
+        assert r.returncode == 2
+        if line is not None:
+            assert first_line(r.stderr) == line
+        else:
+            assert re.fullmatch(rf"error: no space left on the device: {re.escape(str(out))}/samples/"
+                                r"\.shard-00000\.tmp-\d+/codes\.npz; free some space or choose an --out on another "
+                                r"disk; run the command again to resume", first_line(r.stderr)), r.stderr
+            assert not list((out / "samples").iterdir())  # no half-written shard left behind
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    r = cli("sample", "--device", "tpu", "--out", tmp_path / "run", "--debug")
+    assert r.returncode == 1
+    assert r.stderr.startswith("Traceback (most recent call last):")
+    assert r.stderr.strip().splitlines()[-1] == ("latentedit.errors.InputError: --device tpu is not a device torch "
+                                                 "knows; use cpu or cuda (cuda:N)")
+
+
+@pytest.mark.parametrize("args, line", [
+    (("sample", "--device", "tpu"), "error: --device tpu is not a device torch knows; use cpu or cuda (cuda:N)"),
+    (("sample", "--n-inputs", 0), "error: --n-inputs must be between 1 and 333,333, got 0"),
+    (("sample", "--n-inputs", -1), "error: --n-inputs must be between 1 and 333,333, got -1"),
+    (("train-scorer", "--input-size", 0), "error: --input-size must be between 16 and 1,024, got 0"),
+])
+def test_bad_options_are_one_line(args, line, tmp_path):
+    """Before: --device tpu and --input-size 0 ended in tracebacks; --n-inputs 0 or -1 left a run
+    marked complete with 0 samples (exit 0)."""
+    extra = ("--out", tmp_path / "run") if args[0] == "sample" else ("--out", tmp_path / "scorer.pt")
+    r = cli(*args, *extra)
+    assert r.returncode == 2
+    assert first_line(r.stderr) == line
+    assert not (tmp_path / "run").exists() and not (tmp_path / "scorer.pt").exists()
+
+
+def test_damaged_tag_shard_and_vocab_are_redone_on_resume(tiny_run, tmp_path):
+    """Before: a truncated tag shard crashed `tag` with BadZipFile, though resume promises to redo it."""
+    run = copy_run(tiny_run, tmp_path)
+    r = cli("tag", run)
+    assert r.returncode == 0, r.stderr
+    good = (run / "tags" / "shard-00000.npz").read_bytes()
+    truncate(run / "tags" / "shard-00000.npz")
+    r = cli("tag", run)
+    assert r.returncode == 0, r.stderr
+    assert "samples    4 (4 tagged now, 0 already tagged, kept)" in r.stdout.splitlines()
+    assert (run / "tags" / "shard-00000.npz").read_bytes() == good
+    (run / "tags" / "vocab.json").write_text('{"tags": ')
+    r = cli("tag", run)
+    assert r.returncode == 0, r.stderr
+    assert "samples    4 (4 tagged now, 0 already tagged, kept)" in r.stdout.splitlines()
+
+
+def test_damaged_codes_are_named_then_redone_by_sample(tiny_run, tiny_ckpt, faces, tmp_path):
+    """Before: a truncated codes.npz crashed `sample` and `fit-directions` (BadZipFile tracebacks)."""
+    run = copy_run(tiny_run, tmp_path)
+    codes = run / "samples" / "shard-00000" / "codes.npz"
+    good = codes.read_bytes()
+    truncate(codes)
+    r = cli("fit-directions", run, "--method", "pca")
+    assert r.returncode == 2
+    assert first_line(r.stderr) == (f"error: {codes} is damaged or truncated (BadZipFile: File is not a zip file); "
+                                    f"run latentedit sample --out {run} again with the same options: it redoes "
+                                    "damaged shards")
+    r = cli("sample", "--generator", tiny_ckpt, "--inputs", faces, "--styles-per-input", 2, "--out", run)
+    assert r.returncode == 0, r.stderr
+    assert "shards     1 (0 already done, kept)" in r.stdout.splitlines()
+    assert codes.read_bytes() == good
+
+
+def test_invalid_manifest_is_named(tiny_run, tiny_ckpt, faces, tmp_path):
+    """Before: an invalid manifest.json crashed `sample` with JSONDecodeError."""
+    run = copy_run(tiny_run, tmp_path)
+    (run / "manifest.json").write_text('{"format": ')
+    r = cli("sample", "--generator", tiny_ckpt, "--inputs", faces, "--styles-per-input", 2, "--out", run)
+    assert r.returncode == 2
+    assert first_line(r.stderr) == (f"error: {run / 'manifest.json'} is not valid JSON (Expecting value: line 1 "
+                                    "column 12 (char 11)); delete the run or sample again with --overwrite")
+
+
+def test_video_on_a_folder_says_so(tmp_path, tiny_run):
+    """Before: 'video DIR does not exist' for a folder that exists."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    r = cli("video", folder, "--add", "long_hair", "--run", tiny_run)
+    assert r.returncode == 2
+    assert first_line(r.stderr) == (f"error: video {folder} is a folder, not a video file; pass the video itself "
+                                    f"(e.g. {folder}/clip.mp4)")
+
+
+# -- 1 (edits). strengths and sweeps within what codes can carry ------------------------------------
+def _limit_text(run):
+    from latentedit.directions import code_scale
+    from latentedit.store import Run
+
+    scale = code_scale(Run(run).codes()["w"])
+    return f"use a strength in [-{100 * scale:.4g}, {100 * scale:.4g}] (100 x the code scale {scale:.3g})"
+
+
+@pytest.mark.parametrize("option, value", [("--strength", "1e30"), ("--sub-strength", "1e300")])
+def test_edit_strengths_beyond_what_codes_carry_are_refused(option, value, demo_run, tmp_path):
+    """Before: --strength 1e30 made every image white, --sub-strength 1e300 overflowed float32
+    (codes inf, images black), both with exit 0."""
+    r = cli("edit", demo_run, "--add", "long_hair", "--sub", "short_hair", option, value, "--samples", 2,
+            "--out", tmp_path / "edit")
+    assert r.returncode == 2
+    assert first_line(r.stderr) == (f"error: {option} {float(value):g} is more than style codes can carry: "
+                                    f"{_limit_text(demo_run)}")
+    assert not (tmp_path / "edit").exists()
+
+
+def test_edit_sweep_count_is_bounded(demo_run, tmp_path):
+    """Before: --sweep 0:1:100000 was accepted and grew past 2 GB."""
+    r = cli("edit", demo_run, "--add", "long_hair", "--sweep", "0:1:100000", "--out", tmp_path / "edit")
+    assert r.returncode == 2
+    assert first_line(r.stderr) == ("error: --sweep asks for 100,000 strengths; at most 101 columns fit a grid "
+                                    "(sweep in several runs, or use fewer steps)")
+
+
+# -- 4. one writer per run ----------------------------------------------------------------------------
+def _hold_lock(run, command, seconds=120):
+    """A process that holds RUN's lock as `command` would (its argv), until killed or `seconds` pass."""
+    code = (f"import sys, time; sys.argv = {command!r}; from latentedit.locking import run_lock\n"
+            f"with run_lock({str(run)!r}):\n    print('held', flush=True); time.sleep({seconds})")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+@pytest.mark.parametrize("command", ["sample", "tag", "fit-directions"])
+def test_second_writer_is_refused_naming_the_first(command, tiny_run, tiny_ckpt, faces, tmp_path):
+    """Before: two `sample`s on one --out both did all the work and the loser crashed with
+    'Directory not empty'; two `tag`s both wrote."""
+    import socket
+    import time
+
+    run = copy_run(tiny_run, tmp_path)
+    args = {"sample": ("sample", "--generator", tiny_ckpt, "--inputs", faces, "--styles-per-input", 2, "--out", run,
+                       "--overwrite"),
+            "tag": ("tag", run, "--overwrite"), "fit-directions": ("fit-directions", run, "--method", "pca")}[command]
+    holder = _hold_lock(run, ["latentedit", *map(str, args)])
+    try:
+        info = json.loads((run / ".lock").read_text())
+        r = cli(*args)
+    finally:
+        holder.kill()
+        holder.wait()
+    since = time.strftime("%H:%M:%S", time.localtime(info["since"]))
+    assert r.returncode == 2
+    assert first_line(r.stderr) == (f"error: {run} is being written by another latentedit process (pid {holder.pid} "
+                                    f"on {socket.gethostname()}, `latentedit {' '.join(map(str, args))}`, since "
+                                    f"{since}); wait for it to finish, or pass --wait to queue behind it")
+    r = cli(*args)  # the holder was killed: its lock is stale and taken over
+    assert r.returncode == 0, r.stderr
+
+
+def test_wait_queues_behind_the_other_writer(tiny_run, tiny_ckpt, faces, tmp_path):
+    run = copy_run(tiny_run, tmp_path)
+    args = ["sample", "--generator", tiny_ckpt, "--inputs", faces, "--styles-per-input", 2, "--out", run, "--wait"]
+    holder = _hold_lock(run, ["latentedit", "tag", str(run)])
+    waiter = subprocess.Popen([sys.executable, "-m", "latentedit.cli", *map(str, args)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    line = waiter.stderr.readline()  # blocks until the waiter reaches the lock
+    holder.kill()
+    holder.wait()
+    out, err = waiter.communicate(timeout=300)
+    assert waiter.returncode == 0, err
+    assert line.startswith(f"waiting for {run}: written by pid {holder.pid} on "), line
+    assert line.rstrip().endswith(f"`latentedit tag {run}`, since " + line.rstrip()[-8:])
+    assert "shards     1 (1 already done, kept)" in out.splitlines()
+
+
+def test_temp_folders_of_killed_edits_are_cleaned(demo_run, tmp_path):
+    """Before: a killed `edit` left hidden .<name>.tmp-<pid> folders in RUN/edits forever."""
+    run = copy_run(demo_run, tmp_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    left = [run / "edits" / f".+long_hair-svd.tmp-{dead}", run / "edits" / f".+open_mouth-svd.old-{dead}"]
+    for d in left:
+        (d / "after").mkdir(parents=True)
+        (d / "after" / "x.png").write_bytes(b"half")
+    r = cli("edit", run, "--add", "closed_eyes", "--samples", 2)
+    assert r.returncode == 0, r.stderr
+    assert not any(d.exists() for d in left)
+    assert [p.name for p in (run / "edits").iterdir() if p.name.startswith(".")] == []
+
+
+# -- 5. what was asked failed -> exit non-zero; partial results kept and marked -----------------------
+def test_fit_directions_tags_fits_only_those(demo_run, tmp_path):
+    """Before: `fit-directions --tags X` printed X but fitted and saved every tag."""
+    from latentedit.directions import DirectionSet
+
+    run = copy_run(demo_run, tmp_path)
+    r = cli("fit-directions", run, "--method", "linear", "--tags", "long_hair")
+    assert r.returncode == 0, r.stderr
+    path = Path(r.stdout.strip().splitlines()[-1].split(" -> ")[1])
+    assert r.stdout.strip().splitlines()[-1] == f"1 linear directions in w space -> {path}"
+    assert DirectionSet.load(path).names == ["long_hair"]
+    assert not (run / "directions" / "linear-w.npz").exists()
+
+
+def test_report_samples_zero_is_refused_at_once(tiny_run):
+    """Before: `report --samples 0` ran 417 s, then exited 0 with a 'partial' report."""
+    r = cli("report", tiny_run, "--samples", 0)
+    assert r.returncode == 2
+    assert first_line(r.stderr) == "error: --samples must be between 1 and 1,000,000, got 0"
+
+
+def test_report_unknown_pair_tag_is_refused_at_once(demo_run):
+    """Before: an unknown tag in --pairs exited 0 (and wiped every edit of its method)."""
+    r = cli("report", demo_run, "--pairs", "long_hiar:short_hair")
+    assert r.returncode == 2
+    assert first_line(r.stderr) == ("error: --pairs: unknown tag 'long_hiar'; did you mean long_hair, blonde_hair, "
+                                    "brown_hair? (the run's tagger has 19 tags)")
+
+
+def test_report_with_a_garbage_scorer_is_partial_and_exits_3(demo_run, tmp_path):
+    """Before: a garbage --scorer file gave a 'partial' report with exit 0."""
+    scorer = tmp_path / "scorer.pt"
+    scorer.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    out = tmp_path / "report"
+    r = cli("report", demo_run, "--samples", 4, "--methods", "linear", "--pairs", "long_hair:short_hair",
+            "--scorer", scorer, "--out", out)
+    assert r.returncode == 3
+    doc = json.loads((out / "report.json").read_text())
+    failed = [k for k, v in doc["stages"].items() if v["status"] == "failed"]
+    assert "scorer" in failed and doc["stages"]["edits:linear"]["status"] == "ok"  # kept, and marked
+    assert first_line(r.stderr) == (
+        f"error: the report is partial: {len(failed)} of {len(doc['stages'])} stages failed, first scorer: "
+        f"CheckpointError: cannot read scorer file {scorer}: it is truncated or not a PyTorch file "
+        f"(UnpicklingError); train one with latentedit train-scorer; the rest is in {out / 'index.html'}, the "
+        "failed sections marked")
+
+
+def test_one_bad_pair_keeps_the_methods_other_edits():
+    """Before: one pair whose tag the directions lack failed the whole edits stage of its method."""
+    from latentedit.directions import DirectionSet
+    from latentedit.pipeline.report import pair_edits
+
+    G = tiny_generator()
+    vectors = np.eye(2, G.config["style_dim"], dtype=np.float32)
+    ds = DirectionSet("linear", "w", ["long_hair", "short_hair"], vectors, code_scale=0.7)
+    failed = {}
+    edits = pair_edits(G, ds, [("long_hair", "short_hair"), ("open_mouth", None)], failed=failed)
+    assert list(edits) == ["+long_hair -short_hair"]
+    assert list(failed) == ["+open_mouth"] and failed["+open_mouth"].startswith("TagError: unknown tag 'open_mouth'")

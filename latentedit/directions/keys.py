@@ -7,8 +7,8 @@
 
 The key lists the parameters that differ from what `fit_directions` would use on that run (the
 estimator's defaults, its `defaults_for` the run, and the filter options threshold, min_count,
-max_count, include, exclude), sorted by name, as name=value joined by ",". `n_jobs` never changes a
-fit and is left out. Values are written as Python writes numbers, true/false/none, or a plain word
+max_count, include, exclude; tags for a fit of named tags only), sorted by name, as name=value
+joined by ",". `n_jobs` never changes a fit and is left out. Values are written as Python writes numbers, true/false/none, or a plain word
 (a letter, then letters, digits, "_" or "."); any other value (a list, other strings), or a key
 longer than MAX_READABLE characters, turns the whole key into "h" + 10 hex digits of a hash of
 the parameters' JSON (GANSpace names its files the same way). The parameters themselves are
@@ -25,7 +25,7 @@ from latentedit.directions.fit import check_params, fit_directions, run_defaults
 
 # fit_directions' filter options (they change which tags are fitted) and their defaults there.
 FILTER_DEFAULTS = {name: inspect.signature(fit_directions).parameters[name].default
-                   for name in ("threshold", "min_count", "max_count", "include", "exclude")}
+                   for name in ("tags", "threshold", "min_count", "max_count", "include", "exclude")}
 NEUTRAL = ("n_jobs",)
 MAX_READABLE = 60
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.]*")

@@ -26,6 +26,7 @@ from latentedit.editing.strengths import check_strength, default_scale, default_
 from latentedit.editing.tags import UNNAMED_METHODS, check_tags, name_for_tags
 from latentedit.errors import DirectionError, InputError, TagError
 from latentedit.images import from_uint8, to_uint8
+from latentedit.limits import check_strength_range
 from latentedit.models import batched
 from latentedit.models.checkpoint import generator_for_run
 from latentedit.models.layers import resolve_layers
@@ -182,12 +183,22 @@ class EditSession:
         check_tags(self.directions, edit.tags, self.run)
 
     def strengths(self, edit: Edit) -> tuple[float, ...]:
-        """The edit's absolute strength per term: given, or the method's default x code scale."""
+        """The edit's absolute strength per term: given, or the method's default x code scale.
+
+        Each is bounded by what style codes can carry (`latentedit.limits.strength_limit`: 100 code
+        scales); a larger one is an InputError that says the range.
+        """
         if all(s is not None for _, s in edit.terms):
-            return tuple(s for _, s in edit.terms)
-        scale = default_scale(self.directions)
-        a, b = (x * scale for x in default_strengths(self.directions.method))
-        return tuple((-b if t in edit.opposite else a) if s is None else s for t, s in edit.terms)
+            values = tuple(s for _, s in edit.terms)
+        else:
+            scale = default_scale(self.directions)
+            a, b = (x * scale for x in default_strengths(self.directions.method))
+            values = tuple((-b if t in edit.opposite else a) if s is None else s for t, s in edit.terms)
+        for (t, _), s in zip(edit.terms, values):
+            opposite = t in edit.opposite
+            check_strength_range(-s if opposite else s, self.directions.code_scale,
+                                 "--sub-strength" if opposite else "--strength")
+        return values
 
     def default_ratios(self, edit: Edit) -> tuple[float, ...]:
         """Each term's default strength over the first term's (unscaled), for sweeps from 0."""

@@ -25,6 +25,7 @@ from latentedit.io import atomic_write_bytes
 from latentedit.limits import count_non_finite
 from latentedit.models.gnr import Encoder, Generator
 from latentedit.world.assets import demo_generator_path, demo_style_encoder_path
+from latentedit.models.device import resolve_device
 from latentedit.models.safeload import torch_load
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def load_generator(source="demo", device="cpu", config=None) -> Generator:
     `config` (optional dict of Generator arguments) is checked against the file. The result has
     `G.source_info = {"path": ..., "key": ...}` saying which entry of the file was used.
     """
+    device = resolve_device(device)  # a bad --device fails before the file is read
     if isinstance(source, str) and source == "demo":
         path, origin = Path(demo_generator_path()), "demo"
     else:

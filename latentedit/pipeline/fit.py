@@ -13,16 +13,19 @@ from .tag import ensure_tags
 
 
 def ensure_directions(run, method: str, space: str = "w", tags=None, tagger="demo", generator=None,
-                      refit: bool = False, progress: bool = True, **params):
+                      refit: bool = False, progress: bool = True, only: bool = False, **params):
     """The run's `method` directions: loaded from RUN/directions when present, else fitted and saved.
 
     Returns (DirectionSet, path). Every tag that passes the filter is fitted, so the file serves
     later edits too; a requested tag that is unknown or was filtered out raises a TagError that
     says why. The file is keyed by `params` (`Run.directions_path`), so fits with other parameters
     sit side by side; a saved file is reused only when it covers `tags` and was fitted for this
-    run's generator.
+    run's generator. With `only` (fit-directions --tags), exactly `tags` are fitted, into a file
+    keyed by them, so the run's full set is not replaced by a partial one.
     """
     run = Run.open(run)
+    if only and tags:
+        params = {**params, "tags": sorted(set(tags))}
     path = run.directions_path(method, space, params)
     if path.exists() and not refit:
         try:
@@ -31,13 +34,14 @@ def ensure_directions(run, method: str, space: str = "w", tags=None, tagger="dem
             ds = None
         if ds is not None and (tags is None or set(tags) <= set(ds.names)):
             return ds, path
-    needs = estimator_class(method)
-    G = generator_for_run(run, generator) if needs.requires_generator else generator
-    if needs.requires_labels:
-        ensure_tags(run, tagger, progress=progress)
-    ds = fit_directions(run, method, space=space, generator=G, **params)
-    run.save_directions(ds, params)
-    missing = [t for t in tags or () if t not in ds.names]
-    if missing:
-        fit_directions(run, method, space=space, tags=missing, generator=G, **params)  # raises why
+    with run.lock():  # one writer per run: tagging and saving directions are not interleaved with another
+        needs = estimator_class(method)
+        G = generator_for_run(run, generator) if needs.requires_generator else generator
+        if needs.requires_labels:
+            ensure_tags(run, tagger, progress=progress)
+        ds = fit_directions(run, method, space=space, generator=G, **params)
+        run.save_directions(ds, params)
+        missing = [t for t in tags or () if t not in ds.names]
+        if missing:
+            fit_directions(run, method, space=space, tags=missing, generator=G, **params)  # raises why
     return ds, path

@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 
 from ..directions import METHODS, fit_directions
 from ..editing import UNNAMED_METHODS, Edit, EditSession, with_spread
-from ..errors import InputError, LatentEditError, unknown_name_message
+from ..errors import InputError, LatentEditError, TagError, unknown_name_message
+from ..limits import MAX_SAMPLES, check_count
 from ..images import from_uint8
 from ..models import batched
 from ..reporting.figures import report_figures
@@ -86,6 +87,9 @@ class ReportRequest:
     threads: int = 1
 
     def __post_init__(self):
+        for name, low in (("samples", 1), ("sweep_samples", 1), ("metric_inputs", 1), ("dfid_augmentations", 2),
+                          ("lpips_styles", 2), ("threads", 1)):
+            check_count(getattr(self, name), f"--{name.replace('_', '-')}", low, MAX_SAMPLES)
         object.__setattr__(self, "methods", check_methods(self.methods))
         object.__setattr__(self, "pairs", check_pairs(self.pairs))
         object.__setattr__(self, "sweep_factors", tuple(float(f) for f in self.sweep_factors))
@@ -217,14 +221,25 @@ class PairEdit:
     record: dict
 
 
-def pair_edits(G, ds, pairs) -> dict[str, PairEdit]:
-    """{edit name: PairEdit} for every (add, sub) pair; names come from the edit itself."""
+def pair_edits(G, ds, pairs, failed: dict | None = None) -> dict[str, PairEdit]:
+    """{edit name: PairEdit} for every (add, sub) pair; names come from the edit itself.
+
+    With `failed` (a dict), a pair that cannot be edited (a tag these directions lack) is recorded
+    there as {edit name: error} and the other pairs are still made; without it, it raises.
+    """
     session = EditSession(G, ds, device=next(G.parameters()).device, batch_size=32)
     out = {}
     for add, sub in pairs:
         subs = [sub] if sub else []
         edit = Edit.paired([add], subs)
-        strengths = session.strengths(edit)
+        try:
+            session.check(edit)
+            strengths = session.strengths(edit)
+        except LatentEditError as e:
+            if failed is None:
+                raise
+            failed[edit_name(add, subs)] = f"{type(e).__name__}: {e}"
+            continue
 
         def apply(w, factor=1.0, edit=edit, strengths=strengths):
             return session.apply(w, edit.with_strengths([s * factor for s in strengths]))
@@ -290,7 +305,9 @@ def report(run, request: ReportRequest | None = None, *, generator=None, progres
     old_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, min(int(req.threads), old_threads)))
     try:
-        return _report(Run.open(run), req, generator, progress)
+        run = Run.open(run)
+        with run.lock():  # one writer per run: a second report (or a sample, tag, fit) waits or is refused
+            return _report(run, req, generator, progress)
     finally:
         torch.set_num_threads(old_threads)
 
@@ -298,6 +315,7 @@ def report(run, request: ReportRequest | None = None, *, generator=None, progres
 def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportResult:
     start = time.time()
     out = check_output_folder(req.out if req.out is not None else run.report_dir, "report")
+    _check_pair_tags(run, req.pairs)  # a typo in --pairs stops here, not after minutes of work
     config = {"run": str(run.path), "methods": list(req.methods), "pairs": [[a, s] for a, s in req.pairs],
               "samples": int(req.samples), "seed": int(req.seed), "scorer": str(req.scorer), "tagger": str(req.tagger),
               "sweep_samples": int(req.sweep_samples), "sweep_factors": list(req.sweep_factors),
@@ -328,6 +346,20 @@ def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportRe
     if not ctx.stage.ok("files"):
         raise LatentEditError(f"could not write the report to {out}: {ctx.stage.status['files']['error']}")
     return ReportResult(out / "index.html", doc)
+
+
+def _check_pair_tags(run: Run, pairs) -> None:
+    """A TagError (with the closest names) for a pair tag the run's tagger does not know, when it is tagged."""
+    try:
+        vocab = run.tag_vocab()
+    except LatentEditError:
+        return  # a damaged vocab.json is re-tagged by the directions stage
+    if vocab is None:
+        return
+    for tag in _pair_tags(pairs):
+        if tag not in vocab["tags"]:
+            raise TagError(f"--pairs: {unknown_name_message('tag', tag, vocab['tags'])} (the run's tagger has "
+                           f"{len(vocab['tags'])} tags)")
 
 
 def _load(ctx: Context, generator, progress: bool) -> None:
@@ -368,7 +400,13 @@ def _evaluate(ctx: Context, method: str) -> None:
             stage.skip(f"{s}:{method}", "needs the directions and the samples")
         return
     with stage(f"edits:{method}"):
-        edits = pair_edits(ctx.G, ds, req.pairs)
+        bad = {}
+        edits = pair_edits(ctx.G, ds, req.pairs, failed=bad)
+        for name, error in bad.items():  # one bad pair does not take the method's other edits with it
+            stage.status[f"edits:{method}:{name}"] = {"status": "failed", "error": error[:500], "seconds": 0.0,
+                                                      "cpu_seconds": 0.0}
+        if not edits:
+            raise LatentEditError(f"no pair could be edited with the {method} directions ({next(iter(bad.values()))})")
         ctx.images[method] = {name: (ctx.before, ctx.batch.decode(ctx.G, e.apply(ctx.batch.w)))
                               for name, e in edits.items()}
         ctx.edits[method] = edits

@@ -23,7 +23,10 @@ from tqdm.auto import tqdm
 from ..errors import InputError, RunError
 from ..images import encode_png, from_uint8, grid, list_images, load_selfie, to_uint8
 from ..models.batched import decode, encode_content
+from ..limits import MAX_SAMPLES, check_count
 from ..models.checkpoint import fingerprint, load_generator
+from ..models.device import resolve_device  # the one --device check
+from ..locking import run_lock
 from ..store import Run, shard_name, versions
 from ..world.render import demo_selfies
 from ..requests import make_request
@@ -51,6 +54,9 @@ class SampleRequest:
             raise InputError("--batch-size must be at least 1")
         if self.inputs_per_shard < 1:
             raise InputError("inputs_per_shard must be at least 1")
+        if self.n_inputs is not None:
+            check_count(self.n_inputs, "--n-inputs", 1, MAX_SAMPLES // self.styles_per_input)
+        check_count(self.styles_per_input, "--styles-per-input", 1, MAX_SAMPLES)
 
 
 @dataclass
@@ -87,7 +93,8 @@ def folder_inputs(folder, size: int, n_inputs: int | None = None) -> Inputs:
         if n_inputs is not None and len(good) == n_inputs:
             break
     if not good:
-        raise InputError(f"no readable images in {folder} ({len(skipped)} files skipped)")
+        first = f"; {skipped[0]['name']}: {skipped[0]['reason']}" if skipped else ""
+        raise InputError(f"no readable images in {folder} ({len(skipped)} files skipped{first})")
     return Inputs([p.name for p in good], lambda i: load_selfie(good[i], size), skipped)
 
 
@@ -136,12 +143,6 @@ def generator_record(generator, G) -> dict:
     return {"kind": kind, "path": path, "fingerprint": fingerprint(G), "config": G.config}
 
 
-def resolve_device(device: str) -> torch.device:
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {device} asked but this machine has no CUDA GPU; use --device cpu")
-    return torch.device(device)
-
-
 @torch.inference_mode()
 def _render_shard(G, inputs: Inputs, index_range, k: int, seed: int, batch_size: int, device) -> tuple[dict, list]:
     idx = list(index_range)
@@ -178,6 +179,11 @@ def sample(generator="demo", out="runs/demo", request: SampleRequest | None = No
     else:
         src = folder_inputs(req.inputs, size, req.n_inputs)
         input_source = {"kind": "folder", "path": str(Path(req.inputs).resolve())}
+    with run_lock(out):  # one writer per run: a second sample/tag/fit on it is refused (or waits)
+        return _sample_locked(G, src, input_source, generator, out, req, dev, progress)
+
+
+def _sample_locked(G, src, input_source, generator, out, req, dev, progress) -> SampleResult:
     n, k, per_shard = len(src.names), req.styles_per_input, req.inputs_per_shard
     run = Run.create(
         out,
@@ -198,8 +204,15 @@ def sample(generator="demo", out="runs/demo", request: SampleRequest | None = No
         overwrite=req.overwrite,
     )
     run.clean_partial()
-    done = set(run.shards())
     n_shards = -(-n // per_shard)
+    done = set()
+    for s in run.shards():  # a shard damaged after it was written (truncated codes.npz, lost PNGs) is redone
+        index = int(s.split("-")[1])
+        ids = [i * k + j for i in range(index * per_shard, min(n, (index + 1) * per_shard)) for j in range(k)]
+        if index < n_shards and run.shard_whole(s, ids):
+            done.add(s)
+        else:
+            run.remove_shard(s)
     todo = [s for s in range(n_shards) if shard_name(s) not in done]
     resumed = n_shards - len(todo)
     sampled = 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import RunError
+from ..errors import DamagedFileError, RunError
 from ..store import Run
 from ..tagging import Tagger, load_tagger
 
@@ -31,11 +31,19 @@ def tag_run(run, tagger: Tagger, batch_size: int = 32, progress: bool = True, ov
     is refused unless `overwrite`.
     """
     run = Run.open(run)
+    with run.lock():  # one writer per run: a second tag on it is refused (or waits)
+        return _tag_locked(run, tagger, batch_size, progress, overwrite)
+
+
+def _tag_locked(run: Run, tagger: Tagger, batch_size: int, progress: bool, overwrite: bool) -> TagResult:
     shards = run.shards()
     if not shards:
         raise RunError(f"{run.path} has no samples yet; run latentedit sample --out {run.path} first")
     vocab = {"tags": tagger.tags, "tagger": tagger.fingerprint, "source": tagger.source}
-    old = run.tag_vocab()
+    try:
+        old = run.tag_vocab()
+    except DamagedFileError:  # a damaged vocab.json: every shard is tagged again
+        old = None
     same_tagger = old is not None and old.get("tagger") == vocab["tagger"] and old.get("tags") == vocab["tags"]
     if old is not None and not same_tagger:
         if not overwrite:

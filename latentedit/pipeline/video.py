@@ -122,6 +122,8 @@ def open_video(path):
     import imageio.v2 as imageio
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"video {path} is a folder, not a video file; pass the video itself (e.g. {path}/clip.mp4)")
     if not path.is_file():
         raise InputError(f"video {path} does not exist")
     try:

@@ -40,10 +40,12 @@ from torch import nn
 from torchvision.models import resnet50
 from tqdm.auto import tqdm
 
-from ..errors import CheckpointError, InputError, LatentEditError, TagError, unknown_name_message
+from ..errors import CheckpointError, InputError, LatentEditError, TagError, UnsafeFileError, unknown_name_message
 from ..images import list_images, read_rgb
 from ..io import atomic_write_bytes
+from ..limits import MIN_IMAGE_SIDE, check_count
 from ..models.checkpoint import hub_checkpoint_dir
+from ..models.safeload import torch_load
 from ..requests import make_request
 from ..stats import TAG_THRESHOLD, auc
 from ..store import Run, sample_file
@@ -77,6 +79,9 @@ def imagenet_weights_file() -> Path | None:
     return found[0] if found else None
 
 
+MAX_SCORER_INPUT = 1024  # pixels per side: ResNet50 needs no more to tell hair, eyes and mouth apart
+
+
 # -- the model -------------------------------------------------------------------------------------
 class Scorer(nn.Module):
     """ResNet50 with one sigmoid output per attribute, fed images resized to `input_size`."""
@@ -86,7 +91,7 @@ class Scorer(nn.Module):
         self.attributes = tuple(str(a) for a in attributes)
         if not self.attributes:
             raise ScorerError("a scorer needs at least one attribute")
-        self.input_size = int(input_size)
+        self.input_size = check_count(input_size, "input_size", MIN_IMAGE_SIDE, MAX_SCORER_INPUT)
         self.net = resnet50(weights=None)
         self.net.fc = nn.Linear(self.net.fc.in_features, len(self.attributes))
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -175,10 +180,12 @@ def _read_weights(path: Path, what: str, hint: str):
     if not path.exists():
         raise CheckpointError(f"{what} {path} does not exist; {hint}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch_load(path)  # UnsafeFileError when the file would run code: said as such, not rewrapped
+    except UnsafeFileError:
+        raise
     except Exception as e:
-        raise CheckpointError(f"cannot read {what} {path} ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
-                              f"{hint}") from e
+        raise CheckpointError(f"cannot read {what} {path}: it is truncated or not a PyTorch file "
+                              f"({type(e).__name__}); {hint}") from e
 
 
 def load_scorer(path="demo", attributes=None, progress: bool = True) -> Scorer:
