@@ -9,7 +9,7 @@ Layout of a run directory (the stage that writes each part in brackets)::
     RUN/tags/vocab.json                    {tags: column names, tagger: fingerprint, source} [tag]
     RUN/tags/shard-00000.npz               id (int64, n), scores (n, T) float32, one per sample shard [tag]
     RUN/directions/<method>-<space>.npz    a fitted DirectionSet (default parameters); fits with other
-    RUN/directions/<method>-<space>-<key>.npz  parameters carry a short key of them (`directions_path`) [fit]
+    RUN/directions/<method>-<space>-<key>.npz  parameters carry a short key of them (`directions.params_key`) [fit]
     RUN/edits/<edit name>/                 edit.json, recipe.json, grid.png, codes.npz, before/*.png,
                                            after/*.png (each PNG carries its recipe)      [edit]
     RUN/report/                            index.html, report.json, *.csv, figures/*.png    [report]
@@ -322,20 +322,17 @@ class Run:
     def directions_dir(self) -> Path:
         return self.path / "directions"
 
-    def directions_path(self, method: str, space: str = "w", params=None) -> Path:
-        """RUN/directions/<method>-<space>[-<key>].npz: the file of a fit with `params` on this run.
+    def directions_path(self, method: str, space: str = "w", key: str = "") -> Path:
+        """RUN/directions/<method>-<space>[-<key>].npz.
 
-        `params` (estimator parameters and filter options, as given to fit_directions) that differ
-        from the defaults make the key; see latentedit.directions.keys.
+        `key` names a fit's non-default parameters (`latentedit.directions.params_key`, computed by
+        the fit stage), so fits with other parameters sit side by side; "" is the default fit.
         """
-        # The one key function lives with the fitters, which sit above the store; imported here only.
-        from .directions.keys import direction_file_name
+        return self.directions_dir / (f"{method}-{space}-{key}.npz" if key else f"{method}-{space}.npz")
 
-        return self.directions_dir / direction_file_name(method, space, params, self)
-
-    def save_directions(self, directions, params=None) -> Path:
-        """Write a fitted DirectionSet to its file (`directions_path` of its method, space and `params`)."""
-        path = self.directions_path(directions.method, directions.space, params)
+    def save_directions(self, directions, key: str = "") -> Path:
+        """Write a fitted DirectionSet to its file (`directions_path` of its method, space and `key`)."""
+        path = self.directions_path(directions.method, directions.space, key)
         directions.save(path)
         return path
 

@@ -665,13 +665,14 @@ def test_a_fitted_set_edits_at_default_strength_as_returned(real_run):
 
 
 def test_two_parameterisations_sit_side_by_side(real_run):
+    from latentedit.directions import params_key
     from latentedit.pipeline.fit import ensure_directions
 
     run, _ = real_run
     default = run.directions_path("lasso", "w")
-    other = run.directions_path("lasso", "w", {"alpha": 1e-4, "n_jobs": 2})
+    other = run.directions_path("lasso", "w", params_key("lasso", {"alpha": 1e-4, "n_jobs": 2}, "w", run))
     assert default.name == "lasso-w.npz" and other.name == "lasso-w-alpha=0.0001.npz"
-    assert run.directions_path("lasso", "w", {"alpha": 1e-3, "n_jobs": 2}) == default
+    assert run.directions_path("lasso", "w", params_key("lasso", {"alpha": 1e-3, "n_jobs": 2}, "w", run)) == default
     ds_default, path_default = ensure_directions(run, "lasso", progress=False)
     ds_other, path_other = ensure_directions(run, "lasso", alpha=1e-4, progress=False)
     assert (path_default, path_other) == (default, other)

@@ -2,7 +2,8 @@
 
     from latentedit.directions import fit_directions, DirectionSet
     ds = fit_directions(run, "lasso", alpha=3e-4)       # -> DirectionSet, ds.code_scale set
-    path = run.directions_path("lasso", "w", {"alpha": 3e-4})   # RUN/directions/lasso-w-alpha=0.0003.npz
+    key = params_key("lasso", {"alpha": 3e-4}, "w", run)  # "alpha=0.0003" (non-default params)
+    path = run.directions_path("lasso", "w", key)        # RUN/directions/lasso-w-alpha=0.0003.npz
     ds.save(path)
     ds = DirectionSet.load(path, generator_fingerprint=run.fingerprint, dim=512)
     n = ds.vector("long_hair")                           # unit (512,), points toward the tag

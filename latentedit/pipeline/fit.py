@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ..directions import DirectionSet, estimator_class, fit_directions
+from ..directions import DirectionSet, estimator_class, fit_directions, params_key
 from ..errors import DirectionError
 from ..models.checkpoint import generator_for_run
 from ..store import Run
@@ -18,7 +18,7 @@ def ensure_directions(run, method: str, space: str = "w", tags=None, tagger="dem
 
     Returns (DirectionSet, path). Every tag that passes the filter is fitted, so the file serves
     later edits too; a requested tag that is unknown or was filtered out raises a TagError that
-    says why. The file is keyed by `params` (`Run.directions_path`), so fits with other parameters
+    says why. The file is keyed by `params` (`latentedit.directions.params_key`), so fits with other parameters
     sit side by side; a saved file is reused only when it covers `tags` and was fitted for this
     run's generator. With `only` (fit-directions --tags), exactly `tags` are fitted, into a file
     keyed by them, so the run's full set is not replaced by a partial one.
@@ -26,7 +26,8 @@ def ensure_directions(run, method: str, space: str = "w", tags=None, tagger="dem
     run = Run.open(run)
     if only and tags:
         params = {**params, "tags": sorted(set(tags))}
-    path = run.directions_path(method, space, params)
+    key = params_key(method, params, space, run)
+    path = run.directions_path(method, space, key)
     if path.exists() and not refit:
         try:
             ds = DirectionSet.load(path, generator_fingerprint=run.fingerprint)
@@ -40,7 +41,7 @@ def ensure_directions(run, method: str, space: str = "w", tags=None, tagger="dem
         if needs.requires_labels:
             ensure_tags(run, tagger, progress=progress)
         ds = fit_directions(run, method, space=space, generator=G, **params)
-        run.save_directions(ds, params)
+        run.save_directions(ds, key)
         missing = [t for t in tags or () if t not in ds.names]
         if missing:
             fit_directions(run, method, space=space, tags=missing, generator=G, **params)  # raises why
