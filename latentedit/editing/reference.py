@@ -181,7 +181,7 @@ def refine_style(generator, encoder, reference, content, config: RefineConfig | 
     cfg = config or RefineConfig()
     x, _ = _batch(encoder, reference)
     device = next(generator.parameters()).device
-    x, content = x.to(device), torch.as_tensor(content).to(device)
+    x, content = x.to(device), torch.as_tensor(content).to(device).clone()  # clone: may be an inference tensor
     if len(content) not in (1, len(x)):
         raise InputError(f"{len(x)} references but {len(content)} content codes; pass one content or one per reference")
     content = content.expand(len(x), *content.shape[1:]) if len(content) == 1 else content

@@ -5,7 +5,8 @@ scratch; a fine-tune that weighs the eyes and mouth up; a sharpening stage on fr
 many placed next to a tag threshold), measures it against the ground
 truth, writes assets/demo-generator.pt, its sample grid and model card, then trains the demo
 tagger (latentedit.world.train_tagger.build_demo_tagger_assets) into assets/demo-tagger/, and finally
-rewrites assets/manifest.json. `--only generator` or `--only tagger` builds one part.
+rewrites assets/manifest.json. `--only generator` or `--only tagger` builds one part;
+`--only style-encoder` trains the demo anime->style encoder (train_style_encoder.py).
 """
 
 from __future__ import annotations
@@ -328,7 +329,7 @@ def build_tagger(out_dir: Path, seed: int, generator=None, log=print):
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m latentedit.world.build", description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", choices=["generator", "tagger", "scorer", "card"], default=None,
+    p.add_argument("--only", choices=["generator", "tagger", "scorer", "style-encoder", "card"], default=None,
                    help="build one part only; 'card' re-measures the saved generator and rewrites its card and grid")
     p.add_argument("--out", type=Path, default=None, help="assets folder (default: the shipped one)")
     p.add_argument("--steps", type=int, default=None, help="stage-1 (pretraining) steps")
@@ -337,6 +338,9 @@ def main(argv=None) -> None:
     p.add_argument("--budget-minutes", type=float, default=None, help="time budget of each training stage")
     p.add_argument("--stop-after", type=int, nargs=3, default=None, metavar=("STAGE1", "STAGE2", "STAGE3"),
                    help="stop each stage at this step (same lr schedule: reproduces a budget stop)")
+    p.add_argument("--style-steps", type=int, default=None, help="style-encoder training steps")
+    p.add_argument("--style-stop-after", type=int, default=None,
+                   help="stop the style-encoder training at this step (same lr schedule: reproduces a budget stop)")
     args = p.parse_args(argv)
     out = args.out or assets.assets_dir()
     out.mkdir(parents=True, exist_ok=True)
@@ -365,6 +369,15 @@ def main(argv=None) -> None:
 
             G = load_generator(out / assets.GENERATOR)
         build_tagger(out, args.seed, generator=G)
+    if args.only in (None, "style-encoder"):
+        from latentedit.world.train_style_encoder import StyleEncoderConfig, build_style_encoder_assets
+
+        style_cfg = StyleEncoderConfig(seed=args.seed, stop_after=args.style_stop_after)
+        if args.style_steps:
+            style_cfg.steps = args.style_steps
+        if args.budget_minutes:
+            style_cfg.time_budget_s = args.budget_minutes * 60
+        build_style_encoder_assets(out, args.seed, generator=G, cfg=style_cfg)
     if args.only in (None, "scorer"):
         from latentedit.world.build_scorer import build_demo_scorer
 
