@@ -15,7 +15,7 @@ from PIL import Image
 
 from latentedit.errors import InputError
 from latentedit.studio import sliders as sl
-from latentedit.studio.uploads import read_image
+from latentedit.studio.uploads import MAX_BYTES, read_image
 
 DEMO_TAGS = ["short_hair", "medium_hair", "long_hair", "black_hair", "brown_hair", "blonde_hair", "red_hair",
              "blue_hair", "blue_eyes", "red_eyes", "green_eyes", "brown_eyes", "closed_eyes", "open_mouth",
@@ -334,6 +334,13 @@ def test_studio_in_a_real_browser(studio_server, demo_run, tmp_path):
             page.wait_for_function("() => document.querySelector('#face-after').src !== document.querySelector("
                                    "'#face-before').src")
             assert np.array_equal(shown_image(page, "after"), after)
+            # a recipe of another direction set is refused, naming the difference
+            other = tmp_path / "other.json"
+            other.write_text(rc.to_json(recipe).replace(recipe.directions.sha256, "0" * 64))
+            page.set_input_files("#load input[type=file]", str(other))
+            text = wait_status(page, "recipe was made with direction file")
+            assert (f"recipe was made with direction file svd-w.npz of sha256 {'0' * 16}, this one (svd-w.npz) has "
+                    f"sha256 {recipe.directions.sha256[:16]}; the directions were refitted") in text
             # a corrupt upload gets a message; the studio goes on working
             bad = tmp_path / "selfie.png"
             bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
@@ -341,6 +348,12 @@ def test_studio_in_a_real_browser(studio_server, demo_run, tmp_path):
             page.set_input_files("#selfie input[type=file]", str(bad))
             text = wait_status(page, "selfie.png is not an image")
             assert "selfie.png is not an image the studio can read" in text
+            # a file over the size limit is refused by the server before it is read, with a message
+            big = tmp_path / "big.png"
+            big.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(MAX_BYTES))
+            page.set_input_files("#selfie input[type=file]", str(big))
+            page.wait_for_function("() => [...document.querySelectorAll('[data-testid=toast-body]')].some(e => "
+                                   "e.textContent.includes('exceed the maximum allowed size'))", timeout=30_000)
             move_slider(page, slider_id(HAIR), -0.8)
             assert not np.array_equal(shown_image(page, "after"), after)
             # everything the page asked for came from the studio itself

@@ -360,20 +360,22 @@ class StudioPage:
             rest(next_seed.click(self._guard(next_style, 3), [face, seed, creativity], [face, seed, status]))
             rest(creativity.release(self._guard(use_style, 2), [face, seed, creativity], [face, status]))
 
-            def upload_selfie(f, path):
-                if not path:
-                    return gr.update(), status_html("")
-                up = read_image(path)
-                return st.selfie_face(f, up), status_html(f"content: selfie {up.name}")
+            def uploaded(make, what):
+                """An upload handler: (face, file box, status); a refused file is cleared from its box."""
+                def handler(f, path):
+                    if not path:
+                        return gr.update(), gr.update(), status_html("")
+                    try:
+                        up = read_image(path)
+                        return make(f, up, path), gr.update(), status_html(f"{what} {up.name}")
+                    except LatentEditError as e:
+                        return gr.update(), None, status_html(str(e), "error")
+                return handler
 
-            def upload_reference(f, path):
-                if not path:
-                    return gr.update(), status_html("")
-                up = read_image(path)
-                return st.check_face(st.reference_face(f, path)), status_html(f"style: reference {up.name}")
-
-            rest(selfie.upload(self._guard(upload_selfie, 2), [face, selfie], [face, status]))
-            rest(reference.upload(self._guard(upload_reference, 2), [face, reference], [face, status]))
+            on_selfie = uploaded(lambda f, up, path: st.selfie_face(f, up), "content: selfie")
+            on_reference = uploaded(lambda f, up, path: st.check_face(st.reference_face(f, path)), "style: reference")
+            rest(selfie.upload(self._guard(on_selfie, 3), [face, selfie], [face, selfie, status]))
+            rest(reference.upload(self._guard(on_reference, 3), [face, reference], [face, reference, status]))
 
             # keep what you made
             def do_save_json(f, *c):
@@ -391,11 +393,15 @@ class StudioPage:
             save_image.click(self._guard(do_save_png, 2), [face] + controls, [saved, status])
 
             def do_load(path, f, *c):
+                keep_all = [gr.update()] * (len(load_outputs) - 2)
                 if not path:
-                    return (*[gr.update()] * (len(load_outputs) - 1), status_html(""))
-                r = load_recipe(path)
-                new_face = st.check_face(r.faces[0])
-                state, notes = st.state_of(r, self.state(*c))
+                    return (*keep_all, gr.update(), status_html(""))
+                try:
+                    r = load_recipe(path)
+                    new_face = st.check_face(r.faces[0])
+                    state, notes = st.state_of(r, self.state(*c))
+                except LatentEditError as e:  # the box is emptied either way, ready for the next file
+                    return (*keep_all, None, status_html(str(e), "error"))
                 updates, groups, keep_u, sweep_u = self.method_ui(state.method, reset_components=False)
                 keep_u["value"] = list(state.keep)
                 values = self.slider_values(state)
@@ -405,9 +411,10 @@ class StudioPage:
                 ranged = state.layers == "range"
                 msg = f"loaded {Path(path).name}" + ("; " + "; ".join(notes) if notes else "")
                 return (new_face, state.method, state.layers, gr.update(value=lo_v, visible=ranged),
-                        gr.update(value=hi_v, visible=ranged), keep_u, *updates, *groups, sweep_u, status_html(msg))
+                        gr.update(value=hi_v, visible=ranged), keep_u, *updates, *groups, sweep_u, None,
+                        status_html(msg))
 
-            load_outputs = [face, method, layers, lo, hi, keep] + sliders + group_boxes + [sweep_key, status]
+            load_outputs = [face, method, layers, lo, hi, keep] + sliders + group_boxes + [sweep_key, load, status]
             rest(load.upload(self._guard(do_load, len(load_outputs)), [load, face] + controls, load_outputs))
 
             def do_export(f, key, a, b, n, fmt, *c):
