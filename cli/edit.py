@@ -8,7 +8,7 @@ import typer
 from latentedit.pipeline.edit import EditRequest, default_out, edit as edit_faces
 from latentedit.terminal import printable
 
-from .options import parse_ids, parse_layers, parse_strength, parse_sweep
+from .options import parse_ids, parse_layers, parse_strength, parse_sweep, parse_tags
 
 
 def edit(
@@ -19,8 +19,10 @@ def edit(
     strength: Optional[str] = typer.Option(None, help="Add-strength A (w distance); default per method."),
     sub_strength: Optional[str] = typer.Option(None, help="Sub-strength B (w distance); default per method."),
     sweep: Optional[str] = typer.Option(None, help="START:STOP:N add-strengths, one grid column each."),
-    layers: Optional[str] = typer.Option(None, help="all | coarse | middle | fine | I-J: edit only these W+ layers."),
-    keep: Optional[List[str]] = typer.Option(None, "--keep", help="Keep this tag: project its direction out of the edit (repeat)."),
+    layers: Optional[str] = typer.Option(None, help="all | coarse | middle | fine | I-J: edit only these W+ layers; "
+                                         "auto: the range with the least side effect, measured on the run."),
+    keep: Optional[List[str]] = typer.Option(None, "--keep", help="TAG[,TAG...]: keep these tags, projecting their "
+                                             "directions out of the edit; auto: the tags the edit moves, measured on the run."),
     samples: Optional[int] = typer.Option(None, help="Edit N samples of the run, picked with --seed (default 8)."),
     ids: Optional[str] = typer.Option(None, help="Edit these samples of the run: ids like 12,40 or 3-5."),
     reference: Optional[Path] = typer.Option(None, help="Anime reference image: every face gets its style (GNR's G_B2A encoder)."),
@@ -43,7 +45,7 @@ def edit(
         strength=None if strength is None else parse_strength(strength, "--strength"),
         sub_strength=None if sub_strength is None else parse_strength(sub_strength, "--sub-strength"),
         sweep=None if sweep is None else parse_sweep(sweep), layers=parse_layers(layers), layers_label=layers,
-        keep=keep or [], samples=samples, inputs=inputs, seed=seed, tagger=tagger, include=include or [],
+        keep=parse_tags(keep), samples=samples, inputs=inputs, seed=seed, tagger=tagger, include=include or [],
         device=device, out=out, ids=parse_ids(ids), reference=reference, style_seed=style_seed, recipe=recipe)
     result = edit_faces(run, request)
     r = result.record
@@ -59,6 +61,9 @@ def edit(
                 f"{r['code_scale']:.3g})" if default else "")
         typer.echo(f"strengths  A={a:.4g} B={b:.4g}{note}")
     typer.echo(f"layers     {'all (w)' if r['layer_indices'] is None else r['layer_indices']}")
+    if r.get("auto"):
+        for choice in r["auto"]["choices"]:
+            typer.echo(printable(f"auto       {choice['kind']}: {choice['reason']}"))
     if r.get("keep"):
         typer.echo(f"keep       {', '.join(r['keep'])} (their directions projected out)")
     typer.echo(f"images     {len(result.labels)} rows x {len(result.strengths) + 1} columns")

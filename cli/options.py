@@ -12,7 +12,7 @@ from latentedit.limits import check_sweep_steps
 from latentedit.models.layers import GROUPS, resolve_layers
 from latentedit.pipeline.video import check_crop_box
 
-__all__ = ["parse_strength", "parse_sweep", "parse_layers", "parse_crop", "parse_ids"]
+__all__ = ["parse_strength", "parse_sweep", "parse_layers", "parse_tags", "parse_crop", "parse_ids"]
 
 
 def parse_strength(value, option: str = "--strength") -> float:
@@ -45,6 +45,8 @@ def parse_layers(spec: str | None, layer_names=None):
     if spec is None:
         return None
     text = str(spec).strip().lower()
+    if text == "auto":  # chosen by measuring on the run (latentedit.pipeline.autoedit)
+        return "auto"
     if text in GROUPS:
         value = text
     else:
@@ -60,6 +62,18 @@ def parse_layers(spec: str | None, layer_names=None):
             idx.extend(range(lo, hi + 1))
         value = sorted(set(idx))
     return value if layer_names is None else resolve_layers(value, layer_names, label=str(spec))
+
+
+def parse_tags(values, option: str = "--keep") -> tuple[str, ...]:
+    """['a,b', 'c'] (a repeatable option, each TAG[,TAG...]) -> ('a', 'b', 'c'), repeats dropped."""
+    tags = []
+    for value in values or ():
+        for part in str(value).split(","):
+            tag = part.strip()
+            if not tag:
+                raise InputError(f"{option} takes TAG[,TAG...]; got an empty tag in {value!r}")
+            tags.append(tag)
+    return tuple(dict.fromkeys(tags))
 
 
 def parse_crop(spec: str | None) -> tuple[int, int, int] | None:

@@ -169,7 +169,7 @@ def test_report_end_to_end_in_headless_chromium(demo_run, small_scorer, tmp_path
     dom = subprocess.run([*base, "--dump-dom", index.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert dom.count("<table") >= 10 and "+long_hair -short_hair" in dom and "Strength sweeps" in dom
     srcs = re.findall(r'<img[^>]*src="([^"]*)"', dom)
-    assert len(srcs) == 4 * 3 + 1  # per method: 2 heatmaps and an edit grid; one sweep plot
+    assert len(srcs) == 4 * 3 + 1 + 3  # per method: 2 heatmaps and an edit grid; one sweep plot; a verdict strip per edit
     assert all(s.startswith("data:image/png;base64,") and len(s) > 1000 for s in srcs)
     shot = tmp_path / "shot.png"
     subprocess.run([*base, "--window-size=1400,2400", f"--screenshot={shot}", index.as_uri()], capture_output=True,

@@ -41,6 +41,7 @@ from ..models.checkpoint import fingerprint, generator_for_run, load_generator
 from ..models.layers import resolve_layers
 from ..store import Run, check_output_folder, write_folder
 from . import recipes
+from .autoedit import explicit_tags, resolve_auto, wants_auto
 from .fit import ensure_directions
 from ..requests import make_request
 
@@ -53,9 +54,10 @@ class EditOptions:
 
     add, sub: tags to add / subtract (the paired edit). strength, sub_strength: A and B as w
     distances (None: the method's default x code scale). layers: None (w edit), a group name or
-    W+ indices; layers_label: how the user wrote --layers (for messages and edit.json). keep:
-    tags whose directions are projected out of the edit. generator, directions: given objects or
-    paths instead of the run's. include: tags to fit even if the tag filter drops them (the
+    W+ indices, or "auto" (edit only: chosen on the run, `pipeline.autoedit`); layers_label: how the
+    user wrote --layers (for messages and edit.json). keep: tags whose directions are projected out
+    of the edit; "auto" among them (edit only) adds the conditions chosen on the run. generator,
+    directions: given objects or paths instead of the run's. include: tags to fit even if the tag filter drops them (the
     run's directions are refitted).
     """
 
@@ -235,7 +237,10 @@ def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> E
     out = None if req.out is None else check_output_folder(req.out, "edit")
 
     # batch 1: a face's pixels must not depend on the other faces of the edit (recipes redraw one)
-    session, path, gen_source = open_session(run, req, req.add + req.sub + req.keep, req.seed, 1)
+    session, path, gen_source = open_session(run, req, req.add + req.sub + explicit_tags(req.keep), req.seed, 1)
+    auto = None
+    if wants_auto(req):  # --keep auto / --layers auto: chosen by measuring on the run's samples
+        req, auto = resolve_auto(session, run, req)
     G, ds, dev = session.generator, session.directions, session.device
     add, sub = list(req.add), list(req.sub)
     session.check(req.edit())
@@ -266,6 +271,8 @@ def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> E
     columns = np.concatenate([before[None], after]).transpose(1, 0, 2, 3, 4)
     grid = images.grid(columns.reshape(-1, *before.shape[1:]), len(labels), len(pairs) + 1)
     record = _record(req, session, path, gen_source, pairs, layer_idx, source)
+    if auto is not None:
+        record["auto"] = auto
     result = EditResult(before, after, np.asarray(codes), np.stack(edited), pairs, labels, grid, record,
                         recipes=recipes.image_recipes(edits, session, path, faces))
     if out is not None:

@@ -38,13 +38,17 @@ from ..images import from_uint8
 from ..models import batched
 from ..reporting.figures import report_figures
 from ..reporting.files import report_files
+from ..reporting.verdict import verdict_csv, verdict_figures
+from ..world.batch_readout import BatchReader
 from ..scoring import metrics as M
 from ..scoring.rescore import RescoreResult, edit_name, ground_truth_matrix, rescore_matrix, shown_tags
+from ..scoring.cache import ScoreCache
 from ..scoring.scorer import load_scorer
 from ..stats import TAG_THRESHOLD
 from ..store import Run, check_output_folder, versions, write_folder
 from .batches import BATCH_SIZE, decode, evaluation_batch, reference_images, run_selfies
 from .edit import load_directions_for, load_generator_for
+from . import verdict as V
 from ..requests import make_request
 
 DEFAULT_METHODS = ("linear", "lasso", "svd", "sefa")
@@ -52,10 +56,10 @@ DEFAULT_PAIRS = (("long_hair", "short_hair"), ("open_mouth", "closed_mouth"), ("
 SWEEP_FACTORS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
 FORMAT = "latentedit-report/1"
 READOUT = ("Ground truth: what each decoded image shows, read off its pixels by "
-           "latentedit.world.readout.read_attributes (for each attribute, the nearest of the world's renders "
-           "that vary only that attribute, with the input's geometry and the unedited style's other attributes). "
-           "Before and after images are read the same way, and the matrix is computed by the same function as "
-           "the classifier's.")
+           "latentedit.world.batch_readout (for each attribute, the nearest of the world's renders that vary only "
+           "that attribute, with the input's geometry and the other attributes as read, re-read jointly where two "
+           "attributes share pixels). Before and after images are read the same way, and the matrix is computed "
+           "by the same function as the classifier's.")
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,8 @@ class ReportRequest:
     methods, pairs: direction methods and (add, sub or None) edits; samples: edited samples per
     edit (re-scoring, FID); sweep_samples: samples per sweep point, at `sweep_factors` x the
     default strengths; metric_inputs selfies get dfid_augmentations augmentations each (DFID) and
-    lpips_styles random styles each (diversity). scorer, tagger: files or "demo"; reference: a
+    lpips_styles random styles each (diversity). modes: also measure latentedit's modes (layers/keep
+    auto) for the verdict (`pipeline.verdict`). scorer, tagger: files or "demo"; reference: a
     folder of anime images for FID (demo world: demo renders); out: the folder (None: RUN/report).
     threads bounds torch's threads while the report runs (restored after): on a shared machine
     one thread is steadier than two, whose waits on each other multiply the time when cores are busy.
@@ -85,6 +90,7 @@ class ReportRequest:
     lpips_styles: int = 10
     reference: str | Path | None = None
     threads: int = 1
+    modes: bool = True
 
     def __post_init__(self):
         for name, low in (("samples", 1), ("sweep_samples", 1), ("metric_inputs", 1), ("dfid_augmentations", 2),
@@ -292,6 +298,12 @@ class Context:
     edits: dict = field(default_factory=dict)   # method -> {name: PairEdit}
     images: dict = field(default_factory=dict)  # method -> {name: (before, after)}
     rescored: dict = field(default_factory=dict)  # method -> RescoreResult
+    reader: object = None                    # BatchReader of the demo batch (ground truth)
+    reads: dict = field(default_factory=dict)   # method -> {name: what the after images show}
+    sets: dict = field(default_factory=dict)    # method -> DirectionSet
+    tagger: object = None                    # loaded on first use by pipeline.verdict
+    tag_scores: dict = field(default_factory=dict)  # the tagger's scores of the unedited batch
+    mode_images: dict = field(default_factory=dict)  # edit name -> {mode: after images}
 
 
 def report(run, request: ReportRequest | None = None, *, generator=None, progress: bool = True,
@@ -325,21 +337,24 @@ def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportRe
     doc = {"format": FORMAT, "config": config, "versions": versions(), "generator": run.fingerprint,
            "scorer": None, "directions": {}, "edits": {}, "rescore": {}, "ground_truth": {}, "agreement": {},
            "sweeps": {}, "metrics": {"rows": [], "notes": []}}
-    bar = tqdm(total=3 + 5 * len(req.methods) + 3 + 2, desc="report", unit="stage", disable=not progress)
+    bar = tqdm(total=3 + 6 * len(req.methods) + 2 + 3 + 2, desc="report", unit="stage", disable=not progress)
     ctx = Context(run, req, doc, Stages(bar))
 
     _load(ctx, generator, progress)
     for method in req.methods:
         _evaluate(ctx, method)
+    V.run_stages(ctx)  # side_effects:<m>, modes, verdict
     _metrics(ctx)
     figures = {}
     with ctx.stage("figures"):
         figures = report_figures(doc, ctx.before, ctx.images)
+        figures.update(verdict_figures(doc.get("verdict", {}), ctx.before, lambda n, b: V.best_images(ctx, n, b)))
     doc["stages"] = ctx.stage.status
     doc["seconds"] = round(time.time() - start, 1)
     tables = {f"{prefix}-{method}.csv": RescoreResult.from_dict(r).to_csv()
               for key, prefix in (("rescore", "rescore"), ("ground_truth", "ground-truth"))
               for method, r in doc[key].items()}
+    tables.update({**V.side_effect_csvs(doc), **verdict_csv(doc)})
     with ctx.stage("files"):
         write_folder(out, report_files(doc, figures, tables), "report")
     bar.close()
@@ -368,7 +383,7 @@ def _load(ctx: Context, generator, progress: bool) -> None:
     with stage("generator"):
         ctx.G, _ = load_generator_for(ctx.run, generator)
     with stage("scorer"):
-        sc = ctx.scorer = load_scorer(req.scorer, progress=progress)
+        sc = ctx.scorer = ScoreCache(load_scorer(req.scorer, progress=progress))  # each image set scored once
         ctx.doc["scorer"] = {"attributes": list(sc.attributes), "metrics": sc.metrics, "trained_on": sc.trained_on,
                              "init": sc.init, "input_size": sc.input_size,
                              "describe": f"ResNet50 scorer from {sc.init}, input {sc.input_size}x{sc.input_size}, "
@@ -380,8 +395,9 @@ def _load(ctx: Context, generator, progress: bool) -> None:
     with stage("samples"):
         ctx.batch = evaluation_batch(ctx.run, ctx.G, req.samples, req.seed)
         ctx.before = ctx.batch.decode(ctx.G, ctx.batch.w)
-        if hasattr(ctx.batch, "read"):
-            ctx.read_before = ctx.batch.read(ctx.before)
+        if hasattr(ctx.batch, "geometry"):  # the demo world: read every attribute off the pixels
+            ctx.reader = BatchReader(ctx.batch.geometry, ctx.batch.z, ctx.G.size)
+            ctx.read_before = ctx.reader.read(ctx.before)
     ctx.doc["ground_truth_readout"] = READOUT if ctx.read_before is not None else "no ground truth for this run"
 
 
@@ -395,6 +411,7 @@ def _evaluate(ctx: Context, method: str) -> None:
     ds = None
     with stage(f"directions:{method}"):
         ds, doc["directions"][method] = directions_for(ctx.G, ctx.run, method, req.pairs, req.tagger, req.seed)
+        ctx.sets[method] = ds
     if ds is None or ctx.before is None:
         for s in names:
             stage.skip(f"{s}:{method}", "needs the directions and the samples")
@@ -425,7 +442,8 @@ def _evaluate(ctx: Context, method: str) -> None:
         stage.skip(f"ground_truth:{method}", "only demo-world runs have a ground truth")
     else:
         with stage(f"ground_truth:{method}"):
-            reads = {name: (ctx.read_before, ctx.batch.read(after)) for name, (_, after) in ctx.images[method].items()}
+            ctx.reads[method] = {name: ctx.reader.read(after) for name, (_, after) in ctx.images[method].items()}
+            reads = {name: (ctx.read_before, read) for name, read in ctx.reads[method].items()}
             attributes = list(ctx.scorer.attributes) if ctx.scorer is not None else _pair_tags(req.pairs)
             doc["ground_truth"][method] = ground_truth_matrix(reads, attributes, notes={"readout": READOUT}).to_dict()
             if method in ctx.rescored:
@@ -449,8 +467,10 @@ def _sweeps(ctx: Context, method: str) -> dict:
         others = [k for k, a in enumerate(attributes) if a != column]
         record = {"strengths": [], "target": None if column is None else ("+" if sign > 0 else "-") + column,
                   "target_change": [], "off_target_change": [], "per_attribute": {a: [] for a in attributes}}
+        decoded = {0.0: ctx.before[:n], 1.0: ctx.images[method][name][1][:n]}  # already decoded: reused
         for f in ctx.req.sweep_factors:
-            change = (ctx.scorer.predict(decode(ctx.G, content, e.apply(w, f))) - before).mean(0)
+            images = decoded[f] if f in decoded else decode(ctx.G, content, e.apply(w, f))
+            change = (ctx.scorer.predict(images) - before).mean(0)
             record["strengths"].append(f * e.record["strength"])
             for k, a in enumerate(attributes):
                 record["per_attribute"][a].append(float(change[k]))

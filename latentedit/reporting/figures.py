@@ -1,5 +1,7 @@
 """Figures of the report as PNG bytes: re-scoring heatmaps, strength sweeps, image grids.
 
+Edit grids are `faces.face_grid`: faces at 128 px, nearest-neighbour, labelled by method and edit.
+
 matplotlib is used through its object API with the Agg canvas (no pyplot, no global backend
 switch), so building a report never opens a window or touches the caller's matplotlib state.
 """
@@ -11,6 +13,8 @@ import io
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from .faces import face_grid
 
 GRID_ROWS = 4  # samples shown per edit grid
 
@@ -79,22 +83,6 @@ def sweep_plot(sweeps: dict) -> bytes:
     return _png(fig)
 
 
-def image_grid(columns: list[np.ndarray], titles: list[str], cell: float = 1.3) -> bytes:
-    """Image columns (each uint8 (rows, H, W, 3)) side by side, each column headed by its title."""
-    rows = len(columns[0])
-    fig = _canvas(cell * len(columns), cell * rows + 0.5)
-    for r in range(rows):
-        for k, col in enumerate(columns):
-            ax = fig.add_subplot(rows, len(columns), r * len(columns) + k + 1)
-            ax.imshow(col[r], interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(titles[k].replace(" ", "\n"), fontsize=7)
-    fig.subplots_adjust(wspace=0.04, hspace=0.04)
-    return _png(fig)
-
-
 def report_figures(doc: dict, before: np.ndarray | None, images: dict) -> dict:
     """{name: PNG bytes} of a report: heatmaps (one colour scale per source), edit grids, the sweep plot.
 
@@ -110,7 +98,7 @@ def report_figures(doc: dict, before: np.ndarray | None, images: dict) -> dict:
                                                      f"{method}: mean change ({label})", limit, np.array(r["std"]))
     for method, edits in images.items():
         columns = [before[:GRID_ROWS]] + [after[:GRID_ROWS] for _, after in edits.values()]
-        out[f"grid-{method}"] = image_grid(columns, ["before", *edits])
+        out[f"grid-{method}"] = face_grid(columns, ["before", *[f"{method}: {name}" for name in edits]])
     if doc["sweeps"]:
         out["sweeps"] = sweep_plot(doc["sweeps"])
     return out

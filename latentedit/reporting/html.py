@@ -11,6 +11,8 @@ import base64
 import html
 import json
 
+from .verdict import side_effects_html, verdict_html
+
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1500px; }
 h1 { font-size: 1.5em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 4px; margin-top: 2em; }
@@ -20,11 +22,15 @@ th { background: #f3f3f3; } td.name, th.name { text-align: left; }
 td.target { background: #fff3c4; font-weight: bold; }
 .methods { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .method { border: 1px solid #ddd; padding: 6px 10px; border-radius: 6px; flex: 0 1 330px; }
-.method img { width: 100%; }
+.method img { width: 100%; } .grid img { max-width: none; }
 .failed { color: #b00020; font-weight: bold; } .ok { color: #1b7f3b; } .skipped { color: #8a6d00; }
 .note { color: #555; font-size: 13px; max-width: 1100px; }
 .substitute { color: #8a4b00; font-style: italic; }
 img { image-rendering: pixelated; max-width: 100%; }
+.verdicts { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
+.verdict { border: 2px solid #bbb; border-radius: 8px; padding: 6px 12px; flex: 0 1 450px; }
+.verdict h3 { margin: 4px 0; } .big { font-size: 15px; margin: 6px 0; }
+img.strip { max-width: none; } td.bad { background: #fde2e2; }
 pre { background: #f7f7f7; padding: 8px; font-size: 12px; overflow-x: auto; }
 """
 
@@ -141,7 +147,7 @@ def render(report: dict, figures: dict) -> str:
     held = scorer.get("metrics", {}).get("held_out", {})
     held_rows = "".join(f'<tr><td class="name">{_e(a)}</td><td>{100 * m["accuracy"]:.1f}%</td>'
                         f'<td>{m["auc"]:.3f}</td><td>{m["n"]}</td></tr>' for a, m in held.items())
-    grids = "".join(f'<div class="method"><h3>{_e(m)}</h3>{_img(figures.get(f"grid-{m}"), f"edit grid {m}")}</div>'
+    grids = "".join(f'<div class="grid"><h3>{_e(m)}</h3>{_img(figures.get(f"grid-{m}"), f"edit grid {m}")}</div>'
                     for m in cfg["methods"])
     partial = [n for n, s in report.get("stages", {}).items() if s.get("status") == "failed"]
     banner = (f'<p class="failed">Partial report: {len(partial)} stage(s) failed ({_e(", ".join(partial))}); '
@@ -153,7 +159,11 @@ def render(report: dict, figures: dict) -> str:
 <p class="note">Generator {_e(report.get("generator", "?"))}; methods {_e(", ".join(cfg["methods"]))};
 {_e(cfg.get("samples"))} samples; seed {_e(cfg.get("seed"))}; built in {_num(report.get("seconds"), "{:.0f} s")}.</p>
 {banner}
-<h2 id="stages">Stages</h2>{_stage_table(report.get("stages", {}))}
+<h2 id="verdict">Verdict: does each edit change only what it says?</h2>
+{verdict_html(report, figures)}
+
+<h2 id="side-effects">Side effects on every attribute</h2>
+{side_effects_html(report)}
 
 <h2 id="rescore">Re-scoring: classifier</h2>
 <p class="note">Rows: edits (named by the edit itself: +added -subtracted tag); columns: the scorer's attributes.
@@ -180,6 +190,8 @@ attributes, as the add strength grows (the sub strength follows at the method's 
 
 <h2 id="metrics">FID / DFID / LPIPS diversity</h2>
 {_metrics_table(report.get("metrics", {}))}
+
+<h2 id="stages">Stages and timings</h2>{_stage_table(report.get("stages", {}))}
 
 <h2 id="config">Configuration and versions</h2>
 <pre>{_e(json.dumps({"config": cfg, "versions": report.get("versions", {}), "directions": report.get("directions", {}),

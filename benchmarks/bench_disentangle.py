@@ -1,0 +1,181 @@
+"""The goal table of issue 11: do edits change only what they say, on the demo world's ground truth?
+
+For each edit (the thesis's three: long/short hair, open/closed mouth, closed eyes, and a colour
+edit: black hair -> blonde) and each direction method (linear, lasso, svd, sefa), the paired edit
+as the thesis makes it and latentedit's modes:
+
+    thesis          +A n(add) - B n(sub) at the method's default strengths, every layer
+    keep auto       conditions chosen on the run (editing.auto.choose_keep)
+    layers auto     the W+ layer range chosen on the run (choose_layers)
+    layers+keep     both
+    auto            layers, conditions, then strength (choose_strength)
+    per sample      each sample at the smallest multiple (x0.25..x2) of the default strengths at which the
+                    tagger sees the added tag on its decoded image (editing.auto.per_sample); "layers per
+                    sample" / "l+k per sample": on the chosen layers / layers and conditions
+
+Every choice is made with the demo tagger on the run's own samples (`--probe-samples`, seeded);
+every number in the table is measured afterwards on `--samples` FRESH demo samples, read off the
+pixels (world.batch_readout): success = the fraction of the samples that could change (did not
+show the target before) that show it after; worst = the other attribute (of hair length, hair
+colour, eye colour, closed eyes, open mouth, smile, blush, background) that changed in most
+samples. Goal: some mode with success >= 95% and worst <= 3%.
+
+    python benchmarks/bench_disentangle.py                      # a fresh default demo run in a temp dir
+    python benchmarks/bench_disentangle.py --run runs/demo --samples 200 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from latentedit.directions import fit_directions
+from latentedit.editing import Edit, EditSession, with_spread
+from latentedit.editing.auto import choose, per_sample
+from latentedit.editing.tags import UNNAMED_METHODS, name_for_tags
+from latentedit.models.checkpoint import load_generator
+from latentedit.pipeline.probes import edit_label, readout_probe, run_probe_batch, tagger_probe, tagger_reached
+from latentedit.store import Run
+from latentedit.tagging import load_tagger
+from latentedit.world.evaluate import DemoBatch
+
+EDITS = (("long_hair", "short_hair"), ("open_mouth", "closed_mouth"), ("closed_eyes", None),
+         ("blonde_hair", "black_hair"))
+METHODS = ("linear", "lasso", "svd", "sefa")
+MODES = {"thesis": {}, "keep auto": {"keep": True}, "layers auto": {"layers": True},
+         "layers+keep": {"layers": True, "keep": True}, "auto": {"layers": True, "keep": True, "strength": True},
+         "per sample": {"per_sample": True}, "layers per sample": {"layers": True, "per_sample": True},
+         "l+k per sample": {"layers": True, "keep": True, "per_sample": True}}
+GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
+
+
+def demo_run(path: Path, tagger) -> Run:
+    """The README's default demo run (64 demo selfies x 3 styles, seed 0), tagged by the demo tagger."""
+    from latentedit.pipeline.sample import sample
+    from latentedit.pipeline.tag import tag_run
+
+    run = sample("demo", path, progress=False).run
+    tag_run(run, tagger, progress=False)
+    return run
+
+
+def direction_sets(run: Run, G, tagger, methods) -> dict:
+    """Each method fitted on the run (edit and condition tags kept despite the tag filter)."""
+    tags = [t for pair in EDITS for t in pair if t]
+    vocab = run.tag_vocab()["tags"]
+    w = run.codes()["w"]
+    sets = {}
+    for m in methods:
+        if m in UNNAMED_METHODS:
+            ds = name_for_tags(G, fit_directions(run, m, generator=G), tags, tagger)
+        else:
+            ds = fit_directions(run, m, generator=G, include=[t for t in tags if t in vocab])
+        sets[m] = with_spread(ds, w)
+    return sets
+
+
+def measure(args) -> dict:
+    torch.set_num_threads(args.threads)
+    tagger = load_tagger("demo")
+    G = load_generator("demo")
+    tmp = None
+    if args.run is None:
+        tmp = tempfile.TemporaryDirectory(prefix="bench-disentangle-")
+        run = demo_run(Path(tmp.name) / "run", tagger)
+    else:
+        run = Run.open(args.run)
+    start = time.time()
+    sets = direction_sets(run, G, tagger, args.methods)
+    fresh = DemoBatch.sample(G, args.samples, seed=args.seed)
+    probe_content, probe_codes = run_probe_batch(run, G, "w", args.probe_samples, seed=0)
+    rows = []
+    for method, ds in sets.items():
+        session = EditSession(G, ds, batch_size=32)
+        truth = readout_probe(session, fresh)
+        probe = tagger_probe(session, probe_content, probe_codes, tagger, run)
+        for add, sub in EDITS:
+            edit = Edit.paired(add, sub or ())
+            for mode, options in MODES.items():
+                if method in UNNAMED_METHODS and options.get("keep"):
+                    continue  # labelled eigenvectors name only the edit's tags: nothing to condition on
+                options = dict(options)
+                each = options.pop("per_sample", False)
+                chosen, choices = choose(session, edit, probe, **options)
+                if each:  # every fresh sample at the smallest multiple at which the tagger sees the target
+                    result = per_sample(session, fresh.content, fresh.w, chosen, tagger_reached(tagger, add))
+                    row = truth.effects(chosen, result.images)
+                else:
+                    row = truth(chosen)
+                worst, worst_rate = row.worst
+                rows.append({"edit": edit_label(edit), "method": method, "mode": mode, "chosen": edit_label(chosen),
+                             "strengths": [round(s, 3) for s in session.strengths(chosen)],
+                             "success": row.success.rate, "candidates": row.success.n,
+                             "worst": worst, "worst_rate": worst_rate,
+                             "changes": {a: r.rate for a, r in row.changes.items()},
+                             "choices": [c.to_dict() for c in choices]})
+                print(f"{rows[-1]['edit']:28s} {method:6s} {mode:11s} success {row.success.rate:6.1%} "
+                      f"(n={row.success.n:3d})  worst {worst} {worst_rate:.1%}   [{chosen and edit_label(chosen)}]",
+                      file=sys.stderr, flush=True)
+    return {"rows": rows, "samples": args.samples, "seed": args.seed, "probe_samples": args.probe_samples,
+            "run": str(run.path) if tmp is None else "fresh default demo run", "seconds": round(time.time() - start, 1)}
+
+
+def best(rows: list) -> dict:
+    """Per edit: the row meeting the goal with the highest success, else the one closest to it."""
+    out = {}
+    for edit in dict.fromkeys(r["edit"] for r in rows):
+        mine = [r for r in rows if r["edit"] == edit]
+        met = [r for r in mine if r["success"] >= GOAL_SUCCESS and r["worst_rate"] <= GOAL_SIDE]
+        if met:
+            out[edit] = max(met, key=lambda r: (r["success"], -r["worst_rate"]))
+        else:  # shortfall: how far from both goals together
+            out[edit] = min(mine, key=lambda r: max(0, GOAL_SUCCESS - r["success"]) + max(0, r["worst_rate"] - GOAL_SIDE))
+    return out
+
+
+def table(result: dict) -> str:
+    rows = result["rows"]
+    lines = [f"{'edit':28s} {'method':7s} {'mode':12s} {'success':>8s} {'n':>4s}  worst side effect",
+             "-" * 84]
+    for r in rows:
+        lines.append(f"{r['edit']:28s} {r['method']:7s} {r['mode']:12s} {r['success']:8.1%} {r['candidates']:4d}  "
+                     f"{r['worst'] or '-'} {r['worst_rate']:.1%}")
+    lines += ["", f"best per edit (goal: success >= {GOAL_SUCCESS:.0%}, every other attribute <= {GOAL_SIDE:.0%}):"]
+    for edit, r in best(rows).items():
+        met = r["success"] >= GOAL_SUCCESS and r["worst_rate"] <= GOAL_SIDE
+        verdict = "goal met" if met else (
+            f"MISSED by {max(0, GOAL_SUCCESS - r['success']):.1%} success, "
+            f"{max(0, r['worst_rate'] - GOAL_SIDE):.1%} side effect")
+        lines.append(f"  {edit:28s} {r['method']} {r['mode']}: success {r['success']:.1%}, worst {r['worst']} "
+                     f"{r['worst_rate']:.1%} -> {verdict}   [{r['chosen']}]")
+    lines.append(f"\n{result['samples']} fresh samples (seed {result['seed']}), choices on {result['probe_samples']} "
+                 f"run samples; {result['seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", default=None, help="a tagged demo run (default: a fresh default run in a temp dir)")
+    p.add_argument("--samples", type=int, default=200, help="fresh demo samples the table is measured on")
+    p.add_argument("--seed", type=int, default=1, help="seed of the fresh samples (the run's are seed 0)")
+    p.add_argument("--probe-samples", type=int, default=48, help="run samples the choices are measured on")
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", type=Path, default=None, help="write every number here")
+    args = p.parse_args(argv)
+    args.methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    result = measure(args)
+    print(table(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""Choosing an edit's conditions, W+ layers and strength by measuring what it does.
+
+Every choice here is a search over variants of one `Edit`, each judged by a measuring callback:
+
+    measure(edit) -> effects
+
+where `effects` has `.success.rate` (the fraction of the samples that could change that reach
+the edit's target) and `.changes` ({tag or attribute: object with `.rate`}, the fraction of all
+samples where it changed): an `EffectRow` of `latentedit.scoring.sideeffects`, which
+`latentedit.pipeline.probes` builds from the tagger's scores of decoded before/after images (on
+any run) or from the demo world's pixel readout. The callback decides what is measured on which
+samples; these functions only decide, and record why, so a pipeline stage, a benchmark and the
+studio all choose the same way.
+
+Every variant is judged by one utility: first whether it meets the goal (success >= GOAL_SUCCESS,
+worst side effect <= GOAL_SIDE), then success minus the worst side effect, then the sum of all
+side effects (`utility`).
+
+- `choose_keep`: conditions (`Edit.keep`) added one at a time, the tag that moves most first,
+  while some tag with a direction moves in more than `tolerance` of the samples (each conditioned
+  step scaled back to the length of the edit as asked: `renormalised`); a condition is kept only
+  when it raises the utility (conditioning on a tag the target needs, e.g. medium_hair for a
+  hair-length edit, costs success and is recorded as rejected).
+- `choose_layers`: every W+ layer range of `LAYER_RANGES`; the one of highest utility.
+- `choose_strength`: multiples of the edit's strengths; the one of highest utility.
+- `choose`: layers, then conditions, then strength, as asked; one record of every trial.
+- `per_sample`: each sample edited at the smallest multiple of the edit's strengths (of
+  `PER_SAMPLE_FACTORS`) at which a callback (e.g. the tagger's score of the added tag) says it
+  shows the target: faces that switch easily are not pushed further than they need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from latentedit.errors import InputError
+from latentedit.limits import strength_limit
+
+__all__ = ["LAYER_RANGES", "STRENGTH_FACTORS", "PER_SAMPLE_FACTORS", "Trial", "Choice", "PerSample", "utility",
+           "renormalised", "choose_keep", "choose_layers", "choose_strength", "choose", "per_sample"]
+
+# Layer ranges tried by `choose_layers`: the three groups, their two neighbouring unions, and all.
+LAYER_RANGES = ("all", "coarse", "middle", "fine", "coarse+middle", "middle+fine")
+STRENGTH_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+PER_SAMPLE_FACTORS = (0.25, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0)
+TOLERANCE = 0.05   # a tag moved in more than 5% of the probe's samples is a side effect to act on
+GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
+MAX_RENORM = 4.0   # a conditioned step is scaled back to the original length, by at most this factor
+
+
+@dataclass
+class Trial:
+    """One measured variant: the edit, its success, its worst side effect, and the verdict."""
+
+    edit: object
+    success: float
+    worst: tuple
+    total: float
+    changes: dict
+    accepted: bool = False
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {"edit": self.edit.to_dict(), "success": _r(self.success), "worst": [self.worst[0], _r(self.worst[1])],
+                "total_side_effect": _r(self.total), "changes": {k: _r(v) for k, v in self.changes.items()},
+                "accepted": self.accepted, "note": self.note}
+
+
+@dataclass
+class Choice:
+    """What a search chose: the edit, why, and every trial it measured (in order)."""
+
+    kind: str
+    edit: object
+    reason: str
+    trials: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "chosen": self.edit.to_dict(), "reason": self.reason,
+                "trials": [t.to_dict() for t in self.trials]}
+
+
+def _r(x):
+    return None if x is None else round(float(x), 4)
+
+
+def _measure(measure, edit, ignore=()) -> Trial:
+    """Run the callback on `edit` and summarise it (side effects over tags not in `ignore`)."""
+    effects = measure(edit)
+    success = effects.success.rate if effects.success is not None else float("nan")
+    changes = {k: float(v.rate) for k, v in effects.changes.items() if k not in ignore}
+    worst = max(changes.items(), key=lambda kv: (kv[1], kv[0])) if changes else (None, 0.0)
+    return Trial(edit, float(success), worst, float(sum(changes.values())), changes)
+
+
+def utility(trial: Trial) -> tuple:
+    """(goal met, success - worst side effect, -sum of side effects): larger is better."""
+    success = trial.success if trial.success == trial.success else 1.0  # nan: no target to reach
+    met = success >= GOAL_SUCCESS - 1e-9 and trial.worst[1] <= GOAL_SIDE + 1e-9
+    return (met, round(success - trial.worst[1], 9), round(-trial.total, 9))
+
+
+def renormalised(session, edit, reference, max_ratio: float = MAX_RENORM):
+    """`edit` with its strengths scaled so that its step is as long as `reference`'s (InterFaceGAN
+    normalises a conditioned direction the same way); the scale is capped at `max_ratio` and at
+    the largest strength style codes can carry (`latentedit.limits.strength_limit`)."""
+    target = float(np.linalg.norm(session.delta(reference)))
+    length = float(np.linalg.norm(session.delta(edit)))
+    if length <= 0 or target <= 0:
+        return edit
+    strengths = session.strengths(edit)
+    largest = max(abs(x) for x in strengths)
+    ratio = min(target / length, max_ratio, strength_limit(session.directions.code_scale) / largest)
+    return edit.with_strengths([x * ratio for x in strengths])
+
+
+def choose_keep(session, edit, measure, tolerance: float = TOLERANCE, max_conditions: int = 8) -> Choice:
+    """Conditions for `edit`: tags (with a direction in the session's set) it moves, projected out.
+
+    Starts from `edit` (its own `keep` included) and adds conditions greedily as the module
+    docstring says. The edit's own tags are never conditions.
+    """
+    names = set(session.directions.names)
+    own = set(t for t, _ in edit.terms)
+    current = _measure(measure, edit, own)
+    current.accepted, current.note = True, "the edit as asked"
+    trials, tried = [current], set(own) | set(edit.keep)
+    reason = f"stopped at {max_conditions} conditions"
+    while len(current.edit.keep) - len(edit.keep) < max_conditions:
+        moved = sorted(((r, t) for t, r in current.changes.items() if t not in tried and t in names and r > tolerance),
+                       reverse=True)
+        if not moved:
+            reason = (f"no other tag with a direction moves in more than {tolerance:.0%} of the samples"
+                      if len(trials) == 1 else f"no tag left that moves in more than {tolerance:.0%}")
+            break
+        accepted = None
+        for r, tag in moved:
+            tried.add(tag)
+            conditioned = replace(current.edit, keep=current.edit.keep + (tag,))
+            trial = _measure(measure, renormalised(session, conditioned, edit), own)
+            trials.append(trial)
+            effect = (f"success {current.success:.0%} -> {trial.success:.0%}, worst side effect "
+                      f"{current.worst[1]:.0%} -> {trial.worst[1]:.0%}")
+            if utility(trial) > utility(current):
+                trial.accepted, trial.note = True, f"{tag} moved in {r:.0%}; kept: {effect}"
+                accepted = trial
+                break
+            trial.note = f"{tag} moved in {r:.0%}; not kept: {effect}"
+        if accepted is None:
+            reason = "no further condition made the edit better"
+            break
+        current = accepted
+    added = current.edit.keep[len(edit.keep):]
+    summary = (f"kept {', '.join(added)}: " if added else "no condition kept: ") + reason
+    return Choice("keep", current.edit, summary, trials)
+
+
+def _layer_spec(session, name: str):
+    """A LAYER_RANGES name -> what Edit.layers takes (a group name, or indices for a union)."""
+    if name == "all":
+        return None
+    if "+" not in name:
+        return name
+    from latentedit.models.layers import layer_groups
+
+    groups = layer_groups(session.layer_names)
+    idx = sorted({i for part in name.split("+") for i in groups[part]})
+    return tuple(idx) if idx else None
+
+
+def choose_layers(session, edit, measure, ranges=LAYER_RANGES) -> Choice:
+    """The W+ layer range of `edit` of highest utility (ties: the earlier range of `ranges`, "all" first).
+
+    Ranges whose group is empty for this generator, or that repeat another's layers, are skipped.
+    """
+    own = set(t for t, _ in edit.terms)
+    trials, seen = [], set()
+    for name in ranges:
+        spec = _layer_spec(session, name)
+        try:
+            idx = tuple(session.layers(replace(edit, layers=spec)) or ())
+        except InputError:
+            continue
+        if idx in seen:
+            continue
+        seen.add(idx)
+        trial = _measure(measure, replace(edit, layers=spec), own)
+        trial.note = name
+        trials.append(trial)
+    if not trials:
+        raise InputError("no W+ layer range to choose from")
+    pick = trials[0]
+    for t in trials[1:]:
+        if utility(t) > utility(pick):
+            pick = t
+    pick.accepted = True
+    reason = (f"layers {pick.note}: success {pick.success:.0%}, worst side effect {pick.worst[0]} {pick.worst[1]:.0%}; "
+              "others (success/worst): " + ", ".join(f"{t.note} {t.success:.0%}/{t.worst[1]:.0%}"
+                                                     for t in trials if t is not pick))
+    return Choice("layers", pick.edit, reason, trials)
+
+
+def choose_strength(session, edit, measure, factors=STRENGTH_FACTORS) -> Choice:
+    """The multiple of the edit's strengths of highest utility (ties: the first of `factors`).
+
+    Multiples beyond what style codes can carry are skipped.
+    """
+    own = set(t for t, _ in edit.terms)
+    base = session.strengths(edit)
+    limit = strength_limit(session.directions.code_scale)
+    trials = []
+    for f in factors:
+        if max(abs(s * f) for s in base) > limit:
+            continue
+        trial = _measure(measure, edit.with_strengths([s * f for s in base]), own)
+        trial.note = f"x{f:g}"
+        trials.append(trial)
+    pick = trials[0]
+    for t in trials[1:]:
+        if utility(t) > utility(pick):
+            pick = t
+    pick.accepted = True
+    reason = (f"strength {pick.note} ({', '.join(f'{s:.4g}' for s in session.strengths(pick.edit))}): success "
+              f"{pick.success:.0%}, worst side effect {pick.worst[0]} {pick.worst[1]:.0%}; others: "
+              + ", ".join(f"{t.note} {t.success:.0%}/{t.worst[1]:.0%}" for t in trials if t is not pick))
+    return Choice("strength", pick.edit, reason, trials)
+
+
+def choose(session, edit, measure, keep: bool = False, layers: bool = False, strength: bool = False,
+           tolerance: float = TOLERANCE) -> tuple[object, list]:
+    """Layers, then conditions, then strength (each only when asked): (the chosen Edit, [Choice])."""
+    choices = []
+    if layers:
+        choices.append(choose_layers(session, edit, measure))
+        edit = choices[-1].edit
+    if keep:
+        choices.append(choose_keep(session, edit, measure, tolerance=tolerance))
+        edit = choices[-1].edit
+    if strength:
+        choices.append(choose_strength(session, edit, measure))
+        edit = choices[-1].edit
+    return edit, choices
+
+
+@dataclass
+class PerSample:
+    """`per_sample`'s result: per sample the multiple of the edit's strengths used, and what it gave."""
+
+    factors: np.ndarray   # (N,) float
+    reached: np.ndarray   # (N,) bool: the callback saw the target at that multiple
+    codes: np.ndarray     # (N, D) or (N, L, D) edited codes
+    images: np.ndarray    # (N, H, W, 3) uint8
+
+    def to_dict(self) -> dict:
+        return {"factors": [float(f) for f in self.factors], "reached": [bool(x) for x in self.reached],
+                "reached_share": float(self.reached.mean()) if len(self.reached) else None}
+
+
+def per_sample(session, content, codes, edit, reached, factors=PER_SAMPLE_FACTORS) -> PerSample:
+    """Each sample at the smallest multiple of `edit`'s strengths at which it shows the target.
+
+    reached(images, index) -> (n,) bool for uint8 images of the samples `index` (e.g. the tagger's
+    score of the added tag >= 0.5). Multiples are tried in increasing order, each only on the samples not
+    yet reached; a sample never reached keeps the largest multiple. Multiples beyond what style
+    codes can carry are skipped.
+    """
+    codes = np.asarray(codes, np.float32)
+    base = session.strengths(edit)
+    limit = strength_limit(session.directions.code_scale)
+    usable = [f for f in sorted(factors) if max(abs(s * f) for s in base) <= limit]
+    if not usable:
+        raise InputError("no strength multiple within what style codes can carry")
+    n = len(codes)
+    out_f = np.full(n, usable[-1], np.float64)
+    done = np.zeros(n, bool)
+    images = edited = None
+    for f in usable:
+        todo = np.flatnonzero(~done)
+        if not len(todo):
+            break
+        e = edit.with_strengths([s * f for s in base])
+        x = session.apply(codes[todo], e)
+        img = session.render(content[todo], codes[todo], e)
+        if images is None:
+            images = np.zeros((n, *img.shape[1:]), np.uint8)
+            edited = np.zeros((n, *x.shape[1:]), np.float32)
+        images[todo], edited[todo] = img, x
+        hit = np.asarray(reached(img, todo), bool)
+        out_f[todo] = f
+        done[todo[hit]] = True
+    return PerSample(out_f, done, edited, images)

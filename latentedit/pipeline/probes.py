@@ -1,0 +1,163 @@
+"""Measuring callbacks for `latentedit.editing.auto`: what an edit does to a fixed batch of samples.
+
+An `EditProbe` decodes its batch once unedited, and for each edit it is asked about decodes the
+edited batch, reads both with `read(images) -> {name: (N,) values}` and returns the edit's
+`EffectRow` (`latentedit.scoring.sideeffects`): success among the samples that could change,
+and every other tag's or attribute's change rate. Measurements are cached per edit.
+
+- `tagger_probe`: on any run, the tagger's scores thresholded at 0.5, over the tags the
+  direction set has (the only ones an edit can be conditioned on): `--keep auto`, `--layers auto`.
+  A score within PROBE_MARGIN of the threshold reads unsure, and a tag counts as changed only
+  between sure reads (a tagger's noise around 0.5 is not a side effect to act on); the target
+  counts as reached only when surely shown.
+- `readout_probe`: on the demo world, the pixel readout of every attribute (`BatchReader`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import InputError, TagError
+from ..models.batched import encode_content
+from ..scoring.sideeffects import EffectRow, edit_effects, sure_changes, tag_reads
+from ..stats import TAG_THRESHOLD
+from ..world.batch_readout import BatchReader, changes as readout_changes
+from ..world.readout import tag_attribute
+from .sample import run_inputs
+
+__all__ = ["EditProbe", "run_probe_batch", "exclusive_tags", "tagger_probe", "tagger_reached", "readout_probe",
+           "edit_label", "DEFAULT_PROBE_SAMPLES"]
+
+DEFAULT_PROBE_SAMPLES = 48
+EXCLUSIVE_SHARE = 0.02
+PROBE_MARGIN = 0.1  # a probe's tag reads 'unsure' within 0.1 of the threshold: a drift across it is no change
+
+
+def edit_label(edit) -> str:
+    """'+long_hair -short_hair [coarse] keep black_hair' : a readable name for an Edit."""
+    parts = [("+" if (s is None and t not in edit.opposite) or (s is not None and s >= 0) else "-") + t
+             for t, s in edit.terms]
+    if edit.layers is not None:
+        parts.append(f"[{edit.layers if isinstance(edit.layers, str) else ','.join(map(str, edit.layers))}]")
+    if edit.keep:
+        parts.append("keep " + ",".join(edit.keep))
+    return " ".join(parts)
+
+
+class EditProbe:
+    """measure(edit) -> EffectRow of `edit` on one fixed batch (content, codes) of a session.
+
+    read(images) -> {name: (N,) values}; target(edit) -> (name, value) or None; change_fn(before,
+    after) -> {name: (N,) bool} (default: values differ).
+    """
+
+    def __init__(self, session, content, codes, read, target, change_fn=None, source: str = "", related=None):
+        self.session, self.content, self.codes = session, content, codes
+        self.read, self.target, self.change_fn, self.source = read, target, change_fn, source
+        self.related = related or (lambda edit: set())
+        self.before_images = session.decode(content, codes)
+        self.before = read(self.before_images)
+        self._cache: dict = {}
+
+    def images(self, edit) -> np.ndarray:
+        return self.session.render(self.content, self.codes, edit)
+
+    def __call__(self, edit) -> EffectRow:
+        row = self._cache.get(edit)
+        if row is None:
+            row = self._cache[edit] = self.effects(edit, self.images(edit))
+        return row
+
+    def effects(self, edit, images, label: str | None = None) -> EffectRow:
+        """The EffectRow of `images` (the batch after `edit`, however it was made: e.g. `auto.per_sample`)."""
+        after = self.read(images)
+        changed = None if self.change_fn is None else self.change_fn(self.before, after)
+        skip = self.related(edit)
+        names = [a for a in self.before if a not in skip]
+        return edit_effects(label or edit_label(edit), self.before, after, self.target(edit), changed, names)
+
+
+def run_probe_batch(run, G, space: str, n: int = DEFAULT_PROBE_SAMPLES, seed: int = 0):
+    """(content, codes) of `n` of the run's samples picked with `seed` (all of them when it has fewer)."""
+    codes = run.codes()
+    total = len(codes["id"])
+    if n < 1:
+        raise InputError(f"a probe needs at least one sample, got {n}")
+    pick = np.sort(np.random.default_rng(seed).choice(total, min(n, total), replace=False))
+    src = run_inputs(run, G.size)
+    device = next(G.parameters()).device
+    x = torch.cat([src.load(int(i)) for i in codes["input_id"][pick]]).to(device)
+    return encode_content(G, x, 32), codes[space][pick].astype(np.float32)
+
+
+def _first_add(edit) -> str:
+    return (edit.add or [edit.terms[0][0]])[0]
+
+
+def exclusive_tags(scores, vocab, tags, threshold: float = TAG_THRESHOLD, share: float = EXCLUSIVE_SHARE) -> set:
+    """Tags of `vocab` that (almost) never show together with one of `tags` in thresholded `scores`.
+
+    Such tags name other values of the same attribute (medium_hair for long_hair, brown_hair for
+    blonde_hair): an edit that reaches its target changes them by definition, so they are not
+    side effects. "Almost never": together in at most `share` of the rarer tag's samples.
+    """
+    on = np.asarray(scores) >= threshold
+    vocab = list(vocab)
+    out = set()
+    for t in tags:
+        if t not in vocab:
+            continue
+        a = on[:, vocab.index(t)]
+        for k, u in enumerate(vocab):
+            b = on[:, k]
+            rarer = min(int(a.sum()), int(b.sum()))
+            if u != t and rarer > 0 and int((a & b).sum()) <= share * rarer:
+                out.add(u)
+    return out
+
+
+def tagger_probe(session, content, codes, tagger, run=None) -> EditProbe:
+    """A probe reading the tagger's thresholded tags that the session's directions also have.
+
+    The target is the edit's first added tag (success: samples without it before that have it
+    after). With `run` (tagged), tags exclusive with the edit's tags in the run's tags
+    (`exclusive_tags`) are not counted as side effects.
+    """
+    names = [t for t in tagger.tags if t in set(session.directions.names)]
+    cols = [list(tagger.tags).index(t) for t in names]
+    run_tags = run.tag_scores() if run is not None and run.has_tags() else None
+
+    def related(edit):
+        if run_tags is None:
+            return set()
+        return exclusive_tags(run_tags[0], run_tags[1], [t for t, _ in edit.terms])
+
+    def read(images):
+        return tag_reads(tagger.score(images)[:, cols], names, margin=PROBE_MARGIN)
+
+    def target(edit):
+        tag = _first_add(edit)
+        return (tag, 1) if tag in names else None
+
+    return EditProbe(session, content, codes, read, target, sure_changes, source="tagger tags", related=related)
+
+
+def tagger_reached(tagger, tag: str, threshold: float = TAG_THRESHOLD):
+    """reached(images, index) -> (n,) bool: the tagger's score of `tag` is at least `threshold`
+    (the callback of `editing.auto.per_sample`)."""
+    column = list(tagger.tags).index(tag)
+    return lambda images, index=None: tagger.score(images)[:, column] >= threshold
+
+
+def readout_probe(session, batch) -> EditProbe:
+    """A probe reading the demo world's attributes off the pixels of a `DemoBatch`'s decodes."""
+    reader = BatchReader(batch.geometry, batch.z, session.generator.size)
+
+    def target(edit):
+        try:
+            return tag_attribute(_first_add(edit))
+        except TagError:  # a tag the demo world does not define has no readable target
+            return None
+
+    return EditProbe(session, batch.content, batch.w, reader.read, target, readout_changes, source="ground truth")

@@ -1,0 +1,296 @@
+"""The report's verdict: side-effect tables of every edit, the new modes, and the best per edit.
+
+Stages the report (`pipeline.report`) runs after its per-method evaluation:
+
+    side_effects:<m>   `scoring.sideeffects` tables of every pair edit of method m, from each source
+                       the run has: "ground truth" (demo world: every attribute the world defines,
+                       read off the pixels by `world.batch_readout`), "tagger tags" (the tagger's
+                       thresholded scores of the same before/after images: the tags shown by at
+                       least MIN_TAG_SHARE of them) and "re-scorer" (its three attributes)
+    modes              per edit, latentedit's modes on the method that did best as the thesis edits
+                       (layers auto, keep auto, both: `editing.auto`, chosen with the tagger on the
+                       run's own samples), measured on the report's batch like every other row
+    verdict            per edit, the best method or mode: success among the samples that could
+                       change, the worst side effect, and whether the goal is met
+
+`best_source(doc)` is "ground truth" when the run has it, else "tagger tags".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+
+from ..editing import Edit, EditSession
+from ..editing.auto import choose
+from ..errors import TagError
+from ..scoring.sideeffects import SideEffectTable, edit_effects, side_effect_table, tag_reads
+from ..world.batch_readout import ATTRIBUTES as TRUE_ATTRIBUTES, changes as true_changes
+from ..world.readout import tag_attribute
+from .probes import DEFAULT_PROBE_SAMPLES, edit_label, exclusive_tags, run_probe_batch, tagger_probe
+
+__all__ = ["GOAL_SUCCESS", "GOAL_SIDE", "MODES", "run_stages", "side_effects", "evaluate_modes", "verdict",
+           "best_source", "best_images", "shown_tags", "tagger_of", "side_effect_csvs"]
+
+GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
+MIN_TAG_SHARE = 0.02   # tagger tags shown by fewer of the before/after images are left out of its table
+MODES = {"layers auto": {"layers": True}, "keep auto": {"keep": True}, "layers+keep auto": {"layers": True, "keep": True}}
+SOURCES = ("ground truth", "tagger tags", "re-scorer")
+
+
+def _true_target(add: str):
+    try:
+        return tag_attribute(add)
+    except TagError:  # a tag the demo world does not define
+        return None
+
+
+def _tag_target(e: dict, names) -> tuple | None:
+    """What a tag-level table checks: the added tag shows up, or else the subtracted tag goes away."""
+    if e["add"][0] in names:
+        return e["add"][0], 1
+    if e["sub"] and e["sub"][0] in names:
+        return e["sub"][0], 0
+    return None
+
+
+def _tag_table(source: str, before_scores, afters: dict, tags, edits: dict, keep=None, related=None) -> SideEffectTable:
+    """A side-effect table over thresholded scores; `keep` limits the tags (default: all).
+
+    related(edit record) -> tags that name other values of the edit's attributes (not side effects:
+    `probes.exclusive_tags`); they are left out of that edit's row.
+    """
+    before = tag_reads(before_scores, tags)
+    names = list(tags) if keep is None else [t for t in tags if t in keep]
+    rows = []
+    for name, a in afters.items():
+        after, e = tag_reads(a, tags), edits[name]
+        target = _tag_target(e, names)
+        skip = set(related(e)) if related is not None else set()
+        shown = [t for t in names if t not in skip or (target and t == target[0])]
+        rows.append(edit_effects(name, before, after, target, attributes=shown))
+    return SideEffectTable(source, names, rows)
+
+
+def shown_tags(before_scores, afters: dict, tags, edits: dict, share: float = MIN_TAG_SHARE) -> list:
+    """Tags shown (>= threshold) by at least `share` of the before or of some after images, and the edits' tags."""
+    on = [np.asarray(before_scores) >= 0.5] + [np.asarray(a) >= 0.5 for a in afters.values()]
+    frequent = {t for k, t in enumerate(tags) if any(x[:, k].mean() >= share for x in on)}
+    own = {t for e in edits.values() for t in e["add"] + e["sub"]}
+    return [t for t in tags if t in frequent or t in own]
+
+
+def related_tags(ctx):
+    """related(edit record) -> tags exclusive with the edit's tags in the run's tags (none untagged)."""
+    if not ctx.run.has_tags():
+        return lambda e: set()
+    scores, vocab = ctx.run.tag_scores()
+    return lambda e: exclusive_tags(scores, vocab, e["add"] + e["sub"])
+
+
+def side_effects(ctx, method: str) -> dict:
+    """{source: SideEffectTable} of method's pair edits on the report's batch (every source it has)."""
+    edits = ctx.doc["edits"][method]
+    images = ctx.images[method]
+    out = {}
+    if ctx.read_before is not None:
+        afters = {name: ctx.reads[method][name] for name in images}
+        out["ground truth"] = side_effect_table(
+            "ground truth", ctx.read_before, afters, {n: _true_target(e["add"][0]) for n, e in edits.items()},
+            true_changes, TRUE_ATTRIBUTES, notes={"readout": "latentedit.world.batch_readout (joint pixel readout)"})
+    tagger = tagger_of(ctx)
+    if tagger is not None:
+        before = ctx.tag_scores.get("before")
+        if before is None:
+            before = ctx.tag_scores["before"] = tagger.score(ctx.before)
+        afters = {name: tagger.score(after) for name, (_, after) in images.items()}
+        keep = shown_tags(before, afters, tagger.tags, edits)
+        out["tagger tags"] = _tag_table("tagger tags", before, afters, list(tagger.tags), edits, keep,
+                                        related_tags(ctx))
+        out["tagger tags"].notes["tagger"] = str(ctx.req.tagger)
+    if method in ctx.rescored:
+        r = ctx.rescored[method]
+        before = next(iter(r.scores.values()))[0]
+        out["re-scorer"] = _tag_table("re-scorer", before, {n: a for n, (_, a) in r.scores.items()}, r.columns, edits,
+                                      related=related_tags(ctx))
+    return out
+
+
+def tagger_of(ctx):
+    """The report's tagger, loaded once (None when it cannot be loaded; the reason is in the doc)."""
+    if ctx.tagger is None and "tagger" not in ctx.doc.get("tagger_error", {}):
+        from ..tagging import load_tagger  # TensorFlow: imported only here
+
+        try:
+            ctx.tagger = load_tagger(ctx.req.tagger) if isinstance(ctx.req.tagger, str) else ctx.req.tagger
+        except Exception as e:  # noqa: BLE001 - the report goes on without the tagger's tables
+            ctx.doc.setdefault("tagger_error", {})["tagger"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+    return ctx.tagger
+
+
+def best_source(doc) -> str:
+    for method in doc.get("side_effects", {}).values():
+        if "ground truth" in method:
+            return "ground truth"
+    return "tagger tags"
+
+
+def _score(row: dict) -> tuple:
+    """Ranking of a side-effect row: goal met first, then success minus worst side effect."""
+    success = row["success"]["rate"] if row.get("success") else None
+    worst = row["worst"]["rate"] or 0.0
+    if success is None:
+        return (False, -1.0, -worst)
+    met = success >= GOAL_SUCCESS and worst <= GOAL_SIDE
+    return (met, success - worst, -worst)
+
+
+def evaluate_modes(ctx) -> dict:
+    """Per pair edit, each of MODES on the method whose thesis edit did best; every row measured like the others.
+
+    Returns {edit name: {"method", "rows": {mode: {"edit", "choices", "tables": {source: row}}}}}, and
+    keeps the images in ctx.mode_images[edit name][mode].
+    """
+    source = best_source(ctx.doc)
+    tagger = tagger_of(ctx)
+    if tagger is None:
+        raise TagError("the modes choose with the tagger, which could not be loaded: "
+                       + ctx.doc.get("tagger_error", {}).get("tagger", ""))
+    out = {}
+    probes = {}
+    for name in ctx.doc["edits"][next(iter(ctx.doc["edits"]))]:
+        ranked = sorted((m for m in ctx.doc["side_effects"] if source in ctx.doc["side_effects"][m]),
+                        key=lambda m: _score(_row(ctx.doc["side_effects"][m][source], name)), reverse=True)
+        if not ranked:
+            continue
+        method = ranked[0]
+        if method not in probes:
+            session = EditSession(ctx.G, ctx.sets[method], device=next(ctx.G.parameters()).device, batch_size=32,
+                                  run=ctx.run)
+            content, codes = run_probe_batch(ctx.run, ctx.G, ctx.sets[method].space, DEFAULT_PROBE_SAMPLES,
+                                             ctx.req.seed)
+            probes[method] = tagger_probe(session, content, codes, tagger, ctx.run)
+        probe = probes[method]
+        session = probe.session
+        e = ctx.doc["edits"][method][name]
+        edit = Edit.paired(e["add"], e["sub"])
+        rows = {}
+        for mode, options in MODES.items():
+            chosen, choices = choose(session, edit, probe, **options)
+            after = session.render(ctx.batch.content, ctx.batch.w, chosen)
+            ctx.mode_images.setdefault(name, {})[mode] = after
+            rows[mode] = {"edit": chosen.to_dict(), "label": edit_label(chosen),
+                          "strengths": [float(s) for s in session.strengths(chosen)],
+                          "choices": [c.to_dict() for c in choices],
+                          "tables": _mode_tables(ctx, name, e, after)}
+        out[name] = {"method": method, "source": source, "rows": rows}
+    return out
+
+
+def _mode_tables(ctx, name: str, e: dict, after) -> dict:
+    """{source: row dict} of one mode's images, from the same sources as the methods' tables."""
+    tables = {}
+    if ctx.read_before is not None:
+        read = ctx.reader.read(after)
+        tables["ground truth"] = side_effect_table("ground truth", ctx.read_before, {name: read},
+                                                   {name: _true_target(e["add"][0])}, true_changes,
+                                                   TRUE_ATTRIBUTES).rows[0].to_dict()
+    if ctx.tagger is not None and "before" in ctx.tag_scores:
+        scores = ctx.tagger.score(after)
+        keep = shown_tags(ctx.tag_scores["before"], {name: scores}, ctx.tagger.tags, {name: e})
+        tables["tagger tags"] = _tag_table("tagger tags", ctx.tag_scores["before"], {name: scores},
+                                           list(ctx.tagger.tags), {name: e}, keep, related_tags(ctx)).rows[0].to_dict()
+    if ctx.scorer is not None:
+        before = ctx.scorer.predict(ctx.before)
+        tables["re-scorer"] = _tag_table("re-scorer", before, {name: ctx.scorer.predict(after)},
+                                         list(ctx.scorer.attributes), {name: e}, related=related_tags(ctx)).rows[0].to_dict()
+    return tables
+
+
+def _row(table: dict, name: str) -> dict:
+    for r in table["rows"]:
+        if r["edit"] == name:
+            return r
+    return {"success": None, "worst": {"rate": None}}
+
+
+def verdict(doc) -> dict:
+    """Per edit: every candidate (method as the thesis edits, or method + mode) and the best one."""
+    source = best_source(doc)
+    out = {}
+    names = list(dict.fromkeys(n for m in doc.get("edits", {}).values() for n in m))
+    for name in names:
+        candidates = []
+        for method, tables in doc.get("side_effects", {}).items():
+            if source in tables:
+                candidates.append({"method": method, "mode": "thesis", "label": name, "row": _row(tables[source], name)})
+        modes = doc.get("modes", {}).get(name)
+        for mode, r in (modes or {}).get("rows", {}).items():
+            if source in r["tables"]:
+                candidates.append({"method": modes["method"], "mode": mode, "label": r["label"],
+                                   "row": r["tables"][source]})
+        candidates = [c for c in candidates if c["row"].get("success")]
+        if not candidates:
+            continue
+        best = max(candidates, key=lambda c: _score(c["row"]))
+        met = _score(best["row"])[0]
+        success, worst = best["row"]["success"]["rate"], best["row"]["worst"]["rate"] or 0.0
+        out[name] = {"source": source, "best": {k: best[k] for k in ("method", "mode", "label")},
+                     "success": best["row"]["success"], "worst": best["row"]["worst"], "goal_met": met,
+                     "missed_by": {"success": round(max(0.0, GOAL_SUCCESS - success), 6),
+                                   "side_effect": round(max(0.0, worst - GOAL_SIDE), 6)},
+                     "candidates": [{"method": c["method"], "mode": c["mode"], "label": c["label"],
+                                     "success": c["row"]["success"]["rate"], "worst": c["row"]["worst"]}
+                                    for c in candidates]}
+    return out
+
+
+def run_stages(ctx) -> None:
+    """The report's stages side_effects:<m> (each method with edits), modes and verdict."""
+    doc, stage = ctx.doc, ctx.stage
+    doc["side_effects"], doc["goal"] = {}, {"success": GOAL_SUCCESS, "side_effect": GOAL_SIDE}
+    for method in ctx.req.methods:
+        if method not in ctx.images:
+            stage.skip(f"side_effects:{method}", "the edits failed")
+            continue
+        with stage(f"side_effects:{method}"):
+            doc["side_effects"][method] = {s: t.to_dict() for s, t in side_effects(ctx, method).items()}
+    if not ctx.req.modes:
+        stage.skip("modes", "not asked (modes=False)")
+    elif not doc["side_effects"]:
+        stage.skip("modes", "no side-effect table")
+    else:
+        with stage("modes"):
+            doc["modes"] = evaluate_modes(ctx)
+    with stage("verdict"):
+        doc["verdict"] = verdict(doc)
+
+
+def side_effect_csvs(report: dict) -> dict:
+    """{"side-effects.csv": every table row of every method, source and mode, long format}."""
+    rows = []
+    for method, tables in report.get("side_effects", {}).items():
+        for source, table in tables.items():
+            for line in SideEffectTable.from_dict(table).to_csv().splitlines()[1:]:
+                rows.append([method, "thesis", *next(csv.reader([line]))])
+    for name, m in (report.get("modes") or {}).items():
+        for mode, r in m["rows"].items():
+            for source, row in r["tables"].items():
+                table = SideEffectTable.from_dict({"source": source, "attributes": [], "rows": [row]})
+                for line in table.to_csv().splitlines()[1:]:
+                    rows.append([m["method"], mode, *next(csv.reader([line]))])
+    header = ["method", "mode", "source", "edit", "attribute", "kind", "rate", "std", "ci95_low", "ci95_high",
+              "count", "n"]
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([header, *rows])
+    return {"side-effects.csv": buf.getvalue()} if rows else {}
+
+
+def best_images(ctx, name: str, best: dict):
+    """The after images of a verdict's best candidate (thesis edit of a method, or a mode)."""
+    if best["mode"] == "thesis":
+        return ctx.images[best["method"]][name][1]
+    return ctx.mode_images[name][best["mode"]]
+

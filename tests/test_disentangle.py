@@ -1,0 +1,310 @@
+"""Edits that change only what they say (issue 11): conditional edits, automatic conditions and
+layers, per-sample strengths, the joint pixel readout, side-effect tables, and the report's first
+screen in headless Chromium."""
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from latentedit.directions import DirectionSet, fit_directions
+from latentedit.editing import Edit, EditSession
+from latentedit.editing.auto import Trial, choose_layers, per_sample, utility
+from latentedit.errors import InputError
+from latentedit.scoring.sideeffects import edit_effects, side_effect_table, sure_changes, tag_reads
+from latentedit.world import render, truth
+from latentedit.world.batch_readout import ATTRIBUTES, BatchReader, changes
+from latentedit.world.readout import read_attributes
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def truth_run(tmp_path_factory):
+    """A demo-world run (40 selfies x 3 styles) tagged with the world's ground-truth tags."""
+    from latentedit.pipeline.sample import sample
+
+    run = sample("demo", tmp_path_factory.mktemp("runs") / "run", n_inputs=40, styles_per_input=3, progress=False).run
+    for s in run.shards():
+        codes = run.shard_codes(s)
+        run.write_tag_shard(s, codes["id"], truth.tag_matrix(codes["z"]))
+    run.write_tag_vocab({"tags": truth.TAGS, "tagger": "ground-truth", "source": "truth"})
+    return run
+
+
+@pytest.fixture(scope="module")
+def G():
+    from latentedit.models.checkpoint import load_generator
+
+    return load_generator("demo")
+
+
+@pytest.fixture(scope="module")
+def linear(truth_run, G):
+    return fit_directions(truth_run, "linear", generator=G, include=["closed_mouth"])
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    from latentedit.tagging import load_tagger
+
+    return load_tagger("demo")
+
+
+def _orthonormal(V):
+    u, s, vt = np.linalg.svd(np.asarray(V, np.float64), full_matrices=False)
+    return vt[s > 1e-10 * s[0]]
+
+
+# -- conditional edits ---------------------------------------------------------------------------
+@pytest.mark.parametrize("keep", [("smile",), ("smile", "blush", "black_hair"),
+                                  ("smile", "blush", "black_hair", "blue_eyes", "closed_eyes", "white_background")])
+@pytest.mark.parametrize("layers", [None, "coarse"])
+def test_conditional_edit_removes_exactly_the_kept_directions(linear, G, keep, layers):
+    session = EditSession(G, linear)
+    plain = session.delta(Edit.paired("long_hair", "short_hair", layers=layers)).astype(np.float64)
+    kept = session.delta(Edit.paired("long_hair", "short_hair", layers=layers, keep=keep)).astype(np.float64)
+    V = np.stack([linear.vector(t) for t in keep]).astype(np.float64)
+    Q = _orthonormal(V)
+    rows_plain, rows_kept = np.atleast_2d(plain), np.atleast_2d(kept)
+    scale = np.linalg.norm(plain)
+    assert np.abs(rows_kept @ V.T).max() <= 1e-5 * scale  # no component left along any kept direction
+    expected = rows_plain - (rows_plain @ Q.T) @ Q        # and nothing else removed
+    np.testing.assert_allclose(rows_kept, expected, atol=1e-5 * scale)
+    if layers is not None:  # W+: the other layers do not move at all
+        moved = set(session.layers(Edit.paired("long_hair", layers=layers)))
+        for i in range(len(rows_kept)):
+            if i not in moved:
+                assert not rows_kept[i].any()
+    assert np.linalg.norm(rows_kept - rows_plain) > 1e-3 * scale  # the conditions did change the step
+
+
+def test_keep_option_takes_comma_lists_and_auto():
+    from cli.options import parse_layers, parse_tags
+
+    assert parse_tags(["smile,blush", "black_hair", "smile"]) == ("smile", "blush", "black_hair")
+    assert parse_tags(["auto"]) == ("auto",) and parse_layers("auto") == "auto" and parse_tags(None) == ()
+    with pytest.raises(InputError, match=r"--keep takes TAG\[,TAG...\]; got an empty tag in 'smile,'"):
+        parse_tags(["smile,"])
+
+
+# -- automatic conditions and layers -------------------------------------------------------------
+def test_keep_auto_and_layers_auto_choose_and_record(truth_run, tagger, tmp_path):
+    from latentedit.pipeline.edit import EditRequest, edit
+
+    req = EditRequest(add=("closed_eyes",), method="linear", keep=("auto",), layers="auto", samples=4, seed=3,
+                      tagger=tagger, out=tmp_path / "e")
+    result = edit(truth_run.path, req)
+    record = json.loads((tmp_path / "e" / "edit.json").read_text())
+    auto = record["auto"]
+    assert auto["asked"] == {"keep": ["auto"], "layers": "auto"}
+    assert [c["kind"] for c in auto["choices"]] == ["layers", "keep"]
+    assert auto["measured_on"]["samples"] == 48 and auto["measured_on"]["seed"] == 3
+    layers, keep = auto["choices"]
+    # the layer range chosen is the best of those measured, by the module's one utility
+    trials = [Trial(Edit.from_dict(t["edit"]), t["success"], tuple(t["worst"]), t["total_side_effect"], t["changes"])
+              for t in layers["trials"]]
+    best = max(range(len(trials)), key=lambda i: (utility(trials[i]), -i))
+    assert [t["accepted"] for t in layers["trials"]] == [i == best for i in range(len(trials))]
+    assert len(layers["trials"]) >= 4 and layers["reason"].startswith(f"layers {layers['trials'][best]['note']}:")
+    # every condition kept raised the utility; what was chosen is what was applied and written
+    assert keep["trials"][0]["note"] == "the edit as asked" and keep["reason"]
+    chosen = Edit.from_dict(auto["chosen"])
+    assert record["keep"] if chosen.keep else "keep" not in record
+    assert tuple(record.get("keep", ())) == chosen.keep
+    session = EditSession(truth_run_generator(truth_run), DirectionSet.load(truth_run.directions_path("linear", "w")))
+    assert record["layer_indices"] == session.layers(chosen)
+    np.testing.assert_allclose(result.edited[0], session.apply(result.codes, chosen), atol=1e-6)
+
+
+def truth_run_generator(run):
+    from latentedit.models.checkpoint import generator_for_run
+
+    return generator_for_run(run)
+
+
+def test_auto_needs_a_run(tmp_path, selfie_dir):
+    from latentedit.pipeline.edit import edit
+
+    with pytest.raises(InputError, match="measure the edit on a run's own samples: give a RUN"):
+        edit(selfie_dir, add="closed_eyes", keep=("auto",), directions=_demo_set(tmp_path))
+
+
+def _demo_set(tmp_path):
+    from latentedit.directions import DirectionSet
+    from latentedit.models.checkpoint import fingerprint, load_generator
+
+    G = load_generator("demo")
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((2, G.style_dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    path = tmp_path / "d.npz"
+    DirectionSet("linear", "w", ["closed_eyes", "smile"], vectors, {}, fingerprint(G), {}, code_scale=0.7).save(path)
+    return path
+
+
+def test_choose_layers_prefers_the_goal_then_success_minus_side_effect(linear, G):
+    """The decision rule on a callback whose numbers are known (rates of real arrays)."""
+    session = EditSession(G, linear)
+    outcomes = {None: (0.99, 0.30), "coarse": (0.96, 0.02), "middle": (0.20, 0.0), "fine": (0.0, 0.0)}
+
+    def measure(edit):
+        key = edit.layers if isinstance(edit.layers, (str, type(None))) else "union"
+        success, side = outcomes.get(key, (0.5, 0.5))
+        n = 100
+        before = {"t": np.zeros(n), "o": np.zeros(n)}
+        after = {"t": (np.arange(n) < success * n).astype(float), "o": (np.arange(n) < side * n).astype(float)}
+        return edit_effects("e", before, after, ("t", 1))
+
+    choice = choose_layers(session, Edit.paired("long_hair", "short_hair"), measure)
+    assert choice.edit.layers == "coarse" and choice.reason.startswith("layers coarse: success 96%")
+    outcomes["coarse"] = (0.96, 0.05)  # no range meets the goal: success - worst decides (0.91 vs 0.69)
+    choice = choose_layers(session, Edit.paired("long_hair", "short_hair"), measure)
+    assert choice.edit.layers == "coarse"
+
+
+# -- per-sample strengths --------------------------------------------------------------------------
+def test_per_sample_takes_the_smallest_multiple_that_reaches_the_target(linear, G):
+    from latentedit.world.evaluate import DemoBatch
+
+    batch = DemoBatch.sample(G, 8, seed=5)
+    reader = BatchReader(batch.geometry, batch.z)
+    session = EditSession(G, linear, batch_size=1)  # a face's pixels do not depend on the batch
+    edit = Edit.paired("closed_eyes", layers="middle")
+    factors = (0.25, 0.5, 1.0, 2.0)
+
+    def reached(images, index):  # the pixel readout as the callback: closed eyes shown
+        return np.array([reader.read_image(int(i), img)["closed_eyes"] == 1 for img, i in zip(images, index)])
+
+    result = per_sample(session, batch.content, batch.w, edit, reached, factors)
+    base = session.strengths(edit)
+    w = batch.w.numpy()
+    shown = np.stack([reached(session.render(batch.content, w, edit.with_strengths([s * f for s in base])), range(8))
+                      for f in factors], axis=1)  # (sample, factor)
+    for i in range(8):
+        k = factors.index(result.factors[i])
+        if result.reached[i]:
+            assert shown[i, k] and not shown[i, :k].any()  # the smallest multiple that shows it
+        else:
+            assert k == len(factors) - 1 and not shown[i].any()
+        expected = session.apply(w[i: i + 1], edit.with_strengths([s * result.factors[i] for s in base]))
+        np.testing.assert_allclose(result.codes[i], expected[0], atol=1e-6)
+    assert result.reached.mean() >= 0.5
+
+
+# -- the joint readout and the side-effect table --------------------------------------------------
+@pytest.fixture(scope="module")
+def renders():
+    images, z, geometry = render.demo_anime(40, seed=7)
+    return images, z, geometry, truth.attributes(z)
+
+
+def _rendered(geometry, attrs, change):
+    return np.stack([render.render_anime(render.take(geometry, i), {**render.take(attrs, i), **change(render.take(attrs, i))})
+                     for i in range(len(attrs["hair_length"]))])
+
+
+def test_joint_readout_reads_what_changed_and_only_that(renders):
+    images, z, geometry, attrs = renders
+    reader = BatchReader(geometry, z)
+    before = reader.read(images)
+    assert all((before[a] == attrs[a]).all() for a in ("hair_length_class", "hair_color", "closed_eyes", "open_mouth",
+                                                       "smile", "blush"))
+    assert np.abs(before["background"] - attrs["background"]).max() < 0.01
+    opened = _rendered(geometry, attrs, lambda a: {"open_mouth": 1 - a["open_mouth"]})
+    after = reader.read(opened)
+    changed = changes(before, after)
+    assert changed["open_mouth"].all() and not any(changed[a].any() for a in ATTRIBUTES if a != "open_mouth")
+    # the one-attribute-at-a-time readout misreads some smiles of the same images
+    old = [read_attributes(opened[i], render.take(geometry, i), render.take(attrs, i))["smile"] for i in range(40)]
+    assert (np.array(old) != attrs["smile"]).sum() > 0
+
+
+def test_success_rate_counts_only_the_samples_that_could_change(renders):
+    images, z, geometry, attrs = renders
+    reader = BatchReader(geometry, z)
+    before = reader.read(images)
+    long_hair = _rendered(geometry, attrs, lambda a: {"hair_length": 1.2, "hair_length_class": 2})
+    table = side_effect_table("ground truth", before, {"+long_hair": reader.read(long_hair)},
+                              {"+long_hair": ("hair_length_class", 2)}, changes, ATTRIBUTES)
+    row = table.row("+long_hair")
+    could = int((attrs["hair_length_class"] != 2).sum())
+    assert 0 < could < 40
+    assert (row.success.rate, row.success.count, row.success.n) == (1.0, could, could)
+    assert row.target_changed.rate == pytest.approx(could / 40) and row.target_changed.rate < 1.0  # over all: less
+    assert row.worst[1] == 0.0 and all(r.rate == 0.0 and r.n == 40 for r in row.changes.values())
+    assert row.success.ci95[0] > 0.85 and row.success.std == 0.0
+    csv = table.to_csv().splitlines()
+    assert csv[0] == "source,edit,attribute,kind,rate,std,ci95_low,ci95_high,count,n"
+    assert csv[1].startswith(f"ground truth,+long_hair,hair_length_class,success,1.000000,0.000000,")
+    assert csv[1].endswith(f",{could},{could}")
+
+
+def test_tag_reads_with_a_margin_ignore_drift_around_the_threshold():
+    before = tag_reads(np.array([[0.45, 0.1], [0.2, 0.9]]), ["a", "b"], margin=0.1)
+    after = tag_reads(np.array([[0.55, 0.1], [0.8, 0.3]]), ["a", "b"], margin=0.1)
+    assert before["a"].tolist() == [0.5, 0.0] and after["a"].tolist() == [0.5, 1.0]
+    assert {t: v.tolist() for t, v in sure_changes(before, after).items()} == {"a": [False, True], "b": [False, True]}
+
+
+# -- scoring each image set once ------------------------------------------------------------------
+def test_score_cache_answers_predict_and_features_from_one_pass():
+    from latentedit.scoring.cache import ScoreCache
+    from latentedit.scoring.scorer import load_scorer
+
+    scorer = load_scorer("demo")
+    cached = ScoreCache(scorer)
+    images = render.demo_anime(12, seed=3)[0]
+    np.testing.assert_allclose(cached.predict(images), scorer.predict(images), atol=1e-5)
+    np.testing.assert_allclose(cached.features(images.copy()), scorer.features(images), atol=1e-5)
+    assert (cached.misses, cached.hits) == (1, 1) and cached.attributes == scorer.attributes
+
+
+# -- the report's first screen --------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install -y chromium)")
+def test_report_leads_with_the_verdict_in_headless_chromium(truth_run, tmp_path):
+    from PIL import Image
+
+    from latentedit.pipeline.report import report
+
+    result = report(truth_run.path, methods=("linear", "svd"), samples=24, sweep_samples=6, metric_inputs=2,
+                    dfid_augmentations=4, lpips_styles=3, out=tmp_path / "rep", progress=False)
+    assert not result.failed, result.failed
+    doc = result.doc
+    names = ["+long_hair -short_hair", "+open_mouth -closed_mouth", "+closed_eyes"]
+    assert list(doc["verdict"]) == names
+    for name, v in doc["verdict"].items():
+        row = v["success"]
+        assert 0 < row["n"] <= 24 and v["source"] == "ground truth" and v["best"]["method"] in ("linear", "svd")
+        assert v["goal_met"] == (row["rate"] >= 0.95 and v["worst"]["rate"] <= 0.03)
+    table = doc["side_effects"]["linear"]["ground truth"]
+    assert table["attributes"] == list(ATTRIBUTES)  # every attribute the world defines
+    assert set(doc["side_effects"]["linear"]) == {"ground truth", "tagger tags", "re-scorer"}
+    for f in ("side-effects.csv", "verdict.csv", "figures/strip-0.png", "figures/grid-svd.png"):
+        assert (result.out / f).stat().st_size > 100
+    strip = np.asarray(Image.open(result.out / "figures" / "strip-0.png"))
+    assert strip.shape[0] == 2 * 128 + 4  # two rows of 128 px faces
+    face = strip[:128, :128]
+    assert (face[::2, ::2] == face[1::2, 1::2]).all()  # 2x2 blocks: nearest-neighbour, not blurred
+
+    page = result.index.read_text()
+    assert page.index('id="verdict"') < page.index('id="side-effects"') < page.index('id="rescore"') \
+        < page.index('id="stages"')  # verdict first, timings at the end
+    shot = tmp_path / "first-screen.png"
+    subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1000",
+                    f"--screenshot={shot}", result.index.as_uri()], capture_output=True, timeout=120, check=True)
+    pixels = np.asarray(Image.open(shot).convert("RGB"))
+    assert pixels.shape[:2] == (1000, 1400)
+    top = pixels[150:700]  # the cards and their strips of faces fill the first screen
+    assert top.std() > 30 and len(np.unique(top.reshape(-1, 3), axis=0)) > 500
+    docs = os.environ.get("LATENTEDIT_SCREENSHOT_DIR")
+    if docs:
+        shutil.copy(shot, Path(docs) / "report-first-screen.png")
