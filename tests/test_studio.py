@@ -3,7 +3,6 @@ the page driven in Debian's headless chromium (pick a face, move a slider, read 
 meter, save a recipe and re-apply it with the CLI byte for byte, load it back, upload garbage)."""
 
 import io
-import shutil
 import socket
 import subprocess
 import sys

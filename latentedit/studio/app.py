@@ -19,7 +19,6 @@ import functools
 import html
 import io
 import logging
-import re
 import traceback
 from pathlib import Path
 

@@ -20,7 +20,7 @@ import torch
 from ..editing import EditSession, default_strengths
 from ..editing import recipe as rc
 from ..editing.strengths import default_scale
-from ..errors import InputError, LatentEditError, RunError
+from ..errors import InputError, RunError
 from ..models.checkpoint import fingerprint, generator_for_run
 from ..pipeline.faces import face_codes
 from ..stats import TAG_THRESHOLD
@@ -35,7 +35,18 @@ COMPONENT_METHODS = ("sefa", "pca")
 LAYER_CHOICES = ("all", "coarse", "middle", "fine", "range")
 LABEL_SAMPLES = 32          # faces per component when naming SeFa/PCA components
 PROBE_SAMPLES = 32          # run samples the automatic keep/layers modes measure each variant on
-_FACE_CACHE = 64
+_FACE_CACHE = 64           # faces (and uploaded selfies) kept in memory
+
+
+def _cached(cache: OrderedDict, key, make):
+    """cache[key], made by `make()` when missing; the least recently used entries beyond _FACE_CACHE go."""
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = cache[key] = make()
+    while len(cache) > _FACE_CACHE:
+        cache.popitem(last=False)
+    return value
 
 
 @dataclass(frozen=True)
@@ -103,7 +114,7 @@ class Studio:
         self._sessions: dict[str, tuple[EditSession, Path | None]] = {}
         self._labels: dict[str, dict] = {}
         self._faces: OrderedDict = OrderedDict()
-        self._images: dict[str, object] = {}
+        self._images: OrderedDict = OrderedDict()
         self._before: OrderedDict = OrderedDict()
         self._probe = (None, None)  # (n, (content, codes)) of the automatic modes' samples
         self.lock = threading.RLock()
@@ -198,7 +209,7 @@ class Studio:
     def selfie_face(self, face: rc.Face, upload: Upload) -> rc.Face:
         """The face's style on an uploaded selfie's content."""
         content = rc.Content("file", sha256=upload.sha256, name=upload.name)
-        self._images[upload.sha256] = upload.image
+        _cached(self._images, upload.sha256, lambda: upload.image)
         result = rc.Face(face.style, content)
         self.face_tensors(result)  # encode now, so a bad selfie fails here
         return result
@@ -219,16 +230,9 @@ class Studio:
 
     def face_tensors(self, face: rc.Face):
         """(content (1, C, S, S), w (1, D)) of a face; cached."""
-        key = repr(face)
         with self.lock:
-            if key in self._faces:
-                self._faces.move_to_end(key)
-                return self._faces[key]
-            value = face_codes(self.G, face, self.run, "w", self._images, self.codes)
-            self._faces[key] = value
-            while len(self._faces) > _FACE_CACHE:
-                self._faces.popitem(last=False)
-            return value
+            return _cached(self._faces, repr(face),
+                           lambda: face_codes(self.G, face, self.run, "w", self._images, self.codes))
 
     # -- rendering -------------------------------------------------------------------------------------
     def unedited(self, face: rc.Face) -> np.ndarray:
@@ -236,23 +240,19 @@ class Studio:
         from ..images import to_uint8
         from ..models.batched import decode
 
-        key = repr(face)
+        def make():
+            content, w = self.face_tensors(face)
+            return [decode(self.G, content, torch.from_numpy(w).to(content.device), 1, convert=to_uint8)[0], None]
+
         with self.lock:
-            if key not in self._before:
-                content, w = self.face_tensors(face)
-                image = decode(self.G, content, torch.from_numpy(w).to(content.device), 1, convert=to_uint8)[0]
-                self._before[key] = (image, None)
-                while len(self._before) > _FACE_CACHE:
-                    self._before.popitem(last=False)
-            return self._before[key][0]
+            return _cached(self._before, repr(face), make)[0]
 
     def _before_scores(self, face: rc.Face) -> np.ndarray:
-        key = repr(face)
-        image, scores = self._before[key]
-        if scores is None:
-            scores = self.tagger.score(image[None])[0]
-            self._before[key] = (image, scores)
-        return scores
+        self.unedited(face)
+        entry = self._before[repr(face)]
+        if entry[1] is None:
+            entry[1] = self.tagger.score(entry[0][None])[0]
+        return entry[1]
 
     def render(self, face: rc.Face, state: EditState, meter: bool = True) -> Frame:
         """The edited face (and, with `meter`, the side-effect meter) for the controls' state."""
@@ -273,7 +273,6 @@ class Studio:
         """Tagger scores of `image` against the unedited face for every tag the edit does not target,
         largest change first."""
         with self.lock:
-            self.unedited(face)
             before = self._before_scores(face)
             after = self.tagger.score(image[None])[0]
             edited = {t for t, _ in edit.terms} if edit is not None else set()
@@ -294,8 +293,10 @@ class Studio:
 
     # -- recipes -----------------------------------------------------------------------------------------
     def identity(self, method: str) -> rc.DirectionIdentity:
-        session, path = self._session(method)
-        return rc.direction_identity(session.directions, path)
+        """The direction set's identity, as `latentedit edit --recipe` computes it."""
+        from ..pipeline.recipes import identity
+
+        return identity(*self._session(method))
 
     def recipe(self, face: rc.Face, state: EditState) -> rc.Recipe:
         """The recipe of the current edit of `face`; an InputError when every slider is at 0."""
@@ -365,12 +366,6 @@ class Studio:
         """`face` if this run can draw it (raises a one-line LatentEditError otherwise)."""
         try:
             self.face_tensors(face)
-        except LatentEditError:
-            raise
         except (ValueError, IndexError, KeyError) as e:
             raise InputError(f"cannot draw this face: {e}") from None
         return face
-
-    def set_threads(self, n: int | None) -> None:
-        if n:
-            torch.set_num_threads(int(n))
