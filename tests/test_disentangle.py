@@ -288,9 +288,9 @@ def test_report_leads_with_the_verdict_in_headless_chromium(truth_run, tmp_path)
     table = doc["side_effects"]["linear"]["ground truth"]
     assert table["attributes"] == list(ATTRIBUTES)  # every attribute the world defines
     assert set(doc["side_effects"]["linear"]) == {"ground truth", "tagger tags", "re-scorer"}
-    for f in ("side-effects.csv", "verdict.csv", "figures/strip-0.png", "figures/grid-svd.png"):
+    for f in ("side-effects.csv", "verdict.csv", "figures/strip-long_hair_short_hair.png", "figures/grid-svd.png"):
         assert (result.out / f).stat().st_size > 100
-    strip = np.asarray(Image.open(result.out / "figures" / "strip-0.png"))
+    strip = np.asarray(Image.open(result.out / "figures" / "strip-closed_eyes.png"))
     assert strip.shape[0] == 2 * 128 + 4  # two rows of 128 px faces
     face = strip[:128, :128]
     assert (face[::2, ::2] == face[1::2, 1::2]).all()  # 2x2 blocks: nearest-neighbour, not blurred

@@ -86,7 +86,7 @@ class ReportRequest:
     sweep_samples: int = 24
     sweep_factors: tuple[float, ...] = SWEEP_FACTORS
     metric_inputs: int = 4
-    dfid_augmentations: int = 50
+    dfid_augmentations: int = 25
     lpips_styles: int = 10
     reference: str | Path | None = None
     threads: int = 1

@@ -9,7 +9,9 @@ Stages the report (`pipeline.report`) runs after its per-method evaluation:
                        least MIN_TAG_SHARE of them) and "re-scorer" (its three attributes)
     modes              per edit, latentedit's modes on the method that did best as the thesis edits
                        (layers auto, keep auto, both: `editing.auto`, chosen with the tagger on the
-                       run's own samples), measured on the report's batch like every other row
+                       run's own samples; and both with each face at the smallest strength multiple
+                       at which the tagger sees the added tag: `auto.per_sample`), measured on the
+                       report's batch like every other row
     verdict            per edit, the best method or mode: success among the samples that could
                        change, the worst side effect, and whether the goal is met
 
@@ -24,19 +26,22 @@ import io
 import numpy as np
 
 from ..editing import Edit, EditSession
-from ..editing.auto import choose
+from ..editing.auto import choose, per_sample
 from ..errors import TagError
 from ..scoring.sideeffects import SideEffectTable, edit_effects, side_effect_table, tag_reads
 from ..world.batch_readout import ATTRIBUTES as TRUE_ATTRIBUTES, changes as true_changes
 from ..world.readout import tag_attribute
-from .probes import DEFAULT_PROBE_SAMPLES, edit_label, exclusive_tags, run_probe_batch, tagger_probe
+from .probes import DEFAULT_PROBE_SAMPLES, edit_label, exclusive_tags, run_probe_batch, tagger_probe, tagger_reached
 
 __all__ = ["GOAL_SUCCESS", "GOAL_SIDE", "MODES", "run_stages", "side_effects", "evaluate_modes", "verdict",
            "best_source", "best_images", "shown_tags", "tagger_of", "side_effect_csvs"]
 
 GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
 MIN_TAG_SHARE = 0.02   # tagger tags shown by fewer of the before/after images are left out of its table
-MODES = {"layers auto": {"layers": True}, "keep auto": {"keep": True}, "layers+keep auto": {"layers": True, "keep": True}}
+# Measured for the verdict (each on the method that did best as the thesis edits). "layers auto" and
+# "keep auto" alone are steps of "layers+keep auto": their trials are in its record.
+MODES = {"layers+keep auto": {"layers": True, "keep": True},
+         "layers+keep auto, per sample": {"layers": True, "keep": True, "per_sample": True}}
 SOURCES = ("ground truth", "tagger tags", "re-scorer")
 
 
@@ -178,13 +183,20 @@ def evaluate_modes(ctx) -> dict:
         edit = Edit.paired(e["add"], e["sub"])
         rows = {}
         for mode, options in MODES.items():
+            options = dict(options)
+            each = options.pop("per_sample", False)
             chosen, choices = choose(session, edit, probe, **options)
-            after = session.render(ctx.batch.content, ctx.batch.w, chosen)
+            extra = {}
+            if each:  # each face at the smallest multiple at which the tagger sees the added tag
+                result = per_sample(session, ctx.batch.content, ctx.batch.w, chosen, tagger_reached(tagger, e["add"][0]))
+                after, extra = result.images, {"per_sample": result.to_dict()}
+            else:
+                after = session.render(ctx.batch.content, ctx.batch.w, chosen)
             ctx.mode_images.setdefault(name, {})[mode] = after
             rows[mode] = {"edit": chosen.to_dict(), "label": edit_label(chosen),
                           "strengths": [float(s) for s in session.strengths(chosen)],
                           "choices": [c.to_dict() for c in choices],
-                          "tables": _mode_tables(ctx, name, e, after)}
+                          "tables": _mode_tables(ctx, name, e, after), **extra}
         out[name] = {"method": method, "source": source, "rows": rows}
     return out
 

@@ -27,9 +27,10 @@ td.target { background: #fff3c4; font-weight: bold; }
 .note { color: #555; font-size: 13px; max-width: 1100px; }
 .substitute { color: #8a4b00; font-style: italic; }
 img { image-rendering: pixelated; max-width: 100%; }
-.verdicts { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
-.verdict { border: 2px solid #bbb; border-radius: 8px; padding: 6px 12px; flex: 0 1 450px; }
-.verdict h3 { margin: 4px 0; } .big { font-size: 15px; margin: 6px 0; }
+.verdicts { display: flex; flex-direction: column; gap: 10px; }
+.verdict { border: 2px solid #bbb; border-radius: 8px; padding: 6px 12px; display: flex; gap: 18px;
+           align-items: center; max-width: 1300px; }
+.verdict .text { flex: 0 0 330px; } .verdict h3 { margin: 2px 0; } .big { font-size: 15px; margin: 5px 0; }
 img.strip { max-width: none; } td.bad { background: #fde2e2; }
 pre { background: #f7f7f7; padding: 8px; font-size: 12px; overflow-x: auto; }
 """

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from .faces import face_strip
 
 __all__ = ["STRIP_FACES", "verdict_figures", "verdict_html", "side_effects_html", "verdict_csv"]
 
-STRIP_FACES = 6
+STRIP_FACES = 6  # faces per strip, 128 px each
 
 
 def _e(x) -> str:
@@ -32,10 +33,14 @@ def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
+def strip_name(edit: str) -> str:
+    """The figure name of an edit's before/after strip: 'strip-long_hair_short_hair'."""
+    return "strip-" + (re.sub(r"[^A-Za-z0-9]+", "_", edit).strip("_") or "edit")
+
+
 def verdict_figures(verdict: dict, before: np.ndarray, images_of) -> dict:
-    """{"strip-<k>": PNG} per verdict edit; images_of(name, best) -> the best candidate's after images."""
-    return {f"strip-{k}": face_strip(before, images_of(name, v["best"]), STRIP_FACES)
-            for k, (name, v) in enumerate(verdict.items())}
+    """{strip_name(edit): PNG} per verdict edit; images_of(name, best) -> the best candidate's after images."""
+    return {strip_name(name): face_strip(before, images_of(name, v["best"]), STRIP_FACES) for name, v in verdict.items()}
 
 
 def _img(png, alt: str) -> str:
@@ -54,7 +59,7 @@ def verdict_html(report: dict, figures: dict) -> str:
         return '<p class="failed">No verdict: the side-effect stages did not run (see the stages at the end).</p>'
     goal = report.get("goal", {})
     cards = []
-    for k, (name, v) in enumerate(verdict.items()):
+    for name, v in verdict.items():
         best, worst = v["best"], v["worst"]
         if v["goal_met"]:
             status = '<span class="ok">goal met</span>'
@@ -65,13 +70,12 @@ def verdict_html(report: dict, figures: dict) -> str:
             status = f'<span class="failed">goal missed: {_e(", ".join(parts))}</span>'
         mode = "" if best["mode"] == "thesis" else f" + {_e(best['mode'])}"
         cards.append(
-            f'<div class="verdict"><h3>{_e(name)}</h3>'
+            f'<div class="verdict"><div class="text"><h3>{_e(name)}</h3>'
             f'<p class="big">best: <b>{_e(best["method"])}{mode}</b><br><small>{_e(best["label"])}</small></p>'
             f'<p class="big">success <b>{_pct(v["success"]["rate"])}</b> of {v["success"]["n"]} that could change'
             f'<br>worst side effect <b>{_e(worst["attribute"] or "none")} {_pct(worst["rate"])}</b> of all samples'
-            f'<br>{status}</p>'
-            f'{_img(figures.get(f"strip-{k}"), f"before and after: {name}")}'
-            f'<p class="note">top: before, bottom: after ({_e(v["source"])}).</p></div>')
+            f'<br>{status}</p><p class="note">faces: before (top), after (bottom)</p></div>'
+            f'{_img(figures.get(strip_name(name)), f"before and after: {name}")}</div>')
     return (f'<p class="note">Per edit, the best of every method as the thesis edits and of latentedit\'s modes, '
             f'measured on {_e(report.get("config", {}).get("samples"))} fresh samples by the '
             f'{_e(next(iter(verdict.values()))["source"])}. Goal: success ≥ {_pct(goal.get("success"))} of the samples '

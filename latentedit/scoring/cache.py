@@ -33,7 +33,7 @@ class ScoreCache:
     goes straight to the scorer. `max_sets` bounds the memory (oldest sets dropped first).
     """
 
-    def __init__(self, scorer, max_sets: int = 256):
+    def __init__(self, scorer, max_sets: int = 1024):
         self.scorer = scorer
         self.max_sets = int(max_sets)
         self._cache: dict = {}

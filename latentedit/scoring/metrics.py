@@ -234,8 +234,12 @@ def inception_space(path=None) -> FeatureSpace:
 
 
 def scorer_space(scorer, name: str = "scorer-feature FD", note: str = "") -> FeatureSpace:
-    """Substitute features: the re-scoring ResNet50's penultimate layer."""
-    return FeatureSpace(name, lambda images: scorer.features(images), standard=False, note=note)
+    """Substitute features: the re-scoring ResNet50's penultimate layer.
+
+    Whole image sets go to the scorer (it batches itself), so a `scoring.cache.ScoreCache` that
+    already scored a set answers from its cache.
+    """
+    return FeatureSpace(name, lambda images: scorer.features(images), standard=False, note=note, batch_size=1 << 30)
 
 
 def _standard_or_substitute(metric: str, standard, substitute, scorer):

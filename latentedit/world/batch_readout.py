@@ -43,12 +43,14 @@ _PARTNERS = {
 }
 _ORDER = ("hair_length", "hair_color", "closed_eyes", "eye_color", "open_mouth", "smile", "blush", "background")
 _MAX_PASSES = 3
+REREAD_LENGTHS = (-1.0, -0.6, -0.4, 0.0, 0.4, 0.6, 1.0)  # two on each side of each class boundary
 
 
-def _candidates(name: str, base: dict) -> list:
-    """Values tried for one attribute (hair length: the grid plus the unedited style's own length)."""
+def _candidates(name: str, base: dict, again: bool = False) -> list:
+    """Values tried for one attribute (hair length: the grid plus the unedited style's own length;
+    when re-read after a partner changed, the coarser REREAD_LENGTHS: only its class matters then)."""
     if name == "hair_length":
-        return sorted(set(HAIR_LENGTH_GRID) | {round(float(base["hair_length"]), 4)})
+        return sorted(set(REREAD_LENGTHS if again else HAIR_LENGTH_GRID) | {round(float(base["hair_length"]), 4)})
     if name == "hair_color":
         return list(range(len(truth.HAIR_COLORS)))
     if name == "eye_color":
@@ -109,12 +111,12 @@ class BatchReader:
         colour = image[mask].astype(np.float64).mean(0)
         return float(_BG_GRID[np.argmin(np.abs(_BG_CURVE - colour).sum(1))])
 
-    def _read_one(self, i: int, name: str, image: np.ndarray, attrs: dict):
+    def _read_one(self, i: int, name: str, image: np.ndarray, attrs: dict, again: bool = False):
         if name == "background":
             return self._background(i, image, attrs)
         if name == "eye_color" and attrs["closed_eyes"]:
             return attrs["eye_color"]
-        values = _candidates(name, self.base[i])
+        values = _candidates(name, self.base[i], again)
         errors = [_error(image, self.render(i, {**attrs, name: v})) for v in values]
         return values[int(np.argmin(errors))]
 
@@ -134,7 +136,7 @@ class BatchReader:
             todo = {p for c in changed for p in _PARTNERS[c]}
             changed = []
             for name in [n for n in _ORDER if n in todo]:
-                value = self._read_one(i, name, image, attrs)
+                value = self._read_one(i, name, image, attrs, again=True)
                 if _moved(name, value, attrs[name]):
                     changed.append(name)
                 attrs[name] = value
