@@ -33,7 +33,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from latentedit.directions import fit_directions
@@ -120,7 +119,7 @@ def measure(args) -> dict:
                              "worst": worst, "worst_rate": worst_rate,
                              "changes": {a: r.rate for a, r in row.changes.items()},
                              "choices": [c.to_dict() for c in choices]})
-                print(f"{rows[-1]['edit']:28s} {method:6s} {mode:11s} success {row.success.rate:6.1%} "
+                print(f"{rows[-1]['edit']:28s} {method:6s} {mode:18s} success {row.success.rate:6.1%} "
                       f"(n={row.success.n:3d})  worst {worst} {worst_rate:.1%}   [{chosen and edit_label(chosen)}]",
                       file=sys.stderr, flush=True)
     return {"rows": rows, "samples": args.samples, "seed": args.seed, "probe_samples": args.probe_samples,
@@ -142,10 +141,10 @@ def best(rows: list) -> dict:
 
 def table(result: dict) -> str:
     rows = result["rows"]
-    lines = [f"{'edit':28s} {'method':7s} {'mode':12s} {'success':>8s} {'n':>4s}  worst side effect",
-             "-" * 84]
+    lines = [f"{'edit':28s} {'method':7s} {'mode':18s} {'success':>8s} {'n':>4s}  worst side effect",
+             "-" * 90]
     for r in rows:
-        lines.append(f"{r['edit']:28s} {r['method']:7s} {r['mode']:12s} {r['success']:8.1%} {r['candidates']:4d}  "
+        lines.append(f"{r['edit']:28s} {r['method']:7s} {r['mode']:18s} {r['success']:8.1%} {r['candidates']:4d}  "
                      f"{r['worst'] or '-'} {r['worst_rate']:.1%}")
     lines += ["", f"best per edit (goal: success >= {GOAL_SUCCESS:.0%}, every other attribute <= {GOAL_SIDE:.0%}):"]
     for edit, r in best(rows).items():
@@ -169,7 +168,11 @@ def main(argv=None):
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", type=Path, default=None, help="write every number here")
+    p.add_argument("--table", type=Path, default=None, help="print the table of a result --json wrote, measure nothing")
     args = p.parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.table.read_text())))
+        return
     args.methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     result = measure(args)
     print(table(result))

@@ -47,3 +47,16 @@ def hub(tmp_path, monkeypatch):
     d = tmp_path / "torch" / "hub" / "checkpoints"
     d.mkdir(parents=True)
     return d
+
+
+def truth_tagged_run(path, n_inputs: int, styles_per_input: int = 3):
+    """A demo-world run sampled into `path`, tagged with the world's ground-truth tags (no TensorFlow)."""
+    from latentedit.pipeline.sample import sample
+    from latentedit.world import truth
+
+    run = sample("demo", path, n_inputs=n_inputs, styles_per_input=styles_per_input, progress=False).run
+    for s in run.shards():
+        codes = run.shard_codes(s)
+        run.write_tag_shard(s, codes["id"], truth.tag_matrix(codes["z"]))
+    run.write_tag_vocab({"tags": truth.TAGS, "tagger": "ground-truth", "source": "truth"})
+    return run

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +28,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dis
 @pytest.fixture(scope="module")
 def truth_run(tmp_path_factory):
     """A demo-world run (40 selfies x 3 styles) tagged with the world's ground-truth tags."""
-    from latentedit.pipeline.sample import sample
+    from conftest import truth_tagged_run
 
-    run = sample("demo", tmp_path_factory.mktemp("runs") / "run", n_inputs=40, styles_per_input=3, progress=False).run
-    for s in run.shards():
-        codes = run.shard_codes(s)
-        run.write_tag_shard(s, codes["id"], truth.tag_matrix(codes["z"]))
-    run.write_tag_vocab({"tags": truth.TAGS, "tagger": "ground-truth", "source": "truth"})
-    return run
+    return truth_tagged_run(tmp_path_factory.mktemp("runs") / "run", n_inputs=40)
 
 
 @pytest.fixture(scope="module")

@@ -100,15 +100,10 @@ def test_html_is_self_contained_and_marks_failures():
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     """A small demo-world run tagged with the world's ground-truth tags (no TensorFlow needed)."""
-    from latentedit.pipeline.sample import sample
-    from latentedit.world import truth
+    from conftest import truth_tagged_run
 
-    run = sample("demo", tmp_path_factory.mktemp("runs") / "run", n_inputs=80, styles_per_input=3, progress=False).run
+    run = truth_tagged_run(tmp_path_factory.mktemp("runs") / "run", n_inputs=80)
     assert run.is_demo and run.input_source.kind == "demo"
-    for s in run.shards():
-        codes = run.shard_codes(s)
-        run.write_tag_shard(s, codes["id"], truth.tag_matrix(codes["z"]))
-    run.write_tag_vocab({"tags": truth.TAGS, "tagger": "ground-truth", "source": "truth"})
     return run
 
 

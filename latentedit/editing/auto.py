@@ -102,6 +102,16 @@ def utility(trial: Trial) -> tuple:
     return (met, round(success - trial.worst[1], 9), round(-trial.total, 9))
 
 
+def _best(trials: list) -> tuple:
+    """(the trial of highest utility, the first on ties, marked accepted; 'note s%/w%, ...' of the others)."""
+    pick = trials[0]
+    for t in trials[1:]:
+        if utility(t) > utility(pick):
+            pick = t
+    pick.accepted = True
+    return pick, ", ".join(f"{t.note} {t.success:.0%}/{t.worst[1]:.0%}" for t in trials if t is not pick)
+
+
 def renormalised(session, edit, reference, max_ratio: float = MAX_RENORM):
     """`edit` with its strengths scaled so that its step is as long as `reference`'s (InterFaceGAN
     normalises a conditioned direction the same way); the scale is capped at `max_ratio` and at
@@ -191,14 +201,9 @@ def choose_layers(session, edit, measure, ranges=LAYER_RANGES) -> Choice:
         trials.append(trial)
     if not trials:
         raise InputError("no W+ layer range to choose from")
-    pick = trials[0]
-    for t in trials[1:]:
-        if utility(t) > utility(pick):
-            pick = t
-    pick.accepted = True
+    pick, others = _best(trials)
     reason = (f"layers {pick.note}: success {pick.success:.0%}, worst side effect {pick.worst[0]} {pick.worst[1]:.0%}; "
-              "others (success/worst): " + ", ".join(f"{t.note} {t.success:.0%}/{t.worst[1]:.0%}"
-                                                     for t in trials if t is not pick))
+              f"others (success/worst): {others}")
     return Choice("layers", pick.edit, reason, trials)
 
 
@@ -217,14 +222,9 @@ def choose_strength(session, edit, measure, factors=STRENGTH_FACTORS) -> Choice:
         trial = _measure(measure, edit.with_strengths([s * f for s in base]), own)
         trial.note = f"x{f:g}"
         trials.append(trial)
-    pick = trials[0]
-    for t in trials[1:]:
-        if utility(t) > utility(pick):
-            pick = t
-    pick.accepted = True
+    pick, others = _best(trials)
     reason = (f"strength {pick.note} ({', '.join(f'{s:.4g}' for s in session.strengths(pick.edit))}): success "
-              f"{pick.success:.0%}, worst side effect {pick.worst[0]} {pick.worst[1]:.0%}; others: "
-              + ", ".join(f"{t.note} {t.success:.0%}/{t.worst[1]:.0%}" for t in trials if t is not pick))
+              f"{pick.success:.0%}, worst side effect {pick.worst[0]} {pick.worst[1]:.0%}; others: {others}")
     return Choice("strength", pick.edit, reason, trials)
 
 

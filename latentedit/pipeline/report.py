@@ -38,7 +38,7 @@ from ..images import from_uint8
 from ..models import batched
 from ..reporting.figures import report_figures
 from ..reporting.files import report_files
-from ..reporting.verdict import verdict_csv, verdict_figures
+from ..reporting.verdict import verdict_figures
 from ..world.batch_readout import BatchReader
 from ..scoring import metrics as M
 from ..scoring.rescore import RescoreResult, edit_name, ground_truth_matrix, rescore_matrix, shown_tags
@@ -354,7 +354,7 @@ def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportRe
     tables = {f"{prefix}-{method}.csv": RescoreResult.from_dict(r).to_csv()
               for key, prefix in (("rescore", "rescore"), ("ground_truth", "ground-truth"))
               for method, r in doc[key].items()}
-    tables.update({**V.side_effect_csvs(doc), **verdict_csv(doc)})
+    tables.update(V.report_csvs(doc))
     with ctx.stage("files"):
         write_folder(out, report_files(doc, figures, tables), "report")
     bar.close()

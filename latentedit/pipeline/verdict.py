@@ -29,12 +29,13 @@ from ..editing import Edit, EditSession
 from ..editing.auto import choose, per_sample
 from ..errors import TagError
 from ..scoring.sideeffects import SideEffectTable, edit_effects, side_effect_table, tag_reads
+from ..stats import TAG_THRESHOLD
 from ..world.batch_readout import ATTRIBUTES as TRUE_ATTRIBUTES, changes as true_changes
 from ..world.readout import tag_attribute
 from .probes import DEFAULT_PROBE_SAMPLES, edit_label, exclusive_tags, run_probe_batch, tagger_probe, tagger_reached
 
 __all__ = ["GOAL_SUCCESS", "GOAL_SIDE", "MODES", "run_stages", "side_effects", "evaluate_modes", "verdict",
-           "best_source", "best_images", "shown_tags", "tagger_of", "side_effect_csvs"]
+           "best_source", "best_images", "shown_tags", "tagger_of", "side_effect_csvs", "verdict_csv", "report_csvs"]
 
 GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
 MIN_TAG_SHARE = 0.02   # tagger tags shown by fewer of the before/after images are left out of its table
@@ -81,7 +82,7 @@ def _tag_table(source: str, before_scores, afters: dict, tags, edits: dict, keep
 
 def shown_tags(before_scores, afters: dict, tags, edits: dict, share: float = MIN_TAG_SHARE) -> list:
     """Tags shown (>= threshold) by at least `share` of the before or of some after images, and the edits' tags."""
-    on = [np.asarray(before_scores) >= 0.5] + [np.asarray(a) >= 0.5 for a in afters.values()]
+    on = [np.asarray(before_scores) >= TAG_THRESHOLD] + [np.asarray(a) >= TAG_THRESHOLD for a in afters.values()]
     frequent = {t for k, t in enumerate(tags) if any(x[:, k].mean() >= share for x in on)}
     own = {t for e in edits.values() for t in e["add"] + e["sub"]}
     return [t for t in tags if t in frequent or t in own]
@@ -295,9 +296,31 @@ def side_effect_csvs(report: dict) -> dict:
                     rows.append([m["method"], mode, *next(csv.reader([line]))])
     header = ["method", "mode", "source", "edit", "attribute", "kind", "rate", "std", "ci95_low", "ci95_high",
               "count", "n"]
+    return {"side-effects.csv": _csv(header, rows)} if rows else {}
+
+
+def _csv(header, rows) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows([header, *rows])
-    return {"side-effects.csv": buf.getvalue()} if rows else {}
+    return buf.getvalue()
+
+
+def verdict_csv(report: dict) -> dict:
+    """{"verdict.csv": per edit, every candidate with its success and worst side effect, the best marked}."""
+    rows = []
+    for name, v in (report.get("verdict") or {}).items():
+        for c in v["candidates"]:
+            best = c["method"] == v["best"]["method"] and c["mode"] == v["best"]["mode"]
+            rows.append([name, c["method"], c["mode"], c["label"], f"{c['success']:.6f}",
+                         c["worst"]["attribute"] or "", "" if c["worst"]["rate"] is None else f"{c['worst']['rate']:.6f}",
+                         int(best), int(best and v["goal_met"])])
+    header = ["edit", "method", "mode", "chosen", "success", "worst_attribute", "worst_rate", "best", "goal_met"]
+    return {"verdict.csv": _csv(header, rows)} if rows else {}
+
+
+def report_csvs(report: dict) -> dict:
+    """{"side-effects.csv", "verdict.csv"} of a report dict (each only when it has rows)."""
+    return {**side_effect_csvs(report), **verdict_csv(report)}
 
 
 def best_images(ctx, name: str, best: dict):

@@ -5,22 +5,19 @@
   it is missed), and a before/after strip of a few faces (`faces.face_strip`: 128 px, nearest-
   neighbour, so no pixel is blurred).
 - `side_effects_html(report)`: the side-effect table of every method and source, and the modes.
-- `verdict_csv(report)`: the verdict's candidates as a CSV file (the side-effect tables' CSV is
-  `pipeline.verdict.side_effect_csvs`, which knows the table type).
+The CSV files of the verdict and the side-effect tables are `pipeline.verdict.report_csvs`.
 """
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import re
 
 import numpy as np
 
 from .faces import face_strip
 
-__all__ = ["STRIP_FACES", "verdict_figures", "verdict_html", "side_effects_html", "verdict_csv"]
+__all__ = ["STRIP_FACES", "strip_name", "verdict_figures", "verdict_html", "side_effects_html"]
 
 STRIP_FACES = 6  # faces per strip, 128 px each
 
@@ -133,24 +130,3 @@ def side_effects_html(report: dict) -> str:
                      '<th class="name">why (measured with the tagger on the run\'s samples)</th></tr>'
                      + "".join(rows) + "</table>")
     return "".join(parts)
-
-
-def _csv(header, rows) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
-
-
-def verdict_csv(report: dict) -> dict:
-    """{"verdict.csv": per edit, every candidate with its success and worst side effect, the best marked}."""
-    rows = []
-    for name, v in (report.get("verdict") or {}).items():
-        for c in v["candidates"]:
-            best = c["method"] == v["best"]["method"] and c["mode"] == v["best"]["mode"]
-            rows.append([name, c["method"], c["mode"], c["label"], f"{c['success']:.6f}",
-                         c["worst"]["attribute"] or "", "" if c["worst"]["rate"] is None else f"{c['worst']['rate']:.6f}",
-                         int(best), int(best and v["goal_met"])])
-    header = ["edit", "method", "mode", "chosen", "success", "worst_attribute", "worst_rate", "best", "goal_met"]
-    return {"verdict.csv": _csv(header, rows)} if rows else {}

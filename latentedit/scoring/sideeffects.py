@@ -30,6 +30,8 @@ import numpy as np
 from latentedit.errors import InputError
 from latentedit.stats import TAG_THRESHOLD
 
+UNSURE = 0.5  # what `tag_reads` with a margin reads for a score too close to the threshold
+
 __all__ = ["Rate", "EffectRow", "SideEffectTable", "rate", "edit_effects", "side_effect_table", "tag_reads",
            "sure_changes"]
 
@@ -209,7 +211,7 @@ def side_effect_table(source: str, before: dict, afters: dict, targets: dict, ch
 def tag_reads(scores, tags, threshold: float = TAG_THRESHOLD, margin: float = 0.0) -> dict:
     """Scores (N, T) of a tagger or the re-scorer -> {tag: (N,) 0/1} thresholded at `threshold`.
 
-    With a `margin`, scores within it of the threshold read 0.5 (unsure): see `sure_changes`.
+    With a `margin`, scores within it of the threshold read UNSURE (0.5): see `sure_changes`.
     """
     scores = np.asarray(scores, np.float64)
     if scores.ndim != 2 or scores.shape[1] != len(tags):
@@ -219,11 +221,11 @@ def tag_reads(scores, tags, threshold: float = TAG_THRESHOLD, margin: float = 0.
         s = scores[:, k]
         value = (s >= threshold).astype(np.float64)
         if margin > 0:
-            value[np.abs(s - threshold) < margin] = 0.5
+            value[np.abs(s - threshold) < margin] = UNSURE
         out[t] = value
     return out
 
 
 def sure_changes(before: dict, after: dict) -> dict:
-    """{tag: (N,) bool}: the value changed and was read surely (not 0.5) both before and after."""
-    return {t: (before[t] != after[t]) & (before[t] != 0.5) & (after[t] != 0.5) for t in before}
+    """{tag: (N,) bool}: the value changed and was read surely (not UNSURE) both before and after."""
+    return {t: (before[t] != after[t]) & (before[t] != UNSURE) & (after[t] != UNSURE) for t in before}
