@@ -98,14 +98,15 @@ def _batch(encoder, image) -> tuple[torch.Tensor, bool]:
 
 
 @torch.no_grad()
-def encode_style(encoder, image) -> np.ndarray:
+def encode_style(encoder, image, batch_size: int = 16) -> np.ndarray:
     """Style code z of a reference (path, PIL image or uint8 array): float32 (latent_dim,).
 
-    A list of references (or a uint8 (B, H, W, 3) array) gives (B, latent_dim).
+    A list of references (or a uint8 (B, H, W, 3) array) gives (B, latent_dim), `batch_size` at a time.
     """
     x, single = _batch(encoder, image)
     device = next(encoder.parameters()).device
-    z = encoder.style_encode(x.to(device)).float().cpu().numpy()
+    z = torch.cat([encoder.style_encode(x[i : i + batch_size].to(device)).float().cpu()
+                   for i in range(0, len(x), batch_size)]).numpy()
     return z[0] if single else z
 
 
