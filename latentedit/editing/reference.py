@@ -120,6 +120,12 @@ class RefineConfig:
     squared distance between the re-encoded style of the decoded face and the reference's style,
     plus `prior_weight` x the squared distance of the code from its start (per coordinate, in
     units of the start's spread), so that the code stays a plausible one.
+
+    Measured on the demo world (benchmarks/bench_reference.py, 200 references): in z it raises
+    agreement with the reference's ground truth for open mouth (0.945 -> 0.970) and eye colour
+    (0.815 -> 0.889) and lowers it for hair length (0.980 -> 0.960); in W+ at the same lr it
+    fools the encoder (hair colour 0.995 -> 0.895, eye colour -> 0.648). Hence z by default and
+    refinement opt-in.
     """
 
     steps: int = 30
