@@ -349,7 +349,7 @@ def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportRe
     with ctx.stage("figures"):
         figures = report_figures(doc, ctx.before, ctx.images)
         figures.update(verdict_figures(doc.get("verdict", {}), ctx.before, lambda n, b: V.best_images(ctx, n, b)))
-    doc["stages"] = ctx.stage.status
+    doc["stages"] = dict(ctx.stage.status)  # a copy: what report.json holds (the files stage writes it)
     doc["seconds"] = round(time.time() - start, 1)
     tables = {f"{prefix}-{method}.csv": RescoreResult.from_dict(r).to_csv()
               for key, prefix in (("rescore", "rescore"), ("ground_truth", "ground-truth"))
