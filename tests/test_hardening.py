@@ -354,7 +354,8 @@ def test_tag_names_with_terminal_escapes_are_printed_escaped(tiny_run, tmp_path)
     project = shutil.copytree(demo_tagger_path(), tmp_path / "hostile")
     tags = (project / "tags.txt").read_text().split("\n")
     (project / "tags.txt").write_text("\n".join(t + "\x1b]0;pwned\x07\x1b[2J" if t else t for t in tags))
-    r = cli("tag", tiny_run, "--tagger", project, "--overwrite", "--top", 3)
+    run = copy_run(tiny_run, tmp_path)  # a copy: the shared run keeps the demo tagger's tags
+    r = cli("tag", run, "--tagger", project, "--overwrite", "--top", 3)
     assert r.returncode == 0, r.stderr
     assert "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout + r.stderr
     listed = r.stdout.split("top tags   (score >= 0.5)\n")[1].splitlines()[:3]
