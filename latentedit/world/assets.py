@@ -30,32 +30,31 @@ def assets_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "assets"
 
 
-def demo_generator_path(verify_file: bool = True) -> Path:
-    """Path of the demo GNR generator (checked against the manifest unless verify_file=False)."""
+def demo_asset_path(name: str, verify_file: bool = True) -> Path:
+    """Path of a shipped demo asset (a file, or the tagger's folder), checked against the manifest by default."""
     if verify_file:
-        verify(GENERATOR)
-    return assets_dir() / GENERATOR
+        verify(name)
+    return assets_dir() / name
+
+
+def demo_generator_path(verify_file: bool = True) -> Path:
+    """The demo GNR generator."""
+    return demo_asset_path(GENERATOR, verify_file)
 
 
 def demo_tagger_path(verify_file: bool = True) -> Path:
-    """Folder of the demo DeepDanbooru-format tagger project (every file checked by default)."""
-    if verify_file:
-        verify(TAGGER)
-    return assets_dir() / TAGGER
+    """Folder of the demo DeepDanbooru-format tagger project (every file checked)."""
+    return demo_asset_path(TAGGER, verify_file)
 
 
 def demo_style_encoder_path(verify_file: bool = True) -> Path:
-    """Path of the demo anime->style encoder (a G_B2A_ema encoder; checked against the manifest by default)."""
-    if verify_file:
-        verify(STYLE_ENCODER)
-    return assets_dir() / STYLE_ENCODER
+    """The demo anime->style encoder (a G_B2A_ema encoder)."""
+    return demo_asset_path(STYLE_ENCODER, verify_file)
 
 
 def demo_scorer_path(verify_file: bool = True) -> Path:
-    """Path of the shipped demo re-scorer (float16 ResNet50; checked against the manifest by default)."""
-    if verify_file:
-        verify(SCORER)
-    return assets_dir() / SCORER
+    """The shipped demo re-scorer (float16 ResNet50)."""
+    return demo_asset_path(SCORER, verify_file)
 
 
 def sha256_file(path: Path) -> str:
