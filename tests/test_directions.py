@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from latentedit.directions import (METHODS, DirectionSet, LassoDirections, LinearDirections,
-                                   PCADirections, SeFa, SVDDirections, SVMDirections, condition,
+                                   PCADirections, SeFa, SVDDirections, SVMDirections,
                                    fit_directions, make_estimator, synthetic_codes)
 from latentedit.directions.sefa import modulated_layers
 from latentedit.directions.svm import select_extremes
@@ -314,7 +314,7 @@ def test_sefa_on_a_generator_module():
     np.testing.assert_allclose(np.abs(np.einsum("kd,kd->k", est.directions_, vt[:4])), 1.0, atol=1e-8)
 
 
-# --- PCA, conditioning ---------------------------------------------------------------------
+# --- PCA -----------------------------------------------------------------------------------
 
 def test_pca_matches_sklearn(thesis_like):
     from sklearn.decomposition import PCA
@@ -325,17 +325,6 @@ def test_pca_matches_sklearn(thesis_like):
     np.testing.assert_allclose(np.abs(np.einsum("kd,kd->k", est.directions_, ref.components_)), 1.0, atol=1e-8)
     np.testing.assert_allclose(est.std_, np.sqrt(ref.explained_variance_), rtol=1e-8)
     assert est.names_ == ["pca_0", "pca_1", "pca_2", "pca_3", "pca_4"]
-
-
-def test_condition_projects_out_others():
-    rng = np.random.default_rng(0)
-    v, a, b = rng.standard_normal((3, 16))
-    c = condition(v, np.stack([a, b]))
-    assert abs(np.linalg.norm(c) - 1) < 1e-12 and abs(c @ a) < 1e-12 and abs(c @ b) < 1e-12
-    assert c @ v > 0
-    np.testing.assert_allclose(condition(v, a), condition(v, [a]))
-    with pytest.raises(DirectionError, match="^the direction lies in the span of the directions it is conditioned on"):
-        condition(2 * a - b, np.stack([a, b]))
 
 
 # --- DirectionSet file format -------------------------------------------------------------

@@ -15,7 +15,6 @@ toward its tag. Direction files are keyed by their parameters (`keys`).
 
 from latentedit.directions.base import (DirectionEstimator, DirectionSet, code_scale, paired_difference,
                                         synthetic_codes)
-from latentedit.directions.conditional import condition
 from latentedit.directions.filtering import TagFilterResult, filter_tags
 from latentedit.directions.fit import METHODS, estimator_class, fit_directions, make_estimator
 from latentedit.directions.keys import direction_file_name, params_key
@@ -32,5 +31,5 @@ __all__ = [
     "DirectionSet", "DirectionEstimator", "load_directions", "fit_directions", "make_estimator", "estimator_class", "METHODS",
     "code_scale", "params_key", "direction_file_name",
     "LinearDirections", "LassoDirections", "SVDDirections", "SVMDirections", "PCADirections", "SeFa",
-    "condition", "paired_difference", "filter_tags", "TagFilterResult", "synthetic_codes",
+    "paired_difference", "filter_tags", "TagFilterResult", "synthetic_codes",
 ]
