@@ -49,7 +49,7 @@ def edit(
         device=device, out=out, ids=parse_ids(ids), reference=reference, style_seed=style_seed, recipe=recipe)
     result = edit_faces(run, request)
     r = result.record
-    typer.echo(printable(f"edit       +{' +'.join(r['add'])}{''.join(' -' + t for t in r['sub'])} ({r['method']} directions)"))
+    typer.echo(printable(f"edit       {_signed_tags(r)} ({r['method']} directions)"))
     if r["sweep"] is not None:
         typer.echo("sweep      " + ", ".join(f"A={a:.4g} B={b:.4g}" for a, b in result.strengths))
     else:
@@ -68,3 +68,12 @@ def edit(
         typer.echo(f"keep       {', '.join(r['keep'])} (their directions projected out)")
     typer.echo(f"images     {len(result.labels)} rows x {len(result.strengths) + 1} columns")
     typer.echo(f"output     {result.out} (grid.png, before/, after/, codes.npz, edit.json, recipe.json)")
+
+
+def _signed_tags(record: dict) -> str:
+    """'+long_hair -short_hair': each tag with the sign the edit moves it by (a recipe or a negative
+    --strength can subtract an added tag; a sweep is named by its added and subtracted tags)."""
+    a, b = record["strength"], record["sub_strength"]
+    add = "-" if a is not None and a < 0 else "+"
+    sub = "+" if b is not None and b < 0 else "-"
+    return " ".join([add + t for t in record["add"]] + [sub + t for t in record["sub"]])

@@ -377,6 +377,11 @@ def test_cli_ids_recipe_png_and_video_without_an_input(tmp_path):
                 "--sub-strength", 1, "--ids", "4,1", "--out", tmp_path / "e")
     assert e.returncode == 0, e.stderr
     assert "images     2 rows x 2 columns" in e.stdout
+    assert "edit       +long_hair -short_hair (linear directions)" in e.stdout
+    neg = run_cli("edit", run.path, "--method", "linear", "--add", "long_hair", "--strength", -2, "--ids", "1",
+                  "--out", tmp_path / "neg")
+    assert neg.returncode == 0, neg.stderr
+    assert "edit       -long_hair (linear directions)" in neg.stdout  # a negative strength subtracts the tag
     png = tmp_path / "e" / "after" / "000000004.png"
     again = run_cli("edit", run.path, "--recipe", png, "--out", tmp_path / "again")
     assert again.returncode == 0, again.stderr
