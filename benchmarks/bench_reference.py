@@ -28,11 +28,12 @@ def main(argv=None) -> None:
     p.add_argument("--refine-steps", type=int, default=RefineConfig.steps, help="0 skips the refinement rows")
     p.add_argument("--space", default=RefineConfig.space, choices=["z", "w", "w+"])
     p.add_argument("--lr", type=float, default=RefineConfig.lr)
+    p.add_argument("--generator", default="demo", help="demo, or another demo-world generator checkpoint")
     p.add_argument("--no-oracle", action="store_true", help="skip the posterior-mean oracle rows")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 1)))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    G, encoder = load_generator("demo"), load_style_encoder("demo")
+    G, encoder = load_generator(args.generator), load_style_encoder("demo")
     refine = None
     if args.refine_steps:
         refine = RefineConfig(steps=args.refine_steps, space=args.space, lr=args.lr, seed=args.seed)
