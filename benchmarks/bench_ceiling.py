@@ -41,10 +41,9 @@ from latentedit.world.batch_readout import ATTRIBUTES, BACKGROUND_TOLERANCE, Bat
 from latentedit.world.evaluate import DemoBatch
 from latentedit.world.readout import tag_attribute
 
-EDITS = (("long_hair", "short_hair"), ("open_mouth", "closed_mouth"), ("closed_eyes", None),
-         ("blonde_hair", "black_hair"))
+from bench_disentangle import EDITS, GOAL_SIDE, GOAL_SUCCESS  # the same edits and goal
+
 STRENGTHS = np.round(np.arange(0.25, 8.01, 0.25), 2)
-GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
 _THRESHOLDS = {"mouth": truth.MOUTH_THRESHOLD, "smile": truth.SMILE_THRESHOLD,
                "eyes_closed": truth.EYES_THRESHOLD, "blush": truth.BLUSH_THRESHOLD}
 

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 from latentedit import tracking
-from latentedit.world import render, truth
-from latentedit.world.video import demo_video, follow_figures
+from latentedit.world import render
+from latentedit.world.video import clear_long_hair_code, demo_video, follow_figures
 
 
 def centres(boxes):
@@ -146,10 +146,7 @@ def main(argv=None):
     from latentedit.models.checkpoint import load_generator
 
     G = load_generator("demo")
-    v = truth.VECTORS["hair_length"].astype(np.float32)
-    z = 0.3 * np.random.default_rng(args.seed + 5).standard_normal((1, 8)).astype(np.float32)
-    z -= (z @ v + 1.5)[:, None] * v  # short hair ...
-    z_long = z + 3.0 * v  # ... edited to long
+    z_long = clear_long_hair_code(args.seed + 5)  # the edited style: long hair, all else clear of its threshold
     with torch.inference_mode():
         w = G.mapping(torch.from_numpy(z_long))
     print("\n3. the translated video (demo generator, one edited style: short hair -> long)")

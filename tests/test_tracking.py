@@ -108,14 +108,14 @@ def test_the_translated_demo_video_follows_the_face_and_keeps_the_edit(tmp_path)
     from latentedit.pipeline.video import translate_video
     from latentedit.world import truth
     from latentedit.world.render import write_video
-    from latentedit.world.video import follow_figures
+    from latentedit.world.video import clear_long_hair_code, follow_figures
 
     G = load_generator("demo")  # shipped in assets/: a missing file is a failure, not a skip
     video = demo_video(48, seed=0)
     write_video(tmp_path / "in.mp4", video.frames, fps=video.fps)
-    v = truth.VECTORS["hair_length"].astype(np.float32)
-    z = 0.3 * np.random.default_rng(5).standard_normal((1, 8)).astype(np.float32)
-    z += (1.5 - z @ v)[:, None] * v  # long hair, the "edit" of this check
+    z = clear_long_hair_code(5)  # long hair, the "edit" of this check, every other attribute clear of its threshold
+    a = truth.attributes(z)
+    assert a["hair_length_class"][0] == 2 and a["mouth_score"][0] < -0.29 and a["smile_score"][0] < -0.24
     with torch.inference_mode():
         w = G.mapping(torch.from_numpy(z))
     with imageio.get_reader(str(tmp_path / "in.mp4"), format="ffmpeg") as r:

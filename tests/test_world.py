@@ -281,3 +281,32 @@ def test_generator_training_is_reproducible(fresh):
     cfg.seed = 2
     assert not torch.equal(first, trained(cfg))
     assert not torch.equal(first, torch.cat([p.flatten() for p in tiny_generator(0).parameters()]))
+
+
+def test_generator_build_resumes_after_its_finished_stages(tmp_path):
+    """A build extended by a stage (or interrupted between stages) resumes from the saved weights and ends
+    with the same weights as an uninterrupted build; another build's history is not resumed."""
+    import torch
+
+    from latentedit.models.checkpoint import load_generator
+    from latentedit.world.build import build_generator, finished_stages
+    from latentedit.world.train_generator import TrainConfig
+
+    def stages(last_seed=7):
+        small = dict(n_train=4, n_val=2, steps=2, batch=2, styles_per_step=2, threads=1)
+        return [TrainConfig(seed=5, **small), TrainConfig(seed=6, feature_weight=4.0, **small),
+                TrainConfig(seed=last_seed, blush_weight=8.0, feature_l2=4.0, fresh_styles=True, near_threshold=0.5, **small)]
+
+    def weights(folder):
+        return torch.cat([p.flatten() for p in load_generator(folder / "demo-generator.pt").parameters()])
+
+    logs = []
+    build_generator(tmp_path / "a", stages=stages()[:2], log=logs.append)
+    assert len(finished_stages(tmp_path / "a", stages())) == 2
+    build_generator(tmp_path / "a", stages=stages(), log=logs.append, resume=True)
+    assert "resuming after stage 2 of 3 (weights and history in" in "\n".join(logs)
+    assert sum(line.startswith("stage ") for line in logs) == 3  # stages 1, 2, then only 3
+    build_generator(tmp_path / "b", stages=stages(), log=lambda _: None)
+    assert torch.equal(weights(tmp_path / "a"), weights(tmp_path / "b"))
+    assert finished_stages(tmp_path / "a", stages(last_seed=8)) == []  # stage 3 differs: nothing to resume
+    assert len(finished_stages(tmp_path / "a", stages()[:2])) == 0  # more stages saved than asked for

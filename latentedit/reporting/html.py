@@ -16,13 +16,13 @@ from .verdict import side_effects_html, verdict_html
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1500px; }
 h1 { font-size: 1.5em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 4px; margin-top: 2em; }
-table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
+table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; display: block; overflow-x: auto; max-width: 100%; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th { background: #f3f3f3; } td.name, th.name { text-align: left; }
 td.target { background: #fff3c4; font-weight: bold; }
 .methods { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .method { border: 1px solid #ddd; padding: 6px 10px; border-radius: 6px; flex: 0 1 330px; }
-.method img { width: 100%; } .grid img { max-width: none; }
+.method img { width: 100%; } .grid { overflow-x: auto; } .grid img { max-width: none; }
 .failed { color: #b00020; font-weight: bold; } .ok { color: #1b7f3b; } .skipped { color: #8a6d00; }
 .note { color: #555; font-size: 13px; max-width: 1100px; }
 .substitute { color: #8a4b00; font-style: italic; }

@@ -1,8 +1,9 @@
 """Build the demo assets reproducibly: `python -m latentedit.world.build --seed 0`.
 
-Trains the demo GNR generator on the demo world (train_generator.py) in three stages (from
+Trains the demo GNR generator on the demo world (train_generator.py) in four stages (from
 scratch; a fine-tune that weighs the eyes and mouth up; a sharpening stage on fresh style codes,
-many placed next to a tag threshold), measures it against the ground
+many placed next to a tag threshold; a fidelity stage adding squared error on the eyes, mouth and
+cheeks), measures it against the ground
 truth, writes assets/demo-generator.pt, its sample grid and model card, then trains the demo
 tagger (latentedit.world.train_tagger.build_demo_tagger_assets) into assets/demo-tagger/, and finally
 rewrites assets/manifest.json. `--only generator` or `--only tagger` builds one part;
@@ -15,6 +16,7 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,17 @@ def sharpen_config(seed: int = 0) -> TrainConfig:
     """
     return TrainConfig(seed=seed + 2, steps=8000, lr=1e-3, feature_weight=16.0, fresh_styles=True,
                        near_threshold=0.5, batch=2, styles_per_step=6, time_budget_s=25 * 60)
+
+
+def fidelity_config(seed: int = 0) -> TrainConfig:
+    """Stage 4: like stage 3, longer, at half its lr, eyes, mouth and (new) cheeks x32.
+
+    After stage 3 the generator draws a code's smile, blush and eye colour wrong in about a
+    quarter of the faces (the reader's 0.745 / 0.815 / 0.744), and an edit that moves a face at all
+    then flips what the readout sees (benchmarks/bench_ceiling.py): this stage is for fidelity.
+    """
+    return TrainConfig(seed=seed + 3, steps=12000, lr=5e-4, feature_weight=16.0, blush_weight=16.0, feature_l2=64.0,
+                       fresh_styles=True, near_threshold=0.5, batch=2, styles_per_step=6, time_budget_s=30 * 60)
 SAMPLE_SEED_OFFSET = 20_000
 HISTORY = ".demo-generator-history.json"  # hidden: kept out of the manifest, lets the card be redone
 
@@ -155,6 +168,12 @@ def _styles_note(cfg: TrainConfig) -> str:
             "targets rendered on the fly)")
 
 
+def _extra_losses(cfg: TrainConfig) -> str:
+    parts = [f"cheek (blush) L1 weight {cfg.blush_weight}"] if cfg.blush_weight else []
+    parts += [f"squared error x{cfg.feature_l2} on the eye, mouth and cheek blobs"] if cfg.feature_l2 else []
+    return "".join(", " + p for p in parts)
+
+
 def _stage_lines(stages: list[TrainConfig], histories: list[dict]) -> str:
     lines = []
     for k, (cfg, h) in enumerate(zip(stages, histories)):
@@ -162,7 +181,7 @@ def _stage_lines(stages: list[TrainConfig], histories: list[dict]) -> str:
         stopped = " (stopped early)" if h["steps_done"] < cfg.steps else ""
         lines.append(
             f"- Stage {k + 1}: {h['steps_done']} of {cfg.steps} steps{stopped}, lr {cfg.lr} (50-step warm-up, "
-            f"cosine decay over {cfg.steps} steps), eye/mouth loss weight {cfg.feature_weight}, batch "
+            f"cosine decay over {cfg.steps} steps), eye/mouth loss weight {cfg.feature_weight}{_extra_losses(cfg)}, batch "
             f"{cfg.batch} selfies x {cfg.styles_per_step} styles{_styles_note(cfg)}, torch.manual_seed({cfg.seed}); "
             f"{h['train_seconds'] / 60:.1f} min; last 100-step mean losses {json.dumps(last)}.")
     return "\n".join(lines)
@@ -239,13 +258,18 @@ same reader reads as "on" (a perfect generator: 0 left of the threshold, 1 right
 ## What a look at the outputs shows (seed-0 build)
 Hair length, hair colour, background and face position follow the code and the selfie reliably.
 Closed eyes read as closed (a soft line) and switch within about 0.1 of their threshold. The
-mouth is the softest feature: an open mouth is a dark oval that grows over about half a unit of
-code past its threshold (table above), so a face just past the threshold still looks closed;
-closed smiles are faint curves, blush is hardly ever drawn (its 0.815 is the share of faces
-without blush), and dark or red irises are sometimes muddy. Stage 3 exists for the switches:
-after stages 1-2 alone, open_mouth read 0.14 at +0.1 and 0.75 at +0.6, closed_eyes 0.69 at +0.1,
-and the demo tagger reached only 0.877 balanced accuracy on open_mouth (now 0.934, see
-MODEL_CARD_tagger.md). The nearest-render reader only decides which of two renders an output is
+mouth is the softest feature: an open mouth is a dark oval that grows over a few tenths of a unit
+of code past its threshold (table above); the smile of an open mouth (a wide half-oval instead of
+an oval) is often not drawn, closed smiles are faint curves, blush is a faint pink, and dark or red
+irises are sometimes muddy. Stage 3 exists for the switches: after stages 1-2 alone, open_mouth
+read 0.14 at +0.1 and 0.75 at +0.6, closed_eyes 0.69 at +0.1, and the demo tagger reached only
+0.877 balanced accuracy on open_mouth. Stage 4 exists for the small features: after stage 3 the
+reader gave blush 0.815 (never drawn: the share of faces without blush), smile 0.745, eye colour
+0.744, open mouth 0.897, and the mouth switch read 0.32 at +0.1 and 0.73 at +0.4. An L1 loss lets a
+rare feature stay undrawn until the network is sure of it (a stage 4 with L1 weight 32 on eyes,
+mouth and cheeks and no squared error moved blush 0.815 -> 0.815, smile 0.745 -> 0.753, eye colour
+0.744 -> 0.811); squared error on the same blobs grows it. What is left costs edits their
+side effects (`python benchmarks/bench_ceiling.py`). The nearest-render reader only decides which of two renders an output is
 closer to, so it rates soft features more kindly than a tagger or a person would.
 
 ## Sample grid (assets/demo-generator-samples.png)
@@ -262,12 +286,41 @@ tags of the codes, by column (simple_background is on everywhere):
 # --------------------------------------------------------------------------- build steps
 
 def default_stages(seed: int = 0) -> list[TrainConfig]:
-    return [pretrain_config(seed), finetune_config(seed), sharpen_config(seed)]
+    return [pretrain_config(seed), finetune_config(seed), sharpen_config(seed), fidelity_config(seed)]
 
 
-def build_generator(out_dir: Path, seed: int = 0, stages: list[TrainConfig] | None = None, log=print):
-    """Train (pretrain, then fine-tune), save, measure and document the demo generator."""
-    from latentedit.models.checkpoint import save_generator
+def _same_stage(saved: dict, cfg: TrainConfig) -> bool:
+    """Whether a saved stage history is this stage, run to its end (time budgets aside)."""
+    def key(c: TrainConfig) -> dict:
+        return {k: v for k, v in asdict(c).items() if k != "time_budget_s"}
+
+    end = cfg.stop_after if cfg.stop_after is not None else cfg.steps
+    return key(TrainConfig(**saved["config"])) == key(cfg) and saved["steps_done"] == end
+
+
+def finished_stages(out_dir: Path, stages: list[TrainConfig]) -> list[dict]:
+    """Histories of the leading stages of `stages` that the generator saved in `out_dir` has finished.
+
+    Stages share nothing but the weights (each starts its own optimiser and seeds), so a build
+    interrupted between stages, or extended by a new stage, resumes from the saved weights with
+    the same bytes as an uninterrupted build. Empty when the saved history is another build's.
+    """
+    path = Path(out_dir) / HISTORY
+    if not path.is_file() or not (Path(out_dir) / assets.GENERATOR).is_file():
+        return []
+    saved = json.loads(path.read_text())
+    if len(saved) > len(stages) or not all(_same_stage(h, c) for h, c in zip(saved, stages)):
+        return []
+    return saved
+
+
+def build_generator(out_dir: Path, seed: int = 0, stages: list[TrainConfig] | None = None, log=print,
+                    resume: bool = False):
+    """Train the stages in turn, saving weights and history after each; measure and document the result.
+
+    resume: start after the stages the saved generator in `out_dir` has finished (`finished_stages`).
+    """
+    from latentedit.models.checkpoint import load_generator, save_generator
     from latentedit.models.gnr import DEMO_CONFIG, Generator
 
     stages = stages or default_stages(seed)
@@ -277,16 +330,20 @@ def build_generator(out_dir: Path, seed: int = 0, stages: list[TrainConfig] | No
     val = make_pairs(stages[0].n_val, seed + VAL_SEED_OFFSET)
     log(f"rendered {len(data.selfies)} + {len(val.selfies)} selfies x {STYLES_PER_SELFIE} styles "
         f"in {time.time() - t0:.0f} s")
-    torch.manual_seed(seed)
-    G = Generator(**DEMO_CONFIG)
-    histories = []
-    for k, cfg in enumerate(stages):
+    histories = finished_stages(out_dir, stages) if resume else []
+    if histories:
+        G = load_generator(out_dir / assets.GENERATOR)
+        log(f"resuming after stage {len(histories)} of {len(stages)} (weights and history in {out_dir})")
+    else:
+        torch.manual_seed(seed)
+        G = Generator(**DEMO_CONFIG)
+    for k, cfg in enumerate(stages[len(histories):], start=len(histories)):
         log(f"stage {k + 1}/{len(stages)}: {cfg.steps} steps, lr {cfg.lr}, feature weight {cfg.feature_weight}")
         histories.append(train(G, data, cfg, val=val, log=log))
+        path = save_generator(G, out_dir / assets.GENERATOR)
+        atomic_write_text(out_dir / HISTORY, json.dumps(histories) + "\n")
+        log(f"wrote {path} (after stage {k + 1})")
     del data
-    path = save_generator(G, out_dir / assets.GENERATOR)
-    atomic_write_text(out_dir / HISTORY, json.dumps(histories) + "\n")
-    log(f"wrote {path}")
     write_generator_report(G, out_dir, stages, histories, val, log=log)
     return G
 
@@ -335,9 +392,12 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=None, help="stage-1 (pretraining) steps")
     p.add_argument("--finetune-steps", type=int, default=None, help="stage-2 (fine-tuning) steps; 0 skips it")
     p.add_argument("--sharpen-steps", type=int, default=None, help="stage-3 (sharpening) steps; 0 skips it")
+    p.add_argument("--fidelity-steps", type=int, default=None, help="stage-4 (fidelity) steps; 0 skips it")
+    p.add_argument("--resume", action="store_true",
+                   help="start after the stages the saved generator has finished (same bytes as a whole build)")
     p.add_argument("--budget-minutes", type=float, default=None, help="time budget of each training stage")
-    p.add_argument("--stop-after", type=int, nargs=3, default=None, metavar=("STAGE1", "STAGE2", "STAGE3"),
-                   help="stop each stage at this step (same lr schedule: reproduces a budget stop)")
+    p.add_argument("--stop-after", type=int, nargs="+", default=None, metavar="STEP",
+                   help="stop stage 1, 2, ... at these steps (same lr schedule: reproduces a budget stop)")
     p.add_argument("--style-steps", type=int, default=None, help="style-encoder training steps")
     p.add_argument("--style-stop-after", type=int, default=None,
                    help="stop the style-encoder training at this step (same lr schedule: reproduces a budget stop)")
@@ -356,13 +416,15 @@ def main(argv=None) -> None:
             stages[1].steps = args.finetune_steps
         if args.sharpen_steps is not None:
             stages[2].steps = args.sharpen_steps
+        if args.fidelity_steps is not None:
+            stages[3].steps = args.fidelity_steps
         for k, cfg in enumerate(stages):
             if args.budget_minutes:
                 cfg.time_budget_s = args.budget_minutes * 60
-            if args.stop_after:
+            if args.stop_after and k < len(args.stop_after):
                 cfg.stop_after = args.stop_after[k]
         stages = [cfg for cfg in stages if cfg.steps > 0]
-        G = build_generator(out, args.seed, stages)
+        G = build_generator(out, args.seed, stages, resume=args.resume)
     if args.only in (None, "tagger"):
         if G is None and (out / assets.GENERATOR).is_file():
             from latentedit.models.checkpoint import load_generator

@@ -44,6 +44,8 @@ class TrainConfig:
     gradient_weight: float = 1.0
     style_weight: float = 0.1
     feature_weight: float = 0.0  # extra L1 weight on the eyes and mouth (Gaussian blobs)
+    blush_weight: float = 0.0    # extra L1 weight on the cheeks, where blush is drawn
+    feature_l2: float = 0.0      # squared-error weight on the eye, mouth and cheek blobs (see train)
     fresh_styles: bool = False   # draw new style codes every step and render their targets
     near_threshold: float = 0.0  # with fresh_styles: fraction of codes moved next to a tag threshold
     time_budget_s: float = 45 * 60  # safety stop on a slow or busy machine (see stop_after)
@@ -106,21 +108,27 @@ def _to_tensor(a: np.ndarray) -> torch.Tensor:
 
 
 FEATURE_POINTS = ((-0.085, 0.03), (0.085, 0.03), (0.0, 0.15))  # eyes and mouth, face-local
+CHEEK_POINTS = ((-0.115, 0.095), (0.115, 0.095))  # where blush is drawn (render._draw_blush)
 
 
-def feature_weights(geometry: dict, idx: np.ndarray, size: int, weight: float) -> torch.Tensor:
-    """Per-pixel loss weights (B, 1, H, W): 1 + weight x Gaussian blobs on the eyes and mouth.
+def feature_weights(geometry: dict, idx: np.ndarray, size: int, weight: float, cheek_weight: float = 0.0) -> torch.Tensor:
+    """Per-pixel loss weights (B, 1, H, W): 1 + weight x Gaussian blobs on the eyes and mouth
+    (+ cheek_weight x blobs on the cheeks).
 
-    Eyes and mouth are a few pixels wide at 64x64; without extra weight plain L1 learns them last.
+    Eyes, mouth and blush are a few pixels wide at 64x64; without extra weight plain L1 learns them last.
     """
     ys, xs = np.mgrid[0:size, 0:size] + 0.5
     maps = []
     for i in idx:
         g = render.take(geometry, int(i))
         sigma = 0.045 * g["scale"] * size
-        blobs = sum(np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))
-                    for x, y in render._Frame(g, size)(FEATURE_POINTS))
-        maps.append(1 + weight * blobs)
+        frame = render._Frame(g, size)
+
+        def blobs(points):
+            return sum(np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2)) for x, y in frame(points))
+
+        m = 1 + weight * blobs(FEATURE_POINTS)
+        maps.append(m + cheek_weight * blobs(CHEEK_POINTS) if cheek_weight else m)
     return torch.from_numpy(np.stack(maps)[:, None]).float()
 
 
@@ -172,6 +180,7 @@ def evaluate(G, data: PairData, batch: int = 16) -> dict:
 def train(G, data: PairData, cfg: TrainConfig, val: PairData | None = None, log=print) -> dict:
     """Fit G to the pairs with Adam; stops at cfg.steps or cfg.time_budget_s. Returns a history."""
     torch.manual_seed(cfg.seed)
+    G.requires_grad_(True)  # a loaded generator comes frozen (models.checkpoint.load_generator)
     old_threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed + 1)
@@ -208,11 +217,14 @@ def train(G, data: PairData, cfg: TrainConfig, val: PairData | None = None, log=
                 z = torch.from_numpy(data.z[idx][:, cols]).float()
             content, style = G.encode(x)
             y = G.decode(content.repeat_interleave(z.shape[1], dim=0), z.reshape(-1, z.shape[-1]))
-            if cfg.feature_weight:
-                w = feature_weights(data.geometry, idx, target.shape[-1], cfg.feature_weight)
+            if cfg.feature_weight or cfg.blush_weight:
+                w = feature_weights(data.geometry, idx, target.shape[-1], cfg.feature_weight, cfg.blush_weight)
                 pixel = ((y - target).abs() * w.repeat_interleave(z.shape[1], 0)).mean()
             else:
                 pixel = (y - target).abs().mean()
+            if cfg.feature_l2:  # L1 leaves a rare feature undrawn until it is sure; squared error grows it
+                blobs = feature_weights(data.geometry, idx, target.shape[-1], 1.0, 1.0) - 1
+                pixel = pixel + cfg.feature_l2 * ((y - target).pow(2) * blobs.repeat_interleave(z.shape[1], 0)).mean()
             style_mse = (style - torch.from_numpy(data.z_selfie[idx]).float()).pow(2).mean()
             loss = pixel + cfg.gradient_weight * _gradient_l1(y, target) + cfg.style_weight * style_mse
             opt.zero_grad(set_to_none=True)

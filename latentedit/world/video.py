@@ -109,6 +109,22 @@ def skin_centre(image: np.ndarray) -> np.ndarray:
     return np.array([xs.mean(), ys.mean()]) if len(xs) >= MIN_SKIN_PIXELS else np.full(2, np.nan)
 
 
+def clear_long_hair_code(seed: int = 5, margin: float = 0.5) -> np.ndarray:
+    """A long-haired style code (1, 8) whose other attributes all sit clear of their thresholds.
+
+    The style the video checks translate with: small random codes put the mouth and smile scores
+    next to their thresholds (0.2, 0.25) and the eye colours next to a tie, where the generator
+    draws either side; this code has hair length 1.5, mouth and smile `margin` below their
+    thresholds and its eye colour's vector added once.
+    """
+    z = 0.3 * np.random.default_rng(seed).standard_normal((1, truth.LATENT_DIM))
+    z = z + truth.EYE_VECTORS[int(np.argmax(z @ truth.EYE_VECTORS.T))]
+    V = np.stack([truth.VECTORS["hair_length"], truth.VECTORS["mouth"], truth.VECTORS["smile"]])
+    target = np.array([1.5, truth.MOUTH_THRESHOLD - margin, truth.SMILE_THRESHOLD - margin])
+    z = z + (V.T @ np.linalg.solve(V @ V.T, target - V @ z[0]))[None]
+    return z.astype(np.float32)
+
+
 def follow_figures(video: DemoVideo, outputs: np.ndarray, boxes, z) -> dict:
     """How a translation of the demo video follows the face and keeps the style's attributes.
 
