@@ -335,7 +335,9 @@ of real anime pictures.
   encoder of a Generator of that config (a full G_B2A_ema, as in GNR_checkpoint.pt, loads strictly
   into a Generator). Pairs with the demo generator of fingerprint `{generator_fingerprint}`.
 - Rebuild: `{rebuild}` ({history['train_seconds'] / 60:.1f} min of training on {platform.machine()} CPU with
-  {cfg.threads} threads, a 2-core machine shared with other jobs. A rebuild is not byte-identical across sessions: stop 17's rebuild with the same seed and steps differs from stop 15's in every trained tensor (cause not found); the goal table below is of this file).
+  {cfg.threads} threads, a 2-core machine shared with other jobs. A rebuild is not byte-identical across
+  sessions: stop 17's rebuild with the same seed and steps differs from stop 15's in every trained tensor
+  (cause not found); the goal table below is of this file).
 
 ## Training (latentedit.world.train_style_encoder)
 Fresh anime renders every step (`render_anime` of `sample_geometry` geometry and z ~ N(0, I_8)),
