@@ -149,7 +149,7 @@ def main(argv=None):
     z_long = clear_long_hair_code(args.seed + 5)  # the edited style: long hair, all else clear of its threshold
     with torch.inference_mode():
         w = G.mapping(torch.from_numpy(z_long))
-    print("\n3. the translated video (demo generator, one edited style: short hair -> long)")
+    print("\n3. the translated video (demo generator, one edited style: long hair, all else clear of its threshold)")
     print("   (centre: the anime face's skin pixels, mapped into the frame through the box; correlation and error")
     print("   over the frames whose output shows a face at all)")
     print(f"{'box source':44s} {'face shown':>10s} {'corr x':>7s} {'corr y':>7s} {'centre err':>11s} "

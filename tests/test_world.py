@@ -295,7 +295,8 @@ def test_generator_build_resumes_after_its_finished_stages(tmp_path):
     def stages(last_seed=7):
         small = dict(n_train=4, n_val=2, steps=2, batch=2, styles_per_step=2, threads=1)
         return [TrainConfig(seed=5, **small), TrainConfig(seed=6, feature_weight=4.0, **small),
-                TrainConfig(seed=last_seed, blush_weight=8.0, feature_l2=4.0, fresh_styles=True, near_threshold=0.5, **small)]
+                TrainConfig(seed=last_seed, blush_weight=8.0, feature_l2=4.0, fresh_styles=True, near_threshold=0.5,
+                            **small)]
 
     def weights(folder):
         return torch.cat([p.flatten() for p in load_generator(folder / "demo-generator.pt").parameters()])
