@@ -7,8 +7,8 @@ import typer
 
 from latentedit.errors import InputError
 from latentedit.limits import MAX_SAMPLES, MIN_IMAGE_SIDE, check_count
-from latentedit.scoring.scorer import DEFAULT_ATTRIBUTES, DEMO_CONFIG, MAX_SCORER_INPUT, demo_scorer
-from latentedit.scoring.scorer import TrainingConfig, train_scorer as train
+from latentedit.scoring.scorer import DEFAULT_ATTRIBUTES, MAX_SCORER_INPUT
+from latentedit.scoring.training import DEMO_CONFIG, TrainingConfig, demo_scorer, train_scorer as train
 
 
 def parse_attributes(spec: str) -> tuple:

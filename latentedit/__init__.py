@@ -32,7 +32,7 @@ _API = {
     # scoring
     "Scorer": "latentedit.scoring.scorer",
     "load_scorer": "latentedit.scoring.scorer",
-    "train_scorer": "latentedit.scoring.scorer",
+    "train_scorer": "latentedit.scoring.training",
     "rescore_matrix": "latentedit.scoring.rescore",
     # pipeline stages over a run
     "sample": "latentedit.pipeline.sample",

@@ -110,7 +110,7 @@ def demo_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def small_scorer(tmp_path_factory):
     """A quickly trained scorer (not the accurate demo one): the report only needs a working scorer."""
-    from latentedit.scoring.scorer import demo_training_data, train_scorer, DEMO_CONFIG
+    from latentedit.scoring.training import demo_training_data, train_scorer, DEMO_CONFIG
 
     x, y = demo_training_data({**DEMO_CONFIG, "n_images": 120})
     path = tmp_path_factory.mktemp("scorer") / "scorer.pt"

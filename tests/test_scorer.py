@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from latentedit.errors import CheckpointError, InputError, TagError
-from latentedit.scoring import scorer as S
+from latentedit.scoring import data as D, scorer as S, training as T
 
 
 
@@ -63,32 +63,32 @@ def test_label_csv_errors(tmp_path, text, message):
     f = tmp_path / "labels.csv"
     f.write_text(text)
     with pytest.raises(InputError) as e:
-        S.load_labels_csv(f, ["a", "b"])
+        D.load_labels_csv(f, ["a", "b"])
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
 def test_label_csv_reads_columns_in_attribute_order(tmp_path):
     f = tmp_path / "labels.csv"
     f.write_text("b,filename,a,extra\n1,x.png,0,7\n0,y.png,1,7\n")
-    names, y = S.load_labels_csv(f, ["a", "b"])
+    names, y = D.load_labels_csv(f, ["a", "b"])
     assert names == ["x.png", "y.png"] and y.tolist() == [[0, 1], [1, 0]]
     with pytest.raises(InputError, match="does not exist"):
-        S.load_labels_csv(tmp_path / "nope.csv", ["a"])
+        D.load_labels_csv(tmp_path / "nope.csv", ["a"])
 
 
 def test_training_is_seeded_and_reports_held_out_metrics(hub):
     x, y = toy_data()
-    a = S.train_scorer(x, y, ("a", "b"), epochs=1, input_size=32, batch_size=16, progress=False)
-    b = S.train_scorer(x, y, ("a", "b"), epochs=1, input_size=32, batch_size=16, progress=False)
+    a = T.train_scorer(x, y, ("a", "b"), epochs=1, input_size=32, batch_size=16, progress=False)
+    b = T.train_scorer(x, y, ("a", "b"), epochs=1, input_size=32, batch_size=16, progress=False)
     assert all(torch.equal(v, b.net.state_dict()[k]) for k, v in a.net.state_dict().items())
     held = a.metrics["held_out"]
     assert set(held) == {"a", "b"} and held["a"]["n"] == 8 and a.metrics["n_train"] == 32
     assert 0 <= held["a"]["accuracy"] <= 1 and set(held["a"]) == {"accuracy", "auc", "n", "positives"}
     assert a.init.startswith("scratch (no ImageNet weights")
     with pytest.raises(InputError, match=r"labels must have shape \(40, 3\)"):
-        S.train_scorer(x, y, ("a", "b", "c"), epochs=1, progress=False)
+        T.train_scorer(x, y, ("a", "b", "c"), epochs=1, progress=False)
     with pytest.raises(InputError, match="too few"):
-        S.train_scorer(x[:3], y[:3], ("a", "b"), epochs=1, progress=False)
+        T.train_scorer(x[:3], y[:3], ("a", "b"), epochs=1, progress=False)
 
 
 def test_training_from_a_folder_with_a_csv(tmp_path, hub):
@@ -101,14 +101,14 @@ def test_training_from_a_folder_with_a_csv(tmp_path, hub):
         lines.append(f"{i}.png,{int(lab[0])},{int(lab[1])}")
     (tmp_path / "l.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "s.pt"
-    s = S.train_scorer(d, tmp_path / "l.csv", ("a", "b"), epochs=1, input_size=32, progress=False, out=out)
+    s = T.train_scorer(d, tmp_path / "l.csv", ("a", "b"), epochs=1, input_size=32, progress=False, out=out)
     assert s.trained_on["kind"] == "folder" and s.trained_on["n"] == 12
     assert S.load_scorer(out).trained_on["labels"] == str(tmp_path / "l.csv")
     (tmp_path / "bad.csv").write_text("filename,a,b\nmissing.png,0,1\n")
     with pytest.raises(InputError, match="1 file\\(s\\) of .* are not in .*, e.g. 'missing.png'"):
-        S.train_scorer(d, tmp_path / "bad.csv", ("a", "b"), progress=False)
+        T.train_scorer(d, tmp_path / "bad.csv", ("a", "b"), progress=False)
     with pytest.raises(InputError, match="is an image folder, not a run: give --labels CSV"):
-        S.train_scorer(d, None, ("a", "b"), progress=False)
+        T.train_scorer(d, None, ("a", "b"), progress=False)
 
 
 def test_training_from_a_run_uses_thresholded_tags(tmp_path, hub):
@@ -123,12 +123,12 @@ def test_training_from_a_run_uses_thresholded_tags(tmp_path, hub):
     scores = np.concatenate([y * 0.8 + 0.1, np.full((12, 1), 0.3)], axis=1).astype(np.float32)  # a, b, c
     run.write_tag_shard("shard-00000", ids, scores)
     run.write_tag_vocab({"tags": ["b", "a", "c"], "tagger": "t", "source": "test"})
-    s = S.train_scorer(tmp_path / "run", None, ("b", "a"), epochs=1, input_size=32, progress=False)
+    s = T.train_scorer(tmp_path / "run", None, ("b", "a"), epochs=1, input_size=32, progress=False)
     assert s.trained_on["kind"] == "run" and s.trained_on["labels"] == "tags >= 0.5"
-    images, labels, _ = S.training_data(Run(tmp_path / "run"), None, ("a", "c"))
+    images, labels, _ = D.training_data(Run(tmp_path / "run"), None, ("a", "c"))
     assert labels.tolist() == np.stack([y[:, 1], np.zeros(12)], axis=1).tolist()  # column 'a' holds y[:, 1]
     with pytest.raises(TagError, match="attribute 'open_mouth' is not among the tags"):
-        S.training_data(Run(tmp_path / "run"), None, ("open_mouth",))
+        D.training_data(Run(tmp_path / "run"), None, ("open_mouth",))
 
 
 def test_imagenet_initialisation_when_the_file_exists(hub):
@@ -136,15 +136,15 @@ def test_imagenet_initialisation_when_the_file_exists(hub):
 
     with pytest.raises(CheckpointError, match="missing ImageNet ResNet50 weights: put torchvision's "
                                               f"resnet50-11ad3fa6.pth at {hub}"):
-        S._init_weights(S.Scorer(), True)
+        T._init_weights(S.Scorer(), True)
     torch.manual_seed(1)
     reference = resnet50(weights=None)
     torch.save(reference.state_dict(), hub / "resnet50-0123abcd.pth")
     scorer = S.Scorer(("a",))
-    assert S._init_weights(scorer, "auto") == f"ImageNet weights ({hub / 'resnet50-0123abcd.pth'})"
+    assert T._init_weights(scorer, "auto") == f"ImageNet weights ({hub / 'resnet50-0123abcd.pth'})"
     assert torch.equal(scorer.net.conv1.weight, reference.conv1.weight)
     assert scorer.net.fc.weight.shape == (1, 2048)
-    assert S._init_weights(S.Scorer(), False) == "scratch (ImageNet weights not requested)"
+    assert T._init_weights(S.Scorer(), False) == "scratch (ImageNet weights not requested)"
 
 
 def test_demo_scorer_is_accurate_on_held_out_renders():
@@ -152,7 +152,7 @@ def test_demo_scorer_is_accurate_on_held_out_renders():
     from latentedit.world import render, truth
     from latentedit.world.assets import demo_scorer_path
 
-    scorer = S.demo_scorer(progress=False)
+    scorer = T.demo_scorer(progress=False)
     for attribute, m in scorer.metrics["held_out"].items():
         assert m["accuracy"] >= 0.95, (attribute, m)
     blob = torch.load(demo_scorer_path(), map_location="cpu", weights_only=True)

@@ -14,7 +14,7 @@ import torch
 from ..errors import InputError
 from ..images import from_uint8, list_images, read_rgb, to_uint8
 from ..models import batched
-from ..scoring.scorer import resize_uint8
+from ..scoring.data import resize_uint8
 from ..world.evaluate import DemoBatch
 from ..world.render import demo_anime, demo_selfies
 from .sample import run_inputs

@@ -383,7 +383,7 @@ def _load(ctx: Context, generator, progress: bool) -> None:
     with stage("generator"):
         ctx.G, _ = load_generator_for(ctx.run, generator)
     with stage("scorer"):
-        sc = ctx.scorer = ScoreCache(load_scorer(req.scorer, progress=progress))  # each image set scored once
+        sc = ctx.scorer = ScoreCache(load_scorer(req.scorer))  # each image set scored once
         ctx.doc["scorer"] = {"attributes": list(sc.attributes), "metrics": sc.metrics, "trained_on": sc.trained_on,
                              "init": sc.init, "input_size": sc.input_size,
                              "describe": f"ResNet50 scorer from {sc.init}, input {sc.input_size}x{sc.input_size}, "

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..io import atomic_write_bytes, atomic_write_text
-from ..scoring import scorer as S
+from ..scoring import scorer as S, training as T
 from . import assets, render, truth
 
 CARD = "MODEL_CARD_scorer.md"
@@ -41,7 +41,7 @@ def held_out_split(n: int, holdout: float, seed: int) -> np.ndarray:
 
 def evaluate(scorer, images: np.ndarray, labels: np.ndarray) -> dict:
     """Accuracy, AUC, n and positives per attribute of a scorer on labelled uint8 images."""
-    return S.attribute_metrics(scorer.attributes, labels, scorer.predict(images))
+    return T.attribute_metrics(scorer.attributes, labels, scorer.predict(images))
 
 
 def generator_outputs(G, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,10 +62,10 @@ def build_demo_scorer(out_dir, seed: int = 0, config: dict | None = None, thread
     from ..models.checkpoint import load_generator
 
     out_dir = Path(out_dir)
-    config = {**S.DEMO_CONFIG, "seed": int(seed)} if config is None else dict(config)
+    config = {**T.DEMO_CONFIG, "seed": int(seed)} if config is None else dict(config)
     t0 = time.time()
-    images, y = S.demo_training_data(config)
-    scorer = S.train_scorer(images, y, config["attributes"], epochs=config["epochs"], seed=config["seed"],
+    images, y = T.demo_training_data(config)
+    scorer = T.train_scorer(images, y, config["attributes"], epochs=config["epochs"], seed=config["seed"],
                             progress=True, input_size=config["input_size"], batch_size=config["batch_size"],
                             lr=config["lr"], holdout=config["holdout"], pretrained=False, threads=threads)
     seconds = time.time() - t0
