@@ -672,7 +672,7 @@ def test_report_with_a_garbage_scorer_is_partial_and_exits_3(demo_run, tmp_path)
 def test_one_bad_pair_keeps_the_methods_other_edits():
     """Before: one pair whose tag the directions lack failed the whole edits stage of its method."""
     from latentedit.directions import DirectionSet
-    from latentedit.pipeline.report import pair_edits
+    from latentedit.pipeline.pair_edits import pair_edits
 
     G = tiny_generator()
     vectors = np.eye(2, G.config["style_dim"], dtype=np.float32)

@@ -20,18 +20,14 @@ The evaluation batch is made of fresh selfies, not the run's samples (`pipeline.
 from __future__ import annotations
 
 import time
-import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..directions import METHODS, fit_directions
-from ..editing import UNNAMED_METHODS, Edit, EditSession, with_spread
+from ..directions import METHODS
 from ..errors import InputError, LatentEditError, TagError, unknown_name_message
 from ..limits import MAX_SAMPLES, check_count
 from ..images import from_uint8
@@ -41,13 +37,15 @@ from ..reporting.files import report_files
 from ..reporting.verdict import verdict_figures
 from ..world.batch_readout import BatchReader
 from ..scoring import metrics as M
-from ..scoring.rescore import RescoreResult, edit_name, ground_truth_matrix, rescore_matrix, shown_tags
+from ..scoring.rescore import RescoreResult, ground_truth_matrix, rescore_matrix, shown_tags
 from ..scoring.cache import ScoreCache
 from ..scoring.scorer import load_scorer
 from ..stats import TAG_THRESHOLD
 from ..store import Run, check_output_folder, versions, write_folder
 from .batches import BATCH_SIZE, decode, evaluation_batch, reference_images, run_selfies
-from .edit import load_directions_for, load_generator_for
+from .edit import load_generator_for
+from .pair_edits import directions_for, pair_edits, pair_tags
+from .stages import Stages
 from . import verdict as V
 from ..requests import make_request
 
@@ -152,110 +150,6 @@ def check_pairs(pairs) -> tuple:
     return tuple(out)
 
 
-# -- stage bookkeeping -----------------------------------------------------------------------------
-class Stages:
-    """Times every stage and records failures instead of stopping the report."""
-
-    def __init__(self, bar=None):
-        self.status: dict = {}
-        self.bar = bar
-
-    @contextmanager
-    def __call__(self, name: str):
-        if self.bar is not None:
-            self.bar.set_description(f"report: {name}")
-        start, cpu = time.time(), time.process_time()
-        try:
-            yield
-        except Exception as e:  # noqa: BLE001 - a report keeps what it has and marks the rest
-            message = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            self.status[name] = {"status": "failed", "error": f"{type(e).__name__}: {message}"[:500]}
-            if not isinstance(e, LatentEditError):
-                self.status[name]["traceback"] = traceback.format_exc(limit=6)
-        else:
-            self.status[name] = {"status": "ok"}
-        finally:
-            self.status.setdefault(name, {"status": "interrupted"}).update(
-                seconds=round(time.time() - start, 2), cpu_seconds=round(time.process_time() - cpu, 2))
-            if self.bar is not None:
-                self.bar.update(1)
-
-    def skip(self, name: str, reason: str) -> None:
-        self.status[name] = {"status": "skipped", "seconds": 0.0, "cpu_seconds": 0.0, "error": reason}
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def ok(self, name: str) -> bool:
-        return self.status.get(name, {}).get("status") == "ok"
-
-
-# -- edits -----------------------------------------------------------------------------------------
-def _pair_tags(pairs) -> list[str]:
-    return list(dict.fromkeys(t for pair in pairs for t in pair if t))
-
-
-def directions_for(G, run, method: str, pairs, tagger="demo", seed: int = 0):
-    """The run's directions for `method` (fitted and saved when missing), covering every pair tag.
-
-    Supervised tags that the run's tag filter drops (e.g. closed_mouth, on most images) are fitted
-    in memory with `include`, as `latentedit.world.evaluate.measure_edits` does; the note says so.
-    """
-    tags = _pair_tags(pairs)
-    if method in UNNAMED_METHODS:
-        ds, path = load_directions_for(G, run, method, "w", tags=tags, tagger=tagger, seed=seed)
-        return ds, {"path": str(path) if path else None, "labelled_from": ds.params.get("labelled_from")}
-    ds, path = load_directions_for(G, run, method, "w", tagger=tagger, seed=seed)
-    missing = [t for t in tags if t not in ds.names]
-    info = {"path": str(path) if path else None}
-    if missing:
-        vocab = run.tag_vocab()["tags"]
-        ds = with_spread(fit_directions(run, method, generator=G, include=[t for t in tags if t in vocab]),
-                         run.codes()["w"])
-        info["note"] = (f"{', '.join(missing)} not in the saved directions (dropped by the tag filter); "
-                        "refitted in memory with include= for this report")
-    return ds, info
-
-
-@dataclass
-class PairEdit:
-    """One pair edit of one method at the method's default strengths (A, B)."""
-
-    name: str
-    add: str
-    sub: str | None
-    apply: Callable  # (w, factor=1.0) -> w + factor * (A n(add) - B n(sub))
-    record: dict
-
-
-def pair_edits(G, ds, pairs, failed: dict | None = None) -> dict[str, PairEdit]:
-    """{edit name: PairEdit} for every (add, sub) pair; names come from the edit itself.
-
-    With `failed` (a dict), a pair that cannot be edited (a tag these directions lack) is recorded
-    there as {edit name: error} and the other pairs are still made; without it, it raises.
-    """
-    session = EditSession(G, ds, device=next(G.parameters()).device, batch_size=32)
-    out = {}
-    for add, sub in pairs:
-        subs = [sub] if sub else []
-        edit = Edit.paired([add], subs)
-        try:
-            session.check(edit)
-            strengths = session.strengths(edit)
-        except LatentEditError as e:
-            if failed is None:
-                raise
-            failed[edit_name(add, subs)] = f"{type(e).__name__}: {e}"
-            continue
-
-        def apply(w, factor=1.0, edit=edit, strengths=strengths):
-            return session.apply(w, edit.with_strengths([s * factor for s in strengths]))
-
-        name = edit_name(add, subs)
-        out[name] = PairEdit(name, add, sub, apply, {"add": [add], "sub": subs, "strength": float(strengths[0]),
-                                                     "sub_strength": float(-strengths[1]) if subs else 0.0})
-    return out
-
-
 def _target(attributes, add, sub):
     """(column, sign) of the scorer attribute an edit should move: +add, or -sub; (None, 0) if neither."""
     if add in attributes:
@@ -327,7 +221,7 @@ def report(run, request: ReportRequest | None = None, *, generator=None, progres
 def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportResult:
     start = time.time()
     out = check_output_folder(req.out if req.out is not None else run.report_dir, "report")
-    _check_pair_tags(run, req.pairs)  # a typo in --pairs stops here, not after minutes of work
+    _checkpair_tags(run, req.pairs)  # a typo in --pairs stops here, not after minutes of work
     config = {"run": str(run.path), "methods": list(req.methods), "pairs": [[a, s] for a, s in req.pairs],
               "samples": int(req.samples), "seed": int(req.seed), "scorer": str(req.scorer), "tagger": str(req.tagger),
               "sweep_samples": int(req.sweep_samples), "sweep_factors": list(req.sweep_factors),
@@ -363,7 +257,7 @@ def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportRe
     return ReportResult(out / "index.html", doc)
 
 
-def _check_pair_tags(run: Run, pairs) -> None:
+def _checkpair_tags(run: Run, pairs) -> None:
     """A TagError (with the closest names) for a pair tag the run's tagger does not know, when it is tagged."""
     try:
         vocab = run.tag_vocab()
@@ -371,7 +265,7 @@ def _check_pair_tags(run: Run, pairs) -> None:
         return  # a damaged vocab.json is re-tagged by the directions stage
     if vocab is None:
         return
-    for tag in _pair_tags(pairs):
+    for tag in pair_tags(pairs):
         if tag not in vocab["tags"]:
             raise TagError(f"--pairs: {unknown_name_message('tag', tag, vocab['tags'])} (the run's tagger has "
                            f"{len(vocab['tags'])} tags)")
@@ -444,7 +338,7 @@ def _evaluate(ctx: Context, method: str) -> None:
         with stage(f"ground_truth:{method}"):
             ctx.reads[method] = {name: ctx.reader.read(after) for name, (_, after) in ctx.images[method].items()}
             reads = {name: (ctx.read_before, read) for name, read in ctx.reads[method].items()}
-            attributes = list(ctx.scorer.attributes) if ctx.scorer is not None else _pair_tags(req.pairs)
+            attributes = list(ctx.scorer.attributes) if ctx.scorer is not None else pair_tags(req.pairs)
             doc["ground_truth"][method] = ground_truth_matrix(reads, attributes, notes={"readout": READOUT}).to_dict()
             if method in ctx.rescored:
                 doc["agreement"][method] = _agreement(ctx.rescored[method], reads, attributes)
