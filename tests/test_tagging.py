@@ -225,3 +225,24 @@ def test_demo_tagger_meets_quality_bar_on_generator_outputs():
     result = evaluate_demo_tagger(load_tagger("demo"), latentedit.load_generator("demo"), n=500, seed=12345)
     for name in ("hair_length", "open_mouth", "closed_eyes", "hair_color"):
         assert result[name] >= 0.90, (name, result)
+
+
+def test_shown_tags_of_clean_renders_are_their_codes_tags():
+    """A render shows exactly its code's tags, so `shown_tags` (the readout labels a tagger can be
+    trained on) must return `truth.tag_matrix`; an edited image's labels follow the pixels."""
+    from latentedit.world import render, truth
+    from latentedit.world.train_tagger import shown_tags
+
+    rng = np.random.default_rng(3)
+    geometry = render.sample_geometry(rng, 24)
+    z = rng.standard_normal((24, truth.LATENT_DIM))
+    images = render.anime_batch(geometry, z, 64)
+    np.testing.assert_array_equal(shown_tags(images, z, geometry, chunk=10), truth.tag_matrix(z))
+    # the first face drawn with its mouth switched: its labels follow what it shows, the rest stay
+    attrs = render.take(truth.attributes(z), 0)
+    attrs["open_mouth"] = 1 - attrs["open_mouth"]
+    images[0] = render.render_anime(render.take(geometry, 0), attrs, 64)
+    shown = shown_tags(images, z, geometry)
+    col = list(truth.TAGS).index("open_mouth")
+    assert shown[0, col] == 1 - truth.tag_matrix(z)[0, col]
+    np.testing.assert_array_equal(shown[1:], truth.tag_matrix(z)[1:])

@@ -163,7 +163,12 @@ def _tag_columns(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def tag_matrix(z) -> np.ndarray:
     """Ground-truth tags of each style code: (N, len(TAGS)) uint8, columns in TAGS order."""
-    cols = _tag_columns(attributes(z))
+    return tags_of(attributes(z))
+
+
+def tags_of(attrs: dict[str, np.ndarray]) -> np.ndarray:
+    """The tags of attribute values (as `attributes` returns them): (N, len(TAGS)) uint8."""
+    cols = _tag_columns(attrs)
     return np.stack([cols[t] for t in TAGS], axis=1).astype(np.uint8)
 
 
