@@ -12,6 +12,8 @@ as the thesis makes it and latentedit's modes:
     per sample      each sample at the smallest multiple (x0.25..x2) of the default strengths at which the
                     tagger sees the added tag on its decoded image (editing.auto.per_sample); "layers per
                     sample" / "l+k per sample": on the chosen layers / layers and conditions
+    l+k hold        "l+k per sample", then each face whose tags the tagger sees moved steps back along
+                    those tags' directions (editing.auto.hold: closed-loop conditions per sample)
 
 Every choice is made with the demo tagger on the run's own samples (`--probe-samples`, seeded);
 every number in the table is measured afterwards on `--samples` FRESH demo samples, read off the
@@ -37,10 +39,11 @@ import torch
 
 from latentedit.directions import fit_directions
 from latentedit.editing import Edit, EditSession, with_spread
-from latentedit.editing.auto import choose, per_sample
+from latentedit.editing.auto import choose, hold, per_sample
 from latentedit.editing.tags import UNNAMED_METHODS, name_for_tags
 from latentedit.models.checkpoint import load_generator
-from latentedit.pipeline.probes import edit_label, readout_probe, run_probe_batch, tagger_probe, tagger_reached
+from latentedit.pipeline.probes import (edit_label, exclusive_tags, readout_probe, run_probe_batch, tagger_moved,
+                                       tagger_probe, tagger_reached)
 from latentedit.store import Run
 from latentedit.tagging import load_tagger
 from latentedit.world.evaluate import DemoBatch
@@ -51,7 +54,8 @@ METHODS = ("linear", "lasso", "svd", "sefa")
 MODES = {"thesis": {}, "keep auto": {"keep": True}, "layers auto": {"layers": True},
          "layers+keep": {"layers": True, "keep": True}, "auto": {"layers": True, "keep": True, "strength": True},
          "per sample": {"per_sample": True}, "layers per sample": {"layers": True, "per_sample": True},
-         "l+k per sample": {"layers": True, "keep": True, "per_sample": True}}
+         "l+k per sample": {"layers": True, "keep": True, "per_sample": True},
+         "l+k hold": {"layers": True, "keep": True, "per_sample": True, "hold": True}}
 GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
 
 
@@ -105,11 +109,21 @@ def measure(args) -> dict:
                 if method in UNNAMED_METHODS and options.get("keep"):
                     continue  # labelled eigenvectors name only the edit's tags: nothing to condition on
                 options = dict(options)
-                each = options.pop("per_sample", False)
+                each, closed_loop = options.pop("per_sample", False), options.pop("hold", False)
                 chosen, choices = choose(session, edit, probe, **options)
+                extra = {}
                 if each:  # every fresh sample at the smallest multiple at which the tagger sees the target
                     result = per_sample(session, fresh.content, fresh.w, chosen, tagger_reached(tagger, add))
-                    row = truth.effects(chosen, result.images)
+                    images = result.images
+                    if closed_loop:  # then step back along what the tagger sees moved, face by face
+                        own = {t for t, _ in edit.terms}
+                        skip = own | exclusive_tags(*run.tag_scores(), own)
+                        held = hold(session, fresh.content, result.codes, result.images, chosen,
+                                    tagger_moved(tagger, session, truth.before_images, skip), tagger_reached(tagger, add))
+                        images = held.images
+                        extra = {"hold": {k: v for k, v in held.to_dict().items() if k.endswith("share_before")
+                                          or k.endswith("share_after")}}
+                    row = truth.effects(chosen, images)
                 else:
                     row = truth(chosen)
                 worst, worst_rate = row.worst
@@ -118,7 +132,7 @@ def measure(args) -> dict:
                              "success": row.success.rate, "candidates": row.success.n,
                              "worst": worst, "worst_rate": worst_rate,
                              "changes": {a: r.rate for a, r in row.changes.items()},
-                             "choices": [c.to_dict() for c in choices]})
+                             "choices": [c.to_dict() for c in choices], **extra})
                 print(f"{rows[-1]['edit']:28s} {method:6s} {mode:18s} success {row.success.rate:6.1%} "
                       f"(n={row.success.n:3d})  worst {worst} {worst_rate:.1%}   [{chosen and edit_label(chosen)}]",
                       file=sys.stderr, flush=True)

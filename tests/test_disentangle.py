@@ -13,7 +13,7 @@ import pytest
 
 from latentedit.directions import DirectionSet, fit_directions
 from latentedit.editing import Edit, EditSession
-from latentedit.editing.auto import Trial, choose_layers, per_sample, utility
+from latentedit.editing.auto import Trial, choose_layers, hold, per_sample, utility
 from latentedit.errors import InputError
 from latentedit.scoring.sideeffects import edit_effects, side_effect_table, sure_changes, tag_reads
 from latentedit.world import render, truth
@@ -191,6 +191,49 @@ def test_per_sample_takes_the_smallest_multiple_that_reaches_the_target(linear, 
         expected = session.apply(w[i: i + 1], edit.with_strengths([s * result.factors[i] for s in base]))
         np.testing.assert_allclose(result.codes[i], expected[0], atol=1e-6)
     assert result.reached.mean() >= 0.5
+
+
+def test_hold_steps_back_along_what_moved_and_keeps_the_target(linear, G):
+    from latentedit.world.evaluate import DemoBatch
+
+    batch = DemoBatch.sample(G, 24, seed=5)
+    reader = BatchReader(batch.geometry, batch.z)
+    session = EditSession(G, linear, batch_size=1)
+    edit = Edit.paired("long_hair", "short_hair")
+    own = ("long_hair", "short_hair")
+    w = batch.w.numpy()
+    edited = session.apply(w, edit)
+    images = session.decode(batch.content, edited)
+    before = reader.read(session.decode(batch.content, w))["hair_color"]
+    colours = [f"{c}_hair" for c in truth.HAIR_COLORS]
+
+    def moved(imgs, index):  # the pixel readout as the callback: a hair colour that left its unedited one
+        out = []
+        for img, i in zip(imgs, index):
+            now, old = int(reader.read_image(int(i), img)["hair_color"]), int(before[i])
+            out.append({} if now == old else {colours[old]: 1, colours[now]: -1})
+        return out
+
+    def reached(imgs, index):
+        return np.array([reader.read_image(int(i), img)["hair_length"] > truth.LONG_ABOVE for img, i in zip(imgs, index)])
+
+    held = hold(session, batch.content, edited, images, edit, moved, reached)
+    moved_before = sum(bool(m) for m in held.moved_before)
+    assert moved_before >= 2  # the plain linear hair edit drags the hair colour of some of these faces
+    assert sum(bool(m) for m in held.moved_after) < moved_before
+    vectors = np.stack([linear.vector(t) for t in own])
+    for i, c in enumerate(held.corrections):
+        assert len(held.moved_after[i]) <= len(held.moved_before[i])
+        if not c:  # nothing moved, or no step helped: the sample is left exactly as edited
+            np.testing.assert_array_equal(held.codes[i], edited[i])
+            np.testing.assert_array_equal(held.images[i], images[i])
+            continue
+        assert set(c) <= set(colours) and set(held.moved_before[i]) <= set(c)  # stepped along what moved
+        step = held.codes[i] - edited[i]
+        np.testing.assert_allclose(step @ vectors.T, 0, atol=1e-4)  # off the edit's own directions
+        expected = session.apply(edited[i: i + 1], Edit(tuple(c.items()), keep=own))[0]
+        np.testing.assert_allclose(held.codes[i], expected, atol=1e-5)
+        assert reached(held.images[i: i + 1], [i])[0]  # the target still shows
 
 
 # -- the joint readout and the side-effect table --------------------------------------------------

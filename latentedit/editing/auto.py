@@ -27,6 +27,12 @@ side effects (`utility`).
 - `per_sample`: each sample edited at the smallest multiple of the edit's strengths (of
   `PER_SAMPLE_FACTORS`) at which a callback (e.g. the tagger's score of the added tag) says it
   shows the target: faces that switch easily are not pushed further than they need.
+- `hold`: closed-loop conditions per sample. After an edit, a callback reads each edited face
+  (e.g. the tagger) and names the tags that left their unedited state; each such face gets a
+  small step back along those tags' directions, off the edit's own directions, at the smallest
+  multiple (of `HOLD_FACTORS`) that restores them while the target still shows. Projection
+  (`keep`) removes what a direction predicts an edit moves; `hold` corrects what the decoded face
+  shows moved, including what the generator draws differently from what its code says.
 """
 
 from __future__ import annotations
@@ -38,13 +44,18 @@ import numpy as np
 from latentedit.errors import InputError
 from latentedit.limits import strength_limit
 
-__all__ = ["LAYER_RANGES", "STRENGTH_FACTORS", "PER_SAMPLE_FACTORS", "Trial", "Choice", "PerSample", "utility",
-           "renormalised", "choose_keep", "choose_layers", "choose_strength", "choose", "per_sample"]
+from .session import Edit
+
+__all__ = ["LAYER_RANGES", "STRENGTH_FACTORS", "PER_SAMPLE_FACTORS", "HOLD_FACTORS", "Trial", "Choice", "PerSample",
+           "Held", "utility", "renormalised", "choose_keep", "choose_layers", "choose_strength", "choose", "per_sample",
+           "hold"]
 
 # Layer ranges tried by `choose_layers`: the three groups, their two neighbouring unions, and all.
 LAYER_RANGES = ("all", "coarse", "middle", "fine", "coarse+middle", "middle+fine")
 STRENGTH_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 PER_SAMPLE_FACTORS = (0.25, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0)
+HOLD_FACTORS = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0)  # x the default add strength, per moved tag
+HOLD_ROUNDS = 2
 TOLERANCE = 0.05   # a tag moved in more than 5% of the probe's samples is a side effect to act on
 GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
 MAX_RENORM = 4.0   # a conditioned step is scaled back to the original length, by at most this factor
@@ -291,3 +302,79 @@ def per_sample(session, content, codes, edit, reached, factors=PER_SAMPLE_FACTOR
         out_f[todo] = f
         done[todo[hit]] = True
     return PerSample(out_f, done, edited, images)
+
+
+@dataclass
+class Held:
+    """`hold`'s result: per sample the correction added ({tag: signed strength}) and what it gave."""
+
+    corrections: list     # (N,) dicts {tag: signed strength}, empty where nothing moved
+    moved_before: list    # (N,) tuples of the tags that had moved before any correction
+    moved_after: list     # (N,) tuples of the tags still moved after the last round
+    codes: np.ndarray     # (N, D) or (N, L, D) edited and corrected codes
+    images: np.ndarray    # (N, H, W, 3) uint8
+
+    def to_dict(self) -> dict:
+        n = len(self.corrections)
+        return {"corrections": [{t: round(float(v), 4) for t, v in c.items()} for c in self.corrections],
+                "moved_before": [list(m) for m in self.moved_before], "moved_after": [list(m) for m in self.moved_after],
+                "moved_share_before": sum(bool(m) for m in self.moved_before) / n if n else None,
+                "moved_share_after": sum(bool(m) for m in self.moved_after) / n if n else None}
+
+
+def hold(session, content, edited, images, edit, moved, reached, factors=HOLD_FACTORS,
+         rounds: int = HOLD_ROUNDS) -> Held:
+    """Correct, sample by sample, the tags an edit moved (see the module docstring).
+
+    edited, images: the edited codes and their decodes (e.g. a `PerSample`'s `.codes`, `.images`).
+    moved(images, index) -> (n,) list of {tag: sign}: the tags with a direction in the session
+    that the face of each sample `index` shows moved, and the sign (+1/-1) of the step along the
+    tag's direction that moves it back. reached(images, index) -> (n,) bool as for `per_sample`.
+    Each round, every sample with moved tags tries the multiples in increasing order of the
+    default add strength, stepping +-f along each moved tag's direction with the edit's own
+    directions projected out; it takes the first multiple at which nothing has moved and the
+    target still shows, or else the one that leaves fewest tags moved (when fewer than before).
+    """
+    names = set(session.directions.names)
+    own = tuple(dict.fromkeys(t for t, _ in edit.terms))
+    unit = session.strengths(Edit(((own[0], None),)))[0]
+    codes, images = np.array(edited, np.float32), np.array(images, np.uint8)
+    n = len(codes)
+    index = np.arange(n)
+    state = [dict(m) for m in moved(images, index)]
+    first = [tuple(sorted(m)) for m in state]
+    corrections = [{} for _ in range(n)]
+    for _ in range(rounds):
+        groups: dict = {}
+        for i, m in enumerate(state):
+            m = {t: s for t, s in m.items() if t in names and t not in own}
+            if m:
+                groups.setdefault(tuple(sorted(m.items())), []).append(i)
+        if not groups:
+            break
+        for key, members in groups.items():
+            members = np.asarray(members)
+            best = {int(i): (len(key), None, None, None, None) for i in members}  # (moved, f, code, image, left)
+            todo = members
+            for f in sorted(factors):
+                step = Edit(tuple((t, s * f * unit) for t, s in key), keep=own)
+                x = session.apply(codes[todo], step)
+                img = session.decode(content[todo], x)
+                left = moved(img, todo)
+                ok = np.asarray(reached(img, todo), bool)
+                for j, i in enumerate(todo):
+                    count = len(left[j]) if ok[j] else len(key) + 1
+                    if count < best[int(i)][0]:
+                        best[int(i)] = (count, f, x[j], img[j], left[j])
+                todo = np.asarray([i for i in todo if best[int(i)][0] > 0])
+                if not len(todo):
+                    break
+            for i in members:
+                _, f, x, img, left = best[int(i)]
+                if f is None:
+                    state[i] = {}  # no multiple helped: leave the sample as it is
+                    continue
+                codes[i], images[i], state[i] = x, img, dict(left)
+                for t, s in key:
+                    corrections[i][t] = corrections[i].get(t, 0.0) + s * f * unit
+    return Held(corrections, first, [tuple(sorted(m)) for m in moved(images, index)], codes, images)

@@ -10,6 +10,7 @@ and every other tag's or attribute's change rate. Measurements are cached per ed
   A score within PROBE_MARGIN of the threshold reads unsure, and a tag counts as changed only
   between sure reads (a tagger's noise around 0.5 is not a side effect to act on); the target
   counts as reached only when surely shown.
+- `tagger_moved`: per sample, the tags the tagger sees an edit moved (the callback of `auto.hold`).
 - `readout_probe`: on the demo world, the pixel readout of every attribute (`BatchReader`).
 """
 
@@ -20,13 +21,14 @@ import torch
 
 from ..errors import InputError, TagError
 from ..models.batched import encode_content
-from ..scoring.sideeffects import EffectRow, edit_effects, sure_changes, tag_reads
+from ..scoring.sideeffects import UNSURE, EffectRow, edit_effects, sure_changes, tag_reads
 from ..stats import TAG_THRESHOLD
 from ..world.batch_readout import BatchReader, changes as readout_changes
 from ..world.readout import tag_attribute
 from .sample import run_inputs
 
-__all__ = ["EditProbe", "run_probe_batch", "exclusive_tags", "tagger_probe", "tagger_reached", "readout_probe",
+__all__ = ["EditProbe", "run_probe_batch", "exclusive_tags", "tagger_probe", "tagger_reached", "tagger_moved",
+           "readout_probe",
            "edit_label", "DEFAULT_PROBE_SAMPLES"]
 
 DEFAULT_PROBE_SAMPLES = 48
@@ -151,6 +153,27 @@ def tagger_reached(tagger, tag: str, threshold: float = REACHED_SCORE):
     svd, 54% vs 75% for lasso; long hair 93% vs 96-97%, measured on 100 fresh demo samples)."""
     column = list(tagger.tags).index(tag)
     return lambda images, index=None: tagger.score(images)[:, column] >= threshold
+
+
+def tagger_moved(tagger, session, before_images, skip=(), margin: float = PROBE_MARGIN, count_unsure: bool = False):
+    """moved(images, index) -> [{tag: sign}] (the callback of `editing.auto.hold`): per sample, the
+    tags with a direction in the session, other than `skip`, that the tagger read surely before
+    (on `before_images`, all samples) and does not read the same after; the sign restores them.
+    A tag read unsure after counts as moved: it is on its way across."""
+    names = [t for t in tagger.tags if t in set(session.directions.names) and t not in set(skip)]
+    cols = [list(tagger.tags).index(t) for t in names]
+    before = tag_reads(tagger.score(before_images)[:, cols], names, margin=margin)
+
+    def moved(images, index):
+        after = tag_reads(tagger.score(images)[:, cols], names, margin=margin)
+        out = []
+        for j, i in enumerate(np.asarray(index)):
+            out.append({t: (1 if before[t][i] == 1 else -1) for t in names
+                        if before[t][i] != UNSURE and after[t][j] != before[t][i]
+                        and (after[t][j] != UNSURE or count_unsure)})
+        return out
+
+    return moved
 
 
 def readout_probe(session, batch) -> EditProbe:
