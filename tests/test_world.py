@@ -311,3 +311,19 @@ def test_generator_build_resumes_after_its_finished_stages(tmp_path):
     assert torch.equal(weights(tmp_path / "a"), weights(tmp_path / "b"))
     assert finished_stages(tmp_path / "a", stages(last_seed=8)) == []  # stage 3 differs: nothing to resume
     assert len(finished_stages(tmp_path / "a", stages()[:2])) == 0  # more stages saved than asked for
+
+
+def test_build_pins_cpu_kernels_but_keeps_what_the_user_set():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
+    env["MKL_CBWR"] = "COMPATIBLE"  # in a child process: a pin must not change this test process's kernels
+    code = ("import json, os; from latentedit.world import kernels; r = kernels.pin(); "
+            "print(json.dumps([os.environ['ONEDNN_MAX_CPU_ISA'], os.environ['MKL_CBWR'], r]))")
+    isa, mkl, record = json.loads(subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                                 capture_output=True, text=True).stdout)
+    assert (isa, mkl) == ("AVX2", "COMPATIBLE")
+    assert record["ONEDNN_MAX_CPU_ISA"] == "AVX2" and record["MKL_CBWR"] == "COMPATIBLE"

@@ -25,7 +25,7 @@ import torch
 from latentedit.images import encode_png, grid
 from latentedit.io import atomic_write_bytes, atomic_write_text
 
-from . import assets, render, truth
+from . import assets, kernels, render, truth
 from .readout import read_attributes, read_binary
 from .train_generator import NEAR_SPREAD, STYLES_PER_SELFIE, PairData, TrainConfig, evaluate, make_pairs, train
 
@@ -405,6 +405,7 @@ def main(argv=None) -> None:
     p.add_argument("--style-stop-after", type=int, default=None,
                    help="stop the style-encoder training at this step (same lr schedule: reproduces a budget stop)")
     args = p.parse_args(argv)
+    print(f"CPU kernels: {kernels.pin()}")  # before any kernel runs: the same bytes on any x86-64 machine
     out = args.out or assets.assets_dir()
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)

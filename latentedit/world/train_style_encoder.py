@@ -27,7 +27,7 @@ import torch
 
 from latentedit.editing.reference import preprocess_reference
 
-from . import render, truth
+from . import kernels, render, truth
 
 VAL_SEED_OFFSET = 50_000
 # Attributes drawn small (mouth, smile, eyes) or needing precision (hair length): their planted vectors get
@@ -192,6 +192,7 @@ def train_style_encoder(cfg: StyleEncoderConfig, log=print):
     history["steps_done"] = done
     history["train_seconds"] = time.time() - start
     history["config"] = asdict(cfg)
+    history["kernels"] = kernels.describe()
     return encoder, config, history
 
 
@@ -335,9 +336,7 @@ of real anime pictures.
   encoder of a Generator of that config (a full G_B2A_ema, as in GNR_checkpoint.pt, loads strictly
   into a Generator). Pairs with the demo generator of fingerprint `{generator_fingerprint}`.
 - Rebuild: `{rebuild}` ({history['train_seconds'] / 60:.1f} min of training on {platform.machine()} CPU with
-  {cfg.threads} threads, a 2-core machine shared with other jobs. A rebuild is not byte-identical across
-  sessions: stop 17's rebuild with the same seed and steps differs from stop 15's in every trained tensor
-  (cause not found); the goal table below is of this file).
+  {cfg.threads} threads, a 2-core machine shared with other jobs). CPU kernels: {_kernels(history)}.
 
 ## Training (latentedit.world.train_style_encoder)
 Fresh anime renders every step (`render_anime` of `sample_geometry` geometry and z ~ N(0, I_8)),
@@ -364,6 +363,17 @@ space="{refine.space}", prior_weight={refine.prior_weight}, jitter={refine.jitte
 
 {_reading(table, refine)}
 """
+
+
+def _kernels(history: dict) -> str:
+    k = history.get("kernels")
+    if not k:
+        return "not recorded (built before latentedit.world.kernels pinned them: a rebuild gives other bytes)"
+    pinned = all(k.get(name) == value for name, value in kernels.PINNED.items())
+    return (", ".join(f"{name}={k.get(name)}" for name in kernels.PINNED) + f" (torch dispatch {k['torch_cpu_capability']})"
+            + ("; `latentedit.world.kernels` pins them, so a rebuild on another x86-64 machine runs the same float"
+               " kernels (before the pin, stop 17's rebuild differed from stop 15's in every tensor)"
+               if pinned else "; not the pinned values: another machine may give other bytes"))
 
 
 def _reading(table: GoalTable, refine) -> str:

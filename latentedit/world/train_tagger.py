@@ -33,7 +33,7 @@ import numpy as np
 from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..stats import TAG_THRESHOLD as THRESHOLD
 from ..tagging import Tagger, import_deepdanbooru, quiet_keras
-from . import render, truth
+from . import kernels, render, truth
 
 MODEL_NAME = "resnet_custom_mini"
 FILTER_SIZES = (64, 128, 256)
@@ -502,6 +502,7 @@ def main(argv=None):
     parser.add_argument("--generator", default=None,
                         help="GNR checkpoint to train and evaluate on (default: ASSETS/demo-generator.pt if present; 'none': renders only)")
     args = parser.parse_args(argv)
+    print(f"CPU kernels: {kernels.pin()}")
     out = args.out or assets.assets_dir()
 
     source = args.generator or (out / assets.GENERATOR if (out / assets.GENERATOR).is_file() else "none")
