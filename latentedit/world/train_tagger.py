@@ -374,8 +374,8 @@ def model_card(project_dir, evaluation: dict, build_seconds: float | None = None
         "latentedit loads the same way when a user supplies it: `latentedit tag --tagger PROJECT_DIR`.",
         "",
         "## Model",
-        f"- Architecture: deepdanbooru's own bottleneck ResNet code (`resnet_original_bottleneck_model`",
-        f"  + `conv_gap` + float32 sigmoid, as in `create_resnet_custom_v1..v4`) with stages",
+        "- Architecture: deepdanbooru's own bottleneck ResNet code (`resnet_original_bottleneck_model`",
+        "  + `conv_gap` + float32 sigmoid, as in `create_resnet_custom_v1..v4`) with stages",
         f"  {cfg['filter_sizes']} x {cfg['repeat_sizes']} blocks; project.json model `{MODEL_NAME}`.",
         f"- Input {cfg['image_size']}x{cfg['image_size']} RGB in [0, 1]; {len(truth.TAGS)} sigmoid outputs, one per tag;"
         f" threshold 0.5.",
@@ -396,7 +396,9 @@ def model_card(project_dir, evaluation: dict, build_seconds: float | None = None
            if record["generator"] else "") + ".",
         f"- Adam, learning rate {cfg['lr']} with cosine decay, {cfg['steps']} steps of {cfg['batch']} images,"
         " binary cross-entropy; augmentation: horizontal flip, random blur, pixel noise.",
-        f"- Seed {cfg['seed']}, TF op determinism on: the same seed gives the same model file."
+        f"- Seed {cfg['seed']}, TF op determinism on: the same seed gives the same model file on CPUs of one"
+        " instruction set (oneDNN's kernels differ between AVX-512 and AVX2; builds cap them,"
+        " `latentedit.world.kernels`)."
         + (f" Built in {build_seconds / 60:.1f} min on a shared 2-core CPU." if build_seconds else ""),
         "- Rebuild: `python -m latentedit.world.train_tagger` (or `python -m latentedit.world.build --only tagger`);"
         " it trains on the demo generator's outputs when `assets/demo-generator.pt` exists.",
