@@ -405,7 +405,7 @@ def main(argv=None) -> None:
     p.add_argument("--style-stop-after", type=int, default=None,
                    help="stop the style-encoder training at this step (same lr schedule: reproduces a budget stop)")
     args = p.parse_args(argv)
-    print(f"CPU kernels: {kernels.pin()}")  # before any kernel runs: the same bytes on any x86-64 machine
+    print(f"CPU kernels: {kernels.pin()}")  # before any kernel runs, so the weights do not depend on the CPU
     out = args.out or assets.assets_dir()
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
