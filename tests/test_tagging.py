@@ -246,3 +246,10 @@ def test_shown_tags_of_clean_renders_are_their_codes_tags():
     col = list(truth.TAGS).index("open_mouth")
     assert shown[0, col] == 1 - truth.tag_matrix(z)[0, col]
     np.testing.assert_array_equal(shown[1:], truth.tag_matrix(z)[1:])
+
+
+def test_tagger_labels_option_is_checked_before_any_work():
+    from latentedit.world.train_tagger import TaggerTrainConfig
+
+    with pytest.raises(ValueError, match="labels must be one of code, shown, got 'pixels'"):
+        TaggerTrainConfig(labels="pixels")

@@ -18,6 +18,8 @@ what they show), code -> shown labels: smile 0.862 -> 0.914, brown_eyes 0.796 ->
 0.927 -> 0.951, but blush 0.950 -> 0.815; and on bench_disentangle's edits it did not lower the
 worst side effect (open mouth's smile 41% -> 53% on 100 samples). So the shipped tagger keeps
 code labels; the card reports its agreement with both.
+
+    python -m latentedit.world.train_tagger    # rebuilds assets/demo-tagger and its model card
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ FILTER_SIZES = (64, 128, 256)
 REPEAT_SIZES = (1, 1, 1)
 IMAGE_SIZE = 64
 EVAL_SEED = 12345
+LABELS = ("code", "shown")
 
 
 # -- building and saving a project -----------------------------------------------------------
@@ -103,6 +106,10 @@ class TaggerTrainConfig:
     filter_sizes: tuple = FILTER_SIZES
     repeat_sizes: tuple = REPEAT_SIZES
     labels: str = "code"          # generator outputs labelled with the tags of z, or "shown": what they show
+
+    def __post_init__(self):
+        if self.labels not in LABELS:
+            raise ValueError(f"labels must be one of {', '.join(LABELS)}, got {self.labels!r}")
 
 
 def render_examples(n: int, seed: int, size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -169,9 +176,7 @@ def _labels(examples, how: str, log=None) -> np.ndarray:
     images, z, geometry = examples
     if how == "code":
         return truth.tag_matrix(z)
-    if how == "shown":
-        return shown_tags(images, z, geometry, log=log)
-    raise ValueError(f"labels must be 'shown' or 'code', got {how!r}")
+    return shown_tags(images, z, geometry, log=log)
 
 
 # -- training --------------------------------------------------------------------------------
