@@ -23,6 +23,10 @@ def edit(
                                          "auto: the range with the least side effect, measured on the run."),
     keep: Optional[List[str]] = typer.Option(None, "--keep", help="TAG[,TAG...]: keep these tags, projecting their "
                                              "directions out of the edit; auto: the tags the edit moves, measured on the run."),
+    per_sample: bool = typer.Option(False, "--per-sample", help="Each face at the smallest multiple (x0.25..x2) of the "
+                                    "strengths at which the tagger surely sees the added tag."),
+    hold: bool = typer.Option(False, "--hold", help="Then step each face back along the tags the tagger sees the "
+                              "edit moved on it (off the edit's own directions)."),
     samples: Optional[int] = typer.Option(None, help="Edit N samples of the run, picked with --seed (default 8)."),
     ids: Optional[str] = typer.Option(None, help="Edit these samples of the run: ids like 12,40 or 3-5."),
     reference: Optional[Path] = typer.Option(None, help="Anime reference image: every face gets its style (GNR's G_B2A encoder)."),
@@ -46,7 +50,8 @@ def edit(
         sub_strength=None if sub_strength is None else parse_strength(sub_strength, "--sub-strength"),
         sweep=None if sweep is None else parse_sweep(sweep), layers=parse_layers(layers), layers_label=layers,
         keep=parse_tags(keep), samples=samples, inputs=inputs, seed=seed, tagger=tagger, include=include or [],
-        device=device, out=out, ids=parse_ids(ids), reference=reference, style_seed=style_seed, recipe=recipe)
+        device=device, out=out, ids=parse_ids(ids), reference=reference, style_seed=style_seed, recipe=recipe,
+        per_sample=per_sample, hold=hold)
     result = edit_faces(run, request)
     r = result.record
     typer.echo(printable(f"edit       {_signed_tags(r)} ({r['method']} directions)"))
@@ -64,6 +69,8 @@ def edit(
     if r.get("auto"):
         for choice in r["auto"]["choices"]:
             typer.echo(printable(f"auto       {choice['kind']}: {choice['reason']}"))
+    for line in _per_face_lines(r.get("per_face")):
+        typer.echo(printable(line))
     if r.get("keep"):
         typer.echo(f"keep       {', '.join(r['keep'])} (their directions projected out)")
     typer.echo(f"images     {len(result.labels)} rows x {len(result.strengths) + 1} columns")
@@ -77,3 +84,21 @@ def _signed_tags(record: dict) -> str:
     add = "-" if a is not None and a < 0 else "+"
     sub = "+" if b is not None and b < 0 else "-"
     return " ".join([add + t for t in record["add"]] + [sub + t for t in record["sub"]])
+
+
+def _per_face_lines(record) -> list[str]:
+    """What --per-sample and --hold did, one line each."""
+    if not record:
+        return []
+    lines = []
+    each, held = record.get("per_sample"), record.get("hold")
+    if each:
+        factors = ", ".join(f"x{f:g}" for f in each["factors"])
+        lines.append(f"per sample strengths {factors}; the tagger sees the target on {sum(each['reached'])} of "
+                     f"{len(each['reached'])} faces ({record['measured_by']['reached']})")
+    if held:
+        n = len(held["corrections"])
+        fixed = sum(bool(c) for c in held["corrections"])
+        lines.append(f"hold       {fixed} of {n} faces corrected; tags moved on {round(held['moved_share_before'] * n)} "
+                     f"faces before, {round(held['moved_share_after'] * n)} after")
+    return lines

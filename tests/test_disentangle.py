@@ -236,6 +236,53 @@ def test_hold_steps_back_along_what_moved_and_keeps_the_target(linear, G):
         assert reached(held.images[i: i + 1], [i])[0]  # the target still shows
 
 
+def test_edit_per_sample_and_hold_give_each_face_its_steps_and_its_recipe_remakes_it(truth_run, tagger, tmp_path):
+    from cli.edit import _per_face_lines
+    from latentedit.editing import recipe as R
+    from latentedit.pipeline.edit import EditRequest, edit
+
+    req = EditRequest(add=("long_hair",), sub=("short_hair",), method="linear", per_sample=True, hold=True,
+                      samples=6, seed=1, tagger=tagger, out=tmp_path / "e")
+    result = edit(truth_run.path, req)
+    record = json.loads((tmp_path / "e" / "edit.json").read_text())
+    each, held = record["per_face"]["per_sample"], record["per_face"]["hold"]
+    a, b = record["strength"], record["sub_strength"]
+    recipe = R.load(tmp_path / "e" / "recipe.json")
+    assert recipe.version == 2 and recipe.terms == (("long_hair", a), ("short_hair", -b))  # the edit as asked
+    session = EditSession(truth_run_generator(truth_run), DirectionSet.load(truth_run.directions_path("linear", "w")))
+    for i, face in enumerate(recipe.faces):
+        f = each["factors"][i]
+        assert f in (0.25, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0)
+        assert face.steps[0].terms == (("long_hair", a * f), ("short_hair", -b * f))  # its own strength
+        correction = held["corrections"][i]
+        assert len(face.steps) == 1 + bool(correction)
+        if correction:  # the hold step: along what moved, off the edit's own directions
+            assert face.steps[1].keep == ("long_hair", "short_hair")
+            assert {t: round(s, 4) for t, s in face.steps[1].terms} == correction
+        np.testing.assert_array_equal(result.edited[0][i], session.apply_all(result.codes[i: i + 1],
+                                                                             R.step_edits(face))[0])
+    scores = tagger.score(result.after[0])[:, list(tagger.tags).index("long_hair")]
+    assert (scores[np.array(each["reached"])] >= 0.9).all()  # the target shows where it was reached
+    assert sum(map(len, held["moved_after"])) <= sum(map(len, held["moved_before"]))
+    lines = _per_face_lines(record["per_face"])
+    assert lines[0].startswith("per sample strengths x") and f"on {sum(each['reached'])} of 6 faces" in lines[0]
+    assert lines[1].startswith(f"hold       {sum(bool(c) for c in held['corrections'])} of 6 faces corrected")
+    # a face's PNG re-applies its own steps, the before PNG the unedited face; the same bytes
+    assert any(held["corrections"])  # some face was corrected, so its PNG carries two steps
+    label = result.labels[int(np.argmax([len(c) for c in held["corrections"]]))]
+    assert R.load(tmp_path / "e" / "before" / f"{label}.png").faces[0].steps is None
+    again = edit(truth_run.path, recipe=tmp_path / "e" / "after" / f"{label}.png", out=tmp_path / "again")
+    assert again.record.get("per_face") is None and R.load(tmp_path / "again" / "recipe.json").faces[0].steps
+    png = f"after/{label}.png"
+    assert (tmp_path / "again" / png).read_bytes() == (tmp_path / "e" / png).read_bytes()
+    with pytest.raises(InputError, match=r"^--per-sample and --hold would fit the edit to each face; a --sweep "
+                                         r"sets the strengths of every face alike: give one or the other$"):
+        EditRequest(add=("long_hair",), per_sample=True, hold=True, sweep=(1.0, 2.0))
+    with pytest.raises(InputError, match=r"^a recipe re-applies its own edit, face by face; --hold would choose a "
+                                         r"new one: give one or the other$"):
+        EditRequest(recipe=tmp_path / "e" / "recipe.json", hold=True)
+
+
 # -- the joint readout and the side-effect table --------------------------------------------------
 @pytest.fixture(scope="module")
 def renders():

@@ -46,6 +46,31 @@ def test_json_round_trip_is_exact_and_byte_identical():
         assert R.from_json(R.to_json(_recipe(layers=layers))).layers == layers
 
 
+def test_faces_with_their_own_steps_round_trip_as_version_2():
+    own = (R.Step((("long_hair", 13.95), ("short_hair", -6.975)), (0, 2, 3), ("smile",), ("short_hair",)),
+           R.Step((("smile", -2.5), ("blush", 1.25)), None, ("long_hair", "short_hair")))
+    plain = _recipe(sweep=None)
+    assert plain.version == 1 and R.from_json(R.to_json(plain)).version == 1
+    first = plain.faces[0]
+    r = plain.with_faces([R.Face(first.style, first.content, first.label, own), plain.faces[1]])
+    assert r.version == 2
+    text = R.to_json(r)
+    back = R.from_json(text)
+    assert back == r and R.to_json(back) == text and json.loads(text)["version"] == 2
+    assert list(json.loads(text)["faces"][0]) == ["style", "content", "steps", "label"]
+    chains = R.face_chains(back, back.faces[0])
+    assert [[(e.terms, e.layers, e.keep, e.opposite) for e in chain] for chain in chains] == [
+        [(st.terms, st.layers, st.keep, st.opposite) for st in own]]
+    assert [[e.terms for e in c] for c in R.face_chains(back, back.faces[1])] == [[plain.terms]]  # no steps: the edit
+    with pytest.raises(R.RecipeError, match=r"^recipe faces\[0\] has its own steps and the recipe a sweep; a sweep "
+                                            r"edits every face alike$"):
+        R.validate(R.Recipe(**{**r.__dict__, "sweep": ((0.0, 0.0), (1.0, -0.5))}))
+    bad = json.loads(text)
+    bad["faces"][0]["steps"][1]["layers"] = "corse"
+    with pytest.raises(R.RecipeError, match=r"^unknown layer group 'corse' in recipe faces\[0\]\.steps\[1\]\.layers"):
+        R.from_json(json.dumps(bad))
+
+
 def test_png_carries_the_recipe_and_stays_deterministic(tmp_path):
     image = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
     r = _recipe()
@@ -98,7 +123,11 @@ def _mutate(path, value):
 
 
 @pytest.mark.parametrize("path, value, message", [
-    (("version",), 2, "recipe format version 2 is newer than this latentedit reads (1); upgrade latentedit"),
+    (("version",), 3, "recipe format version 3 is newer than this latentedit reads (2); upgrade latentedit"),
+    (("faces", 0, "steps"), [{"terms": [["long_hair", 1.0]], "layers": None, "keep": [], "opposite": []}],
+     "recipe faces[0].steps needs format version 2; this recipe says version 1"),
+    (("faces", 0, "steps"), [], "recipe faces[0].steps must be a non-empty list of edits, got []"),
+    (("edit", "keep"), ["long_hair"], "recipe edit both edits and keeps 'long_hair'"),
     (("format",), "x", "not a latentedit recipe (format is \"x\", expected 'latentedit-recipe')"),
     (("generatr",), "x", "unknown key 'generatr' in recipe (top level); did you mean generator?"),
     (("edit", "terms"), [], "recipe edit has no terms: give at least one [tag, strength]"),

@@ -53,6 +53,14 @@ Format (version 1)
   must match); {"kind": "video", "sha256": H, "name": NAME, "tracking": {...}} a video's frames;
   {"kind": "demo_video", "seed": S, "frames": T} the demo world's moving-face video.
   label (optional): the name of the face's image files (after/<label>.png), kept on re-application.
+  steps (optional, format version 2): this face's own edit, a list of edits (each with terms,
+  layers, keep and opposite, as "edit") applied one after the other in place of the recipe's
+  "edit", which then records the edit as asked: `latentedit edit --per-sample` gives each face
+  its own strengths, `--hold` adds a correction step along the tags the tagger saw move.
+  A recipe with steps has no sweep.
+
+Version 1 recipes are read as they are; a recipe is written as version 2 only when a face has
+steps, so an older latentedit refuses it with "newer than this latentedit reads".
 
 A recipe is canonical JSON (`to_json`: keys in the order above, floats as Python's shortest
 repr, which reads back to the same float64 and float32 values), so recipe -> JSON -> recipe ->
@@ -73,7 +81,8 @@ import numpy as np
 from ..errors import LatentEditError, unknown_name_message
 
 FORMAT = "latentedit-recipe"
-VERSION = 1
+VERSION = 2
+STEPS_VERSION = 2  # the first version whose faces may carry steps
 PNG_KEY = "latentedit-recipe"
 LAYER_GROUP_NAMES = ("all", "coarse", "middle", "fine")
 STYLE_KINDS = ("sample", "seed", "code")
@@ -128,12 +137,24 @@ class Content:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One edit of a face's own chain (`Face.steps`): terms with exact strengths, layers, keep, opposite."""
+
+    terms: tuple[tuple[str, float], ...]
+    layers: tuple[int, ...] | str | None = None
+    keep: tuple[str, ...] = ()
+    opposite: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Face:
-    """A starting face: a style on a content; label names its image files (optional)."""
+    """A starting face: a style on a content; label names its image files (optional); steps: its
+    own edit, applied instead of the recipe's (optional, see the format)."""
 
     style: Style
     content: Content
     label: str | None = None
+    steps: tuple[Step, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -148,11 +169,21 @@ class Recipe:
     keep: tuple[str, ...] = ()
     opposite: tuple[str, ...] = ()
     sweep: tuple[tuple[float, ...], ...] | None = None
-    version: int = VERSION
+    version: int | None = None  # None: the oldest version that holds the recipe (1, or 2 with face steps)
+
+    def __post_init__(self):
+        if self.version is None:
+            object.__setattr__(self, "version", _version_for(self.faces))
 
     def with_faces(self, faces) -> "Recipe":
         """The same edit starting from other faces (e.g. one face of a batch, for its PNG)."""
-        return replace(self, faces=tuple(faces))
+        faces = tuple(faces)
+        return replace(self, faces=faces, version=max(self.version, _version_for(faces)))
+
+
+def _version_for(faces) -> int:
+    """The oldest format version that can hold these faces."""
+    return STEPS_VERSION if any(f.steps for f in faces) else 1
 
 
 # --------------------------------------------------------------------------- helpers
@@ -223,8 +254,17 @@ def from_edit(edit, strengths, generator: str, directions: DirectionIdentity, fa
     terms = tuple((t, float(s)) for (t, _), s in zip(edit.terms, strengths, strict=True))
     layers = edit.layers if edit.layers is None or isinstance(edit.layers, str) else tuple(edit.layers)
     columns = None if sweep is None else tuple(tuple(float(s) for _, s in e.terms) for e in sweep)
-    return validate(Recipe(generator=generator, directions=directions, terms=terms, faces=tuple(faces),
+    faces = tuple(faces)
+    return validate(Recipe(generator=generator, directions=directions, terms=terms, faces=faces,
                            layers=layers, keep=tuple(edit.keep), opposite=tuple(edit.opposite), sweep=columns))
+
+
+def step_from_edit(edit) -> Step:
+    """A face step of an `Edit` whose strengths are all explicit numbers."""
+    if any(s is None for _, s in edit.terms):
+        raise RecipeError("a face step needs explicit strengths (resolve them with EditSession.strengths)")
+    layers = edit.layers if edit.layers is None or isinstance(edit.layers, str) else tuple(edit.layers)
+    return Step(tuple((t, float(s)) for t, s in edit.terms), layers, tuple(edit.keep), tuple(edit.opposite))
 
 
 def to_edit(recipe: Recipe):
@@ -238,6 +278,19 @@ def sweep_edits(recipe: Recipe) -> list:
     """One `Edit` per grid column: the sweep's columns, or the recipe's edit alone."""
     edit = to_edit(recipe)
     return [edit] if recipe.sweep is None else [edit.with_strengths(col) for col in recipe.sweep]
+
+
+def step_edits(face: Face) -> list:
+    """The face's own steps as `Edit`s, in the order they apply (empty: the face has none)."""
+    from .session import Edit
+
+    return [Edit(st.terms, st.layers, st.keep, st.opposite) for st in face.steps or ()]
+
+
+def face_chains(recipe: Recipe, face: Face) -> list[list]:
+    """Per grid column, the `Edit`s that make this face's image, applied in order: the face's
+    own steps (one column), else the column's edit of `sweep_edits`."""
+    return [step_edits(face)] if face.steps else [[e] for e in sweep_edits(recipe)]
 
 
 # --------------------------------------------------------------------------- JSON
@@ -273,6 +326,21 @@ def _content_dict(c: Content) -> dict:
     return d
 
 
+def _edit_dict(terms, layers, keep, opposite) -> dict:
+    return {"terms": [[t, float(s)] for t, s in terms],
+            "layers": list(layers) if isinstance(layers, tuple) else layers,
+            "keep": list(keep), "opposite": list(opposite)}
+
+
+def _face_dict(f: Face) -> dict:
+    d = {"style": _style_dict(f.style), "content": _content_dict(f.content)}
+    if f.steps:
+        d["steps"] = [_edit_dict(st.terms, st.layers, st.keep, st.opposite) for st in f.steps]
+    if f.label is not None:
+        d["label"] = f.label
+    return d
+
+
 def to_dict(recipe: Recipe) -> dict:
     """The recipe as plain JSON values, keys in the documented order."""
     validate(recipe)
@@ -283,12 +351,9 @@ def to_dict(recipe: Recipe) -> dict:
         "generator": recipe.generator,
         "directions": {"method": d.method, "space": d.space, "params": _plain(d.params), "file": d.file,
                        "sha256": d.sha256, "vectors_sha256": d.vectors_sha256},
-        "edit": {"terms": [[t, float(s)] for t, s in recipe.terms],
-                 "layers": list(recipe.layers) if isinstance(recipe.layers, tuple) else recipe.layers,
-                 "keep": list(recipe.keep), "opposite": list(recipe.opposite)},
+        "edit": _edit_dict(recipe.terms, recipe.layers, recipe.keep, recipe.opposite),
         "sweep": None if recipe.sweep is None else [[float(x) for x in col] for col in recipe.sweep],
-        "faces": [{"style": _style_dict(f.style), "content": _content_dict(f.content),
-                   **({} if f.label is None else {"label": f.label})} for f in recipe.faces],
+        "faces": [_face_dict(f) for f in recipe.faces],
     }
 
 
@@ -403,6 +468,33 @@ def _content_from(d, where) -> Content:
     return Content(kind, **values)
 
 
+def _edit_from(e, where) -> tuple:
+    """(terms, layers, keep, opposite) of an edit object ("edit", or a face's step)."""
+    _only(e, ("terms", "layers", "keep", "opposite"), where)
+    terms = []
+    for k, t in enumerate(_expect(e, "terms", (list,), where)):
+        if not (isinstance(t, list) and len(t) == 2 and isinstance(t[0], str)
+                and isinstance(t[1], (int, float)) and not isinstance(t[1], bool)):
+            raise RecipeError(f"recipe {where}.terms[{k}] must be [tag, strength], got {json.dumps(t)[:60]}")
+        terms.append((t[0], float(t[1])))
+    layers = e.get("layers")
+    if isinstance(layers, list):
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in layers):
+            raise RecipeError(f"recipe {where}.layers must be a group name or a list of layer indices, "
+                              f"got {json.dumps(layers)[:60]}")
+        layers = tuple(layers)
+    return (tuple(terms), layers, tuple(_expect(e, "keep", (list,), where)),
+            tuple(_expect(e, "opposite", (list,), where)))
+
+
+def _steps_from(v, where) -> tuple | None:
+    if v is None:
+        return None
+    if not isinstance(v, list) or not v:
+        raise RecipeError(f"recipe {where} must be a non-empty list of edits, got {json.dumps(v)[:60]}")
+    return tuple(Step(*_edit_from(st, f"{where}[{j}]")) for j, st in enumerate(v))
+
+
 def from_dict(d) -> Recipe:
     """A Recipe from parsed JSON; one-line RecipeError naming the first problem."""
     _only(d, ("format", "version", "generator", "directions", "edit", "sweep", "faces"), "")
@@ -423,22 +515,7 @@ def from_dict(d) -> Recipe:
         vectors_sha256=_expect(dd, "vectors_sha256", (str,), "directions"),
         sha256=_expect(dd, "sha256", (str,), "directions", optional=True),
         file=_expect(dd, "file", (str,), "directions", optional=True))
-    e = _expect(d, "edit", (dict,), "")
-    _only(e, ("terms", "layers", "keep", "opposite"), "edit")
-    terms = []
-    for k, t in enumerate(_expect(e, "terms", (list,), "edit")):
-        if not (isinstance(t, list) and len(t) == 2 and isinstance(t[0], str)
-                and isinstance(t[1], (int, float)) and not isinstance(t[1], bool)):
-            raise RecipeError(f"recipe edit.terms[{k}] must be [tag, strength], got {json.dumps(t)[:60]}")
-        terms.append((t[0], float(t[1])))
-    layers = e.get("layers")
-    if isinstance(layers, list):
-        if not all(isinstance(i, int) and not isinstance(i, bool) for i in layers):
-            raise RecipeError(f"recipe edit.layers must be a group name or a list of layer indices, "
-                              f"got {json.dumps(layers)[:60]}")
-        layers = tuple(layers)
-    keep = _expect(e, "keep", (list,), "edit")
-    opposite = _expect(e, "opposite", (list,), "edit")
+    terms, layers, keep, opposite = _edit_from(_expect(d, "edit", (dict,), ""), "edit")
     sweep = d.get("sweep")
     if sweep is not None:
         if not isinstance(sweep, list) or not sweep:
@@ -446,12 +523,13 @@ def from_dict(d) -> Recipe:
         sweep = tuple(_code(col, f"sweep[{k}]") for k, col in enumerate(sweep))
     faces = []
     for k, f in enumerate(_expect(d, "faces", (list,), "")):
-        _only(f, ("style", "content", "label"), f"faces[{k}]")
+        _only(f, ("style", "content", "steps", "label"), f"faces[{k}]")
         faces.append(Face(_style_from(_expect(f, "style", (dict,), f"faces[{k}]"), f"faces[{k}].style"),
                           _content_from(_expect(f, "content", (dict,), f"faces[{k}]"), f"faces[{k}].content"),
-                          _expect(f, "label", (str,), f"faces[{k}]", optional=True)))
-    r = Recipe(generator=gen, directions=ident, terms=tuple(terms), faces=tuple(faces), layers=layers,
-               keep=tuple(keep), opposite=tuple(opposite), sweep=sweep, version=version)
+                          _expect(f, "label", (str,), f"faces[{k}]", optional=True),
+                          _steps_from(f.get("steps"), f"faces[{k}].steps")))
+    r = Recipe(generator=gen, directions=ident, terms=terms, faces=tuple(faces), layers=layers,
+               keep=keep, opposite=opposite, sweep=sweep, version=version)
     validate(r)
     return r
 
@@ -472,6 +550,34 @@ def _finite(x, where):
         raise RecipeError(f"recipe {where} must be a finite number, got {x!r}")
 
 
+def _check_edit(terms, layers, keep, opposite, where) -> None:
+    """Check one edit's values ("edit", or a face's step)."""
+    if not terms:
+        raise RecipeError(f"recipe {where} has no terms: give at least one [tag, strength]")
+    tags = [t for t, _ in terms]
+    if len(set(tags)) != len(tags):
+        dup = next(t for t in tags if tags.count(t) > 1)
+        raise RecipeError(f"recipe {where} names tag {dup!r} twice")
+    for t, s in terms:
+        if not t:
+            raise RecipeError(f"recipe {where} has a term with an empty tag")
+        _finite(s, f"strength of {t!r}")
+    if isinstance(layers, str):
+        if layers not in LAYER_GROUP_NAMES:
+            raise _unknown("layer group", layers, LAYER_GROUP_NAMES, f"{where}.layers")
+    elif layers is not None:
+        if not layers or any(i < 0 for i in layers) or list(layers) != sorted(set(layers)):
+            raise RecipeError(f"recipe {where}.layers must be distinct layer indices >= 0 in increasing order")
+    if any(not isinstance(k, str) or not k for k in keep):
+        raise RecipeError(f"recipe {where}.keep must be a list of tag names")
+    for t in keep:
+        if t in tags:
+            raise RecipeError(f"recipe {where} both edits and keeps {t!r}")
+    for t in opposite:
+        if t not in tags:
+            raise RecipeError(f"recipe {where}.opposite names {t!r}, which is not one of the edit's terms")
+
+
 def validate(recipe: Recipe) -> Recipe:
     """Check a recipe's values (types, kinds, finite numbers, non-empty); return it."""
     if not recipe.generator:
@@ -481,27 +587,7 @@ def validate(recipe: Recipe) -> Recipe:
         raise RecipeError(f"recipe directions.space must be 'w' or 'z', got {d.space!r}")
     if not d.method or not d.vectors_sha256:
         raise RecipeError("recipe directions need a method and a vectors_sha256")
-    if not recipe.terms:
-        raise RecipeError("recipe edit has no terms: give at least one [tag, strength]")
-    tags = [t for t, _ in recipe.terms]
-    if len(set(tags)) != len(tags):
-        dup = next(t for t in tags if tags.count(t) > 1)
-        raise RecipeError(f"recipe edit names tag {dup!r} twice")
-    for t, s in recipe.terms:
-        if not t:
-            raise RecipeError("recipe edit has a term with an empty tag")
-        _finite(s, f"strength of {t!r}")
-    if isinstance(recipe.layers, str):
-        if recipe.layers not in LAYER_GROUP_NAMES:
-            raise _unknown("layer group", recipe.layers, LAYER_GROUP_NAMES, "edit.layers")
-    elif recipe.layers is not None:
-        if not recipe.layers or any(i < 0 for i in recipe.layers) or list(recipe.layers) != sorted(set(recipe.layers)):
-            raise RecipeError("recipe edit.layers must be distinct layer indices >= 0 in increasing order")
-    if any(not isinstance(k, str) or not k for k in recipe.keep):
-        raise RecipeError("recipe edit.keep must be a list of tag names")
-    for t in recipe.opposite:
-        if t not in tags:
-            raise RecipeError(f"recipe edit.opposite names {t!r}, which is not one of the edit's terms")
+    _check_edit(recipe.terms, recipe.layers, recipe.keep, recipe.opposite, "edit")
     if recipe.sweep is not None:
         if len(recipe.sweep) < 1:
             raise RecipeError("recipe sweep must be null or a non-empty list of columns")
@@ -517,6 +603,17 @@ def validate(recipe: Recipe) -> Recipe:
         where = f"faces[{k}]"
         if f.label is not None and (not f.label or any(ch in f.label for ch in '/\\\0') or f.label.startswith(".")):
             raise RecipeError(f"recipe {where}.label must be a plain file name, got {f.label!r}")
+        if f.steps is not None:
+            if recipe.version < STEPS_VERSION:
+                raise RecipeError(f"recipe {where}.steps needs format version {STEPS_VERSION}; this recipe says "
+                                  f"version {recipe.version}")
+            if recipe.sweep is not None:
+                raise RecipeError(f"recipe {where} has its own steps and the recipe a sweep; a sweep edits every "
+                                  "face alike")
+            if not f.steps:
+                raise RecipeError(f"recipe {where}.steps must be a non-empty list of edits")
+            for j, st in enumerate(f.steps):
+                _check_edit(st.terms, st.layers, st.keep, st.opposite, f"{where}.steps[{j}]")
         if s.kind not in STYLE_KINDS:
             raise _unknown("style kind", s.kind, STYLE_KINDS, where)
         if s.kind == "sample" and (s.sample_id is None or s.sample_id < 0):

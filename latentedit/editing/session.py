@@ -250,6 +250,12 @@ class EditSession:
             step = self._steps[key] = torch.from_numpy(delta.copy()).to(device=x.device, dtype=x.dtype)
         return x + step
 
+    def apply_all(self, codes, edits):
+        """Codes after each edit of `edits` in turn (a recipe face's own steps)."""
+        for edit in edits:
+            codes = self.apply(codes, edit)
+        return codes
+
     def to_w(self, codes) -> torch.Tensor:
         """Codes of the directions' space -> w (B, D) or W+ (B, L, D) on the session's device."""
         codes = torch.as_tensor(codes, dtype=torch.float32, device=self.device)

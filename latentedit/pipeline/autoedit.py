@@ -1,4 +1,4 @@
-"""`--keep auto` and `--layers auto`: an edit request's conditions and W+ layers, chosen on the run.
+"""`--keep auto`, `--layers auto`, `--per-sample`, `--hold`: an edit request's choices, measured.
 
 `resolve_auto(session, run, req)` measures the requested edit on `DEFAULT_PROBE_SAMPLES` of the
 run's own samples (picked with the request's seed), reading the tagger's scores of the decoded
@@ -8,6 +8,12 @@ the choice fell where it did (edit.json's "auto").
 
 In a request, `keep` may hold "auto" (next to explicit tags, which are kept from the start) and
 `layers` may be "auto".
+
+`per_face(session, run, req, content, codes, edit)` is `--per-sample` and `--hold`: each face
+edited at the smallest multiple of the edit's strengths at which the tagger surely sees the added
+tag (`editing.auto.per_sample`), and/or then stepped back along the tags the tagger sees the edit
+moved on that face (`editing.auto.hold`). It returns each face's chain of edits (what its recipe
+carries as steps) and the record of what was measured (edit.json's "per_face").
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..editing import Edit
-from ..editing.auto import choose
+from ..editing.auto import HOLD_FACTORS, PER_SAMPLE_FACTORS, choose, hold, per_sample
 from ..errors import InputError
-from .probes import DEFAULT_PROBE_SAMPLES, edit_label, run_probe_batch, tagger_probe
+from .probes import (DEFAULT_PROBE_SAMPLES, PROBE_MARGIN, REACHED_SCORE, edit_label, exclusive_tags, run_probe_batch,
+                     tagger_moved, tagger_probe, tagger_reached)
 
-__all__ = ["AUTO", "wants_auto", "explicit_tags", "resolve_auto"]
+__all__ = ["AUTO", "wants_auto", "explicit_tags", "resolve_auto", "per_face"]
 
 AUTO = "auto"
 
@@ -40,16 +47,23 @@ def _layers_label(layers) -> str | None:
     return ",".join(map(str, layers))
 
 
+def _tagger(req, tagger=None):
+    if tagger is not None:
+        return tagger
+    if isinstance(req.tagger, (str, Path)):
+        from ..tagging import load_tagger  # TensorFlow: imported only here
+
+        return load_tagger(req.tagger)
+    return req.tagger
+
+
 def resolve_auto(session, run, req, tagger=None):
     """(the request with its auto keep/layers chosen, the record of the choice)."""
     if run is None:
         raise InputError("--keep auto and --layers auto measure the edit on a run's own samples: give a RUN")
     if not run.has_tags():
         raise InputError(f"--keep auto and --layers auto need a tagged run; tag it first: latentedit tag {run.path}")
-    if tagger is None:
-        from ..tagging import load_tagger  # TensorFlow: imported only here
-
-        tagger = load_tagger(req.tagger) if isinstance(req.tagger, (str, Path)) else req.tagger
+    tagger = _tagger(req, tagger)
     keep = explicit_tags(req.keep)
     layers = None if req.layers == AUTO else req.layers
     start = Edit.paired(req.add, req.sub, req.strength, req.sub_strength, layers, keep)
@@ -66,3 +80,46 @@ def resolve_auto(session, run, req, tagger=None):
                                                            "seed": req.seed, "by": f"tagger {req.tagger} (tags >= 0.5)"},
               "choices": [c.to_dict() for c in choices]}
     return new, record
+
+
+def per_face(session, run, req, content, codes, edit, tagger=None) -> tuple[list, dict]:
+    """([chain of Edits per face], record): `req.per_sample` and/or `req.hold` on these faces.
+
+    The tagger judges each face's own decode: the added tag is reached at a score >= REACHED_SCORE;
+    a tag moved when read surely (PROBE_MARGIN) the other way after than before. Tags of the
+    edit, and (on a tagged run) tags exclusive with them, are not corrected.
+    """
+    tagger = _tagger(req, tagger)
+    add = edit.add[0]
+    if add not in tagger.tags:
+        raise InputError(f"--per-sample and --hold read the added tag {add!r} with the tagger, which does not have it")
+    base = session.strengths(edit)
+    reached = tagger_reached(tagger, add)
+    by = {"tagger": str(req.tagger) if isinstance(req.tagger, (str, Path)) else "in-memory",
+          "reached": f"{add} score >= {REACHED_SCORE}", "unsure_margin": PROBE_MARGIN}
+    record = {"measured_by": by}
+    if req.per_sample:
+        each = per_sample(session, content, codes, edit, reached)
+        chains = [[edit.with_strengths([s * float(f) for s in base])] for f in each.factors]
+        edited, images = each.codes, each.images
+        record["per_sample"] = {"factors_tried": list(PER_SAMPLE_FACTORS), **each.to_dict()}
+    else:
+        whole = edit.with_strengths(base)
+        chains = [[whole] for _ in range(len(codes))]
+        edited = session.apply(codes, whole)
+        images = session.decode(content, edited)
+        record["per_sample"] = None
+    if req.hold:
+        own = tuple(dict.fromkeys(t for t, _ in edit.terms))
+        skip = set(own)
+        if run is not None and run.has_tags():
+            skip |= exclusive_tags(*run.tag_scores(), own)
+        moved = tagger_moved(tagger, session, session.decode(content, codes), skip)
+        held = hold(session, content, edited, images, edit, moved, reached)
+        for chain, correction in zip(chains, held.corrections):
+            if correction:
+                chain.append(Edit(tuple(correction.items()), keep=own))
+        record["hold"] = {"factors_tried": list(HOLD_FACTORS), "not_corrected": sorted(skip), **held.to_dict()}
+    else:
+        record["hold"] = None
+    return chains, record

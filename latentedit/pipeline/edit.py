@@ -12,7 +12,9 @@ all at once (`latentedit.store.write_folder`). Every PNG carries the recipe of e
 (`latentedit.editing.recipe`, docs/recipes.md); `recipe=` re-applies one and gives the same bytes.
 The faces are chosen by `ids` (samples of the run), `samples` (picked with `seed`) or `inputs`
 (a folder of selfies), each with its own style, or all with the style of an anime `reference`
-image or of `style_seed`. Each face is computed on its own (batch 1), so its pixels do not depend
+image or of `style_seed`. `per_sample` and `hold` let the tagger fit the edit to each face
+(`pipeline.autoedit.per_face`): each face then has its own chain of edits, which its recipe
+carries as steps. Each face is computed on its own (batch 1), so its pixels do not depend
 on which other faces an edit draws. Strength defaults and their measured effects:
 `latentedit.editing.strengths`; W+ layer groups: `latentedit.models.layers`.
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +43,7 @@ from ..models.checkpoint import fingerprint, generator_for_run, load_generator
 from ..models.layers import resolve_layers
 from ..store import Run, check_output_folder, write_folder
 from . import recipes
-from .autoedit import explicit_tags, resolve_auto, wants_auto
+from .autoedit import explicit_tags, per_face, resolve_auto, wants_auto
 from .fit import ensure_directions
 from ..requests import make_request
 
@@ -97,7 +99,10 @@ class EditRequest(EditOptions):
     G_B2A encoder, from `style_encoder` or the generator's checkpoint) every face gets;
     style_seed: a seeded random style every face gets. recipe: a Recipe, .json or latentedit PNG
     to re-apply (its edit and faces replace the fields above; `inputs` supplies the selfie files
-    it names). out: the output folder (None: nothing written).
+    it names). per_sample: each face at the smallest multiple of the strengths (x0.25..x2) at which the
+    tagger surely sees the added tag; hold: then each face stepped back along the tags the tagger
+    sees the edit moved on it (both: `pipeline.autoedit.per_face`). out: the output folder (None:
+    nothing written).
     """
 
     sweep: tuple[float, ...] | None = None
@@ -111,11 +116,20 @@ class EditRequest(EditOptions):
     seed: int = 0
     out: str | Path | None = None
     batch_size: int = 16
+    per_sample: bool = False
+    hold: bool = False
 
     def __post_init__(self):
         super().__post_init__()
         if self.sweep is not None:
             object.__setattr__(self, "sweep", tuple(check_strength(s, "sweep strength") for s in self.sweep))
+        per_face_flags = " and ".join(f for f, on in (("--per-sample", self.per_sample), ("--hold", self.hold)) if on)
+        if per_face_flags and self.sweep is not None:
+            raise InputError(f"{per_face_flags} would fit the edit to each face; a --sweep sets the strengths of "
+                             "every face alike: give one or the other")
+        if per_face_flags and self.recipe is not None:
+            raise InputError(f"a recipe re-applies its own edit, face by face; {per_face_flags} would choose a new "
+                             "one: give one or the other")
         if self.batch_size < 1:
             raise InputError("batch_size must be at least 1")
 
@@ -264,20 +278,40 @@ def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> E
         faces, labels, source = recipes.request_faces(run, G, req, inputs, req.style_encoder or gen_source)
     content, codes = recipes.face_batch(G, faces, run, ds.space, recipes.input_images(inputs))
     content = content.to(dev)
+    personal = None
+    if req.per_sample or req.hold:  # the tagger fits the edit to each face: a chain of edits per face
+        chains, personal = per_face(session, run, req, content, codes, edits[0])
+        faces = [replace(f, steps=tuple(recipes.R.step_from_edit(e) for e in chain)) for f, chain in zip(faces, chains)]
 
     before = session.decode(content, codes)
-    edited = [session.apply(codes, e) for e in edits]
+    edited = [_edited(session, codes, faces, e) for e in edits]
     after = np.stack([session.decode(content, e) for e in edited])
     columns = np.concatenate([before[None], after]).transpose(1, 0, 2, 3, 4)
     grid = images.grid(columns.reshape(-1, *before.shape[1:]), len(labels), len(pairs) + 1)
     record = _record(req, session, path, gen_source, pairs, layer_idx, source)
     if auto is not None:
         record["auto"] = auto
+    if personal is not None:
+        record["per_face"] = personal
     result = EditResult(before, after, np.asarray(codes), np.stack(edited), pairs, labels, grid, record,
                         recipes=recipes.image_recipes(edits, session, path, faces))
     if out is not None:
         result.out = write_folder(out, _files(result), "edit")
     return result
+
+
+def _edited(session, codes, faces, edit):
+    """One grid column's edited codes: `edit` for every face, or a face's own steps (which admit no sweep).
+
+    Row by row, as a recipe of one face draws it, so a face's code does not depend on the others.
+    """
+    if not any(f.steps for f in faces):
+        return session.apply(codes, edit)
+    rows = [session.apply_all(codes[i:i + 1], recipes.R.step_edits(f) if f.steps else [edit]) for i, f in enumerate(faces)]
+    if len({r.ndim for r in rows}) > 1:  # faces edited in w and in W+: every face in W+
+        layers = next(r.shape[1] for r in rows if r.ndim == 3)
+        rows = [r if r.ndim == 3 else np.repeat(r[:, None], layers, axis=1) for r in rows]
+    return np.concatenate(rows)
 
 
 def _record(req, session, path, gen_source, pairs, layer_idx, source) -> dict:

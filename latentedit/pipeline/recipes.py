@@ -219,7 +219,13 @@ def face_batch(G, faces, run, space: str, images=None):
 
 
 def image_recipes(edits, session, path, faces) -> dict:
-    """The recipe each image of an edit carries: {"all": whole edit, "before": [per face], "after": [[per face] per column]}."""
+    """The recipe each image of an edit carries: {"all": whole edit, "before": [per face], "after": [[per face] per column]}.
+
+    A face's own steps (per-sample strengths, hold corrections) travel with it in "all" and "after";
+    its "before" image is the unedited face, without them.
+    """
+    from dataclasses import replace
+
     from ..editing import Edit
 
     fp, ident = fingerprint(session.generator), identity(session, path)
@@ -230,5 +236,5 @@ def image_recipes(edits, session, path, faces) -> dict:
     first = edits[0]
     zero = Edit(tuple((t, 0.0) for t, _ in first.terms), None, first.keep, first.opposite)
     return {"all": make(first, faces, sweep=edits if len(edits) > 1 else None),
-            "before": [make(zero, [f]) for f in faces],
+            "before": [make(zero, [replace(f, steps=None)]) for f in faces],
             "after": [[make(e, [f]) for f in faces] for e in edits]}

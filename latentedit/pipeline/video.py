@@ -340,7 +340,7 @@ def edit_video(in_path=None, run=None, request: VideoRequest | None = None, **op
     G = session.generator
     if recipe is not None:
         recipes.check(recipe, session, path)
-        edit, style = R.sweep_edits(recipe)[0], face.style
+        edit, style, steps = R.sweep_edits(recipe)[0], face.style, face.steps
     else:
         session.check(edit)
         layer_idx = resolve_layers(req.layers, session.layer_names, label=req.layers_label)
@@ -349,8 +349,9 @@ def edit_video(in_path=None, run=None, request: VideoRequest | None = None, **op
         encoder = req.style_encoder or source
         style = (recipes.reference_style(req.reference, encoder, req.device) if req.reference is not None
                  else recipes.seed_style(req.style_seed))
+        steps = None
     w = torch.from_numpy(style_code(G, style, run, "w")[None]).to(session.device)
-    w_edited = session.apply(w, edit)
+    w_edited = session.apply_all(w, R.step_edits(face) if steps else [edit])  # a face's own steps, if it has them
     track = _track(in_path, crop, req.progress) if settings["track"] else None
     info = translate_video(in_path, out, G, w_edited, w, None if track else crop, sbs, batch_size=req.batch_size,
                            progress=req.progress, device=req.device, boxes=None if track is None else track.boxes)
@@ -358,7 +359,7 @@ def edit_video(in_path=None, run=None, request: VideoRequest | None = None, **op
         demo["frames"] = info["frames"]
     content = recipes.video_content(in_path, settings, demo)
     made = R.from_edit(edit, session.strengths(edit), fingerprint(G), recipes.identity(session, path),
-                       [R.Face(style, content)])
+                       [R.Face(style, content, steps=steps)])
     recipe_path = atomic_write_bytes(out.with_name(f"{out.stem}.recipe.json"), R.to_json(made).encode())
     strengths = dict(zip([t for t, _ in edit.terms], session.strengths(edit)))
     add = [t for t, _ in edit.terms if t not in edit.opposite]

@@ -309,8 +309,9 @@ class Studio:
     def image_of(self, recipe: rc.Recipe) -> np.ndarray:
         """The recipe's edit of its first face, as `latentedit edit --recipe` draws it."""
         session = self.session(recipe.directions.method)
-        content, w = self.face_tensors(recipe.faces[0])
-        return session.render(content, w, rc.to_edit(recipe))[0]
+        face = recipe.faces[0]
+        content, w = self.face_tensors(face)
+        return session.decode(content, session.apply_all(w, rc.face_chains(recipe, face)[0]))[0]
 
     def state_of(self, recipe: rc.Recipe, state: EditState) -> tuple[EditState, list[str]]:
         """Controls that remake `recipe` (checked against this run), and notes on what they cannot show."""
@@ -319,6 +320,9 @@ class Studio:
         new, notes = self._controls(replace(state, method=method), recipe.terms, recipe.layers, recipe.keep)
         if len(recipe.faces) > 1:
             notes.append(f"the recipe has {len(recipe.faces)} faces; the studio shows the first")
+        if recipe.faces[0].steps:
+            notes.append("the face has its own steps (per-sample strengths or a hold correction); the sliders show "
+                         "the edit as asked")
         return new, notes
 
     def _controls(self, state: EditState, terms, layers, keep) -> tuple[EditState, list[str]]:
