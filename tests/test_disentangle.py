@@ -355,9 +355,12 @@ def test_score_cache_answers_predict_and_features_from_one_pass():
 @pytest.mark.slow
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install -y chromium)")
 def test_report_leads_with_the_verdict_in_headless_chromium(truth_run, tmp_path):
+    import html
+
     from PIL import Image
 
     from latentedit.pipeline.report import report
+    from latentedit.pipeline.verdict import MODE_FLAGS, MODES
 
     result = report(truth_run.path, methods=("linear", "svd"), samples=24, sweep_samples=6, metric_inputs=2,
                     dfid_augmentations=4, lpips_styles=3, out=tmp_path / "rep", progress=False)
@@ -369,6 +372,15 @@ def test_report_leads_with_the_verdict_in_headless_chromium(truth_run, tmp_path)
         row = v["success"]
         assert 0 < row["n"] <= 24 and v["source"] == "ground truth" and v["best"]["method"] in ("linear", "svd")
         assert v["goal_met"] == (row["rate"] >= 0.95 and v["worst"]["rate"] <= 0.03)
+        command = v["best"]["command"]  # the line that makes the best edit on this run
+        assert command.startswith(f"latentedit edit {truth_run.path} --add ") and f"--method {v['best']['method']}" in command
+        wanted = {" ".join(f) for k, f in MODE_FLAGS.items() if k in MODES.get(v["best"]["mode"], {})}
+        assert {" ".join(f) for f in MODE_FLAGS.values() if " ".join(f) in command} == wanted
+    rows = doc["modes"][names[0]]["rows"]
+    assert list(rows) == list(MODES)
+    held, each = rows["layers+keep auto, per sample, hold"], rows["layers+keep auto, per sample"]
+    assert held["per_sample"] == each["per_sample"] and len(held["hold"]["corrections"]) == 24
+    assert held["command"].endswith("--per-sample --hold")
     table = doc["side_effects"]["linear"]["ground truth"]
     assert table["attributes"] == list(ATTRIBUTES)  # every attribute the world defines
     assert set(doc["side_effects"]["linear"]) == {"ground truth", "tagger tags", "re-scorer"}
@@ -380,6 +392,8 @@ def test_report_leads_with_the_verdict_in_headless_chromium(truth_run, tmp_path)
     assert (face[::2, ::2] == face[1::2, 1::2]).all()  # 2x2 blocks: nearest-neighbour, not blurred
 
     page = result.index.read_text()
+    for v in doc["verdict"].values():
+        assert f"<code>{html.escape(v['best']['command'])}</code>" in page
     assert page.index('id="verdict"') < page.index('id="side-effects"') < page.index('id="rescore"') \
         < page.index('id="stages"')  # verdict first, timings at the end
     shot = tmp_path / "first-screen.png"

@@ -27,7 +27,7 @@ from ..errors import InputError
 from .probes import (DEFAULT_PROBE_SAMPLES, PROBE_MARGIN, REACHED_SCORE, edit_label, exclusive_tags, run_probe_batch,
                      tagger_moved, tagger_probe, tagger_reached)
 
-__all__ = ["AUTO", "wants_auto", "explicit_tags", "resolve_auto", "per_face"]
+__all__ = ["AUTO", "wants_auto", "explicit_tags", "resolve_auto", "hold_faces", "per_face"]
 
 AUTO = "auto"
 
@@ -82,6 +82,18 @@ def resolve_auto(session, run, req, tagger=None):
     return new, record
 
 
+def hold_faces(session, run, tagger, content, codes, edited, images, edit):
+    """(`editing.auto.hold` of these edited faces, the tags it leaves alone): the tagger reads
+    what moved against the unedited faces; the edit's own tags, and on a tagged run the tags
+    exclusive with them (other values of the same attribute), are not corrected."""
+    own = tuple(dict.fromkeys(t for t, _ in edit.terms))
+    skip = set(own)
+    if run is not None and run.has_tags():
+        skip |= exclusive_tags(*run.tag_scores(), own)
+    moved = tagger_moved(tagger, session, session.decode(content, codes), skip)
+    return hold(session, content, edited, images, edit, moved, tagger_reached(tagger, edit.add[0])), skip
+
+
 def per_face(session, run, req, content, codes, edit, tagger=None) -> tuple[list, dict]:
     """([chain of Edits per face], record): `req.per_sample` and/or `req.hold` on these faces.
 
@@ -111,11 +123,7 @@ def per_face(session, run, req, content, codes, edit, tagger=None) -> tuple[list
         record["per_sample"] = None
     if req.hold:
         own = tuple(dict.fromkeys(t for t, _ in edit.terms))
-        skip = set(own)
-        if run is not None and run.has_tags():
-            skip |= exclusive_tags(*run.tag_scores(), own)
-        moved = tagger_moved(tagger, session, session.decode(content, codes), skip)
-        held = hold(session, content, edited, images, edit, moved, reached)
+        held, skip = hold_faces(session, run, tagger, content, codes, edited, images, edit)
         for chain, correction in zip(chains, held.corrections):
             if correction:
                 chain.append(Edit(tuple(correction.items()), keep=own))

@@ -10,10 +10,12 @@ Stages the report (`pipeline.report`) runs after its per-method evaluation:
     modes              per edit, latentedit's modes on the method that did best as the thesis edits
                        (layers auto, keep auto, both: `editing.auto`, chosen with the tagger on the
                        run's own samples; and both with each face at the smallest strength multiple
-                       at which the tagger sees the added tag: `auto.per_sample`), measured on the
-                       report's batch like every other row
+                       at which the tagger sees the added tag: `auto.per_sample`; and that, with
+                       each face stepped back along the tags the tagger sees moved: `auto.hold`),
+                       measured on the report's batch like every other row
     verdict            per edit, the best method or mode: success among the samples that could
-                       change, the worst side effect, and whether the goal is met
+                       change, the worst side effect, whether the goal is met, and the
+                       `latentedit edit` command that makes that edit (`mode_command`)
 
 `best_source(doc)` is "ground truth" when the run has it, else "tagger tags".
 """
@@ -32,9 +34,10 @@ from ..scoring.sideeffects import SideEffectTable, edit_effects, side_effect_tab
 from ..stats import TAG_THRESHOLD
 from ..world.batch_readout import ATTRIBUTES as TRUE_ATTRIBUTES, changes as true_changes
 from ..world.readout import tag_attribute
+from .autoedit import hold_faces
 from .probes import DEFAULT_PROBE_SAMPLES, edit_label, exclusive_tags, run_probe_batch, tagger_probe, tagger_reached
 
-__all__ = ["GOAL_SUCCESS", "GOAL_SIDE", "MODES", "run_stages", "side_effects", "evaluate_modes", "verdict",
+__all__ = ["GOAL_SUCCESS", "GOAL_SIDE", "MODES", "mode_command", "run_stages", "side_effects", "evaluate_modes", "verdict",
            "best_source", "best_images", "shown_tags", "tagger_of", "side_effect_csvs", "verdict_csv", "report_csvs"]
 
 GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
@@ -42,7 +45,11 @@ MIN_TAG_SHARE = 0.02   # tagger tags shown by fewer of the before/after images a
 # Measured for the verdict (each on the method that did best as the thesis edits). "layers auto" and
 # "keep auto" alone are steps of "layers+keep auto": their trials are in its record.
 MODES = {"layers+keep auto": {"layers": True, "keep": True},
-         "layers+keep auto, per sample": {"layers": True, "keep": True, "per_sample": True}}
+         "layers+keep auto, per sample": {"layers": True, "keep": True, "per_sample": True},
+         "layers+keep auto, per sample, hold": {"layers": True, "keep": True, "per_sample": True, "hold": True}}
+# The `latentedit edit` flag of each mode option.
+MODE_FLAGS = {"layers": ("--layers", "auto"), "keep": ("--keep", "auto"), "per_sample": ("--per-sample",),
+              "hold": ("--hold",)}
 SOURCES = ("ground truth", "tagger tags", "re-scorer")
 
 
@@ -182,19 +189,27 @@ def evaluate_modes(ctx) -> dict:
         session = probe.session
         e = ctx.doc["edits"][method][name]
         edit = Edit.paired(e["add"], e["sub"])
-        rows = {}
+        rows, each_of = {}, {}
         for mode, options in MODES.items():
             options = dict(options)
-            each = options.pop("per_sample", False)
+            each, held = options.pop("per_sample", False), options.pop("hold", False)
             chosen, choices = choose(session, edit, probe, **options)
             extra = {}
             if each:  # each face at the smallest multiple at which the tagger sees the added tag
-                result = per_sample(session, ctx.batch.content, ctx.batch.w, chosen, tagger_reached(tagger, e["add"][0]))
+                if chosen not in each_of:  # the modes with and without hold share it
+                    each_of[chosen] = per_sample(session, ctx.batch.content, ctx.batch.w, chosen,
+                                                 tagger_reached(tagger, e["add"][0]))
+                result = each_of[chosen]
                 after, extra = result.images, {"per_sample": result.to_dict()}
+                if held:  # then each face stepped back along the tags the tagger sees moved
+                    h, _ = hold_faces(session, ctx.run, tagger, ctx.batch.content, ctx.batch.w, result.codes,
+                                      result.images, chosen)
+                    after, extra = h.images, {**extra, "hold": h.to_dict()}
             else:
                 after = session.render(ctx.batch.content, ctx.batch.w, chosen)
             ctx.mode_images.setdefault(name, {})[mode] = after
             rows[mode] = {"edit": chosen.to_dict(), "label": edit_label(chosen),
+                          "command": mode_command(ctx.run.path, e, method, MODES[mode], ctx.req.seed),
                           "strengths": [float(s) for s in session.strengths(chosen)],
                           "choices": [c.to_dict() for c in choices],
                           "tables": _mode_tables(ctx, name, e, after), **extra}
@@ -238,19 +253,22 @@ def verdict(doc) -> dict:
         candidates = []
         for method, tables in doc.get("side_effects", {}).items():
             if source in tables:
-                candidates.append({"method": method, "mode": "thesis", "label": name, "row": _row(tables[source], name)})
+                e = doc["edits"].get(method, {}).get(name)
+                command = None if e is None else mode_command(doc.get("config", {}).get("run"), e, method, {})
+                candidates.append({"method": method, "mode": "thesis", "label": name, "command": command,
+                                   "row": _row(tables[source], name)})
         modes = doc.get("modes", {}).get(name)
         for mode, r in (modes or {}).get("rows", {}).items():
             if source in r["tables"]:
                 candidates.append({"method": modes["method"], "mode": mode, "label": r["label"],
-                                   "row": r["tables"][source]})
+                                   "command": r.get("command"), "row": r["tables"][source]})
         candidates = [c for c in candidates if c["row"].get("success")]
         if not candidates:
             continue
         best = max(candidates, key=lambda c: _score(c["row"]))
         met = _score(best["row"])[0]
         success, worst = best["row"]["success"]["rate"], best["row"]["worst"]["rate"] or 0.0
-        out[name] = {"source": source, "best": {k: best[k] for k in ("method", "mode", "label")},
+        out[name] = {"source": source, "best": {k: best[k] for k in ("method", "mode", "label", "command")},
                      "success": best["row"]["success"], "worst": best["row"]["worst"], "goal_met": met,
                      "missed_by": {"success": round(max(0.0, GOAL_SUCCESS - success), 6),
                                    "side_effect": round(max(0.0, worst - GOAL_SIDE), 6)},
@@ -258,6 +276,19 @@ def verdict(doc) -> dict:
                                      "success": c["row"]["success"]["rate"], "worst": c["row"]["worst"]}
                                     for c in candidates]}
     return out
+
+
+def mode_command(run, e: dict, method: str, options: dict, seed: int = 0) -> str:
+    """The `latentedit edit` command line that makes edit `e` ({"add", "sub"}) with `method` in a mode
+    (`options` of MODES; {} for the thesis edit). The auto choices are measured on the run's samples
+    picked with the seed, so with the report's seed the command chooses as the report did."""
+    import shlex
+
+    parts = ["latentedit", "edit", str(run or "RUN")]
+    parts += [x for t in e["add"] for x in ("--add", t)] + [x for t in e["sub"] for x in ("--sub", t)]
+    parts += ["--method", method] + [f for k, flags in MODE_FLAGS.items() if options.get(k) for f in flags]
+    parts += ["--seed", str(seed)] if seed and options else []
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def run_stages(ctx) -> None:

@@ -28,8 +28,10 @@ td.target { background: #fff3c4; font-weight: bold; }
 .substitute { color: #8a4b00; font-style: italic; }
 img { image-rendering: pixelated; max-width: 100%; }
 .verdicts { display: flex; flex-direction: column; gap: 10px; }
-.verdict { border: 2px solid #bbb; border-radius: 8px; padding: 6px 12px; display: flex; gap: 18px;
-           align-items: center; max-width: 1300px; }
+.verdict { border: 2px solid #bbb; border-radius: 8px; padding: 6px 12px; display: flex; gap: 4px 18px;
+           align-items: center; max-width: 1300px; flex-wrap: wrap; }
+.verdict .command { flex: 1 0 100%; margin: 0 0 4px; font-size: 12px; color: #333; }
+.verdict .command code { background: #f3f3f3; padding: 2px 6px; user-select: all; }
 .verdict .text { flex: 0 0 330px; } .verdict h3 { margin: 2px 0; } .big { font-size: 15px; margin: 5px 0; }
 img.strip { max-width: none; } td.bad { background: #fde2e2; }
 pre { background: #f7f7f7; padding: 8px; font-size: 12px; overflow-x: auto; }

@@ -2,7 +2,7 @@
 
 - `verdict_html(report, figures)`: per edit, the best method or mode, its success among the
   samples that could change and its worst side effect, whether the goal is met (or by how much
-  it is missed), and a before/after strip of a few faces (`faces.face_strip`: 128 px, nearest-
+  it is missed), the `latentedit edit` command that makes it, and a before/after strip of a few faces (`faces.face_strip`: 128 px, nearest-
   neighbour, so no pixel is blurred).
 - `side_effects_html(report)`: the side-effect table of every method and source, and the modes.
 The CSV files of the verdict and the side-effect tables are `pipeline.verdict.report_csvs`.
@@ -49,6 +49,11 @@ def _img(png, alt: str) -> str:
             f'{base64.b64encode(png).decode("ascii")}">')
 
 
+def _command(command) -> str:
+    """The line that makes the best edit on the user's run (older reports have none)."""
+    return f'<p class="command">make it: <code>{_e(command)}</code></p>' if command else ""
+
+
 def verdict_html(report: dict, figures: dict) -> str:
     """The first screen: one card per edit."""
     verdict = report.get("verdict") or {}
@@ -72,7 +77,7 @@ def verdict_html(report: dict, figures: dict) -> str:
             f'<p class="big">success <b>{_pct(v["success"]["rate"])}</b> of {v["success"]["n"]} that could change'
             f'<br>worst side effect <b>{_e(worst["attribute"] or "none")} {_pct(worst["rate"])}</b> of all samples'
             f'<br>{status}</p><p class="note">faces: before (top), after (bottom)</p></div>'
-            f'{_img(figures.get(strip_name(name)), f"before and after: {name}")}</div>')
+            f'{_img(figures.get(strip_name(name)), f"before and after: {name}")}{_command(best.get("command"))}</div>')
     return (f'<p class="note">Per edit, the best of every method as the thesis edits and of latentedit\'s modes, '
             f'measured on {_e(report.get("config", {}).get("samples"))} fresh samples by the '
             f'{_e(next(iter(verdict.values()))["source"])}. Goal: success ≥ {_pct(goal.get("success"))} of the samples '
