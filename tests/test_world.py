@@ -207,6 +207,21 @@ def test_shipped_generator_draws_the_ground_truth():
     assert acc["hair_color"] >= 0.8 and acc["hair_length_class"] >= 0.85 and acc["open_mouth"] >= 0.7, acc
 
 
+def test_smile_by_mouth_splits_smile_accuracy_by_how_the_mouth_is_drawn():
+    from latentedit.world.build import smile_by_mouth
+
+    def pair(mouth, smile, read_smile):
+        return {"open_mouth": mouth, "smile": smile}, {"smile": read_smile}
+
+    reads = [pair(0, 1, 0), pair(0, 1, 0), pair(0, 1, 1), pair(0, 1, 0), pair(1, 0, 0), pair(1, 0, 1), pair(1, 1, 1)]
+    cells = smile_by_mouth(reads)
+    assert list(cells) == ["closed mouth, no smile", "closed mouth, smile", "open mouth, no smile", "open mouth, smile"]
+    assert cells["closed mouth, no smile"] == {"n": 0, "accuracy": None}
+    assert cells["closed mouth, smile"] == {"n": 4, "accuracy": 0.25}
+    assert cells["open mouth, no smile"] == {"n": 2, "accuracy": 0.5}
+    assert cells["open mouth, smile"] == {"n": 1, "accuracy": 1.0}
+
+
 def test_read_binary_reads_renders_and_their_opposites(face):
     from latentedit.world.build import read_binary
 
