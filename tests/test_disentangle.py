@@ -131,7 +131,7 @@ def test_auto_needs_a_run(tmp_path, selfie_dir):
         edit(selfie_dir, add="closed_eyes", keep=("auto",), directions=_demo_set(tmp_path))
 
 
-def _demo_set(tmp_path):
+def _demo_set(tmp_path, names=("closed_eyes", "smile")):
     from latentedit.directions import DirectionSet
     from latentedit.models.checkpoint import fingerprint, load_generator
 
@@ -139,9 +139,29 @@ def _demo_set(tmp_path):
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((2, G.style_dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    path = tmp_path / "d.npz"
-    DirectionSet("linear", "w", ["closed_eyes", "smile"], vectors, {}, fingerprint(G), {}, code_scale=0.7).save(path)
+    path = tmp_path / f"{'-'.join(names)}.npz"
+    DirectionSet("linear", "w", list(names), vectors, {}, fingerprint(G), {}, code_scale=0.7).save(path)
     return path
+
+
+def test_per_sample_and_hold_on_new_selfies_and_their_limits(tmp_path, selfie_dir, tagger):
+    from latentedit.editing import recipe as R
+    from latentedit.pipeline.edit import edit
+
+    result = edit(selfie_dir, add="closed_eyes", per_sample=True, hold=True, directions=_demo_set(tmp_path),
+                  tagger=tagger, out=tmp_path / "e")
+    per_face = result.record["per_face"]
+    assert per_face["hold"]["not_corrected"] == ["closed_eyes"]  # no run: only the edit's own tag is left alone
+    assert len(per_face["per_sample"]["factors"]) == len(result.labels)
+    label = result.labels[0]
+    again = edit(recipe=tmp_path / "e" / "after" / f"{label}.png", inputs=selfie_dir, out=tmp_path / "again",
+                 directions=_demo_set(tmp_path))
+    assert R.load(tmp_path / "again" / "recipe.json").faces[0].steps == R.load(tmp_path / "e" / "recipe.json").faces[0].steps
+    assert (tmp_path / "again" / "after" / f"{label}.png").read_bytes() == (tmp_path / "e" / "after" / f"{label}.png").read_bytes()
+    with pytest.raises(InputError, match=r"^--per-sample and --hold read the added tag 'cat_ears' with the tagger, "
+                                         r"which does not have it$"):
+        edit(selfie_dir, add="cat_ears", per_sample=True, directions=_demo_set(tmp_path, ("cat_ears", "smile")),
+             tagger=tagger)
 
 
 def test_choose_layers_prefers_the_goal_then_success_minus_side_effect(linear, G):
