@@ -7,8 +7,8 @@ face(s) it starts from. `latentedit edit --recipe FILE.json|IMAGE.png` and `late
 named "latentedit-recipe" (`png_bytes`, `read_png`). This module is pure: dataclasses, JSON,
 validation and the compatibility check; turning a recipe into codes is the pipeline's job.
 
-Format (version 1)
-------------------
+Format (version 2; version 1 is the same without face steps)
+-------------------------------------------------------------
 ```json
 {
   "format": "latentedit-recipe",
@@ -254,8 +254,7 @@ def from_edit(edit, strengths, generator: str, directions: DirectionIdentity, fa
     terms = tuple((t, float(s)) for (t, _), s in zip(edit.terms, strengths, strict=True))
     layers = edit.layers if edit.layers is None or isinstance(edit.layers, str) else tuple(edit.layers)
     columns = None if sweep is None else tuple(tuple(float(s) for _, s in e.terms) for e in sweep)
-    faces = tuple(faces)
-    return validate(Recipe(generator=generator, directions=directions, terms=terms, faces=faces,
+    return validate(Recipe(generator=generator, directions=directions, terms=terms, faces=tuple(faces),
                            layers=layers, keep=tuple(edit.keep), opposite=tuple(edit.opposite), sweep=columns))
 
 

@@ -37,8 +37,8 @@ from ..world.readout import tag_attribute
 from .autoedit import hold_faces
 from .probes import DEFAULT_PROBE_SAMPLES, edit_label, exclusive_tags, run_probe_batch, tagger_probe, tagger_reached
 
-__all__ = ["GOAL_SUCCESS", "GOAL_SIDE", "MODES", "mode_command", "run_stages", "side_effects", "evaluate_modes", "verdict",
-           "best_source", "best_images", "shown_tags", "tagger_of", "side_effect_csvs", "verdict_csv", "report_csvs"]
+__all__ = ["GOAL_SUCCESS", "GOAL_SIDE", "MODES", "mode_command", "run_stages", "side_effects", "evaluate_modes",
+           "verdict", "best_source", "best_images", "shown_tags", "tagger_of", "side_effect_csvs", "verdict_csv", "report_csvs"]
 
 GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
 MIN_TAG_SHARE = 0.02   # tagger tags shown by fewer of the before/after images are left out of its table
@@ -280,8 +280,8 @@ def verdict(doc) -> dict:
 
 def mode_command(run, e: dict, method: str, options: dict, seed: int = 0) -> str:
     """The `latentedit edit` command line that makes edit `e` ({"add", "sub"}) with `method` in a mode
-    (`options` of MODES; {} for the thesis edit). The auto choices are measured on the run's samples
-    picked with the seed, so with the report's seed the command chooses as the report did."""
+    (`options` of MODES; {} for the thesis edit). `--layers auto` and `--keep auto` measure on the
+    run's samples picked with the seed, as the report's modes do with the report's seed."""
     import shlex
 
     parts = ["latentedit", "edit", str(run or "RUN")]
