@@ -277,6 +277,7 @@ def build_demo_tagger(out_dir, seed: int = 0, generator=None, cfg: TaggerTrainCo
         "n_params": int(model.count_params()),
         "history": history,
         "validation": {name: tag_accuracy(tagger.score(x), y) for name, (x, y) in val.items()},
+        "kernels": kernels.describe(),
     }
     atomic_write_json(out / "latentedit-training.json", record)
     log(f"saved {out} in {time.time() - t0:.0f} s")
@@ -361,6 +362,15 @@ GOAL = 0.90
 BAR = {"hair_length": "hair length", "open_mouth": "mouth open", "closed_eyes": "eyes closed", "hair_color": "hair colour"}
 
 
+def kernels_note(record: dict) -> str:
+    """What the training record says of the CPU kernels the tagger was built with."""
+    k = record.get("kernels")
+    if not k:
+        return "CPU kernels not recorded (built before the cap: a rebuild gives other bytes)."
+    return ("CPU kernels: " + ", ".join(f"{name}={k.get(name)}" for name in kernels.PINNED)
+            + f" (TensorFlow's oneDNN and MKL; {k['machine']}, torch dispatch {k['torch_cpu_capability']}).")
+
+
 def model_card(project_dir, evaluation: dict, build_seconds: float | None = None, notes: str = "") -> str:
     """Markdown model card of a demo tagger project from its training record and an evaluation.
 
@@ -403,7 +413,7 @@ def model_card(project_dir, evaluation: dict, build_seconds: float | None = None
         " binary cross-entropy; augmentation: horizontal flip, random blur, pixel noise.",
         f"- Seed {cfg['seed']}, TF op determinism on: the same seed gives the same model file on CPUs of one"
         " instruction set (oneDNN's kernels differ between AVX-512 and AVX2; builds cap them,"
-        " `latentedit.world.kernels`)."
+        f" `latentedit.world.kernels`). {kernels_note(record)}"
         + (f" Built in {build_seconds / 60:.1f} min on a shared 2-core CPU." if build_seconds else ""),
         "- Rebuild: `python -m latentedit.world.train_tagger` (or `python -m latentedit.world.build --only tagger`);"
         " it trains on the demo generator's outputs when `assets/demo-generator.pt` exists.",
