@@ -10,10 +10,11 @@ as the thesis makes it and latentedit's modes:
     layers+keep     both
     auto            layers, conditions, then strength (choose_strength)
     per sample      each sample at the smallest multiple (x0.25..x2) of the default strengths at which the
-                    tagger sees the added tag on its decoded image (editing.auto.per_sample); "layers per
-                    sample" / "l+k per sample": on the chosen layers / layers and conditions
+                    tagger sees the added tag on its decoded image (editing.auto.per_sample, `latentedit edit
+                    --per-sample`); "layers per sample" / "l+k per sample": on the chosen layers / layers and
+                    conditions
     l+k hold        "l+k per sample", then each face whose tags the tagger sees moved steps back along
-                    those tags' directions (editing.auto.hold: closed-loop conditions per sample)
+                    those tags' directions (editing.auto.hold, `--hold`: closed-loop conditions per sample)
 
 Every choice is made with the demo tagger on the run's own samples (`--probe-samples`, seeded);
 every number in the table is measured afterwards on `--samples` FRESH demo samples, read off the

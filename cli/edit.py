@@ -1,5 +1,6 @@
 """`latentedit edit`: paired opposite-tag edits of a run's samples or of new selfies."""
 
+from collections import Counter
 from pathlib import Path
 from typing import List, Optional
 
@@ -93,9 +94,10 @@ def _per_face_lines(record) -> list[str]:
     lines = []
     each, held = record.get("per_sample"), record.get("hold")
     if each:
-        factors = ", ".join(f"x{f:g}" for f in each["factors"])
-        lines.append(f"per sample strengths {factors}; the tagger sees the target on {sum(each['reached'])} of "
-                     f"{len(each['reached'])} faces ({record['measured_by']['reached']})")
+        counts = Counter(each["factors"])
+        factors = ", ".join(f"x{f:g} ({n})" for f, n in sorted(counts.items()))
+        lines.append(f"per sample strength multiples (faces): {factors}; the tagger sees the target on "
+                     f"{sum(each['reached'])} of {len(each['reached'])} ({record['measured_by']['reached']})")
     if held:
         n = len(held["corrections"])
         fixed = sum(bool(c) for c in held["corrections"])

@@ -21,7 +21,7 @@ import torch
 
 from ..io import atomic_write_bytes, atomic_write_text
 from ..scoring import scorer as S, training as T
-from . import assets, render, truth
+from . import assets, kernels, render, truth
 
 CARD = "MODEL_CARD_scorer.md"
 FRESH_RENDERS = 1000      # an independent test set: renders of another seed
@@ -81,7 +81,7 @@ def build_demo_scorer(out_dir, seed: int = 0, config: dict | None = None, thread
     fresh_y = np.stack([truth.BINARY_ATTRIBUTES[a](fresh_z) for a in config["attributes"]], 1).astype(np.float32)
     measured = {"held_out": evaluate(shipped, images[hold], y[hold]), "held_out_float32": float32_held_out,
                 "fresh_renders": evaluate(shipped, fresh_x, fresh_y), "train_seconds": round(seconds, 1),
-                "threads": int(threads), "file_bytes": path.stat().st_size}
+                "threads": int(threads), "file_bytes": path.stat().st_size, "kernels": kernels.describe()}
     gen_file = out_dir / assets.GENERATOR
     if gen_file.is_file():
         gx, gz = generator_outputs(load_generator(gen_file), GENERATOR_SAMPLES, config["seed"] + 2)
@@ -95,6 +95,13 @@ def build_demo_scorer(out_dir, seed: int = 0, config: dict | None = None, thread
 def _rows(metrics: dict) -> str:
     return "\n".join(f"| {a} | {m['accuracy']:.3f} | {m['auc']:.3f} | {m['n']} | {m['positives']} |"
                      for a, m in metrics.items())
+
+
+def _kernels_note(k: dict | None) -> str:
+    if not k:
+        return "CPU kernels not recorded."
+    return ("CPU kernels: " + ", ".join(f"{name}={k.get(name)}" for name in kernels.PINNED)
+            + f" ({k['machine']}, torch dispatch {k['torch_cpu_capability']}; `latentedit.world.kernels`).")
 
 
 def model_card(scorer, config: dict, measured: dict) -> str:
@@ -115,7 +122,7 @@ def model_card(scorer, config: dict, measured: dict) -> str:
         f"({config['render_size']} px, seed {config['seed']}) labelled with the ground truth of their style codes; "
         f"{config['epochs']} epochs, batch {config['batch_size']}, AdamW + one-cycle lr {config['lr']}, flips and "
         f"shifts; {config['holdout']:.0%} held out. {measured['train_seconds'] / 60:.1f} min on "
-        f"{measured['threads']} CPU threads.",
+        f"{measured['threads']} CPU threads. {_kernels_note(measured.get('kernels'))}",
         "",
         "## Held-out renders (the shipped float16 file)",
         "",
