@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from latentedit.errors import AssetError
-from latentedit.world import assets, render, truth
+from latentedit.world import assets, kernels, render, truth
 
 
 @pytest.fixture(scope="module")
@@ -342,3 +342,14 @@ def test_build_pins_cpu_kernels_but_keeps_what_the_user_set():
                                                  capture_output=True, text=True).stdout)
     assert (isa, mkl) == ("AVX2", "COMPATIBLE")
     assert record["ONEDNN_MAX_CPU_ISA"] == "AVX2" and record["MKL_CBWR"] == "COMPATIBLE"
+
+
+def test_shipped_tagger_card_names_the_kernels_its_build_ran_with():
+    import json
+
+    from latentedit.world.train_tagger import kernels_note
+
+    record = json.loads((assets.assets_dir() / "demo-tagger" / "latentedit-training.json").read_text())
+    assert {k: record["kernels"][k] for k in kernels.PINNED} == kernels.PINNED  # built pinned
+    assert kernels_note(record) in (assets.assets_dir() / "MODEL_CARD_tagger.md").read_text()
+    assert kernels.summary(record["kernels"]) == "ONEDNN_MAX_CPU_ISA=AVX2, MKL_CBWR=AVX2"

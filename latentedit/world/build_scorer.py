@@ -100,8 +100,8 @@ def _rows(metrics: dict) -> str:
 def _kernels_note(k: dict | None) -> str:
     if not k:
         return "CPU kernels not recorded."
-    return ("CPU kernels: " + ", ".join(f"{name}={k.get(name)}" for name in kernels.PINNED)
-            + f" ({k['machine']}, torch dispatch {k['torch_cpu_capability']}; `latentedit.world.kernels`).")
+    return (f"CPU kernels: {kernels.summary(k)} ({k['machine']}, torch dispatch {k['torch_cpu_capability']}; "
+            "`latentedit.world.kernels`).")
 
 
 def model_card(scorer, config: dict, measured: dict) -> str:

@@ -34,3 +34,8 @@ def describe() -> dict:
 
     return {"machine": platform.machine(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             **{name: os.environ.get(name) for name in PINNED}}
+
+
+def summary(settings: dict) -> str:
+    """'ONEDNN_MAX_CPU_ISA=AVX2, MKL_CBWR=AVX2': the pinned variables of a recorded `describe()`, for cards."""
+    return ", ".join(f"{name}={settings.get(name)}" for name in PINNED)

@@ -370,7 +370,7 @@ def _kernels(history: dict) -> str:
     if not k:
         return "not recorded (built before latentedit.world.kernels pinned them: a rebuild gives other bytes)"
     pinned = all(k.get(name) == value for name, value in kernels.PINNED.items())
-    return (", ".join(f"{name}={k.get(name)}" for name in kernels.PINNED) + f" (torch dispatch {k['torch_cpu_capability']})"
+    return (kernels.summary(k) + f" (torch dispatch {k['torch_cpu_capability']})"
             + ("; `latentedit.world.kernels` pins them, so a rebuild on another x86-64 machine runs the same float"
                " kernels (before the pin, stop 17's rebuild differed from stop 15's in every tensor)"
                if pinned else "; not the pinned values: another machine may give other bytes"))

@@ -367,8 +367,8 @@ def kernels_note(record: dict) -> str:
     k = record.get("kernels")
     if not k:
         return "CPU kernels not recorded (built before the cap: a rebuild gives other bytes)."
-    return ("CPU kernels: " + ", ".join(f"{name}={k.get(name)}" for name in kernels.PINNED)
-            + f" (TensorFlow's oneDNN and MKL; {k['machine']}, torch dispatch {k['torch_cpu_capability']}).")
+    return (f"CPU kernels: {kernels.summary(k)} (TensorFlow's oneDNN and MKL; {k['machine']}, torch dispatch "
+            f"{k['torch_cpu_capability']}).")
 
 
 def model_card(project_dir, evaluation: dict, build_seconds: float | None = None, notes: str = "") -> str:
