@@ -154,10 +154,12 @@ def test_per_sample_and_hold_on_new_selfies_and_their_limits(tmp_path, selfie_di
     assert per_face["hold"]["not_corrected"] == ["closed_eyes"]  # no run: only the edit's own tag is left alone
     assert len(per_face["per_sample"]["factors"]) == len(result.labels)
     label = result.labels[0]
-    again = edit(recipe=tmp_path / "e" / "after" / f"{label}.png", inputs=selfie_dir, out=tmp_path / "again",
-                 directions=_demo_set(tmp_path))
-    assert R.load(tmp_path / "again" / "recipe.json").faces[0].steps == R.load(tmp_path / "e" / "recipe.json").faces[0].steps
-    assert (tmp_path / "again" / "after" / f"{label}.png").read_bytes() == (tmp_path / "e" / "after" / f"{label}.png").read_bytes()
+    edit(recipe=tmp_path / "e" / "after" / f"{label}.png", inputs=selfie_dir, out=tmp_path / "again",
+         directions=_demo_set(tmp_path))
+    first, again = (R.load(tmp_path / d / "recipe.json").faces[0] for d in ("e", "again"))
+    assert again.steps == first.steps
+    png = f"after/{label}.png"
+    assert (tmp_path / "again" / png).read_bytes() == (tmp_path / "e" / png).read_bytes()
     with pytest.raises(InputError, match=r"^--per-sample and --hold read the added tag 'cat_ears' with the tagger, "
                                          r"which does not have it$"):
         edit(selfie_dir, add="cat_ears", per_sample=True, directions=_demo_set(tmp_path, ("cat_ears", "smile")),
