@@ -6,6 +6,7 @@ import io
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -239,6 +240,42 @@ def test_studio_model_edits_measures_and_round_trips(studio_model):
 
 
 @pytest.mark.slow
+def test_studio_hold_corrects_this_face_and_travels_in_its_recipe(studio_model, demo_run):
+    from latentedit.editing import recipe as rc
+    from latentedit.pipeline.edit import edit
+    from latentedit.studio.core import EditState
+
+    st = studio_model
+    state = EditState("svd", {HAIR: 1.2})
+    for sample_id in st.sample_ids():  # a face on which the plain svd hair edit moves another tag
+        face = st.sample_face(int(sample_id))
+        held, notes = st.hold(face, state)
+        if held.hold:
+            break
+    else:
+        pytest.fail("the svd hair edit moved no other tag the hold could correct on any face")
+    assert held.hold[0] == st.edit(state) and notes[0].startswith("hold: ") and "stepped back along" in notes[0]
+    plain, frame = st.render(face, state), st.render(face, held)
+    assert frame.held and not plain.held and not np.array_equal(frame.image, plain.image)
+    assert {t for t, _ in held.hold[1]}.isdisjoint({"long_hair", "short_hair"})
+    # a slider moved after the hold: the correction was measured for another edit and is not applied
+    moved = replace(held, values={HAIR: 1.0})
+    assert np.array_equal(st.render(face, moved).image, st.render(face, EditState("svd", {HAIR: 1.0})).image)
+    # the recipe carries the hold as the face's second step; the CLI's edit re-applies it to the same pixels
+    r = rc.from_json(rc.to_json(st.recipe(face, held)))
+    (steps,) = [f.steps for f in r.faces]
+    assert r.version == 2 and len(steps) == 2 and steps[1].keep == ("long_hair", "short_hair")
+    assert dict(steps[1].terms) == dict(held.hold[1])
+    assert np.array_equal(st.image_of(r), frame.image)
+    assert np.array_equal(edit(demo_run, recipe=r).after[0, 0], frame.image)
+    back, notes = st.state_of(r, EditState())
+    assert back.hold is not None and notes[-1].startswith("held: ")
+    assert np.array_equal(st.render(face, back, meter=False).image, frame.image)
+    with pytest.raises(InputError, match="^move a slider first: hold corrects what the edit moves$"):
+        st.hold(face, EditState("svd", {}))
+
+
+@pytest.mark.slow
 def test_studio_automatic_keep_and_layers_set_the_controls(studio_model):
     pytest.importorskip("latentedit.editing.auto")
     from latentedit.studio.core import LAYER_CHOICES, EditState
@@ -355,6 +392,19 @@ def test_studio_in_a_real_browser(studio_server, demo_run, tmp_path):
                                    "e.textContent.includes('exceed the maximum allowed size'))", timeout=30_000)
             move_slider(page, slider_id(HAIR), -0.8)
             assert not np.array_equal(shown_image(page, "after"), after)
+            # hold: the tagger reads what else the edit moved on this face, and the face steps back along it
+            from latentedit.studio.core import EditState
+
+            plain = shown_image(page, "after")
+            held, notes = st.hold(st.sample_face(7), EditState("svd", {HAIR: -0.8}))
+            page.click("#hold")
+            assert notes[0] in wait_status(page, "hold: ")
+            if held.hold:
+                page.wait_for_function("() => document.querySelector('#after-box').textContent.includes('held')",
+                                       timeout=30_000)
+                assert np.array_equal(shown_image(page, "after"), st.render(st.sample_face(7), held).image)
+            else:
+                assert np.array_equal(shown_image(page, "after"), plain)
             # everything the page asked for came from the studio itself
             outside = [u for u in requests if not u.startswith(url.rstrip("/")) and not u.startswith("data:")]
             assert outside == []

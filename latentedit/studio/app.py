@@ -1,8 +1,8 @@
 """The studio's page: Gradio Blocks over a `Studio` (see core.py for what each action does).
 
 Layout: the face (run gallery, random style, uploads) | the result (unedited and edited face, the
-side-effect meter, messages) | the edit (method, layers, keep, sliders by group) | keep what you
-made (recipe JSON, PNG with its recipe, load, sweep GIF/MP4).
+side-effect meter, messages) | the edit (method, layers, keep, automatic keep and layers, hold,
+sliders by group) | keep what you made (recipe JSON, PNG with its recipe, load, sweep GIF/MP4).
 
 Images travel inside the page as PNG data URIs in an HTML component, not as files the browser
 fetches afterwards, and slider moves bypass Gradio's queue: one HTTP round trip per move. Every
@@ -124,13 +124,13 @@ class StudioPage:
         self.n_layers = len(studio.G.layer_names)
 
     # -- controls <-> state ---------------------------------------------------------------------
-    def state(self, method, layers, lo, hi, keep, *values) -> EditState:
+    def state(self, method, layers, lo, hi, keep, held, *values) -> EditState:
         n = len(self.tag_specs)
         vals = {s.key: float(v or 0) for s, v in zip(self.tag_specs, values[:n])}
         if method in COMPONENT_METHODS:
             specs = self.studio.specs(method)[:MAX_COMPONENTS]
             vals.update({s.key: float(v or 0) for s, v in zip(specs, values[n:])})
-        return EditState(method, vals, layers, (int(lo), int(hi)), tuple(keep or ()))
+        return EditState(method, vals, layers, (int(lo), int(hi)), tuple(keep or ()), held or None)
 
     def slider_values(self, state: EditState) -> list[float]:
         """Slider positions for a state: tag sliders, then component slots."""
@@ -158,7 +158,7 @@ class StudioPage:
     def _render(self, face, *controls, meter=True):
         state = self.state(*controls)
         frame = self.studio.render(face, state, meter=meter)
-        caption = "edited" if frame.edit is None else f"edited ({state.method})"
+        caption = "edited" if frame.edit is None else f"edited ({state.method}{', held' if frame.held else ''})"
         note = (f"render {frame.render_ms:.0f} ms" + (f", meter {frame.meter_ms:.0f} ms" if meter else ""))
         if not meter:
             meter_out = meter_html(None)
@@ -206,6 +206,7 @@ class StudioPage:
 
         with gr.Blocks(title="latentedit studio", analytics_enabled=False) as demo:
             face = gr.State(first)
+            held = gr.State(None)  # EditState.hold: a correction of this face for the edit it was measured for
             gr.HTML(f"<h2>latentedit studio</h2><p>run <code>{html.escape(str(st.run.path))}</code>, generator "
                     f"<code>{html.escape(st.fingerprint)}</code> ({st.G.size} px, {L} W+ layers)</p>")
             with gr.Row():
@@ -256,6 +257,8 @@ class StudioPage:
                             auto_layers = gr.Checkbox(True, label="W+ layers with the least side effect",
                                                       elem_id="auto-layers")
                         auto_button = gr.Button("Choose for this edit", elem_id="auto-choose", size="sm")
+                    hold_button = gr.Button("Hold the other tags on this face (step back along what the tagger "
+                                            "sees moved)", elem_id="hold", size="sm")
                     reset_all = gr.Button("Reset all sliders", elem_id="reset-all", size="sm")
                     sliders, group_boxes = [], []
                     initial = {s.key for s in st.specs(self.method)}
@@ -296,7 +299,7 @@ class StudioPage:
                     export = gr.Button("Export sweep", elem_id="export-sweep")
                     exported = gr.File(label="sweep", interactive=False, elem_id="exported")
 
-            controls = [method, layers, lo, hi, keep] + sliders
+            controls = [method, layers, lo, hi, keep, held] + sliders
             moved = [after_box, meter, timing, status]
             shown = [before_box] + moved
             render_args = dict(show_progress="hidden", concurrency_id="render", concurrency_limit=1)
@@ -341,6 +344,12 @@ class StudioPage:
             auto_outputs = [layers, lo, hi, keep] + sliders + [status]
             rest(auto_button.click(self._guard(do_auto, len(auto_outputs)), [auto_keep, auto_layers, face] + controls,
                                    auto_outputs))
+
+            def do_hold(f, *c):
+                new, notes = st.hold(f, self.state(*c))
+                return new.hold, status_html("; ".join(notes))
+
+            rest(hold_button.click(self._guard(do_hold, 2), [face] + controls, [held, status]))
 
             # faces
             def pick_face(evt: gr.SelectData):
@@ -410,10 +419,10 @@ class StudioPage:
                 ranged = state.layers == "range"
                 msg = f"loaded {Path(path).name}" + ("; " + "; ".join(notes) if notes else "")
                 return (new_face, state.method, state.layers, gr.update(value=lo_v, visible=ranged),
-                        gr.update(value=hi_v, visible=ranged), keep_u, *updates, *groups, sweep_u, None,
+                        gr.update(value=hi_v, visible=ranged), keep_u, state.hold, *updates, *groups, sweep_u, None,
                         status_html(msg))
 
-            load_outputs = [face, method, layers, lo, hi, keep] + sliders + group_boxes + [sweep_key, load, status]
+            load_outputs = [face, method, layers, lo, hi, keep, held] + sliders + group_boxes + [sweep_key, load, status]
             rest(load.upload(self._guard(do_load, len(load_outputs)), [load, face] + controls, load_outputs))
 
             def do_export(f, key, a, b, n, fmt, *c):

@@ -1,5 +1,5 @@
 """The studio's model, without any web framework: faces, sliders -> edit -> image, side-effect meter,
-recipes and sweeps over one run.
+automatic keep and layers, a hold correction per face, recipes and sweeps over one run.
 
 `Studio` holds the run's generator, one `EditSession` per direction method (fitted into the run on
 first use), the tagger, and the faces it has seen. Every call is one user action; a lock keeps
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..editing import EditSession, default_strengths
+from ..editing import Edit, EditSession, default_strengths
 from ..editing import recipe as rc
 from ..editing.strengths import default_scale
 from ..errors import InputError, RunError
@@ -51,13 +51,16 @@ def _cached(cache: OrderedDict, key, make):
 
 @dataclass(frozen=True)
 class EditState:
-    """What the controls say: method, slider values {key: v}, layers, layer range, keep tags."""
+    """What the controls say: method, slider values {key: v}, layers, layer range, keep tags, and a
+    hold correction: (the Edit it was measured for, ((tag, signed strength), ...)) from `Studio.hold`,
+    applied only while the sliders still make that edit."""
 
     method: str = "svd"
     values: dict = field(default_factory=dict)
     layers: str = "all"
     layer_range: tuple[int, int] = (0, 0)
     keep: tuple[str, ...] = ()
+    hold: tuple | None = None
 
     def layer_spec(self):
         """The Edit's layers: None (every layer, a plain w edit), a group name or indices."""
@@ -90,7 +93,7 @@ class MeterRow:
 
 @dataclass
 class Frame:
-    """What one render produced: images, the edit (None: unedited), meter rows, timings in ms."""
+    """What one render produced: images, the edit (None: unedited), meter rows, timings in ms, held."""
 
     image: np.ndarray
     before: np.ndarray
@@ -98,6 +101,7 @@ class Frame:
     meter: list | None
     render_ms: float
     meter_ms: float = 0.0
+    held: bool = False  # a hold correction was applied
 
 
 class Studio:
@@ -185,6 +189,17 @@ class Studio:
         return sl.edit_from_values(self.specs(state.method), state.values, a, b, state.layer_spec(),
                                    state.keep if state.method not in COMPONENT_METHODS else ())
 
+    def edits(self, state: EditState) -> list:
+        """The Edits that make the face, in order: the sliders' edit, then the hold correction while it
+        is the one measured for that edit (empty when every slider is at 0)."""
+        edit = self.edit(state)
+        if edit is None:
+            return []
+        if not state.hold or state.hold[0] != edit or not state.hold[1]:
+            return [edit]
+        own = tuple(dict.fromkeys(t for t, _ in edit.terms))
+        return [edit, Edit(tuple(state.hold[1]), keep=own)]
+
     # -- faces ---------------------------------------------------------------------------------------
     def sample_ids(self) -> np.ndarray:
         return self.codes["id"]
@@ -259,15 +274,18 @@ class Studio:
         with self.lock:
             t0 = time.perf_counter()
             before = self.unedited(face)
-            edit = self.edit(state)
+            edits = self.edits(state)
+            edit = edits[0] if edits else None
             if edit is None:
                 image = before
             else:
                 content, w = self.face_tensors(face)
-                image = self.session(state.method).render(content, w, edit)[0]
+                session = self.session(state.method)
+                image = session.decode(content, session.apply_all(w, edits))[0]
             t1 = time.perf_counter()
             rows = self.meter(face, image, edit) if meter else None
-            return Frame(image, before, edit, rows, (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3)
+            return Frame(image, before, edit, rows, (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3,
+                         held=len(edits) > 1)
 
     def meter(self, face: rc.Face, image: np.ndarray, edit=None) -> list[MeterRow]:
         """Tagger scores of `image` against the unedited face for every tag the edit does not target,
@@ -288,7 +306,8 @@ class Studio:
             raise InputError(f"no slider {key!r} for {state.method} directions")
         frames = []
         for v in np.linspace(float(lo), float(hi), int(n)):
-            frames.append(self.render(face, replace(state, values={**state.values, key: float(v)}), False).image)
+            frames.append(self.render(face, replace(state, values={**state.values, key: float(v)}, hold=None),
+                                      False).image)
         return np.stack(frames)
 
     # -- recipes -----------------------------------------------------------------------------------------
@@ -300,10 +319,13 @@ class Studio:
 
     def recipe(self, face: rc.Face, state: EditState) -> rc.Recipe:
         """The recipe of the current edit of `face`; an InputError when every slider is at 0."""
-        edit = self.edit(state)
-        if edit is None:
+        edits = self.edits(state)
+        if not edits:
             raise InputError("nothing to save: move a slider first")
-        session = self.session(state.method)
+        session, edit = self.session(state.method), edits[0]
+        if len(edits) > 1:  # held: the face carries its own steps, as `latentedit edit --hold` writes them
+            steps = tuple(rc.step_from_edit(e.with_strengths(session.strengths(e))) for e in edits)
+            face = replace(face, steps=steps)
         return rc.from_edit(edit, session.strengths(edit), self.fingerprint, self.identity(state.method), [face])
 
     def image_of(self, recipe: rc.Recipe) -> np.ndarray:
@@ -320,9 +342,17 @@ class Studio:
         new, notes = self._controls(replace(state, method=method), recipe.terms, recipe.layers, recipe.keep)
         if len(recipe.faces) > 1:
             notes.append(f"the recipe has {len(recipe.faces)} faces; the studio shows the first")
-        if recipe.faces[0].steps:
-            notes.append("the face has its own steps (per-sample strengths or a hold correction); the sliders show "
-                         "the edit as asked")
+        steps = recipe.faces[0].steps
+        if steps:
+            first, *rest = steps
+            own = tuple(dict.fromkeys(t for t, _ in recipe.terms))
+            edit = self.edit(new)
+            if (edit is not None and len(rest) == 1 and first.terms == recipe.terms and rest[0].layers is None
+                    and rest[0].keep == own):
+                new = replace(new, hold=(edit, tuple(rest[0].terms)))
+                notes.append("held: " + ", ".join(f"{t} {s:+.3g}" for t, s in rest[0].terms))
+            else:
+                notes.append("the face has its own steps (per-sample strengths); the sliders show the edit as asked")
         return new, notes
 
     def _controls(self, state: EditState, terms, layers, keep) -> tuple[EditState, list[str]]:
@@ -365,6 +395,36 @@ class Studio:
         terms = tuple(zip((t for t, _ in chosen.terms), session.strengths(chosen)))
         new, notes = self._controls(state, terms, chosen.layers, chosen.keep)
         return new, [c.reason for c in choices] + notes
+
+    def hold(self, face: rc.Face, state: EditState) -> tuple[EditState, list[str]]:
+        """The controls with a hold correction for this face (`editing.auto.hold`, as `latentedit edit
+        --hold`): the tagger reads what else the edit moved on this face, and the face steps back
+        along those tags' directions, off the edit's own, while the target still shows."""
+        from ..pipeline.autoedit import hold_faces
+
+        edit = self.edit(state)
+        if edit is None:
+            raise InputError("move a slider first: hold corrects what the edit moves")
+        if state.method in COMPONENT_METHODS:
+            raise InputError(f"hold steps along tag directions; {state.method} components have no tags")
+        if edit.add[0] not in self.tagger.tags:
+            raise InputError(f"hold needs the tagger to read the added tag {edit.add[0]!r}, which it does not have")
+        session = self.session(state.method)
+        with self.lock:
+            content, w = self.face_tensors(face)
+            edited = session.apply(w, edit)
+            held, _ = hold_faces(session, self.run, self.tagger, content, w, edited, session.decode(content, edited),
+                                 edit)
+        moved, correction, left = held.moved_before[0], held.corrections[0], held.moved_after[0]
+        if not moved:
+            return replace(state, hold=None), ["hold: the tagger sees no other tag moved; nothing to correct"]
+        if not correction:
+            return replace(state, hold=None), [f"hold: {', '.join(moved)} moved; no step back restored them with "
+                                               f"{edit.add[0]} still shown"]
+        done = "all restored" if not left else f"still moved: {', '.join(left)}"
+        return (replace(state, hold=(edit, tuple(correction.items()))),
+                [f"hold: {', '.join(moved)} moved; stepped back along "
+                 + ", ".join(f"{t} {s:+.3g}" for t, s in correction.items()) + f" ({done})"])
 
     def check_face(self, face: rc.Face) -> rc.Face:
         """`face` if this run can draw it (raises a one-line LatentEditError otherwise)."""
