@@ -254,23 +254,26 @@ def test_studio_hold_corrects_this_face_and_travels_in_its_recipe(studio_model, 
             break
     else:
         pytest.fail("the svd hair edit moved no other tag the hold could correct on any face")
-    assert held.hold[0] == st.edit(state) and notes[0].startswith("hold: ") and "stepped back along" in notes[0]
+    assert held.hold[:2] == (face, st.edit(state)) and notes[0].startswith("hold: ") and "stepped back along" in notes[0]
     plain, frame = st.render(face, state), st.render(face, held)
     assert frame.held and not plain.held and not np.array_equal(frame.image, plain.image)
-    assert {t for t, _ in held.hold[1]}.isdisjoint({"long_hair", "short_hair"})
-    # a slider moved after the hold: the correction was measured for another edit and is not applied
+    assert {t for t, _ in held.hold[2]}.isdisjoint({"long_hair", "short_hair"})
+    # a slider moved after the hold, or another face: the correction was measured for another edit or
+    # face and is not applied
     moved = replace(held, values={HAIR: 1.0})
     assert np.array_equal(st.render(face, moved).image, st.render(face, EditState("svd", {HAIR: 1.0})).image)
+    other = st.sample_face(next(int(i) for i in st.sample_ids() if st.sample_face(int(i)) != face))
+    assert not st.render(other, held).held and np.array_equal(st.render(other, held).image, st.render(other, state).image)
     # the recipe carries the hold as the face's second step; the CLI's edit re-applies it to the same pixels
     r = rc.from_json(rc.to_json(st.recipe(face, held)))
     (steps,) = [f.steps for f in r.faces]
     assert r.version == 2 and len(steps) == 2 and steps[1].keep == ("long_hair", "short_hair")
-    assert dict(steps[1].terms) == dict(held.hold[1])
+    assert dict(steps[1].terms) == dict(held.hold[2])
     assert np.array_equal(st.image_of(r), frame.image)
     assert np.array_equal(edit(demo_run, recipe=r).after[0, 0], frame.image)
     back, notes = st.state_of(r, EditState())
-    assert back.hold is not None and notes[-1].startswith("held: ")
-    assert np.array_equal(st.render(face, back, meter=False).image, frame.image)
+    assert back.hold is not None and notes[-1].startswith("held: ") and st.face_of(r) == face
+    assert np.array_equal(st.render(st.face_of(r), back, meter=False).image, frame.image)
     with pytest.raises(InputError, match="^move a slider first: hold corrects what the edit moves$"):
         st.hold(face, EditState("svd", {}))
 

@@ -206,7 +206,7 @@ class StudioPage:
 
         with gr.Blocks(title="latentedit studio", analytics_enabled=False) as demo:
             face = gr.State(first)
-            held = gr.State(None)  # EditState.hold: a correction of this face for the edit it was measured for
+            held = gr.State(None)  # EditState.hold: a correction for the face and edit it was measured for
             gr.HTML(f"<h2>latentedit studio</h2><p>run <code>{html.escape(str(st.run.path))}</code>, generator "
                     f"<code>{html.escape(st.fingerprint)}</code> ({st.G.size} px, {L} W+ layers)</p>")
             with gr.Row():
@@ -406,7 +406,7 @@ class StudioPage:
                     return (*keep_all, gr.update(), status_html(""))
                 try:
                     r = load_recipe(path)
-                    new_face = st.check_face(r.faces[0])
+                    new_face = st.check_face(st.face_of(r))
                     state, notes = st.state_of(r, self.state(*c))
                 except LatentEditError as e:  # the box is emptied either way, ready for the next file
                     return (*keep_all, None, status_html(str(e), "error"))

@@ -52,8 +52,8 @@ def _cached(cache: OrderedDict, key, make):
 @dataclass(frozen=True)
 class EditState:
     """What the controls say: method, slider values {key: v}, layers, layer range, keep tags, and a
-    hold correction: (the Edit it was measured for, ((tag, signed strength), ...)) from `Studio.hold`,
-    applied only while the sliders still make that edit."""
+    hold correction: (the face and the Edit it was measured for, ((tag, signed strength), ...)) from
+    `Studio.hold`, applied only to that face while the sliders still make that edit."""
 
     method: str = "svd"
     values: dict = field(default_factory=dict)
@@ -189,16 +189,16 @@ class Studio:
         return sl.edit_from_values(self.specs(state.method), state.values, a, b, state.layer_spec(),
                                    state.keep if state.method not in COMPONENT_METHODS else ())
 
-    def edits(self, state: EditState) -> list:
-        """The Edits that make the face, in order: the sliders' edit, then the hold correction while it
-        is the one measured for that edit (empty when every slider is at 0)."""
+    def edits(self, state: EditState, face: rc.Face | None = None) -> list:
+        """The Edits that make `face`, in order: the sliders' edit, then the hold correction while it
+        is the one measured for this face and that edit (empty when every slider is at 0)."""
         edit = self.edit(state)
         if edit is None:
             return []
-        if not state.hold or state.hold[0] != edit or not state.hold[1]:
+        if not state.hold or state.hold[:2] != (face, edit) or not state.hold[2]:
             return [edit]
         own = tuple(dict.fromkeys(t for t, _ in edit.terms))
-        return [edit, Edit(tuple(state.hold[1]), keep=own)]
+        return [edit, Edit(tuple(state.hold[2]), keep=own)]
 
     # -- faces ---------------------------------------------------------------------------------------
     def sample_ids(self) -> np.ndarray:
@@ -274,7 +274,7 @@ class Studio:
         with self.lock:
             t0 = time.perf_counter()
             before = self.unedited(face)
-            edits = self.edits(state)
+            edits = self.edits(state, face)
             edit = edits[0] if edits else None
             if edit is None:
                 image = before
@@ -319,7 +319,7 @@ class Studio:
 
     def recipe(self, face: rc.Face, state: EditState) -> rc.Recipe:
         """The recipe of the current edit of `face`; an InputError when every slider is at 0."""
-        edits = self.edits(state)
+        edits = self.edits(state, face)
         if not edits:
             raise InputError("nothing to save: move a slider first")
         session, edit = self.session(state.method), edits[0]
@@ -349,7 +349,7 @@ class Studio:
             edit = self.edit(new)
             if (edit is not None and len(rest) == 1 and first.terms == recipe.terms and rest[0].layers is None
                     and rest[0].keep == own):
-                new = replace(new, hold=(edit, tuple(rest[0].terms)))
+                new = replace(new, hold=(self.face_of(recipe), edit, tuple(rest[0].terms)))
                 notes.append("held: " + ", ".join(f"{t} {s:+.3g}" for t, s in rest[0].terms))
             else:
                 notes.append("the face has its own steps (per-sample strengths); the sliders show the edit as asked")
@@ -422,9 +422,13 @@ class Studio:
             return replace(state, hold=None), [f"hold: {', '.join(moved)} moved; no step back restored them with "
                                                f"{edit.add[0]} still shown"]
         done = "all restored" if not left else f"still moved: {', '.join(left)}"
-        return (replace(state, hold=(edit, tuple(correction.items()))),
+        return (replace(state, hold=(face, edit, tuple(correction.items()))),
                 [f"hold: {', '.join(moved)} moved; stepped back along "
                  + ", ".join(f"{t} {s:+.3g}" for t, s in correction.items()) + f" ({done})"])
+
+    def face_of(self, recipe: rc.Recipe) -> rc.Face:
+        """The face a recipe starts from, as the studio shows it (its own steps are the edit's part)."""
+        return replace(recipe.faces[0], steps=None)
 
     def check_face(self, face: rc.Face) -> rc.Face:
         """`face` if this run can draw it (raises a one-line LatentEditError otherwise)."""
