@@ -254,7 +254,8 @@ def test_studio_hold_corrects_this_face_and_travels_in_its_recipe(studio_model, 
             break
     else:
         pytest.fail("the svd hair edit moved no other tag the hold could correct on any face")
-    assert held.hold[:2] == (face, st.edit(state)) and notes[0].startswith("hold: ") and "stepped back along" in notes[0]
+    assert held.hold[:2] == (face, st.edit(state))
+    assert notes[0].startswith("hold: ") and "stepped back along" in notes[0]
     plain, frame = st.render(face, state), st.render(face, held)
     assert frame.held and not plain.held and not np.array_equal(frame.image, plain.image)
     assert {t for t, _ in held.hold[2]}.isdisjoint({"long_hair", "short_hair"})
@@ -263,7 +264,8 @@ def test_studio_hold_corrects_this_face_and_travels_in_its_recipe(studio_model, 
     moved = replace(held, values={HAIR: 1.0})
     assert np.array_equal(st.render(face, moved).image, st.render(face, EditState("svd", {HAIR: 1.0})).image)
     other = st.sample_face(next(int(i) for i in st.sample_ids() if st.sample_face(int(i)) != face))
-    assert not st.render(other, held).held and np.array_equal(st.render(other, held).image, st.render(other, state).image)
+    assert not st.render(other, held).held
+    assert np.array_equal(st.render(other, held).image, st.render(other, state).image)
     # the recipe carries the hold as the face's second step; the CLI's edit re-applies it to the same pixels
     r = rc.from_json(rc.to_json(st.recipe(face, held)))
     (steps,) = [f.steps for f in r.faces]

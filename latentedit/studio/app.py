@@ -422,7 +422,8 @@ class StudioPage:
                         gr.update(value=hi_v, visible=ranged), keep_u, state.hold, *updates, *groups, sweep_u, None,
                         status_html(msg))
 
-            load_outputs = [face, method, layers, lo, hi, keep, held] + sliders + group_boxes + [sweep_key, load, status]
+            load_outputs = ([face, method, layers, lo, hi, keep, held] + sliders + group_boxes
+                            + [sweep_key, load, status])
             rest(load.upload(self._guard(do_load, len(load_outputs)), [load, face] + controls, load_outputs))
 
             def do_export(f, key, a, b, n, fmt, *c):
