@@ -144,6 +144,21 @@ def _demo_set(tmp_path, names=("closed_eyes", "smile")):
     return path
 
 
+def test_faces_whose_steps_mix_w_and_w_plus_are_refused(linear, G):
+    from latentedit.editing import recipe as R
+    from latentedit.pipeline.edit import _edited
+
+    session = EditSession(G, linear)
+    codes = np.zeros((2, G.style_dim), np.float32)
+    terms = (("long_hair", 1.0),)
+    faces = [R.Face(R.Style("sample", sample_id=i), R.Content("run_input", input_id=i), steps=(R.Step(terms, layers),))
+             for i, layers in enumerate(("coarse", None))]
+    with pytest.raises(InputError, match=r"^these faces' steps mix w and W\+ edits; edit them separately$"):
+        _edited(session, codes, faces, Edit(terms))
+    same = _edited(session, codes, [faces[1], faces[1]], Edit(terms))  # one kind: each face its own chain
+    np.testing.assert_allclose(same, session.apply(codes, Edit(terms)), atol=1e-6)
+
+
 def test_per_sample_and_hold_on_new_selfies_and_their_limits(tmp_path, selfie_dir, tagger):
     from latentedit.editing import recipe as R
     from latentedit.pipeline.edit import edit

@@ -309,9 +309,8 @@ def _edited(session, codes, faces, edit):
         return session.apply(codes, edit)
     rows = [session.apply_all(codes[i:i + 1], recipes.R.step_edits(f) if f.steps else [edit])
             for i, f in enumerate(faces)]
-    if len({r.ndim for r in rows}) > 1:  # faces edited in w and in W+: every face in W+
-        layers = next(r.shape[1] for r in rows if r.ndim == 3)
-        rows = [r if r.ndim == 3 else np.repeat(r[:, None], layers, axis=1) for r in rows]
+    if len({r.ndim for r in rows}) > 1:
+        raise InputError("these faces' steps mix w and W+ edits; edit them separately")
     return np.concatenate(rows)
 
 
