@@ -284,7 +284,7 @@ def test_generator_training_is_reproducible(fresh):
 
     data = make_pairs(6, seed=3, size=32, k=2)
     cfg = TrainConfig(seed=1, steps=3, batch=2, styles_per_step=2, feature_weight=4.0, fresh_styles=fresh,
-                      near_threshold=0.5, threads=1)
+                      near_threshold=0.5, contrast_weight=2.0 if fresh else 0.0, threads=1)
 
     def trained(cfg):
         G = tiny_generator(0).requires_grad_(True)
@@ -296,6 +296,52 @@ def test_generator_training_is_reproducible(fresh):
     cfg.seed = 2
     assert not torch.equal(first, trained(cfg))
     assert not torch.equal(first, torch.cat([p.flatten() for p in tiny_generator(0).parameters()]))
+
+
+def test_contrast_loss_reads_which_render_an_output_is_nearer():
+    """0 for the target itself, 1 + margin for its counterfactual, the margin for a blend of both:
+    every image's decision counts the same, however few pixels the two renders differ in."""
+    import torch
+
+    from latentedit.world.train_generator import CONTRAST_MARGIN, contrast_loss
+
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(2, 3, 8, 8, generator=g) * 2 - 1
+    other = target.clone()
+    other[0, :, 2:4, 2:4] = -target[0, :, 2:4, 2:4]  # a small difference
+    other[1, :, :, :6] = -target[1, :, :, :6]        # a large one
+    assert contrast_loss(target, target, other).item() == 0.0
+    assert contrast_loss(other, target, other).item() == pytest.approx(1 + CONTRAST_MARGIN, rel=1e-5)
+    assert contrast_loss((target + other) / 2, target, other).item() == pytest.approx(CONTRAST_MARGIN, rel=1e-5)
+    assert contrast_loss(target, target, target).item() == 0.0  # nothing differs: no decision to make
+
+
+def test_counterfactuals_switch_exactly_one_small_attribute():
+    from latentedit.world.train_generator import CONTRAST_ATTRIBUTES, counterfactuals
+
+    rng = np.random.default_rng(0)
+    geometry = render.sample_geometry(rng, 12)
+    codes = rng.standard_normal((12, truth.LATENT_DIM))
+    others = counterfactuals(np.random.default_rng(1), geometry, codes, 64)
+    attrs = truth.attributes(codes)
+    for i in range(len(codes)):
+        a, g = render.take(attrs, i), render.take(geometry, i)
+        assert not np.array_equal(others[i], render.render_anime(g, a, 64))
+        switched = []
+        for name in CONTRAST_ATTRIBUTES:
+            values = range(len(truth.EYE_COLORS)) if name == "eye_color" else (0, 1)
+            switched += [(name, v) for v in values if v != a[name]
+                         and np.array_equal(others[i], render.render_anime(g, {**a, name: v}, 64))]
+        assert len(switched) >= 1, i
+
+
+def test_shipped_generator_is_the_documented_build():
+    """The shipped weights' history is every stage of `default_stages(0)`, run to its end: what
+    `python -m latentedit.world.build --only generator` trains (and `--resume` continues)."""
+    from latentedit.world import assets
+    from latentedit.world.build import default_stages, finished_stages
+
+    assert len(finished_stages(assets.assets_dir(), default_stages(0))) == len(default_stages(0)) == 5
 
 
 def test_generator_build_resumes_after_its_finished_stages(tmp_path):

@@ -48,6 +48,7 @@ class TrainConfig:
     feature_l2: float = 0.0      # squared-error weight on the eye, mouth and cheek blobs (see train)
     fresh_styles: bool = False   # draw new style codes every step and render their targets
     near_threshold: float = 0.0  # with fresh_styles: fraction of codes moved next to a tag threshold
+    contrast_weight: float = 0.0  # with fresh_styles: weight of the counterfactual margin loss (`contrast_loss`)
     time_budget_s: float = 45 * 60  # safety stop on a slow or busy machine (see stop_after)
     threads: int = 2
 
@@ -130,6 +131,45 @@ def feature_weights(geometry: dict, idx: np.ndarray, size: int, weight: float, c
         m = 1 + weight * blobs(FEATURE_POINTS)
         maps.append(m + cheek_weight * blobs(CHEEK_POINTS) if cheek_weight else m)
     return torch.from_numpy(np.stack(maps)[:, None]).float()
+
+
+# The small attributes `contrast_loss` toggles: the ones a generator draws wrong most (model card).
+CONTRAST_ATTRIBUTES = ("smile", "open_mouth", "blush", "eye_color", "closed_eyes")
+CONTRAST_MARGIN = 0.5  # of the target's own distance to its counterfactual, inside the pixels they differ in
+
+
+def counterfactuals(rng: np.random.Generator, geometry: dict, codes: np.ndarray, size: int) -> np.ndarray:
+    """Per code, its target render with one of CONTRAST_ATTRIBUTES switched (eye colour: another one
+    of EYE_COLORS; only where the eyes are open): uint8 (N, H, W, 3)."""
+    attrs = truth.attributes(codes)
+    out = []
+    for i in range(len(codes)):
+        a = render.take(attrs, i)
+        names = [n for n in CONTRAST_ATTRIBUTES if n != "eye_color" or not a["closed_eyes"]]
+        name = names[rng.integers(len(names))]
+        if name == "eye_color":
+            a[name] = (a[name] + 1 + rng.integers(len(truth.EYE_COLORS) - 1)) % len(truth.EYE_COLORS)
+        else:
+            a[name] = 1 - a[name]
+        out.append(render.render_anime(render.take(geometry, i), a, size))
+    return np.stack(out)
+
+
+def contrast_loss(y: torch.Tensor, target: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """Margin loss that the output be nearer its target than the target's counterfactual `other`,
+    measured only where the two renders differ and normalised by that area.
+
+    The world's readout (and a tagger) decides an attribute by which of two such renders an
+    output is nearer. Per-pixel losses weigh a closed smile's few pixels by their area and let a
+    blend of both states pass; here every image's decision counts the same, whatever its size.
+    """
+    mask = ((target - other).abs().sum(1, keepdim=True) > 0.1).float()
+    area = mask.sum((1, 2, 3)).clamp(min=1.0)
+    gap = ((target - other).abs() * mask).sum((1, 2, 3)) / area
+    near = ((y - target).abs() * mask).sum((1, 2, 3)) / area
+    far = ((y - other).abs() * mask).sum((1, 2, 3)) / area
+    has = (mask.sum((1, 2, 3)) > 0).float()
+    return (torch.relu(CONTRAST_MARGIN * gap - (far - near)) / gap.clamp(min=1e-3) * has).mean()
 
 
 def _gradient_l1(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -227,6 +267,9 @@ def train(G, data: PairData, cfg: TrainConfig, val: PairData | None = None, log=
                 pixel = pixel + cfg.feature_l2 * ((y - target).pow(2) * blobs.repeat_interleave(z.shape[1], 0)).mean()
             style_mse = (style - torch.from_numpy(data.z_selfie[idx]).float()).pow(2).mean()
             loss = pixel + cfg.gradient_weight * _gradient_l1(y, target) + cfg.style_weight * style_mse
+            if cfg.contrast_weight and cfg.fresh_styles:
+                other = _to_tensor(counterfactuals(rng, geometry, codes, data.anime.shape[-2]))
+                loss = loss + cfg.contrast_weight * contrast_loss(y, target, other)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -12,9 +12,10 @@ ground-truth tags of their codes; with a demo generator, also its decoded output
 demo selfie, random z), so the tagger works on generator images, labelled with the tags of z
 (`labels="code"`, the shipped tagger). `labels="shown"` labels them instead with what they show
 (`shown_tags`: the world's pixel readout of each image), as people tag the pictures DeepDanbooru
-learns from; the tags of z are wrong where the generator draws a code unfaithfully (smile 20%,
-eye colour 19%, blush 14% of its outputs). Measured (500 fresh outputs, balanced accuracy against
-what they show), code -> shown labels: smile 0.862 -> 0.914, brown_eyes 0.796 -> 0.951, open_mouth
+learns from; the tags of z are wrong where the generator draws a code unfaithfully (with the
+stage-4 generator of stop 19: smile 20%, eye colour 19%, blush 14% of its outputs; stage 5 halved
+that, MODEL_CARD_generator.md). Measured then (500 fresh outputs, balanced accuracy against what
+they show), code -> shown labels: smile 0.862 -> 0.914, brown_eyes 0.796 -> 0.951, open_mouth
 0.927 -> 0.951, but blush 0.950 -> 0.815; and on bench_disentangle's edits it did not lower the
 worst side effect (open mouth's smile 41% -> 53% on 100 samples). So the shipped tagger keeps
 code labels; the card reports its agreement with both.
