@@ -335,6 +335,33 @@ def test_counterfactuals_switch_exactly_one_small_attribute():
         assert len(switched) >= 1, i
 
 
+def test_style_encoder_loss_weighs_the_eye_colour_plane_and_the_feature_vectors_only():
+    """An error in the eye-colour plane costs (1 + eye_weight) x its plain squared error, one along a
+    FEATURES vector (1 + feature_weight) x, one orthogonal to both plain: the weights focus learning
+    where a small error changes what the code shows."""
+    import torch
+
+    from latentedit.world.train_style_encoder import FEATURES, _eye_plane, weighted_mse
+
+    plane = _eye_plane()
+    assert plane.shape == (2, truth.LATENT_DIM) and np.allclose(plane @ plane.T, np.eye(2))
+    assert np.allclose(truth.EYE_VECTORS @ plane.T @ plane, truth.EYE_VECTORS)  # spans every eye-colour vector
+    feats = np.stack([truth.VECTORS[n] for n in FEATURES])
+    free = np.linalg.svd(np.concatenate([plane, feats]))[2][-1]  # orthogonal to all of them
+    zero = torch.zeros(1, truth.LATENT_DIM)
+
+    def loss(d, fw, ew):
+        return weighted_mse(torch.from_numpy(np.asarray(d, np.float32))[None], zero, fw, ew).item()
+
+    plain = 1 / truth.LATENT_DIM
+    assert loss(plane[0], 0.0, 3.0) == pytest.approx(plain * 4, rel=1e-5)
+    assert loss(plane[0], 0.0, 0.0) == pytest.approx(plain, rel=1e-5)
+    assert loss(free, 3.0, 3.0) == pytest.approx(plain, rel=1e-5)
+    single = feats[0] - plane.T @ (plane @ feats[0])  # hair length off the eye plane
+    single /= np.linalg.norm(single)
+    assert loss(single, 3.0, 0.0) > plain * 1.5
+
+
 def test_shipped_generator_is_the_documented_build():
     """The shipped weights' history is every stage of `default_stages(0)`, run to its end: what
     `python -m latentedit.world.build --only generator` trains (and `--resume` continues)."""
