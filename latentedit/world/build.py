@@ -28,7 +28,8 @@ from latentedit.io import atomic_write_bytes, atomic_write_text
 
 from . import assets, kernels, render, truth
 from .readout import read_attributes, read_binary
-from .train_generator import CONTRAST_MARGIN, NEAR_SPREAD, STYLES_PER_SELFIE, PairData, TrainConfig, evaluate, make_pairs, train
+from .train_generator import (CONTRAST_MARGIN, NEAR_SPREAD, STYLES_PER_SELFIE, PairData, TrainConfig, evaluate, make_pairs,
+                              train)
 
 VAL_SEED_OFFSET = 10_000
 
@@ -212,7 +213,8 @@ def _styles_note(cfg: TrainConfig) -> str:
 def _extra_losses(cfg: TrainConfig) -> str:
     parts = [f"cheek (blush) L1 weight {cfg.blush_weight}"] if cfg.blush_weight else []
     parts += [f"squared error x{cfg.feature_l2} on the eye, mouth and cheek blobs"] if cfg.feature_l2 else []
-    parts += [f"counterfactual contrast loss x{cfg.contrast_weight} (margin {CONTRAST_MARGIN})"] if cfg.contrast_weight else []
+    if cfg.contrast_weight:
+        parts.append(f"counterfactual contrast loss x{cfg.contrast_weight} (margin {CONTRAST_MARGIN})")
     return "".join(", " + p for p in parts)
 
 
@@ -459,7 +461,8 @@ def main(argv=None) -> None:
     p.add_argument("--finetune-steps", type=int, default=None, help="stage-2 (fine-tuning) steps; 0 skips it")
     p.add_argument("--sharpen-steps", type=int, default=None, help="stage-3 (sharpening) steps; 0 skips it")
     p.add_argument("--fidelity-steps", type=int, default=None, help="stage-4 (fidelity) steps; 0 skips it")
-    p.add_argument("--contrast-steps", type=int, default=None, help="stage-5 (counterfactual contrast) steps; 0 skips it")
+    p.add_argument("--contrast-steps", type=int, default=None,
+                   help="stage-5 (counterfactual contrast) steps; 0 skips it")
     p.add_argument("--resume", action="store_true",
                    help="start after the stages the saved generator has finished (same bytes as a whole build)")
     p.add_argument("--budget-minutes", type=float, default=None, help="time budget of each training stage")
