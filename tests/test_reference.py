@@ -217,8 +217,9 @@ def test_demo_encoder_is_the_generator_class_style_path(demo_encoder):
 def test_demo_encoder_codes_carry_the_references_true_attributes(demo_encoder):
     refs, z, _ = render.demo_anime(60, seed=4242)
     a, b = truth.attributes(z), truth.attributes(encode_style(demo_encoder, refs))
-    # the shipped encoder: 0.983, 1, 1, 1, 0.833 and eye colour 0.957; a code-0 encoder: 0.32, 0.25, 0.65, 0.77
-    for name, least in (("hair_length_class", 0.93), ("hair_color", 0.95), ("open_mouth", 0.95),
+    # the shipped encoder: 0.933, 1, 1, 1, 0.80 and eye colour 1.0 (stop 20: eye-colour plane weighted up, hair
+    # length 0.983 -> 0.933 here); a code-0 encoder: 0.32, 0.25, 0.65, 0.77
+    for name, least in (("hair_length_class", 0.9), ("hair_color", 0.95), ("open_mouth", 0.95),
                         ("closed_eyes", 0.95), ("smile", 0.75)):
         assert np.mean(a[name] == b[name]) >= least, name
     open_eyes = a["closed_eyes"] == 0

@@ -47,7 +47,7 @@ class StyleEncoderConfig:
     sizes: tuple = (40, 48, 96, 128, 256)
     n_val: int = 256
     feature_weight: float = 3.0    # extra loss weight on errors along the planted vectors of FEATURES
-    eye_weight: float = 3.0        # extra loss weight on errors in the eye-colour plane (span of truth.EYE_VECTORS)
+    eye_weight: float = 8.0        # extra loss weight on errors in the eye-colour plane (span of truth.EYE_VECTORS)
     threads: int = 1              # on a shared 2-core machine one thread trains faster than two
     time_budget_s: float = 90 * 60  # safety stop on a busy machine (see stop_after)
     stop_after: int | None = None   # stop at this step without changing the lr schedule
