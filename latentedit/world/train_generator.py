@@ -168,8 +168,7 @@ def contrast_loss(y: torch.Tensor, target: torch.Tensor, other: torch.Tensor) ->
     gap = ((target - other).abs() * mask).sum((1, 2, 3)) / area
     near = ((y - target).abs() * mask).sum((1, 2, 3)) / area
     far = ((y - other).abs() * mask).sum((1, 2, 3)) / area
-    has = (mask.sum((1, 2, 3)) > 0).float()
-    return (torch.relu(CONTRAST_MARGIN * gap - (far - near)) / gap.clamp(min=1e-3) * has).mean()
+    return (torch.relu(CONTRAST_MARGIN * gap - (far - near)) / gap.clamp(min=1e-3)).mean()  # 0 where nothing differs
 
 
 def _gradient_l1(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
