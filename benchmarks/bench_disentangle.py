@@ -9,7 +9,7 @@ as the thesis makes it and latentedit's modes:
     layers auto     the W+ layer range chosen on the run (choose_layers)
     layers+keep     both
     auto            layers, conditions, then strength (choose_strength)
-    per sample      each sample at the smallest multiple (x0.25..x2) of the default strengths at which the
+    per sample      each sample at the smallest multiple (x0..x2) of the default strengths at which the
                     tagger sees the added tag on its decoded image (editing.auto.per_sample, `latentedit edit
                     --per-sample`); "layers per sample" / "l+k per sample": on the chosen layers / layers and
                     conditions

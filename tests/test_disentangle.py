@@ -13,7 +13,7 @@ import pytest
 
 from latentedit.directions import DirectionSet, fit_directions
 from latentedit.editing import Edit, EditSession
-from latentedit.editing.auto import Trial, choose_layers, hold, per_sample, utility
+from latentedit.editing.auto import PER_SAMPLE_FACTORS, Trial, choose_layers, hold, per_sample, utility
 from latentedit.errors import InputError
 from latentedit.scoring.sideeffects import edit_effects, side_effect_table, sure_changes, tag_reads
 from latentedit.world import render, truth
@@ -209,7 +209,7 @@ def test_per_sample_takes_the_smallest_multiple_that_reaches_the_target(linear, 
     reader = BatchReader(batch.geometry, batch.z)
     session = EditSession(G, linear, batch_size=1)  # a face's pixels do not depend on the batch
     edit = Edit.paired("closed_eyes", layers="middle")
-    factors = (0.25, 0.5, 1.0, 2.0)
+    factors = (0.0, 0.25, 0.5, 1.0, 2.0)  # 0: a face whose eyes are closed already stays as it is
 
     def reached(images, index):  # the pixel readout as the callback: closed eyes shown
         return np.array([reader.read_image(int(i), img)["closed_eyes"] == 1 for img, i in zip(images, index)])
@@ -228,6 +228,10 @@ def test_per_sample_takes_the_smallest_multiple_that_reaches_the_target(linear, 
         expected = session.apply(w[i: i + 1], edit.with_strengths([s * result.factors[i] for s in base]))
         np.testing.assert_allclose(result.codes[i], expected[0], atol=1e-6)
     assert result.reached.mean() >= 0.5
+    shown_before = shown[:, 0]
+    assert shown_before.any() and (result.factors[shown_before] == 0).all()
+    kept = result.codes[shown_before]  # W+ (a layer range was edited), every layer the unedited w
+    np.testing.assert_array_equal(kept, np.broadcast_to(w[shown_before][:, None], kept.shape))
 
 
 def test_hold_steps_back_along_what_moved_and_keeps_the_target(linear, G):
@@ -289,7 +293,7 @@ def test_edit_per_sample_and_hold_give_each_face_its_steps_and_its_recipe_remake
     session = EditSession(truth_run_generator(truth_run), DirectionSet.load(truth_run.directions_path("linear", "w")))
     for i, face in enumerate(recipe.faces):
         f = each["factors"][i]
-        assert f in (0.25, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0)
+        assert f in PER_SAMPLE_FACTORS
         assert face.steps[0].terms == (("long_hair", a * f), ("short_hair", -b * f))  # its own strength
         correction = held["corrections"][i]
         assert len(face.steps) == 1 + bool(correction)
@@ -445,3 +449,19 @@ def test_report_leads_with_the_verdict_in_headless_chromium(truth_run, tmp_path)
     docs = os.environ.get("LATENTEDIT_SCREENSHOT_DIR")
     if docs:
         shutil.copy(shot, Path(docs) / "report-first-screen.png")
+
+
+def test_exclusive_tags_are_other_values_of_the_same_attribute():
+    """Tags that never meet the edit's tag count as its attribute's other values only when they share
+    Danbooru's last word: blonde_hair and blue_eyes never meeting in a run is chance, not definition."""
+    from latentedit.pipeline.probes import exclusive_tags
+
+    vocab = ["blonde_hair", "black_hair", "blue_eyes", "long_hair", "smile"]
+    rng = np.random.default_rng(0)
+    blonde = np.arange(100) < 40
+    scores = np.stack([blonde, ~blonde & (np.arange(100) < 70), ~blonde & (np.arange(100) >= 70), rng.random(100) < 0.5,
+                       rng.random(100) < 0.5], axis=1).astype(float)
+    assert exclusive_tags(scores, vocab, ["blonde_hair"]) == {"black_hair"}
+    assert exclusive_tags(scores, vocab, ["blue_eyes"]) == set()
+    scores[:3, 2] = 1.0  # blue eyes with black hair: together in 3 of the rarer tag's 33 samples (> 2%)
+    assert exclusive_tags(scores, vocab, ["black_hair"]) == {"blonde_hair"}

@@ -97,12 +97,19 @@ def _first_add(edit) -> str:
     return (edit.add or [edit.terms[0][0]])[0]
 
 
+def _last_word(tag: str) -> str:
+    return tag.rsplit("_", 1)[-1]
+
+
 def exclusive_tags(scores, vocab, tags, threshold: float = TAG_THRESHOLD, share: float = EXCLUSIVE_SHARE) -> set:
     """Tags of `vocab` that (almost) never show together with one of `tags` in thresholded `scores`.
 
     Such tags name other values of the same attribute (medium_hair for long_hair, brown_hair for
     blonde_hair): an edit that reaches its target changes them by definition, so they are not
-    side effects. "Almost never": together in at most `share` of the rarer tag's samples.
+    side effects. "Almost never": together in at most `share` of the rarer tag's samples. Danbooru
+    names the values of one attribute with a shared last word (long_hair, medium_hair; blue_eyes,
+    closed_eyes), so only tags sharing it count: two attributes' values (blonde_hair, blue_eyes)
+    may simply never meet in a run.
     """
     on = np.asarray(scores) >= threshold
     vocab = list(vocab)
@@ -114,7 +121,7 @@ def exclusive_tags(scores, vocab, tags, threshold: float = TAG_THRESHOLD, share:
         for k, u in enumerate(vocab):
             b = on[:, k]
             rarer = min(int(a.sum()), int(b.sum()))
-            if u != t and rarer > 0 and int((a & b).sum()) <= share * rarer:
+            if u != t and _last_word(u) == _last_word(t) and rarer > 0 and int((a & b).sum()) <= share * rarer:
                 out.add(u)
     return out
 
