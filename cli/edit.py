@@ -95,7 +95,7 @@ def _per_face_lines(record) -> list[str]:
     each, held = record.get("per_sample"), record.get("hold")
     if each:
         counts = Counter(each["factors"])
-        factors = ", ".join(f"x{f:g} ({n})" for f, n in sorted(counts.items()))
+        factors = ", ".join(f"x{f:g} ({n}{' showing it already' if f == 0 else ''})" for f, n in sorted(counts.items()))
         lines.append(f"per sample strength multiples (faces): {factors}; the tagger sees the target on "
                      f"{sum(each['reached'])} of {len(each['reached'])} ({record['measured_by']['reached']})")
     if held:

@@ -307,7 +307,9 @@ def test_edit_per_sample_and_hold_give_each_face_its_steps_and_its_recipe_remake
     assert sum(map(len, held["moved_after"])) <= sum(map(len, held["moved_before"]))
     lines = _per_face_lines(record["per_face"])
     counts = {f: each["factors"].count(f) for f in sorted(set(each["factors"]))}
-    assert lines[0] == ("per sample strength multiples (faces): " + ", ".join(f"x{f:g} ({n})" for f, n in counts.items())
+    shown = {0.0: " showing it already"}
+    assert lines[0] == ("per sample strength multiples (faces): " + ", ".join(f"x{f:g} ({n}{shown.get(f, '')})"
+                                                                              for f, n in counts.items())
                         + f"; the tagger sees the target on {sum(each['reached'])} of 6 (long_hair score >= 0.9)")
     assert lines[1].startswith(f"hold       {sum(bool(c) for c in held['corrections'])} of 6 faces corrected")
     # a face's PNG re-applies its own steps, the before PNG the unedited face; the same bytes
