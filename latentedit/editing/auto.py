@@ -277,8 +277,7 @@ def per_sample(session, content, codes, edit, reached, factors=PER_SAMPLE_FACTOR
     reached(images, index) -> (n,) bool for uint8 images of the samples `index` (e.g. the tagger's
     score of the added tag >= 0.5). Multiples are tried in increasing order, each only on the samples not
     yet reached (a multiple 0 asks whether the unedited face shows it already); a sample never
-    reached keeps the largest multiple. Multiples beyond what style
-    codes can carry are skipped.
+    reached keeps the largest multiple. Multiples beyond what style codes can carry are skipped.
     """
     codes = np.asarray(codes, np.float32)
     base = session.strengths(edit)

@@ -100,9 +100,9 @@ class EditRequest(EditOptions):
     style_seed: a seeded random style every face gets. recipe: a Recipe, .json or latentedit PNG
     to re-apply (its edit and faces replace the fields above; `inputs` supplies the selfie files
     it names). per_sample: each face at the smallest multiple of the strengths (x0..x2) at which the
-    tagger surely sees the added tag (x0: a face showing it already is left as it is); hold: then each face stepped back along the tags the tagger
-    sees the edit moved on it (both: `pipeline.autoedit.per_face`). out: the output folder (None:
-    nothing written).
+    tagger surely sees the added tag (x0: a face showing it already is left as it is); hold: then
+    each face stepped back along the tags the tagger sees the edit moved on it (both:
+    `pipeline.autoedit.per_face`). out: the output folder (None: nothing written).
     """
 
     sweep: tuple[float, ...] | None = None
