@@ -335,6 +335,28 @@ def test_counterfactuals_switch_exactly_one_small_attribute():
         assert len(switched) == 1, (i, switched)
 
 
+def test_mouth_contrast_switches_a_closed_mouths_smile_or_mouth_and_leaves_the_default_draws_alone():
+    from latentedit.world.train_generator import counterfactuals
+
+    rng = np.random.default_rng(0)
+    geometry = render.sample_geometry(rng, 16)
+    codes = rng.standard_normal((16, truth.LATENT_DIM))
+    attrs = truth.attributes(codes)
+    plain = counterfactuals(np.random.default_rng(1), geometry, codes, 64)
+    np.testing.assert_array_equal(counterfactuals(np.random.default_rng(1), geometry, codes, 64, 0.0), plain)
+    mouth = counterfactuals(np.random.default_rng(1), geometry, codes, 64, mouth_share=1.0)
+    closed = np.flatnonzero(attrs["open_mouth"] == 0)
+    assert len(closed) >= 4
+    seen = set()
+    for i in closed:
+        a, g = render.take(attrs, i), render.take(geometry, i)
+        switched = [n for n in ("smile", "open_mouth")
+                    if np.array_equal(mouth[i], render.render_anime(g, {**a, n: 1 - a[n]}, 64))]
+        assert len(switched) == 1, (i, switched)
+        seen.add(switched[0])
+    assert seen == {"smile", "open_mouth"}
+
+
 def test_style_encoder_loss_weighs_the_eye_colour_plane_and_the_feature_vectors_only():
     """An error in the eye-colour plane costs (1 + eye_weight) x its plain squared error, one along a
     FEATURES vector (1 + feature_weight) x, one orthogonal to both plain: the weights focus learning

@@ -214,7 +214,9 @@ def _extra_losses(cfg: TrainConfig) -> str:
     parts = [f"cheek (blush) L1 weight {cfg.blush_weight}"] if cfg.blush_weight else []
     parts += [f"squared error x{cfg.feature_l2} on the eye, mouth and cheek blobs"] if cfg.feature_l2 else []
     if cfg.contrast_weight:
-        parts.append(f"counterfactual contrast loss x{cfg.contrast_weight} (margin {CONTRAST_MARGIN})")
+        mouth = (f"; {cfg.mouth_contrast:.0%} of closed mouths contrasted on their smile or mouth"
+                 if cfg.mouth_contrast else "")
+        parts.append(f"counterfactual contrast loss x{cfg.contrast_weight} (margin {CONTRAST_MARGIN}{mouth})")
     return "".join(", " + p for p in parts)
 
 

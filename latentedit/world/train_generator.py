@@ -49,6 +49,7 @@ class TrainConfig:
     fresh_styles: bool = False   # draw new style codes every step and render their targets
     near_threshold: float = 0.0  # with fresh_styles: fraction of codes moved next to a tag threshold
     contrast_weight: float = 0.0  # with fresh_styles: weight of the counterfactual margin loss (`contrast_loss`)
+    mouth_contrast: float = 0.0  # with contrast_weight: share of closed mouths contrasted on smile or mouth
     time_budget_s: float = 45 * 60  # safety stop on a slow or busy machine (see stop_after)
     threads: int = 2
 
@@ -138,15 +139,24 @@ CONTRAST_ATTRIBUTES = ("smile", "open_mouth", "blush", "eye_color", "closed_eyes
 CONTRAST_MARGIN = 0.5  # of the target's own distance to its counterfactual, inside the pixels they differ in
 
 
-def counterfactuals(rng: np.random.Generator, geometry: dict, codes: np.ndarray, size: int) -> np.ndarray:
+def counterfactuals(rng: np.random.Generator, geometry: dict, codes: np.ndarray, size: int,
+                    mouth_share: float = 0.0) -> np.ndarray:
     """Per code, its target render with one of CONTRAST_ATTRIBUTES switched (eye colour: another one
-    of EYE_COLORS; only where the eyes are open): uint8 (N, H, W, 3)."""
+    of EYE_COLORS; only where the eyes are open): uint8 (N, H, W, 3).
+
+    mouth_share: for this share of closed-mouth codes the switch is the smile or the open mouth
+    (half each) instead of a uniform pick. A closed smile is a few pixels of curve, and one
+    contrast in five leaves it drawn as the plain line in half the faces. With 0, the draws from
+    `rng` are those of the uniform pick alone.
+    """
     attrs = truth.attributes(codes)
     out = []
     for i in range(len(codes)):
         a = render.take(attrs, i)
         names = [n for n in CONTRAST_ATTRIBUTES if n != "eye_color" or not a["closed_eyes"]]
         name = names[rng.integers(len(names))]
+        if mouth_share and not a["open_mouth"] and rng.random() < mouth_share:
+            name = "smile" if rng.random() < 0.5 else "open_mouth"
         if name == "eye_color":
             a[name] = (a[name] + 1 + rng.integers(len(truth.EYE_COLORS) - 1)) % len(truth.EYE_COLORS)
         else:
@@ -267,7 +277,7 @@ def train(G, data: PairData, cfg: TrainConfig, val: PairData | None = None, log=
             style_mse = (style - torch.from_numpy(data.z_selfie[idx]).float()).pow(2).mean()
             loss = pixel + cfg.gradient_weight * _gradient_l1(y, target) + cfg.style_weight * style_mse
             if cfg.contrast_weight and cfg.fresh_styles:
-                other = _to_tensor(counterfactuals(rng, geometry, codes, data.anime.shape[-2]))
+                other = _to_tensor(counterfactuals(rng, geometry, codes, data.anime.shape[-2], cfg.mouth_contrast))
                 loss = loss + cfg.contrast_weight * contrast_loss(y, target, other)
             opt.zero_grad(set_to_none=True)
             loss.backward()
