@@ -308,6 +308,11 @@ def test_edit_per_sample_and_hold_give_each_face_its_steps_and_its_recipe_remake
     lines = _per_face_lines(record["per_face"])
     counts = {f: each["factors"].count(f) for f in sorted(set(each["factors"]))}
     shown = {0.0: " showing it already"}
+    left = [i for i, f in enumerate(each["factors"]) if f == 0]
+    assert left, "the seeded run has faces with long hair already; they must be left at x0"
+    for i in left:  # left as they are: no correction, the unedited code
+        assert not held["corrections"][i]
+        np.testing.assert_array_equal(result.edited[0][i], np.asarray(result.codes[i], np.float32))
     assert lines[0] == ("per sample strength multiples (faces): " + ", ".join(f"x{f:g} ({n}{shown.get(f, '')})"
                                                                               for f, n in counts.items())
                         + f"; the tagger sees the target on {sum(each['reached'])} of 6 (long_hair score >= 0.9)")
