@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import torch
+from scipy.stats import binomtest
 
 from latentedit.directions import fit_directions
 from latentedit.editing import Edit, EditSession, with_spread
@@ -154,6 +155,12 @@ def best(rows: list) -> dict:
     return out
 
 
+def interval(rate: float, n: int) -> str:
+    """'[lo, hi]': the 95% Wilson score interval of a rate measured on n samples (how far another draw may read)."""
+    ci = binomtest(round(rate * n), n).proportion_ci(0.95, method="wilson")
+    return f"[{ci.low:.1%}, {ci.high:.1%}]"
+
+
 def table(result: dict) -> str:
     rows = result["rows"]
     lines = [f"{'edit':28s} {'method':7s} {'mode':18s} {'success':>8s} {'n':>4s}  worst side effect",
@@ -164,13 +171,14 @@ def table(result: dict) -> str:
     lines += ["", f"best per edit (goal: success >= {GOAL_SUCCESS:.0%}, every other attribute <= {GOAL_SIDE:.0%}):"]
     for edit, r in best(rows).items():
         met = r["success"] >= GOAL_SUCCESS and r["worst_rate"] <= GOAL_SIDE
-        verdict = "goal met" if met else (
-            f"MISSED by {max(0, GOAL_SUCCESS - r['success']):.1%} success, "
-            f"{max(0, r['worst_rate'] - GOAL_SIDE):.1%} side effect")
-        lines.append(f"  {edit:28s} {r['method']} {r['mode']}: success {r['success']:.1%}, worst {r['worst']} "
-                     f"{r['worst_rate']:.1%} -> {verdict}   [{r['chosen']}]")
+        short = ([f"success by {GOAL_SUCCESS - r['success']:.1%}"] if r["success"] < GOAL_SUCCESS else []) + (
+            [f"side effect by {r['worst_rate'] - GOAL_SIDE:.1%}"] if r["worst_rate"] > GOAL_SIDE else [])
+        verdict = "goal met" if met else "MISSED " + ", ".join(short)
+        lines.append(f"  {edit:28s} {r['method']} {r['mode']}: success {r['success']:.1%} {interval(r['success'], r['candidates'])}, "
+                     f"worst {r['worst']} {r['worst_rate']:.1%} {interval(r['worst_rate'], result['samples'])} -> {verdict}"
+                     f"   [{r['chosen']}]")
     lines.append(f"\n{result['samples']} fresh samples (seed {result['seed']}), choices on {result['probe_samples']} "
-                 f"run samples; {result['seconds']:.0f} s")
+                 f"run samples; [95% Wilson intervals of the rates]; {result['seconds']:.0f} s")
     return "\n".join(lines)
 
 
