@@ -10,8 +10,8 @@ as the thesis makes it and latentedit's modes:
     layers+keep     both
     auto            layers, conditions, then strength (choose_strength)
     per sample      each sample at the smallest multiple (x0..x2) of the default strengths at which the
-                    tagger sees the added tag on its decoded image (editing.auto.per_sample, `latentedit edit
-                    --per-sample`); "layers per sample" / "l+k per sample": on the chosen layers / layers and
+                    tagger sees the added tag, and none of its attribute's other values, on its decoded image
+                    (editing.auto.per_sample with pipeline.probes.tagger_reached, `latentedit edit --per-sample`); "layers per sample" / "l+k per sample": on the chosen layers / layers and
                     conditions
     l+k hold        "l+k per sample", then each face whose tags the tagger sees moved steps back along
                     those tags' directions (editing.auto.hold, `--hold`: closed-loop conditions per sample)
@@ -115,13 +115,13 @@ def measure(args) -> dict:
                 chosen, choices = choose(session, edit, probe, **options)
                 extra = {}
                 if each:  # every fresh sample at the smallest multiple at which the tagger sees the target
-                    result = per_sample(session, fresh.content, fresh.w, chosen, tagger_reached(tagger, add))
+                    result = per_sample(session, fresh.content, fresh.w, chosen, tagger_reached(tagger, chosen, run))
                     images = result.images
                     if closed_loop:  # then step back along what the tagger sees moved, face by face
                         own = {t for t, _ in edit.terms}
                         skip = own | exclusive_tags(*run.tag_scores(), own)
                         held = hold(session, fresh.content, result.codes, result.images, chosen,
-                                    tagger_moved(tagger, session, truth.before_images, skip), tagger_reached(tagger, add))
+                                    tagger_moved(tagger, session, truth.before_images, skip), tagger_reached(tagger, chosen, run))
                         images = held.images
                         extra = {"hold": {k: v for k, v in held.to_dict().items() if k.endswith("share_before")
                                           or k.endswith("share_after")}}

@@ -302,8 +302,10 @@ def test_edit_per_sample_and_hold_give_each_face_its_steps_and_its_recipe_remake
             assert {t: round(s, 4) for t, s in face.steps[1].terms} == correction
         np.testing.assert_array_equal(result.edited[0][i], session.apply_all(result.codes[i: i + 1],
                                                                              R.step_edits(face))[0])
-    scores = tagger.score(result.after[0])[:, list(tagger.tags).index("long_hair")]
-    assert (scores[np.array(each["reached"])] >= 0.9).all()  # the target shows where it was reached
+    scores = tagger.score(result.after[0])[np.array(each["reached"])]
+    column = list(tagger.tags).index
+    assert (scores[:, column("long_hair")] >= 0.97).all()  # the target shows where it was reached...
+    assert (scores[:, [column("short_hair"), column("medium_hair")]] <= 0.05).all()  # ...and no other hair length
     assert sum(map(len, held["moved_after"])) <= sum(map(len, held["moved_before"]))
     lines = _per_face_lines(record["per_face"])
     counts = {f: each["factors"].count(f) for f in sorted(set(each["factors"]))}
@@ -315,7 +317,7 @@ def test_edit_per_sample_and_hold_give_each_face_its_steps_and_its_recipe_remake
         np.testing.assert_array_equal(result.edited[0][i], np.asarray(result.codes[i], np.float32))
     assert lines[0] == ("per sample strength multiples (faces): " + ", ".join(f"x{f:g} ({n}{shown.get(f, '')})"
                                                                               for f, n in counts.items())
-                        + f"; the tagger sees the target on {sum(each['reached'])} of 6 (long_hair score >= 0.9)")
+                        + f"; the tagger sees the target on {sum(each['reached'])} of 6 (long_hair score >= 0.97 with short_hair, medium_hair <= 0.05)")
     assert lines[1].startswith(f"hold       {sum(bool(c) for c in held['corrections'])} of 6 faces corrected")
     # a face's PNG re-applies its own steps, the before PNG the unedited face; the same bytes
     assert any(held["corrections"])  # some face was corrected, so its PNG carries two steps
@@ -472,3 +474,14 @@ def test_exclusive_tags_are_other_values_of_the_same_attribute():
     assert exclusive_tags(scores, vocab, ["blue_eyes"]) == set()
     scores[:3, 1] = 1.0  # black hair on 3 blonde faces: together in 3 of the rarer tag's 33 samples (> 2%)
     assert exclusive_tags(scores, vocab, ["blonde_hair"]) == set()
+
+
+def test_the_target_counts_as_reached_only_with_the_attributes_other_values_absent(truth_run, tagger):
+    """--per-sample stops a face where the tagger reads the added tag and none of the attribute's
+    other values: the subtracted tag always, and on a tagged run the tags exclusive with the added one."""
+    from latentedit.pipeline.probes import other_values
+
+    hair = Edit.paired("long_hair", "short_hair")
+    assert other_values(hair, tagger) == ("short_hair",)
+    assert other_values(hair, tagger, truth_run) == ("short_hair", "medium_hair")  # in the tagger's order
+    assert other_values(Edit.paired("closed_eyes"), tagger, truth_run) == ()  # no pair, no attribute named

@@ -24,8 +24,8 @@ from pathlib import Path
 from ..editing import Edit
 from ..editing.auto import HOLD_FACTORS, PER_SAMPLE_FACTORS, choose, hold, per_sample
 from ..errors import InputError
-from .probes import (DEFAULT_PROBE_SAMPLES, PROBE_MARGIN, REACHED_SCORE, edit_label, exclusive_tags, run_probe_batch,
-                     tagger_moved, tagger_probe, tagger_reached)
+from .probes import (DEFAULT_PROBE_SAMPLES, PROBE_MARGIN, QUIET_SCORE, REACHED_SCORE, edit_label, exclusive_tags,
+                     other_values, run_probe_batch, tagger_moved, tagger_probe, tagger_reached)
 
 __all__ = ["AUTO", "wants_auto", "explicit_tags", "resolve_auto", "hold_faces", "per_face"]
 
@@ -91,13 +91,14 @@ def hold_faces(session, run, tagger, content, codes, edited, images, edit):
     if run is not None and run.has_tags():
         skip |= exclusive_tags(*run.tag_scores(), own)
     moved = tagger_moved(tagger, session, session.decode(content, codes), skip)
-    return hold(session, content, edited, images, edit, moved, tagger_reached(tagger, edit.add[0])), skip
+    return hold(session, content, edited, images, edit, moved, tagger_reached(tagger, edit, run)), skip
 
 
 def per_face(session, run, req, content, codes, edit, tagger=None) -> tuple[list, dict]:
     """([chain of Edits per face], record): `req.per_sample` and/or `req.hold` on these faces.
 
-    The tagger judges each face's own decode: the added tag is reached at a score >= REACHED_SCORE;
+    The tagger judges each face's own decode: the added tag is reached at a score >= REACHED_SCORE
+    with the attribute's other values (`probes.other_values`) at most QUIET_SCORE;
     a tag moved when read surely (PROBE_MARGIN) the other way after than before. Tags of the
     edit, and (on a tagged run) tags exclusive with them, are not corrected.
     """
@@ -106,9 +107,10 @@ def per_face(session, run, req, content, codes, edit, tagger=None) -> tuple[list
     if add not in tagger.tags:
         raise InputError(f"--per-sample and --hold read the added tag {add!r} with the tagger, which does not have it")
     base = session.strengths(edit)
-    reached = tagger_reached(tagger, add)
+    reached, quiet = tagger_reached(tagger, edit, run), other_values(edit, tagger, run)
     by = {"tagger": str(req.tagger) if isinstance(req.tagger, (str, Path)) else "in-memory",
-          "reached": f"{add} score >= {REACHED_SCORE}", "unsure_margin": PROBE_MARGIN}
+          "reached": f"{add} score >= {REACHED_SCORE}" + (f" with {', '.join(quiet)} <= {QUIET_SCORE}" if quiet else ""),
+          "unsure_margin": PROBE_MARGIN}
     record = {"measured_by": by}
     if req.per_sample:
         each = per_sample(session, content, codes, edit, reached)

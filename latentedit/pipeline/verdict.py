@@ -10,7 +10,8 @@ Stages the report (`pipeline.report`) runs after its per-method evaluation:
     modes              per edit, latentedit's modes on the method that did best as the thesis edits
                        (layers auto, keep auto, both: `editing.auto`, chosen with the tagger on the
                        run's own samples; and both with each face at the smallest strength multiple
-                       at which the tagger sees the added tag: `auto.per_sample`; and that, with
+                       at which the tagger sees the added tag (`probes.tagger_reached`):
+                       `auto.per_sample`; and that, with
                        each face stepped back along the tags the tagger sees moved: `auto.hold`),
                        measured on the report's batch like every other row
     verdict            per edit, the best method or mode: success among the samples that could
@@ -198,7 +199,7 @@ def evaluate_modes(ctx) -> dict:
             if each:  # each face at the smallest multiple at which the tagger sees the added tag
                 if chosen not in each_of:  # the modes with and without hold share it
                     each_of[chosen] = per_sample(session, ctx.batch.content, ctx.batch.w, chosen,
-                                                 tagger_reached(tagger, e["add"][0]))
+                                                 tagger_reached(tagger, chosen, ctx.run))
                 result = each_of[chosen]
                 after, extra = result.images, {"per_sample": result.to_dict()}
                 if held:  # then each face stepped back along the tags the tagger sees moved
