@@ -25,7 +25,8 @@ def edit(
     keep: Optional[List[str]] = typer.Option(None, "--keep", help="TAG[,TAG...]: keep these tags, projecting their "
                                              "directions out of the edit; auto: the tags the edit moves, measured on the run."),
     per_sample: bool = typer.Option(False, "--per-sample", help="Each face at the smallest multiple (x0..x2) of the "
-                                    "strengths at which the tagger surely sees the added tag and none of its attribute's other values (x0: it shows it already)."),
+                                    "strengths at which the tagger surely sees the added tag and none of its attribute's "
+                                    "other values (x0: it shows it already)."),
     hold: bool = typer.Option(False, "--hold", help="Then step each face back along the tags the tagger sees the "
                               "edit moved on it (off the edit's own directions)."),
     samples: Optional[int] = typer.Option(None, help="Edit N samples of the run, picked with --seed (default 8)."),

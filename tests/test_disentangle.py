@@ -476,9 +476,9 @@ def test_exclusive_tags_are_other_values_of_the_same_attribute():
     assert exclusive_tags(scores, vocab, ["blonde_hair"]) == set()
 
 
-def test_the_target_counts_as_reached_only_with_the_attributes_other_values_absent(truth_run, tagger):
+def test_a_paired_edits_other_values_are_its_subtracted_and_exclusive_tags(truth_run, tagger):
     """--per-sample stops a face where the tagger reads the added tag and none of the attribute's
-    other values: the subtracted tag always, and on a tagged run the tags exclusive with the added one."""
+    other values: the subtracted tag always, and on a tagged run the tags exclusive with both."""
     from latentedit.pipeline.probes import other_values
 
     hair = Edit.paired("long_hair", "short_hair")
