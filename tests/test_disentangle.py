@@ -485,3 +485,18 @@ def test_a_paired_edits_other_values_are_its_subtracted_and_exclusive_tags(truth
     assert other_values(hair, tagger) == ("short_hair",)
     assert other_values(hair, tagger, truth_run) == ("short_hair", "medium_hair")  # in the tagger's order
     assert other_values(Edit.paired("closed_eyes"), tagger, truth_run) == ()  # no pair, no attribute named
+
+
+def test_per_sample_asks_a_paired_edit_for_097_and_an_unpaired_one_for_09(renders, truth_run, tagger):
+    """A paired edit's added tag must read >= 0.97 with its other values <= 0.05; an unpaired
+    edit, with no other values to check, stops at 0.9 (further, closed eyes drags open mouth)."""
+    from latentedit.pipeline.probes import reached_score, tagger_reached
+
+    images = renders[0]
+    scores, col = tagger.score(images), list(tagger.tags).index
+    eyes, hair = Edit.paired("closed_eyes"), Edit.paired("long_hair", "short_hair")
+    assert (reached_score(eyes), reached_score(hair)) == (0.9, 0.97)
+    assert (tagger_reached(tagger, eyes, truth_run)(images) == (scores[:, col("closed_eyes")] >= 0.9)).all()
+    quiet = (scores[:, [col("short_hair"), col("medium_hair")]] <= 0.05).all(axis=1)
+    assert (tagger_reached(tagger, hair, truth_run)(images) == ((scores[:, col("long_hair")] >= 0.97) & quiet)).all()
+    assert (tagger_reached(tagger, eyes, truth_run, threshold=0.5)(images) == (scores[:, col("closed_eyes")] >= 0.5)).all()

@@ -24,8 +24,8 @@ from pathlib import Path
 from ..editing import Edit
 from ..editing.auto import HOLD_FACTORS, PER_SAMPLE_FACTORS, choose, hold, per_sample
 from ..errors import InputError
-from .probes import (DEFAULT_PROBE_SAMPLES, PROBE_MARGIN, QUIET_SCORE, REACHED_SCORE, edit_label, exclusive_tags,
-                     other_values, run_probe_batch, tagger_moved, tagger_probe, tagger_reached)
+from .probes import (DEFAULT_PROBE_SAMPLES, PROBE_MARGIN, QUIET_SCORE, edit_label, exclusive_tags,
+                     other_values, reached_score, run_probe_batch, tagger_moved, tagger_probe, tagger_reached)
 
 __all__ = ["AUTO", "wants_auto", "explicit_tags", "resolve_auto", "hold_faces", "per_face"]
 
@@ -97,8 +97,9 @@ def hold_faces(session, run, tagger, content, codes, edited, images, edit):
 def per_face(session, run, req, content, codes, edit, tagger=None) -> tuple[list, dict]:
     """([chain of Edits per face], record): `req.per_sample` and/or `req.hold` on these faces.
 
-    The tagger judges each face's own decode: the added tag is reached at a score >= REACHED_SCORE
-    with the attribute's other values (`probes.other_values`) at most QUIET_SCORE;
+    The tagger judges each face's own decode: the added tag is reached at a score >=
+    `probes.reached_score(edit)` with the attribute's other values (`probes.other_values`) at most
+    QUIET_SCORE;
     a tag moved when read surely (PROBE_MARGIN) the other way after than before. Tags of the
     edit, and (on a tagged run) tags exclusive with them, are not corrected.
     """
@@ -109,7 +110,7 @@ def per_face(session, run, req, content, codes, edit, tagger=None) -> tuple[list
     base = session.strengths(edit)
     reached, quiet = tagger_reached(tagger, edit, run), other_values(edit, tagger, run)
     by = {"tagger": str(req.tagger) if isinstance(req.tagger, (str, Path)) else "in-memory",
-          "reached": f"{add} score >= {REACHED_SCORE}" + (f" with {', '.join(quiet)} <= {QUIET_SCORE}" if quiet else ""),
+          "reached": f"{add} score >= {reached_score(edit)}" + (f" with {', '.join(quiet)} <= {QUIET_SCORE}" if quiet else ""),
           "unsure_margin": PROBE_MARGIN}
     record = {"measured_by": by}
     if req.per_sample:

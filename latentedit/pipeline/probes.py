@@ -32,8 +32,9 @@ __all__ = ["EditProbe", "run_probe_batch", "exclusive_tags", "tagger_probe", "ot
 
 DEFAULT_PROBE_SAMPLES = 48
 EXCLUSIVE_SHARE = 0.02
-REACHED_SCORE = 0.97  # the added tag, read confidently
-QUIET_SCORE = 0.05    # ...and the attribute's other values read absent
+REACHED_SCORE = 0.97           # a paired edit's added tag, read confidently...
+QUIET_SCORE = 0.05             # ...and the attribute's other values read absent
+UNPAIRED_REACHED_SCORE = 0.9   # an unpaired edit's added tag (it has no other values to check)
 PROBE_MARGIN = 0.1  # a probe's tag reads 'unsure' within 0.1 of the threshold: a drift across it is no change
 
 
@@ -168,15 +169,22 @@ def other_values(edit, tagger, run=None) -> tuple[str, ...]:
     return tuple(t for t in tagger.tags if t in out and t != add)
 
 
-def tagger_reached(tagger, edit, run=None, threshold: float = REACHED_SCORE, quiet_below: float = QUIET_SCORE):
+def reached_score(edit) -> float:
+    """The score at which the tagger counts an edit's added tag as shown (see `tagger_reached`)."""
+    return REACHED_SCORE if edit.sub else UNPAIRED_REACHED_SCORE
+
+
+def tagger_reached(tagger, edit, run=None, threshold: float | None = None, quiet_below: float = QUIET_SCORE):
     """reached(images, index) -> (n,) bool (the callback of `editing.auto.per_sample` and `hold`):
-    the tagger scores the edit's added tag at least `threshold` and every other value of that
-    attribute (`other_values`) at most `quiet_below`. A confident tagger is asked for: at 0.5 the
-    demo tagger sees an open mouth before the pixels show one (success 27% vs 44% at 0.9 for svd,
-    measured on 100 fresh demo samples), and at 0.9 alone it read long hair on faces the pixels
-    show medium (svd, layers+keep, hold, 200 fresh samples: success 93.7% at 0.9, 95.1% at 0.97
-    with medium/short_hair <= 0.05, hair colour side effect 3.5% -> 3.0%). The cost: closed eyes,
-    pushed to 0.97, drags open mouth in 4.0% of faces (3.0% at 0.9)."""
+    the tagger scores the edit's added tag at least `threshold` (default `reached_score(edit)`) and
+    every other value of that attribute (`other_values`) at most `quiet_below`. A confident tagger
+    is asked for: at 0.5 the demo tagger sees an open mouth before the pixels show one (success 27%
+    vs 44% at 0.9 for svd, measured on 100 fresh demo samples), and at 0.9 alone it read long hair
+    on faces the pixels show medium (svd, layers+keep, hold, 200 fresh samples: success 93.7% at
+    0.9, 95.1% at 0.97 with medium/short_hair <= 0.05, hair colour side effect 3.5% -> 3.0%). An
+    unpaired edit stops at 0.9: pushed to 0.97, closed eyes (linear, layers+keep, per sample)
+    dragged open mouth in 4.0% / 5.5% of faces on two draws of 200, 3.5% / 4.0% at 0.9."""
+    threshold = reached_score(edit) if threshold is None else threshold
     tags = list(tagger.tags)
     column = tags.index(_first_add(edit))
     quiet = [tags.index(t) for t in other_values(edit, tagger, run)]
