@@ -23,8 +23,15 @@ show the target before) that show it after; worst = the other attribute (of hair
 colour, eye colour, closed eyes, open mouth, smile, blush, background) that changed in most
 samples. Goal: some mode with success >= 95% and worst <= 3%.
 
+`--space z` fits the methods on the 8-d z codes instead, and `--space w,z` measures both (SeFa, a
+w-space method, only in w). In z the modes without layers are measured, and "k per sample" and
+"k hold", the "l+k" modes on every layer. (An EditSession can edit z on chosen layers, mapping
+the edited z to those layers and the unedited one to the others; on the demo world that did not
+help: linear open mouth, l+k hold, 78.5% / smile 23.5%, closed eyes 100% / smile 7.0%, seed 1.)
+
     python benchmarks/bench_disentangle.py                      # a fresh default demo run in a temp dir
     python benchmarks/bench_disentangle.py --run runs/demo --samples 200 --json out.json
+    python benchmarks/bench_disentangle.py --space w,z            # both spaces side by side (about 25 min)
 """
 
 from __future__ import annotations
@@ -71,18 +78,27 @@ def demo_run(path: Path, tagger) -> Run:
     return run
 
 
-def direction_sets(run: Run, G, tagger, methods) -> dict:
-    """Each method fitted on the run (edit and condition tags kept despite the tag filter)."""
+# measured in z only: the conditions on every layer
+Z_MODES = {"k per sample": {"keep": True, "per_sample": True}, "k hold": {"keep": True, "per_sample": True, "hold": True}}
+
+
+def modes_for(space: str) -> dict:
+    """The modes measured in `space`: in z those without layers, and the conditions without them."""
+    return MODES if space == "w" else {**{k: v for k, v in MODES.items() if not v.get("layers")}, **Z_MODES}
+
+
+def direction_sets(run: Run, G, tagger, methods, space: str = "w") -> dict:
+    """Each method fitted on the run in `space` (edit and condition tags kept despite the tag filter)."""
     tags = [t for pair in EDITS for t in pair if t]
     vocab = run.tag_vocab()["tags"]
-    w = run.codes()["w"]
+    codes = run.codes()[space]
     sets = {}
     for m in methods:
         if m in UNNAMED_METHODS:
-            ds = name_for_tags(G, fit_directions(run, m, generator=G), tags, tagger)
+            ds = name_for_tags(G, fit_directions(run, m, space=space, generator=G), tags, tagger)
         else:
-            ds = fit_directions(run, m, generator=G, include=[t for t in tags if t in vocab])
-        sets[m] = with_spread(ds, w)
+            ds = fit_directions(run, m, space=space, generator=G, include=[t for t in tags if t in vocab])
+        sets[m] = with_spread(ds, codes)
     return sets
 
 
@@ -97,9 +113,21 @@ def measure(args) -> dict:
     else:
         run = Run.open(args.run)
     start = time.time()
-    sets = direction_sets(run, G, tagger, args.methods)
     fresh = DemoBatch.sample(G, args.samples, seed=args.seed)
-    probe_content, probe_codes = run_probe_batch(run, G, "w", args.probe_samples, seed=0)
+    rows = []
+    for space in args.space:
+        rows += measure_space(args, space, run, G, tagger, fresh)
+    return {"rows": rows, "space": list(args.space), "samples": args.samples, "seed": args.seed,
+            "probe_samples": args.probe_samples,
+            "run": str(run.path) if tmp is None else "fresh default demo run", "seconds": round(time.time() - start, 1)}
+
+
+def measure_space(args, space: str, run, G, tagger, fresh) -> list:
+    """The table's rows of every method and mode with directions in `space`."""
+    methods = [m for m in args.methods if space == "w" or m != "sefa"]
+    sets = direction_sets(run, G, tagger, methods, space)
+    fresh_codes = fresh.z if space == "z" else fresh.w
+    probe_content, probe_codes = run_probe_batch(run, G, space, args.probe_samples, seed=0)
     rows = []
     for method, ds in sets.items():
         session = EditSession(G, ds, batch_size=32)
@@ -107,7 +135,7 @@ def measure(args) -> dict:
         probe = tagger_probe(session, probe_content, probe_codes, tagger, run)
         for add, sub in EDITS:
             edit = Edit.paired(add, sub or ())
-            for mode, options in MODES.items():
+            for mode, options in modes_for(space).items():
                 if method in UNNAMED_METHODS and options.get("keep"):
                     continue  # labelled eigenvectors name only the edit's tags: nothing to condition on
                 options = dict(options)
@@ -115,7 +143,7 @@ def measure(args) -> dict:
                 chosen, choices = choose(session, edit, probe, **options)
                 extra = {}
                 if each:  # every fresh sample at the smallest multiple at which the tagger sees the target
-                    result = per_sample(session, fresh.content, fresh.w, chosen, tagger_reached(tagger, chosen, run))
+                    result = per_sample(session, fresh.content, fresh_codes, chosen, tagger_reached(tagger, chosen, run))
                     images = result.images
                     if closed_loop:  # then step back along what the tagger sees moved, face by face
                         own = {t for t, _ in edit.terms}
@@ -129,17 +157,16 @@ def measure(args) -> dict:
                 else:
                     row = truth(chosen)
                 worst, worst_rate = row.worst
-                rows.append({"edit": edit_label(edit), "method": method, "mode": mode, "chosen": edit_label(chosen),
+                rows.append({"edit": edit_label(edit), "space": space, "method": method, "mode": mode, "chosen": edit_label(chosen),
                              "strengths": [round(s, 3) for s in session.strengths(chosen)],
                              "success": row.success.rate, "candidates": row.success.n,
                              "worst": worst, "worst_rate": worst_rate,
                              "changes": {a: r.rate for a, r in row.changes.items()},
                              "choices": [c.to_dict() for c in choices], **extra})
-                print(f"{rows[-1]['edit']:28s} {method:6s} {mode:18s} success {row.success.rate:6.1%} "
+                print(f"{rows[-1]['edit']:28s} {space} {method:6s} {mode:18s} success {row.success.rate:6.1%} "
                       f"(n={row.success.n:3d})  worst {worst} {worst_rate:.1%}   [{chosen and edit_label(chosen)}]",
                       file=sys.stderr, flush=True)
-    return {"rows": rows, "samples": args.samples, "seed": args.seed, "probe_samples": args.probe_samples,
-            "run": str(run.path) if tmp is None else "fresh default demo run", "seconds": round(time.time() - start, 1)}
+    return rows
 
 
 def best(rows: list) -> dict:
@@ -162,11 +189,13 @@ def interval(rate: float, n: int) -> str:
 
 
 def table(result: dict) -> str:
-    rows = result["rows"]
-    lines = [f"{'edit':28s} {'method':7s} {'mode':18s} {'success':>8s} {'n':>4s}  worst side effect",
-             "-" * 90]
+    spaces = result.get("space", "w")
+    spaces = [spaces] if isinstance(spaces, str) else spaces  # (a result of one space names it as a string)
+    rows = [{"space": spaces[0], **r} for r in result["rows"]]
+    lines = [f"{'edit':28s} {'space':5s} {'method':7s} {'mode':18s} {'success':>8s} {'n':>4s}  worst side effect",
+             "-" * 96]
     for r in rows:
-        lines.append(f"{r['edit']:28s} {r['method']:7s} {r['mode']:18s} {r['success']:8.1%} {r['candidates']:4d}  "
+        lines.append(f"{r['edit']:28s} {r['space']:5s} {r['method']:7s} {r['mode']:18s} {r['success']:8.1%} {r['candidates']:4d}  "
                      f"{r['worst'] or '-'} {r['worst_rate']:.1%}")
     lines += ["", f"best per edit (goal: success >= {GOAL_SUCCESS:.0%}, every other attribute <= {GOAL_SIDE:.0%}):"]
     for edit, r in best(rows).items():
@@ -174,10 +203,10 @@ def table(result: dict) -> str:
         short = ([f"success by {GOAL_SUCCESS - r['success']:.1%}"] if r["success"] < GOAL_SUCCESS else []) + (
             [f"side effect by {r['worst_rate'] - GOAL_SIDE:.1%}"] if r["worst_rate"] > GOAL_SIDE else [])
         verdict = "goal met" if met else "MISSED " + ", ".join(short)
-        lines.append(f"  {edit:28s} {r['method']} {r['mode']}: success {r['success']:.1%} {interval(r['success'], r['candidates'])}, "
+        lines.append(f"  {edit:28s} {r['method']} in {r['space']}, {r['mode']}: success {r['success']:.1%} {interval(r['success'], r['candidates'])}, "
                      f"worst {r['worst']} {r['worst_rate']:.1%} {interval(r['worst_rate'], result['samples'])} -> {verdict}"
                      f"   [{r['chosen']}]")
-    lines.append(f"\n{result['samples']} fresh samples (seed {result['seed']}), choices on {result['probe_samples']} "
+    lines.append(f"\n{' and '.join(spaces)}-space directions, {result['samples']} fresh samples (seed {result['seed']}), choices on {result['probe_samples']} "
                  f"run samples; [95% Wilson intervals of the rates]; {result['seconds']:.0f} s")
     return "\n".join(lines)
 
@@ -188,7 +217,8 @@ def main(argv=None):
     p.add_argument("--samples", type=int, default=200, help="fresh demo samples the table is measured on")
     p.add_argument("--seed", type=int, default=1, help="seed of the fresh samples (the run's are seed 0)")
     p.add_argument("--probe-samples", type=int, default=48, help="run samples the choices are measured on")
-    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--methods", default=None, help=f"comma-separated (default: {','.join(METHODS)}; sefa only in w)")
+    p.add_argument("--space", default="w", help="w, z or w,z: the codes the directions are fitted on")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", type=Path, default=None, help="write every number here")
     p.add_argument("--table", type=Path, default=None, help="print the table of a result --json wrote, measure nothing")
@@ -196,7 +226,12 @@ def main(argv=None):
     if args.table:
         print(table(json.loads(args.table.read_text())))
         return
-    args.methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    args.methods = tuple(m.strip() for m in args.methods.split(",") if m.strip()) if args.methods else METHODS
+    args.space = tuple(x.strip() for x in args.space.split(",") if x.strip())
+    if not args.space or not set(args.space) <= {"w", "z"}:
+        p.error(f"--space takes w, z or w,z, not {','.join(args.space)!r}")
+    if args.space == ("z",) and args.methods == ("sefa",):
+        p.error("sefa directions live in w: give --space w, or other --methods")
     result = measure(args)
     print(table(result))
     if args.json:

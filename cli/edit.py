@@ -17,6 +17,8 @@ def edit(
     add: Optional[List[str]] = typer.Option(None, "--add", help="Tag to add (repeat for several)."),
     sub: Optional[List[str]] = typer.Option(None, "--sub", help="Opposite tag to subtract (repeat for several)."),
     method: str = typer.Option("svd", help="linear | lasso | svd | svm | sefa | pca"),
+    space: str = typer.Option("w", help="w (default) or z: edit the 8-d style before the mapping network (with "
+                              "--layers, per layer). Directions are fitted in that space."),
     strength: Optional[str] = typer.Option(None, help="Add-strength A (w distance); default per method."),
     sub_strength: Optional[str] = typer.Option(None, help="Sub-strength B (w distance); default per method."),
     sweep: Optional[str] = typer.Option(None, help="START:STOP:N add-strengths, one grid column each."),
@@ -47,7 +49,7 @@ def edit(
         out = Path(run) / "edits" / f"recipe-{recipe.stem}" if recipe is not None else default_out(run, add, sub, method,
                                                                                                      layers)
     request = EditRequest(
-        add=add, sub=sub, method=method,
+        add=add, sub=sub, method=method, space=space,
         strength=None if strength is None else parse_strength(strength, "--strength"),
         sub_strength=None if sub_strength is None else parse_strength(sub_strength, "--sub-strength"),
         sweep=None if sweep is None else parse_sweep(sweep), layers=parse_layers(layers), layers_label=layers,
@@ -64,10 +66,10 @@ def edit(
         default = [] if r["strength_given"] else ["A"]
         default += [] if r["sub_strength_given"] or not r["sub"] else ["B"]
         k = r["default_strengths_in_code_scale"]
-        note = (f" ({' and '.join(default)}: {r['method']} default {k[0]:g}, {k[1]:g} x code scale "
-                f"{r['code_scale']:.3g})" if default else "")
+        unit = f"code scale {r['code_scale']:.3g}" + (f" x sqrt({r['code_dim']}/512)" if r["code_dim"] != 512 else "")
+        note = f" ({' and '.join(default)}: {r['method']} default {k[0]:g}, {k[1]:g} x {unit})" if default else ""
         typer.echo(f"strengths  A={a:.4g} B={b:.4g}{note}")
-    typer.echo(f"layers     {'all (w)' if r['layer_indices'] is None else r['layer_indices']}")
+    typer.echo(f"layers     {'all (' + r['space'] + ')' if r['layer_indices'] is None else r['layer_indices']}")
     if r.get("auto"):
         for choice in r["auto"]["choices"]:
             typer.echo(printable(f"auto       {choice['kind']}: {choice['reason']}"))

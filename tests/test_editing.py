@@ -112,6 +112,21 @@ def test_freshly_fitted_directions_edit_at_default_strength(tiny_run):
         session.delta(Edit.paired("lng_hair"))
 
 
+def test_default_strengths_in_z_take_the_share_of_a_code_they_take_in_w(tiny_run):
+    # a default step is the same share of a typical code's length (scale x sqrt(D)) in 8-d z as in 512-d w
+    run, G, codes = tiny_run
+    tags = ["long_hair", "short_hair"]
+    steps = {}
+    for space in ("w", "z"):
+        ds = fit_directions(run, "linear", space=space, generator=G, include=tags)
+        a, b = EditSession(G, ds).strengths(Edit.paired("long_hair", "short_hair"))
+        length = code_scale(codes[space]) * np.sqrt(codes[space].shape[1])
+        steps[space] = (a / length, b / length)
+    assert codes["z"].shape[1] == G.latent_dim == 8
+    assert steps["w"] == pytest.approx((15 / np.sqrt(512), -5 / np.sqrt(512)))
+    assert steps["z"] == pytest.approx(steps["w"])
+
+
 def test_session_images_equal_the_pipeline_files(tiny_run, tmp_path):
     from latentedit.pipeline.edit import edit
     from latentedit.pipeline.sample import run_inputs

@@ -546,6 +546,20 @@ def test_edit_strengths_beyond_what_codes_carry_are_refused(option, value, demo_
     assert not (tmp_path / "edit").exists()
 
 
+def test_a_z_edit_says_its_default_strengths_and_their_unit(demo_run, tmp_path):
+    from latentedit.directions import code_scale
+    from latentedit.store import Run
+
+    run = copy_run(demo_run, tmp_path)
+    r = cli("edit", run, "--add", "open_mouth", "--sub", "closed_mouth", "--method", "linear", "--space", "z",
+            "--samples", 2, "--out", tmp_path / "edit")
+    assert r.returncode == 0, r.stderr
+    scale = code_scale(Run(run).codes()["z"])
+    unit = scale * (8 / 512) ** 0.5
+    assert f"strengths  A={15 * unit:.4g} B={5 * unit:.4g} (A and B: linear default 15, 5 x code scale {scale:.3g} " \
+           f"x sqrt(8/512))" in r.stdout.splitlines()
+    assert json.loads((tmp_path / "edit" / "edit.json").read_text())["space"] == "z"
+
 def test_edit_sweep_count_is_bounded(demo_run, tmp_path):
     """Before: --sweep 0:1:100000 was accepted and grew past 2 GB."""
     r = cli("edit", demo_run, "--add", "long_hair", "--sweep", "0:1:100000", "--out", tmp_path / "edit")

@@ -275,6 +275,31 @@ def test_recipes_round_trip_byte_identically_through_edit(tiny_run, tmp_path):
     assert redo[f"before/{name}.png"] == files[f"before/{name}.png"]  # before: that face, every strength 0
 
 
+
+def test_a_z_space_edit_moves_z_by_the_scaled_default_and_round_trips(tiny_run, tmp_path):
+    from latentedit.directions import DirectionSet, code_scale
+    from latentedit.pipeline.edit import edit
+
+    run, G, codes = tiny_run
+    first = tmp_path / "z"
+    res = edit(run.path, add="long_hair", sub="short_hair", method="linear", space="z", ids=(1, 5), generator=G,
+               out=first)
+    unit = code_scale(codes["z"]) * np.sqrt(8 / 512)  # a default step takes the share of a code it takes in w
+    assert res.record["space"] == "z" and res.record["code_dim"] == 8
+    assert res.strengths[0] == pytest.approx((15 * unit, 5 * unit))
+    with np.load(first / "codes.npz") as f:
+        z, edited = f["codes"], f["edited"]
+    assert z.shape == (2, 8)
+    np.testing.assert_array_equal(z, codes["z"][[1, 5]])
+    ds = DirectionSet.load(run.directions_path("linear", "z"))  # fitted into the run by the edit
+    want = 15 * unit * ds.vector("long_hair") - 5 * unit * ds.vector("short_hair")
+    np.testing.assert_allclose(edited[0] - z, np.broadcast_to(want, z.shape), atol=1e-5)
+    assert json.loads((first / "recipe.json").read_text())["directions"]["space"] == "z"
+    again = tmp_path / "again"
+    edit(run.path, recipe=first / "grid.png", generator=G, out=again)
+    files, redo = _files(first), _files(again)
+    assert {k: v for k, v in redo.items() if k != "edit.json"} == {k: v for k, v in files.items() if k != "edit.json"}
+
 def test_recipe_of_inputs_needs_those_files_and_style_seed_styles_every_face(tiny_run, selfie_dir, tmp_path):
     from latentedit.errors import InputError
     from latentedit.pipeline.edit import edit

@@ -211,9 +211,10 @@ def vectors_sha256(names, vectors) -> str:
 
 
 def _plain(value):
-    """JSON-plain copy: numpy scalars/arrays to Python, tuples to lists, dict keys to str."""
+    """JSON-plain copy: numpy scalars/arrays to Python, tuples to lists, dict keys to str and sorted
+    (canonical: a set's parameters read the same fresh from a fit as loaded from its file)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {k: _plain(v) for k, v in sorted(((str(k), v) for k, v in value.items()), key=lambda kv: kv[0])}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, np.ndarray):

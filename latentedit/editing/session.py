@@ -183,7 +183,7 @@ class EditSession:
         check_tags(self.directions, edit.tags, self.run)
 
     def strengths(self, edit: Edit) -> tuple[float, ...]:
-        """The edit's absolute strength per term: given, or the method's default x code scale.
+        """The edit's absolute strength per term: given, or the method's default x `default_scale`.
 
         Each is bounded by what style codes can carry (`latentedit.limits.strength_limit`: 100 code
         scales); a larger one is an InputError that says the range.

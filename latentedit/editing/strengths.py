@@ -9,6 +9,12 @@ the generator's code scale: the RMS over coordinates of the std of the codes a d
 fitted on (`DirectionSet.code_scale`; 0.69-0.70 for the demo generator's w). On a generator whose
 w coordinates spread with std 1, the regression defaults are the thesis's.
 
+The unit also scales with the codes' dimension D as sqrt(D / 512) (`default_scale`), so that a
+default step is the same share of a typical code's length (scale x sqrt(D)) in any space: 1 for
+GNR's 512-d w, 1/8 for its 8-d z. Counted in code scales alone, a z step of 15 was five times a
+z code's length and moved every attribute of the demo world: linear +long_hair -short_hair in z
+changed the hair colour of 67% of 200 fresh samples, 51% with the factor.
+
 Why that unit and these numbers (demo world, `latentedit.world.evaluate.measure_edits`: runs of
 192 and 600 tagger-labelled samples, 200 fresh samples, attributes read from the pixels):
 - The std of the codes along each direction, the other obvious unit, is unstable: it mostly
@@ -44,7 +50,8 @@ from latentedit.errors import DirectionError, InputError
 __all__ = ["DEFAULT_STRENGTHS", "default_strengths", "check_strength", "default_scale", "with_spread",
            "resolve_strengths", "sweep_strengths"]
 
-# (add, sub) strength per method, in units of the code scale (see the module docstring).
+# (add, sub) strength per method, in units of the code scale of 512-d codes (see the module docstring).
+REFERENCE_DIM = 512
 DEFAULT_STRENGTHS = {
     "linear": (15.0, 5.0),
     "lasso": (15.0, 5.0),
@@ -89,18 +96,23 @@ def with_spread(directions, codes):
 
 
 def default_scale(directions) -> float:
-    """The code scale default strengths are multiplied by; a DirectionError when the set has none."""
+    """The unit default strengths count in: the code scale x sqrt(D / REFERENCE_DIM) for D-dimensional codes.
+
+    The typical length of a code is its scale x sqrt(D), so the factor makes a default step the same
+    share of that length in any space: for GNR's 512-d w it is 1 (the thesis's numbers), for its
+    8-d z 1/8 (see the module docstring). A DirectionError when the set carries no code scale.
+    """
     scale = directions.code_scale
     if scale is None:
         raise DirectionError(f"default strengths are counted in units of the code scale, which these "
                              f"{directions.method} directions do not carry; give explicit strengths "
                              f"(--strength/--sub-strength) or add it with "
                              f"latentedit.editing.with_spread(directions, codes)")
-    return scale
+    return scale * math.sqrt(directions.vectors.shape[1] / REFERENCE_DIM)
 
 
 def resolve_strengths(directions, add, sub=(), strength=None, sub_strength=None) -> tuple[float, float]:
-    """Absolute strengths (A, B) of a paired edit: the given numbers, or the method's defaults x code scale.
+    """Absolute strengths (A, B) of a paired edit: the given numbers, or the method's defaults x `default_scale`.
 
     B is 0 when nothing is subtracted and no sub-strength is given.
     """

@@ -326,7 +326,7 @@ def _record(req, session, path, gen_source, pairs, layer_idx, source) -> dict:
         "sub_strength": None if swept else pairs[0][1],
         "strength_given": req.strength is not None, "sub_strength_given": req.sub_strength is not None,
         "default_strengths_in_code_scale": list(default_strengths(ds.method)),
-        "code_scale": ds.code_scale,
+        "code_scale": ds.code_scale, "code_dim": int(ds.vectors.shape[1]),
         "sweep": [[pa, pb] for pa, pb in pairs] if swept else None,
         "layers": None if layers is None else (layers if isinstance(layers, str) else list(layer_idx)),
         "layer_indices": layer_idx,

@@ -218,7 +218,8 @@ def tagger_moved(tagger, session, before_images, skip=(), margin: float = PROBE_
 
 
 def readout_probe(session, batch) -> EditProbe:
-    """A probe reading the demo world's attributes off the pixels of a `DemoBatch`'s decodes."""
+    """A probe reading the demo world's attributes off the pixels of a `DemoBatch`'s decodes (of its
+    w, or of its z for a z-space session)."""
     reader = BatchReader(batch.geometry, batch.z, session.generator.size)
 
     def target(edit):
@@ -227,4 +228,5 @@ def readout_probe(session, batch) -> EditProbe:
         except TagError:  # a tag the demo world does not define has no readable target
             return None
 
-    return EditProbe(session, batch.content, batch.w, reader.read, target, readout_changes, source="ground truth")
+    codes = batch.z if session.directions.space == "z" else batch.w  # the batch's codes in the session's space
+    return EditProbe(session, batch.content, codes, reader.read, target, readout_changes, source="ground truth")
