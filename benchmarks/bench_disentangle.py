@@ -31,7 +31,7 @@ help: linear open mouth, l+k hold, 78.5% / smile 23.5%, closed eyes 100% / smile
 
     python benchmarks/bench_disentangle.py                      # a fresh default demo run in a temp dir
     python benchmarks/bench_disentangle.py --run runs/demo --samples 200 --json out.json
-    python benchmarks/bench_disentangle.py --space w,z            # both spaces side by side (about 25 min)
+    python benchmarks/bench_disentangle.py --space w,z            # both spaces side by side (23 min on 2 cores)
 """
 
 from __future__ import annotations
