@@ -19,8 +19,8 @@ def edit(
     method: str = typer.Option("svd", help="linear | lasso | svd | svm | sefa | pca"),
     space: str = typer.Option("w", help="w (default) or z: edit the 8-d style before the mapping network (with "
                               "--layers, per layer). Directions are fitted in that space."),
-    strength: Optional[str] = typer.Option(None, help="Add-strength A (w distance); default per method."),
-    sub_strength: Optional[str] = typer.Option(None, help="Sub-strength B (w distance); default per method."),
+    strength: Optional[str] = typer.Option(None, help="Add-strength A (a distance in w, or in z with --space z); default per method."),
+    sub_strength: Optional[str] = typer.Option(None, help="Sub-strength B (a distance in the same space); default per method."),
     sweep: Optional[str] = typer.Option(None, help="START:STOP:N add-strengths, one grid column each."),
     layers: Optional[str] = typer.Option(None, help="all | coarse | middle | fine | I-J: edit only these W+ layers; "
                                          "auto: the range with the least side effect, measured on the run."),
