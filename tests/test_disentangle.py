@@ -433,6 +433,10 @@ def test_report_leads_with_the_verdict_in_headless_chromium(truth_run, tmp_path)
     held, each = rows["layers+keep auto, per sample, hold"], rows["layers+keep auto, per sample"]
     assert held["per_sample"] == each["per_sample"] and len(held["hold"]["corrections"]) == 24
     assert held["command"].endswith("--per-sample --hold")
+    in_z = rows["keep auto, per sample, in z"]  # the thesis's best method, refitted in z (linear for SeFa/PCA)
+    assert in_z["space"] == "z" and in_z["method"] == doc["modes"][names[0]]["method"]
+    assert f"--method {in_z['method']} --space z --keep auto --per-sample" in in_z["command"]
+    assert len(in_z["per_sample"]["factors"]) == 24 and in_z["edit"]["layers"] is None
     table = doc["side_effects"]["linear"]["ground truth"]
     assert table["attributes"] == list(ATTRIBUTES)  # every attribute the world defines
     assert set(doc["side_effects"]["linear"]) == {"ground truth", "tagger tags", "re-scorer"}

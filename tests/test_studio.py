@@ -300,6 +300,47 @@ def test_studio_automatic_keep_and_layers_set_the_controls(studio_model):
     assert 0.25 <= v <= 4.0 and edit.terms == (("long_hair", v * a), ("short_hair", -v * b))
 
 
+@pytest.mark.slow
+def test_studio_edits_in_z_as_the_cli_does(studio_model, demo_run):
+    from latentedit.editing import recipe as rc
+    from latentedit.pipeline.edit import edit
+    from latentedit.studio.core import EditState
+
+    st = studio_model
+    face = st.sample_face(5)
+    state = EditState("svd", {HAIR: 1.0}, space="z")
+    session = st.session("svd", "z")
+    assert session.directions.space == "z" and session.directions.vectors.shape[1] == st.G.latent_dim
+    frame = st.render(face, state)
+    assert frame.edit.terms == (("long_hair", st.strengths("svd", "z")[0]), ("short_hair", -st.strengths("svd", "z")[1]))
+    assert st.strengths("svd", "z") != st.strengths("svd", "w")
+    content, z = st.face_tensors(face, "z")  # the sample's own z code
+    assert np.array_equal(z[0], demo_run_codes(demo_run, "z", 5))
+    assert np.array_equal(frame.image, session.decode(content, session.apply(z, frame.edit))[0])
+    assert np.abs(frame.image.astype(int) - frame.before).mean() > 1.0
+    assert not np.array_equal(frame.image, st.render(face, EditState("svd", {HAIR: 1.0})).image)
+    # the recipe names z-space directions; the CLI re-applies it to the same pixels; it loads back into z
+    r = rc.from_json(rc.to_json(st.recipe(face, state)))
+    assert (r.directions.method, r.directions.space) == ("svd", "z")
+    assert np.array_equal(st.image_of(r), frame.image)
+    assert np.array_equal(edit(demo_run, recipe=r).after[0, 0], frame.image)
+    back, notes = st.state_of(r, EditState())
+    assert notes == [] and back.space == "z" and back.values == {HAIR: 1.0}
+    # SeFa/PCA components are labelled in w: asking for them in z is a one-line error
+    with pytest.raises(InputError, match="^pca components are w-space directions here; for z pick a tag method "
+                                         "\\(linear, lasso, svd, svm\\)$"):
+        st.session("pca", "z")
+    with pytest.raises(InputError, match="unknown space 'x'"):
+        st.session("svd", "x")
+
+
+def demo_run_codes(run, space: str, sample_id: int) -> np.ndarray:
+    from latentedit.store import Run
+
+    codes = Run.open(run).codes()
+    return codes[space][np.flatnonzero(codes["id"] == sample_id)[0]]
+
+
 @pytest.fixture(scope="module")
 def studio_server(demo_run, tmp_path_factory):
     from latentedit.studio.server import StudioConfig, launch
@@ -410,6 +451,13 @@ def test_studio_in_a_real_browser(studio_server, demo_run, tmp_path):
                 assert np.array_equal(shown_image(page, "after"), st.render(st.sample_face(7), held).image)
             else:
                 assert np.array_equal(shown_image(page, "after"), plain)
+            # the same slider in z: directions fitted on the run's z codes, the caption says so
+            page.check("#space input[value='z']")
+            page.wait_for_function("() => document.querySelector('#after-box').textContent.includes('in z')",
+                                   timeout=120_000)
+            face7 = st.sample_face(7)
+            assert np.array_equal(shown_image(page, "after"),
+                                  st.render(face7, EditState("svd", {HAIR: -0.8}, space="z"), meter=False).image)
             # everything the page asked for came from the studio itself
             outside = [u for u in requests if not u.startswith(url.rstrip("/")) and not u.startswith("data:")]
             assert outside == []

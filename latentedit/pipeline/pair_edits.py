@@ -17,23 +17,23 @@ def pair_tags(pairs) -> list[str]:
     return list(dict.fromkeys(t for pair in pairs for t in pair if t))
 
 
-def directions_for(G, run, method: str, pairs, tagger="demo", seed: int = 0):
-    """The run's directions for `method` (fitted and saved when missing), covering every pair tag.
+def directions_for(G, run, method: str, pairs, tagger="demo", seed: int = 0, space: str = "w"):
+    """The run's directions for `method` in `space` (fitted and saved when missing), covering every pair tag.
 
     Supervised tags that the run's tag filter drops (e.g. closed_mouth, on most images) are fitted
     in memory with `include`, as `latentedit.world.evaluate.measure_edits` does; the note says so.
     """
     tags = pair_tags(pairs)
     if method in UNNAMED_METHODS:
-        ds, path = load_directions_for(G, run, method, "w", tags=tags, tagger=tagger, seed=seed)
+        ds, path = load_directions_for(G, run, method, space, tags=tags, tagger=tagger, seed=seed)
         return ds, {"path": str(path) if path else None, "labelled_from": ds.params.get("labelled_from")}
-    ds, path = load_directions_for(G, run, method, "w", tagger=tagger, seed=seed)
+    ds, path = load_directions_for(G, run, method, space, tagger=tagger, seed=seed)
     missing = [t for t in tags if t not in ds.names]
     info = {"path": str(path) if path else None}
     if missing:
         vocab = run.tag_vocab()["tags"]
-        ds = with_spread(fit_directions(run, method, generator=G, include=[t for t in tags if t in vocab]),
-                         run.codes()["w"])
+        ds = with_spread(fit_directions(run, method, space=space, generator=G, include=[t for t in tags if t in vocab]),
+                         run.codes()[space])
         info["note"] = (f"{', '.join(missing)} not in the saved directions (dropped by the tag filter); "
                         "refitted in memory with include= for this report")
     return ds, info

@@ -12,8 +12,10 @@ Stages the report (`pipeline.report`) runs after its per-method evaluation:
                        run's own samples; and both with each face at the smallest strength multiple
                        at which the tagger sees the added tag (`probes.tagger_reached`):
                        `auto.per_sample`; and that, with
-                       each face stepped back along the tags the tagger sees moved: `auto.hold`),
-                       measured on the report's batch like every other row
+                       each face stepped back along the tags the tagger sees moved: `auto.hold`;
+                       and keep auto per sample on directions fitted in z, where the conditions
+                       can hold smile while the mouth opens: `Z_METHOD` when the method cannot
+                       name its directions in z), measured on the report's batch like every other row
     verdict            per edit, the best method or mode: success among the samples that could
                        change, the worst side effect, whether the goal is met, and the
                        `latentedit edit` command that makes that edit (`mode_command`)
@@ -28,6 +30,7 @@ import io
 
 import numpy as np
 
+from ..directions import METHODS
 from ..editing import Edit, EditSession
 from ..editing.auto import choose, per_sample
 from ..errors import TagError
@@ -36,6 +39,7 @@ from ..stats import TAG_THRESHOLD
 from ..world.batch_readout import ATTRIBUTES as TRUE_ATTRIBUTES, changes as true_changes
 from ..world.readout import tag_attribute
 from .autoedit import hold_faces
+from .pair_edits import directions_for
 from .probes import DEFAULT_PROBE_SAMPLES, edit_label, exclusive_tags, run_probe_batch, tagger_probe, tagger_reached
 
 __all__ = ["GOAL_SUCCESS", "GOAL_SIDE", "MODES", "mode_command", "run_stages", "side_effects", "evaluate_modes",
@@ -45,12 +49,16 @@ GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
 MIN_TAG_SHARE = 0.02   # tagger tags shown by fewer of the before/after images are left out of its table
 # Measured for the verdict (each on the method that did best as the thesis edits). "layers auto" and
 # "keep auto" alone are steps of "layers+keep auto": their trials are in its record.
+# "in z" edits the 8-d style code before the mapping network (`latentedit edit --space z`): on the
+# demo world the best mode of +open_mouth -closed_mouth (benchmarks/bench_disentangle.py --space w,z).
 MODES = {"layers+keep auto": {"layers": True, "keep": True},
          "layers+keep auto, per sample": {"layers": True, "keep": True, "per_sample": True},
-         "layers+keep auto, per sample, hold": {"layers": True, "keep": True, "per_sample": True, "hold": True}}
+         "layers+keep auto, per sample, hold": {"layers": True, "keep": True, "per_sample": True, "hold": True},
+         "keep auto, per sample, in z": {"z": True, "keep": True, "per_sample": True}}
 # The `latentedit edit` flag of each mode option.
-MODE_FLAGS = {"layers": ("--layers", "auto"), "keep": ("--keep", "auto"), "per_sample": ("--per-sample",),
-              "hold": ("--hold",)}
+MODE_FLAGS = {"z": ("--space", "z"), "layers": ("--layers", "auto"), "keep": ("--keep", "auto"),
+              "per_sample": ("--per-sample",), "hold": ("--hold",)}
+Z_METHOD = "linear"  # the z modes' method when the verdict's cannot name its directions in z (sefa, pca)
 SOURCES = ("ground truth", "tagger tags", "re-scorer")
 
 
@@ -164,8 +172,8 @@ def _score(row: dict) -> tuple:
 def evaluate_modes(ctx) -> dict:
     """Per pair edit, each of MODES on the method whose thesis edit did best; every row measured like the others.
 
-    Returns {edit name: {"method", "rows": {mode: {"edit", "choices", "tables": {source: row}}}}}, and
-    keeps the images in ctx.mode_images[edit name][mode].
+    Returns {edit name: {"method", "rows": {mode: {"method", "space", "edit", "choices", "tables": {source: row}}}}},
+    and keeps the images in ctx.mode_images[edit name][mode].
     """
     source = best_source(ctx.doc)
     tagger = tagger_of(ctx)
@@ -174,48 +182,61 @@ def evaluate_modes(ctx) -> dict:
                        + ctx.doc.get("tagger_error", {}).get("tagger", ""))
     out = {}
     probes = {}
+
+    def probe_of(method: str, space: str):
+        """The tagger's probe of `method`'s directions in `space` (loaded, or fitted, once)."""
+        if (method, space) not in probes:
+            ds = ctx.sets[method] if space == "w" else directions_for(ctx.G, ctx.run, method, ctx.req.pairs,
+                                                                       ctx.req.tagger, ctx.req.seed, space="z")[0]
+            session = EditSession(ctx.G, ds, device=next(ctx.G.parameters()).device, batch_size=32, run=ctx.run)
+            content, codes = run_probe_batch(ctx.run, ctx.G, space, DEFAULT_PROBE_SAMPLES, ctx.req.seed)
+            probes[method, space] = tagger_probe(session, content, codes, tagger, ctx.run)
+        return probes[method, space]
+
     for name in ctx.doc["edits"][next(iter(ctx.doc["edits"]))]:
         ranked = sorted((m for m in ctx.doc["side_effects"] if source in ctx.doc["side_effects"][m]),
                         key=lambda m: _score(_row(ctx.doc["side_effects"][m][source], name)), reverse=True)
         if not ranked:
             continue
-        method = ranked[0]
-        if method not in probes:
-            session = EditSession(ctx.G, ctx.sets[method], device=next(ctx.G.parameters()).device, batch_size=32,
-                                  run=ctx.run)
-            content, codes = run_probe_batch(ctx.run, ctx.G, ctx.sets[method].space, DEFAULT_PROBE_SAMPLES,
-                                             ctx.req.seed)
-            probes[method] = tagger_probe(session, content, codes, tagger, ctx.run)
-        probe = probes[method]
-        session = probe.session
-        e = ctx.doc["edits"][method][name]
+        e = ctx.doc["edits"][ranked[0]][name]
         edit = Edit.paired(e["add"], e["sub"])
         rows, each_of = {}, {}
         for mode, options in MODES.items():
             options = dict(options)
+            space = "z" if options.pop("z", False) else "w"
+            method = ranked[0] if space == "w" or _names_in_z(ranked[0]) else Z_METHOD
             each, held = options.pop("per_sample", False), options.pop("hold", False)
+            probe = probe_of(method, space)
+            session, codes = probe.session, ctx.batch.z if space == "z" else ctx.batch.w
             chosen, choices = choose(session, edit, probe, **options)
             extra = {}
             if each:  # each face at the smallest multiple at which the tagger sees the added tag
-                if chosen not in each_of:  # the modes with and without hold share it
-                    each_of[chosen] = per_sample(session, ctx.batch.content, ctx.batch.w, chosen,
-                                                 tagger_reached(tagger, chosen, ctx.run))
-                result = each_of[chosen]
+                key = (method, space, chosen)
+                if key not in each_of:  # the modes with and without hold share it
+                    each_of[key] = per_sample(session, ctx.batch.content, codes, chosen,
+                                              tagger_reached(tagger, chosen, ctx.run))
+                result = each_of[key]
                 after, extra = result.images, {"per_sample": result.to_dict()}
                 if held:  # then each face stepped back along the tags the tagger sees moved
-                    h, _ = hold_faces(session, ctx.run, tagger, ctx.batch.content, ctx.batch.w, result.codes,
+                    h, _ = hold_faces(session, ctx.run, tagger, ctx.batch.content, codes, result.codes,
                                       result.images, chosen)
                     after, extra = h.images, {**extra, "hold": h.to_dict()}
             else:
-                after = session.render(ctx.batch.content, ctx.batch.w, chosen)
+                after = session.render(ctx.batch.content, codes, chosen)
             ctx.mode_images.setdefault(name, {})[mode] = after
-            rows[mode] = {"edit": chosen.to_dict(), "label": edit_label(chosen),
+            rows[mode] = {"method": method, "space": space, "edit": chosen.to_dict(), "label": edit_label(chosen),
                           "command": mode_command(ctx.run.path, e, method, MODES[mode], ctx.req.seed),
                           "strengths": [float(s) for s in session.strengths(chosen)],
                           "choices": [c.to_dict() for c in choices],
                           "tables": _mode_tables(ctx, name, e, after), **extra}
-        out[name] = {"method": method, "source": source, "rows": rows}
+        out[name] = {"method": ranked[0], "source": source, "rows": rows}
     return out
+
+
+def _names_in_z(method: str) -> bool:
+    """Whether `method` fits directions in z that name their tags (what `--keep` conditions on)."""
+    cls = METHODS[method]
+    return cls.requires_labels and "z" in cls.spaces
 
 
 def _mode_tables(ctx, name: str, e: dict, after) -> dict:
@@ -261,7 +282,7 @@ def verdict(doc) -> dict:
         modes = doc.get("modes", {}).get(name)
         for mode, r in (modes or {}).get("rows", {}).items():
             if source in r["tables"]:
-                candidates.append({"method": modes["method"], "mode": mode, "label": r["label"],
+                candidates.append({"method": r.get("method", modes["method"]), "mode": mode, "label": r["label"],
                                    "command": r.get("command"), "row": r["tables"][source]})
         candidates = [c for c in candidates if c["row"].get("success")]
         if not candidates:
@@ -325,7 +346,7 @@ def side_effect_csvs(report: dict) -> dict:
             for source, row in r["tables"].items():
                 table = SideEffectTable.from_dict({"source": source, "attributes": [], "rows": [row]})
                 for line in table.to_csv().splitlines()[1:]:
-                    rows.append([m["method"], mode, *next(csv.reader([line]))])
+                    rows.append([r.get("method", m["method"]), mode, *next(csv.reader([line]))])
     header = ["method", "mode", "source", "edit", "attribute", "kind", "rate", "std", "ci95_low", "ci95_high",
               "count", "n"]
     return {"side-effects.csv": _csv(header, rows)} if rows else {}

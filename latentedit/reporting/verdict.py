@@ -126,7 +126,9 @@ def side_effects_html(report: dict) -> str:
             t = r["tables"].get(m["source"])
             if t is None:
                 continue
-            rows.append(f'<tr><td class="name">{_e(mode)}</td><td class="name">{_e(r["label"])}</td>'
+            other = r.get("method", m["method"]) != m["method"]  # a z mode on Z_METHOD
+            label = f'{mode} ({r["method"]})' if other else mode
+            rows.append(f'<tr><td class="name">{_e(label)}</td><td class="name">{_e(r["label"])}</td>'
                         f'<td>{_pct(t["success"]["rate"] if t["success"] else None)}</td>'
                         f'<td>{_e(t["worst"]["attribute"] or "–")} {_pct(t["worst"]["rate"])}</td>'
                         f'<td class="name"><small>{_e("; ".join(c["reason"] for c in r["choices"]))}</small></td></tr>')

@@ -1,7 +1,7 @@
 """The studio's page: Gradio Blocks over a `Studio` (see core.py for what each action does).
 
 Layout: the face (run gallery, random style, uploads) | the result (unedited and edited face, the
-side-effect meter, messages) | the edit (method, layers, keep, automatic keep and layers, hold,
+side-effect meter, messages) | the edit (method, space, layers, keep, automatic keep and layers, hold,
 sliders by group) | keep what you made (recipe JSON, PNG with its recipe, load, sweep GIF/MP4).
 
 Images travel inside the page as PNG data URIs in an HTML component, not as files the browser
@@ -29,7 +29,7 @@ from PIL import Image
 from ..errors import LatentEditError
 from . import sliders as sl
 from .sliders import slider_id
-from .core import COMPONENT_METHODS, LAYER_CHOICES, METHODS, EditState, Studio
+from .core import COMPONENT_METHODS, LAYER_CHOICES, METHODS, SPACES, EditState, Studio
 from .export import FORMATS, upscale, write_animation
 from .recipes import file_name, load_recipe, save_png, save_recipe
 from .uploads import MAX_BYTES, read_image
@@ -124,13 +124,13 @@ class StudioPage:
         self.n_layers = len(studio.G.layer_names)
 
     # -- controls <-> state ---------------------------------------------------------------------
-    def state(self, method, layers, lo, hi, keep, held, *values) -> EditState:
+    def state(self, method, space, layers, lo, hi, keep, held, *values) -> EditState:
         n = len(self.tag_specs)
         vals = {s.key: float(v or 0) for s, v in zip(self.tag_specs, values[:n])}
         if method in COMPONENT_METHODS:
             specs = self.studio.specs(method)[:MAX_COMPONENTS]
             vals.update({s.key: float(v or 0) for s, v in zip(specs, values[n:])})
-        return EditState(method, vals, layers, (int(lo), int(hi)), tuple(keep or ()), held or None)
+        return EditState(method, vals, layers, (int(lo), int(hi)), tuple(keep or ()), held or None, space or "w")
 
     def slider_values(self, state: EditState) -> list[float]:
         """Slider positions for a state: tag sliders, then component slots."""
@@ -158,7 +158,8 @@ class StudioPage:
     def _render(self, face, *controls, meter=True):
         state = self.state(*controls)
         frame = self.studio.render(face, state, meter=meter)
-        caption = "edited" if frame.edit is None else f"edited ({state.method}{', held' if frame.held else ''})"
+        where = f" in {state.space}" if state.space != "w" else ""
+        caption = "edited" if frame.edit is None else f"edited ({state.method}{where}{', held' if frame.held else ''})"
         note = (f"render {frame.render_ms:.0f} ms" + (f", meter {frame.meter_ms:.0f} ms" if meter else ""))
         if not meter:
             meter_out = meter_html(None)
@@ -178,9 +179,9 @@ class StudioPage:
         frame, *shown = self._render(face, *controls, meter=True)
         return (face_html(frame.before, "before", "unedited"), *shown)
 
-    def method_ui(self, method, reset_components: bool):
-        """Updates for a method: tag slider visibility, component slots (labels), keep, sweep choices."""
-        specs = self.studio.specs(method)
+    def method_ui(self, method, reset_components: bool, space: str = "w"):
+        """Updates for a method and space: tag slider visibility, component slots (labels), keep, sweep choices."""
+        specs = self.studio.specs(method, space)
         keys = {s.key for s in specs}
         updates = [gr.update(visible=s.key in keys) for s in self.tag_specs]
         comps = specs[:MAX_COMPONENTS] if method in COMPONENT_METHODS else []
@@ -192,7 +193,8 @@ class StudioPage:
                 updates.append(gr.update(visible=False, **extra))
         groups = [gr.update(visible=any(s.group == g and s.key in keys for s in self.tag_specs + comps))
                   for g in sl.GROUPS]
-        keep = gr.update(choices=self.studio.keep_choices(method), value=[], visible=method not in COMPONENT_METHODS)
+        keep = gr.update(choices=self.studio.keep_choices(method, space), value=[],
+                         visible=method not in COMPONENT_METHODS)
         sweep_choices = [(s.label, s.key) for s in specs[:MAX_COMPONENTS] if s.key in keys]
         sweep = gr.update(choices=sweep_choices, value=sweep_choices[0][1] if sweep_choices else None)
         return updates, groups, keep, sweep
@@ -239,7 +241,10 @@ class StudioPage:
                     timing = gr.HTML(timing_html(""), elem_id="timing-box")
                 with gr.Column(scale=4, min_width=320):
                     gr.Markdown("### Edit")
-                    method = gr.Dropdown(list(METHODS), value=self.method, label="directions", elem_id="method")
+                    with gr.Row():
+                        method = gr.Dropdown(list(METHODS), value=self.method, label="directions", elem_id="method")
+                        space = gr.Radio(list(SPACES), value="w", elem_id="space",
+                                         label="space (z: the style code before the mapping network)")
                     layers = gr.Radio(list(LAYER_CHOICES), value="all", label="W+ layers (all: a plain w edit)",
                                       elem_id="layers")
                     with gr.Row():
@@ -299,7 +304,7 @@ class StudioPage:
                     export = gr.Button("Export sweep", elem_id="export-sweep")
                     exported = gr.File(label="sweep", interactive=False, elem_id="exported")
 
-            controls = [method, layers, lo, hi, keep, held] + sliders
+            controls = [method, space, layers, lo, hi, keep, held] + sliders
             moved = [after_box, meter, timing, status]
             shown = [before_box] + moved
             render_args = dict(show_progress="hidden", concurrency_id="render", concurrency_limit=1)
@@ -318,13 +323,14 @@ class StudioPage:
                 s.release(self._guard(self.on_rest, 5), [face] + controls, shown, **render_args)
             rest(reset_all.click(lambda: [0.0] * len(sliders), None, sliders, queue=False))
 
-            def on_method(m):
-                updates, groups, keep_u, sweep_u = self.method_ui(m, reset_components=True)
-                return (*updates, *groups, keep_u, sweep_u, status_html(f"{m} directions"))
+            def on_method(m, sp):
+                updates, groups, keep_u, sweep_u = self.method_ui(m, reset_components=True, space=sp)
+                return (*updates, *groups, keep_u, sweep_u, status_html(f"{m} directions in {sp}"))
 
             method_outputs = sliders + group_boxes + [keep, sweep_key, status]
-            rest(method.input(self._guard(on_method, len(method_outputs)), method, method_outputs,
-                              show_progress="full"))
+            for choice in (method, space):
+                rest(choice.input(self._guard(on_method, len(method_outputs)), [method, space], method_outputs,
+                                  show_progress="full"))
 
             def on_layers(choice):
                 return gr.update(visible=choice == "range"), gr.update(visible=choice == "range")
@@ -410,7 +416,8 @@ class StudioPage:
                     state, notes = st.state_of(r, self.state(*c))
                 except LatentEditError as e:  # the box is emptied either way, ready for the next file
                     return (*keep_all, None, status_html(str(e), "error"))
-                updates, groups, keep_u, sweep_u = self.method_ui(state.method, reset_components=False)
+                updates, groups, keep_u, sweep_u = self.method_ui(state.method, reset_components=False,
+                                                                  space=state.space)
                 keep_u["value"] = list(state.keep)
                 values = self.slider_values(state)
                 for u, v in zip(updates, values):
@@ -418,11 +425,11 @@ class StudioPage:
                 lo_v, hi_v = state.layer_range if state.layers == "range" else (0, L - 1)
                 ranged = state.layers == "range"
                 msg = f"loaded {Path(path).name}" + ("; " + "; ".join(notes) if notes else "")
-                return (new_face, state.method, state.layers, gr.update(value=lo_v, visible=ranged),
+                return (new_face, state.method, state.space, state.layers, gr.update(value=lo_v, visible=ranged),
                         gr.update(value=hi_v, visible=ranged), keep_u, state.hold, *updates, *groups, sweep_u, None,
                         status_html(msg))
 
-            load_outputs = ([face, method, layers, lo, hi, keep, held] + sliders + group_boxes
+            load_outputs = ([face, method, space, layers, lo, hi, keep, held] + sliders + group_boxes
                             + [sweep_key, load, status])
             rest(load.upload(self._guard(do_load, len(load_outputs)), [load, face] + controls, load_outputs))
 

@@ -1,8 +1,9 @@
 """The studio's model, without any web framework: faces, sliders -> edit -> image, side-effect meter,
 automatic keep and layers, a hold correction per face, recipes and sweeps over one run.
 
-`Studio` holds the run's generator, one `EditSession` per direction method (fitted into the run on
-first use), the tagger, and the faces it has seen. Every call is one user action; a lock keeps
+`Studio` holds the run's generator, one `EditSession` per direction method and code space (w, or
+the style code z before the mapping network; fitted into the run on first use), the tagger, and
+the faces it has seen. Every call is one user action; a lock keeps
 the model single-threaded, so the web layer may call it from any worker thread.
 """
 
@@ -28,11 +29,12 @@ from ..store import Run
 from . import sliders as sl
 from .uploads import Upload
 
-__all__ = ["METHODS", "COMPONENT_METHODS", "LAYER_CHOICES", "EditState", "Frame", "MeterRow", "Studio"]
+__all__ = ["METHODS", "COMPONENT_METHODS", "LAYER_CHOICES", "SPACES", "EditState", "Frame", "MeterRow", "Studio"]
 
 METHODS = ("linear", "lasso", "svd", "svm", "sefa", "pca")
 COMPONENT_METHODS = ("sefa", "pca")
 LAYER_CHOICES = ("all", "coarse", "middle", "fine", "range")
+SPACES = ("w", "z")         # z: the style code before the mapping network (`latentedit edit --space z`)
 LABEL_SAMPLES = 32          # faces per component when naming SeFa/PCA components
 PROBE_SAMPLES = 32          # run samples the automatic keep/layers modes measure each variant on
 _FACE_CACHE = 64           # faces (and uploaded selfies) kept in memory
@@ -51,9 +53,10 @@ def _cached(cache: OrderedDict, key, make):
 
 @dataclass(frozen=True)
 class EditState:
-    """What the controls say: method, slider values {key: v}, layers, layer range, keep tags, and a
+    """What the controls say: method, slider values {key: v}, layers, layer range, keep tags, a
     hold correction: (the face and the Edit it was measured for, ((tag, signed strength), ...)) from
-    `Studio.hold`, applied only to that face while the sliders still make that edit."""
+    `Studio.hold`, applied only to that face while the sliders still make that edit; and the code
+    space the directions live in (w, or z before the mapping network)."""
 
     method: str = "svd"
     values: dict = field(default_factory=dict)
@@ -61,6 +64,7 @@ class EditState:
     layer_range: tuple[int, int] = (0, 0)
     keep: tuple[str, ...] = ()
     hold: tuple | None = None
+    space: str = "w"
 
     def layer_spec(self):
         """The Edit's layers: None (every layer, a plain w edit), a group name or indices."""
@@ -115,12 +119,12 @@ class Studio:
         self.codes = self.run.codes()
         self.tagger_source = tagger
         self._tagger = None
-        self._sessions: dict[str, tuple[EditSession, Path | None]] = {}
+        self._sessions: dict[tuple[str, str], tuple[EditSession, Path | None]] = {}
         self._labels: dict[str, dict] = {}
         self._faces: OrderedDict = OrderedDict()
         self._images: OrderedDict = OrderedDict()
         self._before: OrderedDict = OrderedDict()
-        self._probe = (None, None)  # (n, (content, codes)) of the automatic modes' samples
+        self._probe = (None, None)  # ((n, space), (content, codes)) of the automatic modes' samples
         self.lock = threading.RLock()
 
     # -- models ------------------------------------------------------------------------------------
@@ -133,30 +137,35 @@ class Studio:
                 else self.tagger_source
         return self._tagger
 
-    def session(self, method: str) -> EditSession:
-        """The EditSession of `method`'s w-space directions (fitted into the run when missing)."""
-        return self._session(method)[0]
+    def session(self, method: str, space: str = "w") -> EditSession:
+        """The EditSession of `method`'s directions in `space` (fitted into the run when missing)."""
+        return self._session(method, space)[0]
 
-    def _session(self, method: str):
+    def _session(self, method: str, space: str = "w"):
+        from ..errors import unknown_name_message
+
         if method not in METHODS:
-            from ..errors import unknown_name_message
-
             raise InputError(unknown_name_message("method", method, METHODS))
+        if space not in SPACES:
+            raise InputError(unknown_name_message("space", space, SPACES))
+        if space != "w" and method in COMPONENT_METHODS:  # their sliders are labelled by w-space probes
+            raise InputError(f"{method} components are w-space directions here; for z pick a tag method "
+                             f"({', '.join(m for m in METHODS if m not in COMPONENT_METHODS)})")
         with self.lock:
-            if method not in self._sessions:
+            if (method, space) not in self._sessions:
                 from ..editing import with_spread
                 from ..pipeline.fit import ensure_directions
 
-                ds, path = ensure_directions(self.run, method, "w", tagger=self.tagger_source, generator=self.G,
+                ds, path = ensure_directions(self.run, method, space, tagger=self.tagger_source, generator=self.G,
                                              progress=False)
-                ds = with_spread(ds, self.codes["w"])
-                self._sessions[method] = (EditSession(self.G, ds, device=self.device, batch_size=1, run=self.run),
-                                          path)
-            return self._sessions[method]
+                ds = with_spread(ds, self.codes[space])
+                self._sessions[method, space] = (EditSession(self.G, ds, device=self.device, batch_size=1,
+                                                             run=self.run), path)
+            return self._sessions[method, space]
 
-    def strengths(self, method: str) -> tuple[float, float]:
+    def strengths(self, method: str, space: str = "w") -> tuple[float, float]:
         """The method's absolute default add and sub strengths (A, B): a slider at 1 makes that edit."""
-        session = self.session(method)
+        session = self.session(method, space)
         scale = default_scale(session.directions)
         a, b = default_strengths(method)
         return a * scale, b * scale
@@ -172,21 +181,21 @@ class Studio:
                 self._labels[method] = {name: moves for name, moves in labels}
             return self._labels[method]
 
-    def specs(self, method: str) -> list[sl.SliderSpec]:
+    def specs(self, method: str, space: str = "w") -> list[sl.SliderSpec]:
         """The sliders of a method: tag sliders, or SeFa/PCA component sliders with their labels."""
-        names = self.session(method).directions.names
+        names = self.session(method, space).directions.names
         if method in COMPONENT_METHODS:
             return sl.component_sliders(names, self.component_labels(method))
         return sl.tag_sliders(names)
 
-    def keep_choices(self, method: str) -> list[str]:
+    def keep_choices(self, method: str, space: str = "w") -> list[str]:
         """Tags a method's edit can keep unchanged (none for unnamed components)."""
-        return [] if method in COMPONENT_METHODS else list(self.session(method).directions.names)
+        return [] if method in COMPONENT_METHODS else list(self.session(method, space).directions.names)
 
     def edit(self, state: EditState):
         """The Edit the controls make (None when every slider is at 0)."""
-        a, b = self.strengths(state.method)
-        return sl.edit_from_values(self.specs(state.method), state.values, a, b, state.layer_spec(),
+        a, b = self.strengths(state.method, state.space)
+        return sl.edit_from_values(self.specs(state.method, state.space), state.values, a, b, state.layer_spec(),
                                    state.keep if state.method not in COMPONENT_METHODS else ())
 
     def edits(self, state: EditState, face: rc.Face | None = None) -> list:
@@ -243,11 +252,11 @@ class Studio:
             raise InputError(f"anime references are not available for this generator: {e}") from None
         return rc.Face(style, face.content)
 
-    def face_tensors(self, face: rc.Face):
-        """(content (1, C, S, S), w (1, D)) of a face; cached."""
+    def face_tensors(self, face: rc.Face, space: str = "w"):
+        """(content (1, C, S, S), style code (1, D) in `space`) of a face; cached."""
         with self.lock:
-            return _cached(self._faces, repr(face),
-                           lambda: face_codes(self.G, face, self.run, "w", self._images, self.codes))
+            return _cached(self._faces, (repr(face), space),
+                           lambda: face_codes(self.G, face, self.run, space, self._images, self.codes))
 
     # -- rendering -------------------------------------------------------------------------------------
     def unedited(self, face: rc.Face) -> np.ndarray:
@@ -279,9 +288,9 @@ class Studio:
             if edit is None:
                 image = before
             else:
-                content, w = self.face_tensors(face)
-                session = self.session(state.method)
-                image = session.decode(content, session.apply_all(w, edits))[0]
+                content, code = self.face_tensors(face, state.space)
+                session = self.session(state.method, state.space)
+                image = session.decode(content, session.apply_all(code, edits))[0]
             t1 = time.perf_counter()
             rows = self.meter(face, image, edit) if meter else None
             return Frame(image, before, edit, rows, (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3,
@@ -302,7 +311,7 @@ class Studio:
         """uint8 (n, H, W, 3): the face as the slider `key` goes from `lo` to `hi` (others as set)."""
         if not 2 <= int(n) <= 240:
             raise InputError(f"a sweep needs 2 to 240 frames, got {n}")
-        if key not in {s.key for s in self.specs(state.method)}:
+        if key not in {s.key for s in self.specs(state.method, state.space)}:
             raise InputError(f"no slider {key!r} for {state.method} directions")
         frames = []
         for v in np.linspace(float(lo), float(hi), int(n)):
@@ -311,35 +320,38 @@ class Studio:
         return np.stack(frames)
 
     # -- recipes -----------------------------------------------------------------------------------------
-    def identity(self, method: str) -> rc.DirectionIdentity:
+    def identity(self, method: str, space: str = "w") -> rc.DirectionIdentity:
         """The direction set's identity, as `latentedit edit --recipe` computes it."""
         from ..pipeline.recipes import identity
 
-        return identity(*self._session(method))
+        return identity(*self._session(method, space))
 
     def recipe(self, face: rc.Face, state: EditState) -> rc.Recipe:
         """The recipe of the current edit of `face`; an InputError when every slider is at 0."""
         edits = self.edits(state, face)
         if not edits:
             raise InputError("nothing to save: move a slider first")
-        session, edit = self.session(state.method), edits[0]
+        session, edit = self.session(state.method, state.space), edits[0]
         if len(edits) > 1:  # held: the face carries its own steps, as `latentedit edit --hold` writes them
             steps = tuple(rc.step_from_edit(e.with_strengths(session.strengths(e))) for e in edits)
             face = replace(face, steps=steps)
-        return rc.from_edit(edit, session.strengths(edit), self.fingerprint, self.identity(state.method), [face])
+        return rc.from_edit(edit, session.strengths(edit), self.fingerprint,
+                            self.identity(state.method, state.space), [face])
 
     def image_of(self, recipe: rc.Recipe) -> np.ndarray:
         """The recipe's edit of its first face, as `latentedit edit --recipe` draws it."""
-        session = self.session(recipe.directions.method)
+        space = recipe.directions.space
+        session = self.session(recipe.directions.method, space)
         face = recipe.faces[0]
-        content, w = self.face_tensors(face)
-        return session.decode(content, session.apply_all(w, rc.face_chains(recipe, face)[0]))[0]
+        content, code = self.face_tensors(face, space)
+        return session.decode(content, session.apply_all(code, rc.face_chains(recipe, face)[0]))[0]
 
     def state_of(self, recipe: rc.Recipe, state: EditState) -> tuple[EditState, list[str]]:
         """Controls that remake `recipe` (checked against this run), and notes on what they cannot show."""
-        method = recipe.directions.method
-        rc.check_compatible(recipe, self.fingerprint, self.identity(method))
-        new, notes = self._controls(replace(state, method=method), recipe.terms, recipe.layers, recipe.keep)
+        method, space = recipe.directions.method, recipe.directions.space
+        rc.check_compatible(recipe, self.fingerprint, self.identity(method, space))
+        new, notes = self._controls(replace(state, method=method, space=space), recipe.terms, recipe.layers,
+                                    recipe.keep)
         if len(recipe.faces) > 1:
             notes.append(f"the recipe has {len(recipe.faces)} faces; the studio shows the first")
         steps = recipe.faces[0].steps
@@ -357,8 +369,8 @@ class Studio:
 
     def _controls(self, state: EditState, terms, layers, keep) -> tuple[EditState, list[str]]:
         """`state` with the sliders, layers and keep tags that make an edit of these terms."""
-        a, b = self.strengths(state.method)
-        values, missing = sl.values_from_terms(self.specs(state.method), terms, a, b)
+        a, b = self.strengths(state.method, state.space)
+        values, missing = sl.values_from_terms(self.specs(state.method, state.space), terms, a, b)
         notes = [f"the {t!r} strength is not on a slider" for t in missing]
         if layers is None:
             return replace(state, values=values, layers="all", keep=tuple(keep)), notes
@@ -386,10 +398,10 @@ class Studio:
             raise InputError("move a slider first: the automatic modes choose for the edit you make")
         if keep and state.method in COMPONENT_METHODS:
             raise InputError(f"automatic keep needs tag directions; {state.method} components have no tags")
-        session = self.session(state.method)
+        session = self.session(state.method, state.space)
         with self.lock:
-            if self._probe[0] != n:
-                self._probe = (n, run_probe_batch(self.run, self.G, "w", n=n, seed=0))
+            if self._probe[0] != (n, state.space):
+                self._probe = ((n, state.space), run_probe_batch(self.run, self.G, state.space, n=n, seed=0))
             probe = tagger_probe(session, *self._probe[1], self.tagger, self.run)
             chosen, choices = choose(session, edit, probe, keep=keep, layers=layers)
         terms = tuple(zip((t for t, _ in chosen.terms), session.strengths(chosen)))
@@ -409,12 +421,12 @@ class Studio:
             raise InputError(f"hold steps along tag directions; {state.method} components have no tags")
         if edit.add[0] not in self.tagger.tags:
             raise InputError(f"hold needs the tagger to read the added tag {edit.add[0]!r}, which it does not have")
-        session = self.session(state.method)
+        session = self.session(state.method, state.space)
         with self.lock:
-            content, w = self.face_tensors(face)
-            edited = session.apply(w, edit)
-            held, _ = hold_faces(session, self.run, self.tagger, content, w, edited, session.decode(content, edited),
-                                 edit)
+            content, code = self.face_tensors(face, state.space)
+            edited = session.apply(code, edit)
+            held, _ = hold_faces(session, self.run, self.tagger, content, code, edited,
+                                 session.decode(content, edited), edit)
         moved, correction, left = held.moved_before[0], held.corrections[0], held.moved_after[0]
         if not moved:
             return replace(state, hold=None), ["hold: the tagger sees no other tag moved; nothing to correct"]
