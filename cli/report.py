@@ -61,10 +61,11 @@ def report(
     tagger: str = typer.Option("demo", help="Tagger for untagged runs and for naming sefa directions."),
     seed: int = typer.Option(0, help="Seed of the evaluation selfies and styles."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default RUN/report)."),
+    threads: int = typer.Option(0, help="torch CPU threads (0: every core; 1 is steadier on a machine others keep busy)."),
 ):
     """Fit missing directions, edit, re-score, measure FID/DFID/LPIPS, and write RUN/report/index.html."""
     request = ReportRequest(methods=parse_methods(methods), pairs=parse_pairs(pairs), samples=samples, scorer=scorer,
-                            reference=reference, tagger=tagger, seed=seed, out=out)
+                            reference=reference, tagger=tagger, seed=seed, out=out, threads=threads)
     result = build(run, request)
     typer.echo(f"report     {result.index} ({result.seconds:.0f} s{', partial' if result.failed else ''})")
     typer.echo(f"data       {result.out}/report.json and CSV files")
