@@ -657,6 +657,12 @@ def test_report_samples_zero_is_refused_at_once(tiny_run):
     assert first_line(r.stderr) == "error: --samples must be between 1 and 1,000,000, got 0"
 
 
+def test_report_negative_threads_is_refused_at_once(tiny_run):
+    r = cli("report", tiny_run, "--threads", -1)
+    assert r.returncode == 2
+    assert first_line(r.stderr) == "error: --threads must be between 0 and 1,000,000, got -1"
+
+
 def test_report_unknown_pair_tag_is_refused_at_once(demo_run):
     """Before: an unknown tag in --pairs exited 0 (and wiped every edit of its method)."""
     r = cli("report", demo_run, "--pairs", "long_hiar:short_hair")
@@ -671,9 +677,10 @@ def test_report_with_a_garbage_scorer_is_partial_and_exits_3(demo_run, tmp_path)
     scorer.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
     out = tmp_path / "report"
     r = cli("report", demo_run, "--samples", 4, "--methods", "linear", "--pairs", "long_hair:short_hair",
-            "--scorer", scorer, "--out", out)
+            "--scorer", scorer, "--out", out, "--threads", 1)
     assert r.returncode == 3
     doc = json.loads((out / "report.json").read_text())
+    assert doc["config"]["threads"] == 1  # --threads reaches torch (the default takes every core)
     failed = [k for k, v in doc["stages"].items() if v["status"] == "failed"]
     assert "scorer" in failed and doc["stages"]["edits:linear"]["status"] == "ok"  # kept, and marked
     assert first_line(r.stderr) == (
