@@ -130,7 +130,8 @@ class StudioPage:
         if method in COMPONENT_METHODS:
             specs = self.studio.specs(method)[:MAX_COMPONENTS]
             vals.update({s.key: float(v or 0) for s, v in zip(specs, values[n:])})
-        return EditState(method, vals, layers, (int(lo), int(hi)), tuple(keep or ()), held or None, space or "w")
+        return EditState(method, vals, layers, (int(lo), int(hi)), tuple(keep or ()), held or None,
+                         space=space or "w")
 
     def slider_values(self, state: EditState) -> list[float]:
         """Slider positions for a state: tag sliders, then component slots."""
