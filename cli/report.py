@@ -61,7 +61,8 @@ def report(
     tagger: str = typer.Option("demo", help="Tagger for untagged runs and for naming sefa directions."),
     seed: int = typer.Option(0, help="Seed of the evaluation selfies and styles."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default RUN/report)."),
-    threads: int = typer.Option(0, help="torch CPU threads (0: every core; 1 is steadier on a machine others keep busy)."),
+    threads: int = typer.Option(0, help="torch CPU threads (0: every core; 1 is steadier on a machine others "
+                                        "keep busy)."),
 ):
     """Fit missing directions, edit, re-score, measure FID/DFID/LPIPS, and write RUN/report/index.html."""
     request = ReportRequest(methods=parse_methods(methods), pairs=parse_pairs(pairs), samples=samples, scorer=scorer,

@@ -312,8 +312,9 @@ def test_studio_edits_in_z_as_the_cli_does(studio_model, demo_run):
     session = st.session("svd", "z")
     assert session.directions.space == "z" and session.directions.vectors.shape[1] == st.G.latent_dim
     frame = st.render(face, state)
-    assert frame.edit.terms == (("long_hair", st.strengths("svd", "z")[0]), ("short_hair", -st.strengths("svd", "z")[1]))
-    assert st.strengths("svd", "z") != st.strengths("svd", "w")
+    a, b = st.strengths("svd", "z")
+    assert frame.edit.terms == (("long_hair", a), ("short_hair", -b))
+    assert (a, b) != st.strengths("svd", "w")
     content, z = st.face_tensors(face, "z")  # the sample's own z code
     assert np.array_equal(z[0], demo_run_codes(demo_run, "z", 5))
     assert np.array_equal(frame.image, session.decode(content, session.apply(z, frame.edit))[0])

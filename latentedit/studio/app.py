@@ -246,8 +246,8 @@ class StudioPage:
                         method = gr.Dropdown(list(METHODS), value=self.method, label="directions", elem_id="method")
                         space = gr.Radio(list(SPACES), value="w", elem_id="space",
                                          label="space (z: the style code before the mapping network)")
-                    layers = gr.Radio(list(LAYER_CHOICES), value="all", label="W+ layers (all: every layer, a plain edit)",
-                                      elem_id="layers")
+                    layers = gr.Radio(list(LAYER_CHOICES), value="all", elem_id="layers",
+                                      label="W+ layers (all: every layer, a plain edit)")
                     with gr.Row():
                         lo = gr.Slider(0, L - 1, value=0, step=1, label="first layer", visible=False, elem_id="layer-lo")
                         hi = gr.Slider(0, L - 1, value=L - 1, step=1, label="last layer", visible=False,
