@@ -403,6 +403,13 @@ def test_score_cache_answers_predict_and_features_from_one_pass():
     assert (cached.misses, cached.hits) == (1, 1) and cached.attributes == scorer.attributes
 
 
+def test_z_modes_refit_tag_methods_and_fall_back_to_linear_for_components():
+    from latentedit.pipeline.verdict import Z_METHOD, z_method
+
+    assert [z_method(m) for m in ("linear", "lasso", "svd", "svm")] == ["linear", "lasso", "svd", "svm"]
+    assert z_method("sefa") == z_method("pca") == Z_METHOD == "linear"  # SeFa fits w only; PCA names no tags
+
+
 # -- the report's first screen --------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install -y chromium)")

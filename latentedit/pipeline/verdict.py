@@ -43,7 +43,7 @@ from .pair_edits import directions_for
 from .probes import DEFAULT_PROBE_SAMPLES, edit_label, exclusive_tags, run_probe_batch, tagger_probe, tagger_reached
 
 __all__ = ["GOAL_SUCCESS", "GOAL_SIDE", "MODES", "mode_command", "run_stages", "side_effects", "evaluate_modes",
-           "verdict", "best_source", "best_images", "shown_tags", "tagger_of", "side_effect_csvs", "verdict_csv", "report_csvs"]
+           "verdict", "z_method", "best_source", "best_images", "shown_tags", "tagger_of", "side_effect_csvs", "verdict_csv", "report_csvs"]
 
 GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
 MIN_TAG_SHARE = 0.02   # tagger tags shown by fewer of the before/after images are left out of its table
@@ -204,7 +204,7 @@ def evaluate_modes(ctx) -> dict:
         for mode, options in MODES.items():
             options = dict(options)
             space = "z" if options.pop("z", False) else "w"
-            method = ranked[0] if space == "w" or _names_in_z(ranked[0]) else Z_METHOD
+            method = ranked[0] if space == "w" else z_method(ranked[0])
             each, held = options.pop("per_sample", False), options.pop("hold", False)
             probe = probe_of(method, space)
             session, codes = probe.session, ctx.batch.z if space == "z" else ctx.batch.w
@@ -233,10 +233,11 @@ def evaluate_modes(ctx) -> dict:
     return out
 
 
-def _names_in_z(method: str) -> bool:
-    """Whether `method` fits directions in z that name their tags (what `--keep` conditions on)."""
+def z_method(method: str) -> str:
+    """The method of a z mode: `method` when it fits directions in z that name their tags (what
+    `--keep` conditions on), else Z_METHOD."""
     cls = METHODS[method]
-    return cls.requires_labels and "z" in cls.spaces
+    return method if cls.requires_labels and "z" in cls.spaces else Z_METHOD
 
 
 def _mode_tables(ctx, name: str, e: dict, after) -> dict:
