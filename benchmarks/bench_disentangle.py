@@ -47,7 +47,7 @@ import torch
 from scipy.stats import binomtest
 
 from latentedit.directions import fit_directions
-from latentedit.editing import Edit, EditSession, with_spread
+from latentedit.editing import EditSession, EditSpec, with_spread
 from latentedit.editing.auto import choose, hold, per_sample
 from latentedit.editing.tags import UNNAMED_METHODS, name_for_tags
 from latentedit.models.checkpoint import load_generator
@@ -134,13 +134,13 @@ def measure_space(args, space: str, run, G, tagger, fresh) -> list:
         truth = readout_probe(session, fresh)
         probe = tagger_probe(session, probe_content, probe_codes, tagger, run)
         for add, sub in EDITS:
-            edit = Edit.paired(add, sub or ())
+            edit = EditSpec.paired(add, sub or ())
             for mode, options in modes_for(space).items():
                 if method in UNNAMED_METHODS and options.get("keep"):
                     continue  # labelled eigenvectors name only the edit's tags: nothing to condition on
                 options = dict(options)
                 each, closed_loop = options.pop("per_sample", False), options.pop("hold", False)
-                chosen, choices = choose(session, edit, probe, **options)
+                chosen, choices = choose(session, session.resolve(edit), probe, **options)
                 extra = {}
                 if each:  # every fresh sample at the smallest multiple at which the tagger sees the target
                     result = per_sample(session, fresh.content, fresh_codes, chosen, tagger_reached(tagger, chosen, run))
@@ -158,7 +158,7 @@ def measure_space(args, space: str, run, G, tagger, fresh) -> list:
                     row = truth(chosen)
                 worst, worst_rate = row.worst
                 rows.append({"edit": edit_label(edit), "space": space, "method": method, "mode": mode, "chosen": edit_label(chosen),
-                             "strengths": [round(s, 3) for s in session.strengths(chosen)],
+                             "strengths": [round(s, 3) for s in chosen.strengths],
                              "success": row.success.rate, "candidates": row.success.n,
                              "worst": worst, "worst_rate": worst_rate,
                              "changes": {a: r.rate for a, r in row.changes.items()},

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from latentedit.directions import DirectionSet
-from latentedit.editing import Edit, EditSession
+from latentedit.editing import EditSession, EditSpec
 from latentedit.models.checkpoint import load_generator
 from latentedit.world.render import demo_selfies
 
@@ -50,7 +50,7 @@ def main():
     w = G.mapping(torch.from_numpy(rng.standard_normal((1, G.latent_dim)).astype(np.float32))).detach()
 
     def edit(i):
-        return Edit.paired("a", "b", strength=float(i % 20), layers="coarse", keep=["c"])
+        return EditSpec.paired("a", "b", strength=float(i % 20), layers="coarse", keep=["c"])
 
     fast = median_ms(lambda i: session.render(content, w, edit(i)), args.calls)
     cold = median_ms(lambda i: EditSession(G, ds).render(content.numpy(), w.numpy(), edit(i)), args.calls)

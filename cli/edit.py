@@ -6,6 +6,7 @@ from typing import List, Optional
 
 import typer
 
+from latentedit.pipeline.autoedit import AutoOptions
 from latentedit.pipeline.edit import EditRequest, default_out, edit as edit_faces
 from latentedit.terminal import printable
 
@@ -48,14 +49,16 @@ def edit(
     if out is None:
         out = Path(run) / "edits" / f"recipe-{recipe.stem}" if recipe is not None else default_out(run, add, sub, method,
                                                                                                      layers)
+    keep, layer_spec = parse_tags(keep), parse_layers(layers)
+    auto = AutoOptions(keep="auto" in keep, layers=layer_spec == "auto", per_sample=per_sample, hold=hold)
     request = EditRequest(
         add=add, sub=sub, method=method, space=space,
         strength=None if strength is None else parse_strength(strength, "--strength"),
         sub_strength=None if sub_strength is None else parse_strength(sub_strength, "--sub-strength"),
-        sweep=None if sweep is None else parse_sweep(sweep), layers=parse_layers(layers), layers_label=layers,
-        keep=parse_tags(keep), samples=samples, inputs=inputs, seed=seed, tagger=tagger, include=include or [],
+        sweep=None if sweep is None else parse_sweep(sweep), layers=None if auto.layers else layers,
+        keep=tuple(t for t in keep if t != "auto"), samples=samples, inputs=inputs, seed=seed, tagger=tagger, include=include or [],
         device=device, out=out, ids=parse_ids(ids), reference=reference, style_seed=style_seed, recipe=recipe,
-        per_sample=per_sample, hold=hold)
+        auto=auto)
     result = edit_faces(run, request)
     r = result.record
     typer.echo(printable(f"edit       {_signed_tags(r)} ({r['method']} directions)"))

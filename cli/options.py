@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from latentedit.editing.strengths import check_strength
 from latentedit.errors import InputError
 from latentedit.limits import check_sweep_steps
-from latentedit.models.layers import GROUPS, resolve_layers
+import re
+
+from latentedit.models import layers
 from latentedit.pipeline.video import check_crop_box
 
 __all__ = ["parse_strength", "parse_sweep", "parse_layers", "parse_tags", "parse_crop", "parse_ids"]
@@ -37,31 +37,12 @@ def parse_sweep(spec: str) -> list[float]:
 
 
 def parse_layers(spec: str | None, layer_names=None):
-    """'all' | 'coarse' | 'middle' | 'fine' | 'I-J' | 'I' | 'I-J,K' -> a group name or sorted indices.
-
-    Indices are 0-based and J is included. With `layer_names` (a generator's W+ layers) the
-    result is resolved and checked against them (`latentedit.models.layers.resolve_layers`).
-    """
-    if spec is None:
-        return None
-    text = str(spec).strip().lower()
-    if text == "auto":  # chosen by measuring on the run (latentedit.pipeline.autoedit)
+    """'all' | 'coarse' | 'middle' | 'fine' | 'I-J' | 'I' | 'I-J,K' | 'auto' -> a group name, sorted
+    indices or 'auto' (`latentedit.models.layers.parse_layers`); with `layer_names`, resolved."""
+    if spec is not None and str(spec).strip().lower() == "auto":  # chosen by measuring (pipeline.autoedit)
         return "auto"
-    if text in GROUPS:
-        value = text
-    else:
-        idx = []
-        for part in text.split(","):
-            m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-            if m is None:
-                raise InputError(f"--layers must be all, coarse, middle, fine or I-J (e.g. 0-3), got {spec!r}")
-            lo = int(m.group(1))
-            hi = int(m.group(2)) if m.group(2) is not None else lo
-            if lo > hi:
-                raise InputError(f"--layers {spec}: the range {lo}-{hi} is empty; write the lower index first")
-            idx.extend(range(lo, hi + 1))
-        value = sorted(set(idx))
-    return value if layer_names is None else resolve_layers(value, layer_names, label=str(spec))
+    value = layers.parse_layers(spec)
+    return value if layer_names is None else layers.resolve_layers(spec, layer_names)
 
 
 def parse_tags(values, option: str = "--keep") -> tuple[str, ...]:

@@ -37,7 +37,7 @@ def video(
         add=add or [], sub=sub or [], method=method,
         strength=None if strength is None else parse_strength(strength, "--strength"),
         sub_strength=None if sub_strength is None else parse_strength(sub_strength, "--sub-strength"),
-        layers=parse_layers(layers), layers_label=layers, keep=keep or [], style_seed=style_seed, crop=parse_crop(crop), out=out,
+        layers=parse_layers(layers) and layers, keep=keep or [], style_seed=style_seed, crop=parse_crop(crop), out=out,
         side_by_side=side_by_side, include=include or [], device=device, reference=reference, recipe=recipe, track=track)
     info = edit_video(in_path, run, request)
     typer.echo(f"frames     {info.frames} at {info.fps:g} fps ({info.frame_size[0]}x{info.frame_size[1]}"

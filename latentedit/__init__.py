@@ -28,6 +28,7 @@ _API = {
     "load_directions": "latentedit.directions",
     # editing
     "Edit": "latentedit.editing",
+    "EditSpec": "latentedit.editing",
     "EditSession": "latentedit.editing",
     # scoring
     "Scorer": "latentedit.scoring.scorer",

@@ -642,14 +642,14 @@ def real_run(tmp_path_factory):
 
 def test_a_fitted_set_edits_at_default_strength_as_returned(real_run):
     from latentedit.directions import code_scale
-    from latentedit.editing import Edit, EditSession
+    from latentedit.editing import EditSession, EditSpec
     from latentedit.editing.strengths import default_strengths
 
     run, G = real_run
     ds = fit_directions(run, "lasso", alpha=1e-4)
     assert ds.code_scale == code_scale(run.codes()["w"])
     a, b = (x * ds.code_scale for x in default_strengths("lasso"))
-    delta = EditSession(G, ds).delta(Edit.paired("t_high", "t_low"))
+    delta = EditSession(G, ds).delta(EditSpec.paired("t_high", "t_low"))
     np.testing.assert_allclose(delta, a * ds.vector("t_high") - b * ds.vector("t_low"), rtol=1e-5, atol=1e-6)
 
 

@@ -6,15 +6,17 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from latentedit.directions import DirectionSet, fit_directions
-from latentedit.editing import Edit, EditSession
+from latentedit.editing import Edit, EditSession, EditSpec
 from latentedit.editing.auto import PER_SAMPLE_FACTORS, Trial, choose_layers, hold, per_sample, utility
-from latentedit.errors import InputError
+from latentedit.errors import InputError, TagError
+from latentedit.pipeline.autoedit import AutoOptions
 from latentedit.scoring.sideeffects import edit_effects, side_effect_table, sure_changes, tag_reads
 from latentedit.world import render, truth
 from latentedit.world.batch_readout import ATTRIBUTES, BatchReader, changes
@@ -63,8 +65,8 @@ def _orthonormal(V):
 @pytest.mark.parametrize("layers", [None, "coarse"])
 def test_conditional_edit_removes_exactly_the_kept_directions(linear, G, keep, layers):
     session = EditSession(G, linear)
-    plain = session.delta(Edit.paired("long_hair", "short_hair", layers=layers)).astype(np.float64)
-    kept = session.delta(Edit.paired("long_hair", "short_hair", layers=layers, keep=keep)).astype(np.float64)
+    plain = session.delta(EditSpec.paired("long_hair", "short_hair", layers=layers)).astype(np.float64)
+    kept = session.delta(EditSpec.paired("long_hair", "short_hair", layers=layers, keep=keep)).astype(np.float64)
     V = np.stack([linear.vector(t) for t in keep]).astype(np.float64)
     Q = _orthonormal(V)
     rows_plain, rows_kept = np.atleast_2d(plain), np.atleast_2d(kept)
@@ -73,7 +75,7 @@ def test_conditional_edit_removes_exactly_the_kept_directions(linear, G, keep, l
     expected = rows_plain - (rows_plain @ Q.T) @ Q        # and nothing else removed
     np.testing.assert_allclose(rows_kept, expected, atol=1e-5 * scale)
     if layers is not None:  # W+: the other layers do not move at all
-        moved = set(session.layers(Edit.paired("long_hair", layers=layers)))
+        moved = set(session.resolve(EditSpec.paired("long_hair", layers=layers)).layers)
         for i in range(len(rows_kept)):
             if i not in moved:
                 assert not rows_kept[i].any()
@@ -93,12 +95,14 @@ def test_keep_option_takes_comma_lists_and_auto():
 def test_keep_auto_and_layers_auto_choose_and_record(truth_run, tagger, tmp_path):
     from latentedit.pipeline.edit import EditRequest, edit
 
-    req = EditRequest(add=("closed_eyes",), method="linear", keep=("auto",), layers="auto", samples=4, seed=3,
-                      tagger=tagger, out=tmp_path / "e")
+    req = EditRequest(add=("closed_eyes",), method="linear", auto=AutoOptions(keep=True, layers=True), samples=4,
+                      seed=3, tagger=tagger, out=tmp_path / "e")
     result = edit(truth_run.path, req)
     record = json.loads((tmp_path / "e" / "edit.json").read_text())
     auto = record["auto"]
     assert auto["asked"] == {"keep": ["auto"], "layers": "auto"}
+    with pytest.raises(TagError, match="^unknown tag 'auto'"):  # no sentinel among the tags: AutoOptions says it
+        edit(truth_run.path, replace(req, auto=AutoOptions(), keep=("auto",), out=None))
     assert [c["kind"] for c in auto["choices"]] == ["layers", "keep"]
     assert auto["measured_on"]["samples"] == 48 and auto["measured_on"]["seed"] == 3
     layers, keep = auto["choices"]
@@ -114,7 +118,7 @@ def test_keep_auto_and_layers_auto_choose_and_record(truth_run, tagger, tmp_path
     assert record["keep"] if chosen.keep else "keep" not in record
     assert tuple(record.get("keep", ())) == chosen.keep
     session = EditSession(truth_run_generator(truth_run), DirectionSet.load(truth_run.directions_path("linear", "w")))
-    assert record["layer_indices"] == session.layers(chosen)
+    assert record["layer_indices"] == (None if chosen.layers is None else list(chosen.layers))
     np.testing.assert_allclose(result.edited[0], session.apply(result.codes, chosen), atol=1e-6)
 
 
@@ -128,7 +132,7 @@ def test_auto_needs_a_run(tmp_path, selfie_dir):
     from latentedit.pipeline.edit import edit
 
     with pytest.raises(InputError, match="measure the edit on a run's own samples: give a RUN"):
-        edit(selfie_dir, add="closed_eyes", keep=("auto",), directions=_demo_set(tmp_path))
+        edit(selfie_dir, add="closed_eyes", auto=AutoOptions(keep=True), directions=_demo_set(tmp_path))
 
 
 def _demo_set(tmp_path, names=("closed_eyes", "smile")):
@@ -163,7 +167,7 @@ def test_per_sample_and_hold_on_new_selfies_and_their_limits(tmp_path, selfie_di
     from latentedit.editing import recipe as R
     from latentedit.pipeline.edit import edit
 
-    result = edit(selfie_dir, add="closed_eyes", per_sample=True, hold=True, directions=_demo_set(tmp_path),
+    result = edit(selfie_dir, add="closed_eyes", auto=AutoOptions(per_sample=True, hold=True), directions=_demo_set(tmp_path),
                   tagger=tagger, out=tmp_path / "e")
     per_face = result.record["per_face"]
     assert per_face["hold"]["not_corrected"] == ["closed_eyes"]  # no run: only the edit's own tag is left alone
@@ -177,7 +181,7 @@ def test_per_sample_and_hold_on_new_selfies_and_their_limits(tmp_path, selfie_di
     assert (tmp_path / "again" / png).read_bytes() == (tmp_path / "e" / png).read_bytes()
     with pytest.raises(InputError, match=r"^--per-sample and --hold read the added tag 'cat_ears' with the tagger, "
                                          r"which does not have it$"):
-        edit(selfie_dir, add="cat_ears", per_sample=True, directions=_demo_set(tmp_path, ("cat_ears", "smile")),
+        edit(selfie_dir, add="cat_ears", auto=AutoOptions(per_sample=True), directions=_demo_set(tmp_path, ("cat_ears", "smile")),
              tagger=tagger)
 
 
@@ -187,18 +191,19 @@ def test_choose_layers_prefers_the_goal_then_success_minus_side_effect(linear, G
     outcomes = {None: (0.99, 0.30), "coarse": (0.96, 0.02), "middle": (0.20, 0.0), "fine": (0.0, 0.0)}
 
     def measure(edit):
-        key = edit.layers if isinstance(edit.layers, (str, type(None))) else "union"
+        key = session.layers_spec(edit.layers)
+        key = key if isinstance(key, (str, type(None))) else "union"
         success, side = outcomes.get(key, (0.5, 0.5))
         n = 100
         before = {"t": np.zeros(n), "o": np.zeros(n)}
         after = {"t": (np.arange(n) < success * n).astype(float), "o": (np.arange(n) < side * n).astype(float)}
         return edit_effects("e", before, after, ("t", 1))
 
-    choice = choose_layers(session, Edit.paired("long_hair", "short_hair"), measure)
-    assert choice.edit.layers == "coarse" and choice.reason.startswith("layers coarse: success 96%")
+    choice = choose_layers(session, session.resolve(EditSpec.paired("long_hair", "short_hair")), measure)
+    assert session.layers_spec(choice.edit.layers) == "coarse" and choice.reason.startswith("layers coarse: success 96%")
     outcomes["coarse"] = (0.96, 0.05)  # no range meets the goal: success - worst decides (0.91 vs 0.69)
-    choice = choose_layers(session, Edit.paired("long_hair", "short_hair"), measure)
-    assert choice.edit.layers == "coarse"
+    choice = choose_layers(session, session.resolve(EditSpec.paired("long_hair", "short_hair")), measure)
+    assert session.layers_spec(choice.edit.layers) == "coarse"
 
 
 # -- per-sample strengths --------------------------------------------------------------------------
@@ -208,16 +213,16 @@ def test_per_sample_takes_the_smallest_multiple_that_reaches_the_target(linear, 
     batch = DemoBatch.sample(G, 8, seed=5)
     reader = BatchReader(batch.geometry, batch.z)
     session = EditSession(G, linear, batch_size=1)  # a face's pixels do not depend on the batch
-    edit = Edit.paired("closed_eyes", layers="middle")
+    edit = EditSpec.paired("closed_eyes", layers="middle")
     factors = (0.0, 0.25, 0.5, 1.0, 2.0)  # 0: a face whose eyes are closed already stays as it is
 
     def reached(images, index):  # the pixel readout as the callback: closed eyes shown
         return np.array([reader.read_image(int(i), img)["closed_eyes"] == 1 for img, i in zip(images, index)])
 
+    edit = session.resolve(edit)
     result = per_sample(session, batch.content, batch.w, edit, reached, factors)
-    base = session.strengths(edit)
     w = batch.w.numpy()
-    shown = np.stack([reached(session.render(batch.content, w, edit.with_strengths([s * f for s in base])), range(8))
+    shown = np.stack([reached(session.render(batch.content, w, edit.scaled(f)), range(8))
                       for f in factors], axis=1)  # (sample, factor)
     for i in range(8):
         k = factors.index(result.factors[i])
@@ -225,7 +230,7 @@ def test_per_sample_takes_the_smallest_multiple_that_reaches_the_target(linear, 
             assert shown[i, k] and not shown[i, :k].any()  # the smallest multiple that shows it
         else:
             assert k == len(factors) - 1 and not shown[i].any()
-        expected = session.apply(w[i: i + 1], edit.with_strengths([s * result.factors[i] for s in base]))
+        expected = session.apply(w[i: i + 1], edit.scaled(result.factors[i]))
         np.testing.assert_allclose(result.codes[i], expected[0], atol=1e-6)
     assert result.reached.mean() >= 0.5
     shown_before = shown[:, 0]
@@ -240,7 +245,7 @@ def test_hold_steps_back_along_what_moved_and_keeps_the_target(linear, G):
     batch = DemoBatch.sample(G, 24, seed=5)
     reader = BatchReader(batch.geometry, batch.z)
     session = EditSession(G, linear, batch_size=1)
-    edit = Edit.paired("long_hair", "short_hair")
+    edit = session.resolve(EditSpec.paired("long_hair", "short_hair"))
     own = ("long_hair", "short_hair")
     w = batch.w.numpy()
     edited = session.apply(w, edit)
@@ -282,8 +287,8 @@ def test_edit_per_sample_and_hold_give_each_face_its_steps_and_its_recipe_remake
     from latentedit.editing import recipe as R
     from latentedit.pipeline.edit import EditRequest, edit
 
-    req = EditRequest(add=("long_hair",), sub=("short_hair",), method="linear", per_sample=True, hold=True,
-                      samples=6, seed=1, tagger=tagger, out=tmp_path / "e")
+    req = EditRequest(add=("long_hair",), sub=("short_hair",), method="linear",
+                      auto=AutoOptions(per_sample=True, hold=True), samples=6, seed=1, tagger=tagger, out=tmp_path / "e")
     result = edit(truth_run.path, req)
     record = json.loads((tmp_path / "e" / "edit.json").read_text())
     each, held = record["per_face"]["per_sample"], record["per_face"]["hold"]
@@ -301,7 +306,7 @@ def test_edit_per_sample_and_hold_give_each_face_its_steps_and_its_recipe_remake
             assert face.steps[1].keep == ("long_hair", "short_hair")
             assert {t: round(s, 4) for t, s in face.steps[1].terms} == correction
         np.testing.assert_array_equal(result.edited[0][i], session.apply_all(result.codes[i: i + 1],
-                                                                             R.step_edits(face))[0])
+                                                                             [session.resolve(e) for e in R.step_edits(face)])[0])
     scores = tagger.score(result.after[0])[np.array(each["reached"])]
     column = list(tagger.tags).index
     assert (scores[:, column("long_hair")] >= 0.97).all()  # the target shows where it was reached...
@@ -329,10 +334,10 @@ def test_edit_per_sample_and_hold_give_each_face_its_steps_and_its_recipe_remake
     assert (tmp_path / "again" / png).read_bytes() == (tmp_path / "e" / png).read_bytes()
     with pytest.raises(InputError, match=r"^--per-sample and --hold would fit the edit to each face; a --sweep "
                                          r"sets the strengths of every face alike: give one or the other$"):
-        EditRequest(add=("long_hair",), per_sample=True, hold=True, sweep=(1.0, 2.0))
+        EditRequest(add=("long_hair",), auto=AutoOptions(per_sample=True, hold=True), sweep=(1.0, 2.0))
     with pytest.raises(InputError, match=r"^a recipe re-applies its own edit, face by face; --hold would choose a "
                                          r"new one: give one or the other$"):
-        EditRequest(recipe=tmp_path / "e" / "recipe.json", hold=True)
+        EditRequest(recipe=tmp_path / "e" / "recipe.json", auto=AutoOptions(hold=True))
 
 
 # -- the joint readout and the side-effect table --------------------------------------------------
@@ -492,10 +497,10 @@ def test_a_paired_edits_other_values_are_its_subtracted_and_exclusive_tags(truth
     other values: the subtracted tag always, and on a tagged run the tags exclusive with both."""
     from latentedit.pipeline.probes import other_values
 
-    hair = Edit.paired("long_hair", "short_hair")
+    hair = EditSpec.paired("long_hair", "short_hair")
     assert other_values(hair, tagger) == ("short_hair",)
     assert other_values(hair, tagger, truth_run) == ("short_hair", "medium_hair")  # in the tagger's order
-    assert other_values(Edit.paired("closed_eyes"), tagger, truth_run) == ()  # no pair, no attribute named
+    assert other_values(EditSpec.paired("closed_eyes"), tagger, truth_run) == ()  # no pair, no attribute named
 
 
 def test_per_sample_asks_a_paired_edit_for_097_and_an_unpaired_one_for_09(renders, truth_run, tagger):
@@ -505,7 +510,7 @@ def test_per_sample_asks_a_paired_edit_for_097_and_an_unpaired_one_for_09(render
 
     images = renders[0]
     scores, col = tagger.score(images), list(tagger.tags).index
-    eyes, hair = Edit.paired("closed_eyes"), Edit.paired("long_hair", "short_hair")
+    eyes, hair = EditSpec.paired("closed_eyes"), EditSpec.paired("long_hair", "short_hair")
     assert (reached_score(eyes), reached_score(hair)) == (0.9, 0.97)
     assert (tagger_reached(tagger, eyes, truth_run)(images) == (scores[:, col("closed_eyes")] >= 0.9)).all()
     quiet = (scores[:, [col("short_hair"), col("medium_hair")]] <= 0.05).all(axis=1)

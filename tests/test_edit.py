@@ -10,7 +10,7 @@ from PIL import Image
 
 from cli.options import parse_layers, parse_strength, parse_sweep
 from latentedit.directions import DirectionSet, code_scale
-from latentedit.editing import (DEFAULT_STRENGTHS, Edit, EditSession, check_tags, filtered_reason, resolve_strengths,
+from latentedit.editing import (DEFAULT_STRENGTHS, Edit, EditSession, EditSpec, check_tags, filtered_reason,
                                 with_spread)
 from latentedit.errors import DirectionError, InputError, TagError
 from latentedit.io import atomic_save_npz, atomic_write_json
@@ -51,10 +51,10 @@ def test_edit_codes_algebra_is_exact(tiny_G):
     ds = random_directions()
     session = EditSession(tiny_G, ds)
     w = np.random.default_rng(1).standard_normal((5, 512)).astype(np.float32)
-    out = session.apply(w, Edit.paired(["long_hair", "open_mouth"], ["short_hair"], strength=7.5, sub_strength=2.5))
+    out = session.apply(w, EditSpec.paired(["long_hair", "open_mouth"], ["short_hair"], strength=7.5, sub_strength=2.5))
     want = 7.5 * (ds.vector("long_hair") + ds.vector("open_mouth")) - 2.5 * ds.vector("short_hair")
     np.testing.assert_allclose(out - w, np.broadcast_to(want, w.shape), atol=1e-5)
-    out_t = session.apply(torch.from_numpy(w), Edit.paired("long_hair", strength=3.0))
+    out_t = session.apply(torch.from_numpy(w), EditSpec.paired("long_hair", strength=3.0))
     assert isinstance(out_t, torch.Tensor)
     np.testing.assert_allclose(out_t.numpy() - w, np.broadcast_to(3.0 * ds.vector("long_hair"), w.shape), atol=1e-5)
 
@@ -68,11 +68,13 @@ def test_default_strengths_per_method_count_in_code_scale_units():
     for method, (a, b) in DEFAULT_STRENGTHS.items():
         ds = with_spread(random_directions(method), w)
         assert ds.code_scale == scale
-        assert resolve_strengths(ds, ["long_hair"], ["short_hair"]) == pytest.approx((a * scale, b * scale))
-        assert resolve_strengths(ds, ["long_hair", "short_hair"]) == pytest.approx((a * scale, 0.0))
-        assert resolve_strengths(ds, "long_hair", "short_hair", "2", 1) == (2.0, 1.0)
+        session = EditSession(tiny_generator(), ds)
+        assert session.defaults == pytest.approx((a * scale, b * scale))
+        resolved = session.resolve(EditSpec.paired(["long_hair", "open_mouth"], ["short_hair"]))
+        assert resolved.strengths == pytest.approx((a * scale, a * scale, -b * scale))
+        assert session.resolve(EditSpec.paired("long_hair", "short_hair", "2", 1)).strengths == (2.0, -1.0)
     with pytest.raises(DirectionError, match="^default strengths are counted in units of the code scale"):
-        resolve_strengths(random_directions(), "long_hair")
+        EditSession(tiny_generator(), random_directions()).resolve(EditSpec.paired("long_hair"))
 
 
 def test_layer_groups_of_release_and_demo_generators():
@@ -88,17 +90,17 @@ def test_layer_mask_moves_only_chosen_layers_and_full_wplus_decodes_like_w(tiny_
     ds = random_directions()
     session = EditSession(tiny_G, ds)
     w = torch.randn(3, 512)
-    wp = session.apply(w, Edit.paired("long_hair", "short_hair", 10, 5, layers=parse_layers("1-2")))
+    wp = session.apply(w, EditSpec.paired("long_hair", "short_hair", 10, 5, layers=parse_layers("1-2")))
     assert wp.shape == (3, tiny_G.n_latent, 512)
     moved = (wp - w[:, None]).abs().amax(dim=(0, 2))
     assert moved[[1, 2]].min() > 1 and moved[[0, 3, 4, 5, 6]].max() == 0
     content = tiny_G.encode(torch.rand(3, 3, 32, 32) * 2 - 1)[0]
-    full = session.apply(w, Edit.paired("long_hair", "short_hair", 10, 5, layers="all"))
+    full = session.apply(w, EditSpec.paired("long_hair", "short_hair", 10, 5, layers="all"))
     with torch.inference_mode():
-        a = tiny_G.decode(content, session.apply(w, Edit.paired("long_hair", "short_hair", 10, 5)), use_mapping=False)
+        a = tiny_G.decode(content, session.apply(w, EditSpec.paired("long_hair", "short_hair", 10, 5)), use_mapping=False)
         b = tiny_G.decode(content, full, use_mapping=False)
     assert (a - b).abs().max() < 1e-5
-    sweep = session.sweep(content, w, Edit.paired("long_hair", "short_hair"), [-10, 0, 10])
+    sweep = session.sweep(content, w, EditSpec.paired("long_hair", "short_hair"), [-10, 0, 10])
     assert sweep.shape == (3, 3, 32, 32, 3) and sweep.dtype == np.uint8
     assert np.array_equal(sweep[1], session.decode(content, w))
     with torch.inference_mode():
@@ -108,19 +110,19 @@ def test_layer_mask_moves_only_chosen_layers_and_full_wplus_decodes_like_w(tiny_
 
 # -- errors ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("call, message", [
-    (lambda ds: EditSession(tiny_generator(), ds).apply(np.zeros((1, 512)), Edit.paired(["lng_hair"], strength=1)),
+    (lambda ds: EditSession(tiny_generator(), ds).apply(np.zeros((1, 512)), EditSpec.paired(["lng_hair"], strength=1)),
      "unknown tag 'lng_hair'; did you mean long_hair, short_hair? (the linear directions have 4 tags)"),
-    (lambda ds: Edit.paired([]), "nothing to edit: give at least one --add TAG"),
-    (lambda ds: Edit.paired(["long_hair"], ["long_hair"]),
+    (lambda ds: EditSpec.paired([]), "nothing to edit: give at least one --add TAG"),
+    (lambda ds: EditSpec.paired(["long_hair"], ["long_hair"]),
      "tag 'long_hair' is in both --add and --sub; an edit cannot add and remove the same tag"),
     (lambda ds: parse_strength("strong"), "--strength must be a number, got 'strong'"),
     (lambda ds: parse_strength("nan", "--sub-strength"), "--sub-strength must be a finite number, got 'nan'"),
-    (lambda ds: Edit.paired(["long_hair"], strength="strong"), "strength must be a number, got 'strong'"),
+    (lambda ds: EditSpec.paired(["long_hair"], strength="strong"), "strength must be a number, got 'strong'"),
     (lambda ds: parse_sweep("-20:20"), "--sweep must be START:STOP:N with N >= 2 (e.g. -20:20:5), got '-20:20'"),
     (lambda ds: parse_layers("3-12", layer_names(10)),
      "--layers 3-12: layer 10 is out of range; this generator has 10 W+ layers (0-9)"),
     (lambda ds: parse_layers("top"), "--layers must be all, coarse, middle, fine or I-J (e.g. 0-3), got 'top'"),
-    (lambda ds: Edit.paired(["long_hair"], keep=["long_hair"]),
+    (lambda ds: EditSpec.paired(["long_hair"], keep=["long_hair"]),
      "tag 'long_hair' is both edited and kept; an edit cannot move a tag and keep it"),
 ])
 def test_error_messages(call, message):

@@ -7,7 +7,7 @@ from test_edit import random_directions, tiny_run  # noqa: F401 (tiny_run is a f
 
 from cli.options import parse_crop, parse_layers
 from latentedit.directions import code_scale, fit_directions
-from latentedit.editing import Edit, EditSession, sweep_strengths
+from latentedit.editing import Edit, EditSession, EditSpec, sweep_strengths
 from latentedit.editing.algebra import apply_delta, layer_delta, layer_mask, project_out, span_basis, weighted_sum
 from latentedit.errors import DirectionError, InputError, TagError
 from PIL import Image
@@ -72,16 +72,26 @@ def test_sweep_strengths():
 
 # -- Edit -------------------------------------------------------------------------------------------
 def test_edit_paired_terms_round_trip_and_errors():
-    e = Edit.paired(["long_hair", "open_mouth"], "short_hair", strength=10, layers=[3, 1, 1], keep="blue_hair")
+    e = EditSpec.paired(["long_hair", "open_mouth"], "short_hair", strength=10, layers=[3, 1, 1], keep="blue_hair")
     assert e.terms == (("long_hair", 10.0), ("open_mouth", 10.0), ("short_hair", None))
     assert (e.add, e.sub, e.keep, e.layers) == (["long_hair", "open_mouth"], ["short_hair"], ("blue_hair",), (3, 1, 1))
-    assert Edit.paired("a", "b", 4, 2).terms == (("a", 4.0), ("b", -2.0))
-    assert Edit.from_dict(e.to_dict()) == e and hash(Edit.from_dict(e.to_dict())) == hash(e)
-    assert e.with_strengths([1, 2, -3]).terms == (("long_hair", 1), ("open_mouth", 2), ("short_hair", -3))
+    assert EditSpec.paired("a", "b", 4, 2).terms == (("a", 4.0), ("b", -2.0))
+    assert EditSpec.from_dict(e.to_dict()) == e and hash(EditSpec.from_dict(e.to_dict())) == hash(e)
+    assert not e.resolved and EditSpec.paired("a", "b", 4, 2).resolved
+    # the resolved value: absolute strengths, sorted unique layer indices, scaled as a whole
+    r = Edit((("long_hair", 10.0), ("open_mouth", 10.0), ("short_hair", -4.0)), [3, 1, 1], ("blue_hair",), ("short_hair",))
+    assert r.layers == (1, 3) and r.strengths == (10.0, 10.0, -4.0) and r.sub == ["short_hair"]
+    assert Edit.from_dict(r.to_dict()) == r and r != EditSpec(r.terms, r.layers, r.keep, r.opposite)
+    assert r.with_strengths([1, 2, -3]).terms == (("long_hair", 1), ("open_mouth", 2), ("short_hair", -3))
+    assert r.scaled(0.5).terms == (("long_hair", 5.0), ("open_mouth", 5.0), ("short_hair", -2.0))
     with pytest.raises(TagError, match="^opposite tag 'x' is not one of the edit's terms$"):
         Edit((("a", 1.0),), opposite=("x",))
     with pytest.raises(InputError, match="^2 strengths for an edit of 3 terms$"):
-        e.with_strengths([1, 2])
+        r.with_strengths([1, 2])
+    with pytest.raises(InputError, match="^an Edit needs every strength; resolve an EditSpec with EditSession.resolve$"):
+        Edit(e.terms)
+    with pytest.raises(InputError, match="^an Edit's layers are W\\+ indices, got 'coarse'; resolve an EditSpec$"):
+        Edit(r.terms, "coarse")
 
 
 # -- EditSession ------------------------------------------------------------------------------------
@@ -90,26 +100,28 @@ def test_freshly_fitted_directions_edit_at_default_strength(tiny_run):
     ds = fit_directions(run, "linear", generator=G, include=["long_hair", "short_hair", "open_mouth"])
     assert ds.code_scale == pytest.approx(code_scale(codes["w"]))
     session = EditSession(G, ds)
-    edit = Edit.paired("long_hair", "short_hair")
+    edit = EditSpec.paired("long_hair", "short_hair")
     a, b = 15 * ds.code_scale, 5 * ds.code_scale
-    assert session.strengths(edit) == pytest.approx((a, -b))
+    assert session.resolve(edit).strengths == pytest.approx((a, -b)) and session.defaults == pytest.approx((a, b))
+    assert session.resolve(session.resolve(edit)) is session.resolve(edit)  # an Edit resolves to itself
     want = a * ds.vector("long_hair").astype(np.float64) - b * ds.vector("short_hair")
     np.testing.assert_allclose(session.delta(edit), want, atol=1e-5)
     images = session.render(session.content(run.images(codes["id"][:2])), codes["w"][:2], edit)
     assert images.shape == (2, 32, 32, 3) and images.dtype == np.uint8
     # keep: the step has no component along the kept direction, and is the projection of the plain step
-    kept = session.delta(Edit.paired("long_hair", "short_hair", keep=["open_mouth"]))
+    kept = session.delta(EditSpec.paired("long_hair", "short_hair", keep=["open_mouth"]))
     assert abs(float(kept @ ds.vector("open_mouth"))) < 1e-4
     np.testing.assert_allclose(kept, project_out(session.delta(edit), ds.vector("open_mouth")), atol=1e-6)
     # layers: (L, D), zero off the chosen layers, the w step on them
-    coarse = session.delta(Edit.paired("long_hair", "short_hair", layers="coarse"))
+    coarse = session.delta(EditSpec.paired("long_hair", "short_hair", layers="coarse"))
     assert coarse.shape == (G.n_latent, 512)
-    idx = session.layers(Edit.paired("long_hair", layers="coarse"))
+    idx = list(session.resolve(EditSpec.paired("long_hair", layers="coarse")).layers)
+    assert session.layers_spec(tuple(idx)) == "coarse" and session.layers_spec((0, 2)) == (0, 2)
     assert np.array_equal(coarse[idx], np.broadcast_to(session.delta(edit), (len(idx), 512)))
     assert not coarse[[i for i in range(G.n_latent) if i not in idx]].any()
-    assert session.delta(edit) is session.delta(Edit.paired("long_hair", "short_hair"))  # cached
+    assert session.delta(edit) is session.delta(EditSpec.paired("long_hair", "short_hair"))  # cached
     with pytest.raises(TagError, match="^unknown tag 'lng_hair'; did you mean long_hair"):
-        session.delta(Edit.paired("lng_hair"))
+        session.delta(EditSpec.paired("lng_hair"))
 
 
 def test_default_strengths_in_z_take_the_share_of_a_code_they_take_in_w(tiny_run):
@@ -119,11 +131,11 @@ def test_default_strengths_in_z_take_the_share_of_a_code_they_take_in_w(tiny_run
     steps = {}
     for space in ("w", "z"):
         ds = fit_directions(run, "linear", space=space, generator=G, include=tags)
-        a, b = EditSession(G, ds).strengths(Edit.paired("long_hair", "short_hair"))
+        a, b = EditSession(G, ds).defaults
         length = code_scale(codes[space]) * np.sqrt(codes[space].shape[1])
         steps[space] = (a / length, b / length)
     assert codes["z"].shape[1] == G.latent_dim == 8
-    assert steps["w"] == pytest.approx((15 / np.sqrt(512), -5 / np.sqrt(512)))
+    assert steps["w"] == pytest.approx((15 / np.sqrt(512), 5 / np.sqrt(512)))
     assert steps["z"] == pytest.approx(steps["w"])
 
 
@@ -140,11 +152,11 @@ def test_session_images_equal_the_pipeline_files(tiny_run, tmp_path):
     pick = np.sort(np.random.default_rng(4).choice(len(codes["id"]), 3, replace=False))
     src = run_inputs(run, G.size)
     content = session.content(torch.cat([src.load(int(i)) for i in codes["input_id"][pick]]))
-    images = session.render(content, codes["w"][pick], Edit.paired("long_hair", "short_hair", layers="coarse"))
+    images = session.render(content, codes["w"][pick], EditSpec.paired("long_hair", "short_hair", layers="coarse"))
     for i, sample_id in enumerate(codes["id"][pick]):  # the files also carry their recipe: compare pixels
         with Image.open(out / "after" / f"{int(sample_id):09d}.png") as png:
             assert np.array_equal(np.asarray(png), images[i])
-    sweep = session.sweep(content, codes["w"][pick], Edit.paired("long_hair", "short_hair"), [0.0])
+    sweep = session.sweep(content, codes["w"][pick], EditSpec.paired("long_hair", "short_hair"), [0.0])
     assert np.array_equal(sweep[0], session.decode(content, codes["w"][pick]))
 
 
@@ -157,7 +169,7 @@ def test_session_z_space_and_errors(tiny_G, tiny_run):
     content = session.content(torch.rand(2, 3, 32, 32) * 2 - 1)
     with torch.inference_mode():
         want = tiny_G.decode(content, z + torch.tensor([2.0, -1, 0, 0, 0, 0, 0, 0]), use_mapping=True)
-    got = session.render(content, z, Edit.paired("a", "b", 2, 1))
+    got = session.render(content, z, EditSpec.paired("a", "b", 2, 1))
     assert np.abs(got.astype(int) - ((want.clamp(-1, 1) + 1) * 127.5).round().permute(0, 2, 3, 1).numpy()).max() <= 1
     with pytest.raises(DirectionError, match="^the linear directions are 2-dimensional but this generator's"):
         EditSession(tiny_G, DirectionSet("linear", "w", ["a"], [[1.0, 0]]))

@@ -201,16 +201,18 @@ def test_direction_identity_hashes_what_the_edit_uses(tmp_path):
 
 
 def test_edit_bridge_keeps_exact_strengths():
-    from latentedit.editing.session import Edit
+    from latentedit.editing import EditSpec
 
-    edit = Edit.paired("long_hair", "short_hair", layers="coarse", keep=("smile",))
-    sweep = [edit.with_strengths((s, -s / 2)) for s in (0.0, 7.3, 14.6)]
+    def spec(a, b):
+        return EditSpec.paired("long_hair", "short_hair", a, -b, layers="coarse", keep=("smile",))
+
+    edit = spec(27.9, -13.95)
+    sweep = [spec(s, -s / 2) for s in (0.0, 7.3, 14.6)]
     r = R.from_edit(edit, (27.9, -13.95), FP, _ident(), _recipe().faces[:1], sweep=sweep)
     back = R.from_json(R.to_json(r))
-    assert R.to_edit(back) == Edit((("long_hair", 27.9), ("short_hair", -13.95)), "coarse", ("smile",),
-                                   ("short_hair",))
+    assert R.to_edit(back) == edit
     assert R.sweep_edits(back) == sweep
-    assert R.sweep_edits(R.from_edit(edit, (1.0, -2.0), FP, _ident(), r.faces)) == [edit.with_strengths((1.0, -2.0))]
+    assert R.sweep_edits(R.from_edit(edit, (1.0, -2.0), FP, _ident(), r.faces)) == [spec(1.0, -2.0)]
 
 
 # -- through the commands: edit -> PNG -> edit --recipe -> the same bytes ------------------------------

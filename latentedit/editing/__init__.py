@@ -1,20 +1,23 @@
 """Editing: pure edit algebra, strengths in code-scale units, tag checks, and the editing session.
 
-    from latentedit.editing import Edit, EditSession
+    from latentedit.editing import EditSpec, EditSession
     session = EditSession(G, directions)              # or EditSession.for_run(run, method="svd")
-    after = session.render(content, w, Edit.paired("long_hair", "short_hair"))
+    edit = session.resolve(EditSpec.paired("long_hair", "short_hair"))   # an Edit: absolute strengths
+    after = session.render(content, w, edit)
 
-algebra.py: deltas, W+ layer steps, `project_out` (conditional edits); strengths.py: defaults
-and sweeps; tags.py: tag checks; session.py: `Edit`, `EditSession`. No file I/O here apart from
+edit.py: `EditSpec` (as asked) and `Edit` (resolved, the one value passed on); algebra.py: deltas,
+W+ layer steps, `project_out` (conditional edits); strengths.py: defaults and sweeps; tags.py: tag
+checks; session.py: `EditSession`. No file I/O here apart from
 `EditSession.for_run` reading a run's generator and directions.
 """
 
 from latentedit.editing.algebra import apply_delta, layer_delta, layer_mask, project_out, span_basis, weighted_sum
-from latentedit.editing.session import Edit, EditSession
+from latentedit.editing.edit import Edit, EditSpec
+from latentedit.editing.session import EditSession
 from latentedit.editing.strengths import (DEFAULT_STRENGTHS, check_strength, default_strengths,
-                                          resolve_strengths, sweep_strengths, with_spread)
+                                          sweep_strengths, with_spread)
 from latentedit.editing.tags import UNNAMED_METHODS, check_tags, filtered_reason
 
-__all__ = ["Edit", "EditSession", "DEFAULT_STRENGTHS", "UNNAMED_METHODS", "apply_delta", "check_strength",
+__all__ = ["Edit", "EditSpec", "EditSession", "DEFAULT_STRENGTHS", "UNNAMED_METHODS", "apply_delta", "check_strength",
            "check_tags", "default_strengths", "filtered_reason", "layer_delta", "layer_mask",
-           "project_out", "resolve_strengths", "span_basis", "sweep_strengths", "weighted_sum", "with_spread"]
+           "project_out", "span_basis", "sweep_strengths", "weighted_sum", "with_spread"]

@@ -45,8 +45,9 @@ import numpy as np
 
 from latentedit.errors import InputError
 from latentedit.limits import strength_limit
+from latentedit.models.layers import layer_groups
 
-from .session import Edit
+from .edit import Edit, EditSpec
 
 __all__ = ["LAYER_RANGES", "STRENGTH_FACTORS", "PER_SAMPLE_FACTORS", "HOLD_FACTORS", "Trial", "Choice", "PerSample",
            "Held", "utility", "renormalised", "choose_keep", "choose_layers", "choose_strength", "choose", "per_sample",
@@ -133,10 +134,9 @@ def renormalised(session, edit, reference, max_ratio: float = MAX_RENORM):
     length = float(np.linalg.norm(session.delta(edit)))
     if length <= 0 or target <= 0:
         return edit
-    strengths = session.strengths(edit)
-    largest = max(abs(x) for x in strengths)
+    largest = max(abs(x) for x in edit.strengths)
     ratio = min(target / length, max_ratio, strength_limit(session.directions.code_scale) / largest)
-    return edit.with_strengths([x * ratio for x in strengths])
+    return edit.scaled(ratio)
 
 
 def choose_keep(session, edit, measure, tolerance: float = TOLERANCE, max_conditions: int = 8) -> Choice:
@@ -180,17 +180,11 @@ def choose_keep(session, edit, measure, tolerance: float = TOLERANCE, max_condit
     return Choice("keep", current.edit, summary, trials)
 
 
-def _layer_spec(session, name: str):
-    """A LAYER_RANGES name -> what Edit.layers takes (a group name, or indices for a union)."""
+def _layer_range(groups, name: str) -> tuple[int, ...] | None:
+    """A LAYER_RANGES name -> W+ indices ("all": None, a plain edit; a union: its groups' layers)."""
     if name == "all":
         return None
-    if "+" not in name:
-        return name
-    from latentedit.models.layers import layer_groups
-
-    groups = layer_groups(session.layer_names)
-    idx = sorted({i for part in name.split("+") for i in groups[part]})
-    return tuple(idx) if idx else None
+    return tuple(sorted({i for part in name.split("+") for i in groups[part]}))
 
 
 def choose_layers(session, edit, measure, ranges=LAYER_RANGES) -> Choice:
@@ -199,17 +193,14 @@ def choose_layers(session, edit, measure, ranges=LAYER_RANGES) -> Choice:
     Ranges whose group is empty for this generator, or that repeat another's layers, are skipped.
     """
     own = set(t for t, _ in edit.terms)
+    groups = layer_groups(session.layer_names)
     trials, seen = [], set()
     for name in ranges:
-        spec = _layer_spec(session, name)
-        try:
-            idx = tuple(session.layers(replace(edit, layers=spec)) or ())
-        except InputError:
-            continue
-        if idx in seen:
+        idx = _layer_range(groups, name)
+        if idx == () or idx in seen:
             continue
         seen.add(idx)
-        trial = _measure(measure, replace(edit, layers=spec), own)
+        trial = _measure(measure, replace(edit, layers=idx), own)
         trial.note = name
         trials.append(trial)
     if not trials:
@@ -226,17 +217,16 @@ def choose_strength(session, edit, measure, factors=STRENGTH_FACTORS) -> Choice:
     Multiples beyond what style codes can carry are skipped.
     """
     own = set(t for t, _ in edit.terms)
-    base = session.strengths(edit)
     limit = strength_limit(session.directions.code_scale)
     trials = []
     for f in factors:
-        if max(abs(s * f) for s in base) > limit:
+        if max(abs(s * f) for s in edit.strengths) > limit:
             continue
-        trial = _measure(measure, edit.with_strengths([s * f for s in base]), own)
+        trial = _measure(measure, edit.scaled(f), own)
         trial.note = f"x{f:g}"
         trials.append(trial)
     pick, others = _best(trials)
-    reason = (f"strength {pick.note} ({', '.join(f'{s:.4g}' for s in session.strengths(pick.edit))}): success "
+    reason = (f"strength {pick.note} ({', '.join(f'{s:.4g}' for s in pick.edit.strengths)}): success "
               f"{pick.success:.0%}, worst side effect {pick.worst[0]} {pick.worst[1]:.0%}; others: {others}")
     return Choice("strength", pick.edit, reason, trials)
 
@@ -280,9 +270,8 @@ def per_sample(session, content, codes, edit, reached, factors=PER_SAMPLE_FACTOR
     reached keeps the largest multiple. Multiples beyond what style codes can carry are skipped.
     """
     codes = np.asarray(codes, np.float32)
-    base = session.strengths(edit)
     limit = strength_limit(session.directions.code_scale)
-    usable = [f for f in sorted(factors) if max(abs(s * f) for s in base) <= limit]
+    usable = [f for f in sorted(factors) if max(abs(s * f) for s in edit.strengths) <= limit]
     if not usable:
         raise InputError("no strength multiple within what style codes can carry")
     n = len(codes)
@@ -293,7 +282,7 @@ def per_sample(session, content, codes, edit, reached, factors=PER_SAMPLE_FACTOR
         todo = np.flatnonzero(~done)
         if not len(todo):
             break
-        e = edit.with_strengths([s * f for s in base])
+        e = edit.scaled(f)
         x = session.apply(codes[todo], e)
         img = session.render(content[todo], codes[todo], e)
         if images is None:
@@ -339,7 +328,7 @@ def hold(session, content, edited, images, edit, moved, reached, factors=HOLD_FA
     """
     names = set(session.directions.names)
     own = tuple(dict.fromkeys(t for t, _ in edit.terms))
-    unit = session.strengths(Edit(((own[0], None),)))[0]
+    unit = session.resolve(EditSpec(((own[0], None),))).strengths[0]
     codes, images = np.array(edited, np.float32), np.array(images, np.uint8)
     n = len(codes)
     index = np.arange(n)

@@ -69,6 +69,13 @@ class _Terms:
     def sub(self) -> list[str]:
         return [t for t, _ in self.terms if t in self.opposite]
 
+    def with_strengths(self, strengths):
+        """The same edit with these strengths, one per term."""
+        strengths = list(strengths)
+        if len(strengths) != len(self.terms):
+            raise InputError(f"{len(strengths)} strengths for an edit of {len(self.terms)} terms")
+        return replace(self, terms=tuple((t, s) for (t, _), s in zip(self.terms, strengths)))
+
     def to_dict(self) -> dict:
         """A JSON-friendly description (`from_dict` reads it back)."""
         layers = self.layers if self.layers is None or isinstance(self.layers, str) else list(self.layers)
@@ -137,13 +144,6 @@ class Edit(_Terms):
     @property
     def strengths(self) -> tuple[float, ...]:
         return tuple(s for _, s in self.terms)
-
-    def with_strengths(self, strengths) -> "Edit":
-        """The same edit with these strengths, one per term."""
-        strengths = list(strengths)
-        if len(strengths) != len(self.terms):
-            raise InputError(f"{len(strengths)} strengths for an edit of {len(self.terms)} terms")
-        return replace(self, terms=tuple((t, s) for (t, _), s in zip(self.terms, strengths)))
 
     def scaled(self, factor: float) -> "Edit":
         """Every strength times `factor` (a sweep step, a per-sample multiple, a slider value)."""

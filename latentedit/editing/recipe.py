@@ -268,10 +268,10 @@ def step_from_edit(edit) -> Step:
 
 
 def to_edit(recipe: Recipe):
-    """The recipe's `latentedit.editing.Edit`, with its exact strengths."""
-    from .session import Edit
+    """The recipe's `latentedit.editing.EditSpec`, with its exact strengths."""
+    from .edit import EditSpec
 
-    return Edit(recipe.terms, recipe.layers, recipe.keep, recipe.opposite)
+    return EditSpec(recipe.terms, recipe.layers, recipe.keep, recipe.opposite)
 
 
 def sweep_edits(recipe: Recipe) -> list:
@@ -282,9 +282,9 @@ def sweep_edits(recipe: Recipe) -> list:
 
 def step_edits(face: Face) -> list:
     """The face's own steps as `Edit`s, in the order they apply (empty: the face has none)."""
-    from .session import Edit
+    from .edit import EditSpec
 
-    return [Edit(st.terms, st.layers, st.keep, st.opposite) for st in face.steps or ()]
+    return [EditSpec(st.terms, st.layers, st.keep, st.opposite) for st in face.steps or ()]
 
 
 def face_chains(recipe: Recipe, face: Face) -> list[list]:

@@ -48,7 +48,7 @@ from latentedit.directions.base import DirectionSet, code_scale
 from latentedit.errors import DirectionError, InputError
 
 __all__ = ["DEFAULT_STRENGTHS", "default_strengths", "check_strength", "default_scale", "with_spread",
-           "resolve_strengths", "sweep_strengths"]
+           "sweep_strengths"]
 
 # (add, sub) strength per method, in units of the code scale of 512-d codes (see the module docstring).
 REFERENCE_DIM = 512
@@ -109,23 +109,6 @@ def default_scale(directions) -> float:
                              f"(--strength/--sub-strength) or add it with "
                              f"latentedit.editing.with_spread(directions, codes)")
     return scale * math.sqrt(directions.vectors.shape[1] / REFERENCE_DIM)
-
-
-def resolve_strengths(directions, add, sub=(), strength=None, sub_strength=None) -> tuple[float, float]:
-    """Absolute strengths (A, B) of a paired edit: the given numbers, or the method's defaults x `default_scale`.
-
-    B is 0 when nothing is subtracted and no sub-strength is given.
-    """
-    a = None if strength is None else check_strength(strength, "strength")
-    b = None if sub_strength is None else check_strength(sub_strength, "sub-strength")
-    if b is None and not ([sub] if isinstance(sub, str) else list(sub or ())):
-        b = 0.0
-    if a is None or b is None:
-        scale = default_scale(directions)
-        a_default, b_default = default_strengths(directions.method)
-        a = a_default * scale if a is None else a
-        b = b_default * scale if b is None else b
-    return a, b
 
 
 def sweep_strengths(strengths, values=None, factors=None, default_ratios=None) -> list[tuple[float, ...]]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from latentedit.errors import DirectionError, InputError
 
-__all__ = ["GROUPS", "layer_names", "resolution_index", "level_groups", "layer_groups", "resolve_layers"]
+__all__ = ["GROUPS", "layer_names", "resolution_index", "level_groups", "layer_groups", "parse_layers", "resolve_layers"]
 
 GROUPS = ("all", "coarse", "middle", "fine")
 _UPSAMPLED = re.compile(r"convs\.(\d+)|to_rgbs\.(\d+)")
@@ -66,31 +66,47 @@ def layer_groups(names) -> dict[str, list[int]]:
     return level_groups(resolution_index(names))
 
 
-def resolve_layers(spec, names, label: str | None = None) -> list[int] | None:
-    """None | group name | W+ indices -> sorted unique layer indices (None: no layer range, a w edit).
+def parse_layers(spec) -> tuple[int, ...] | str | None:
+    """None | group name | 'I-J' | 'I' | 'I-J,K' (text, J included) | indices -> None, the group's
+    name or sorted unique indices; an InputError for text that is none of these."""
+    if spec is None or not isinstance(spec, str):
+        return None if spec is None else sorted({int(i) for i in spec})
+    text = spec.strip().lower()
+    if text in GROUPS:
+        return text
+    idx = set()
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if m is None:
+            raise InputError(f"--layers must be all, coarse, middle, fine or I-J (e.g. 0-3), got {spec!r}")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if lo > hi:
+            raise InputError(f"--layers {spec}: the range {lo}-{hi} is empty; write the lower index first")
+        idx.update(range(lo, hi + 1))
+    return sorted(idx)
+
+
+def resolve_layers(spec, names) -> list[int] | None:
+    """None | group name | 'I-J' text | W+ indices -> sorted unique layer indices (None: a plain edit).
 
     Raises InputError for an unknown group, a group this generator has no layer for, an index out
-    of range or an empty list; `label` is how the user wrote the spec, for the messages. String
-    ranges such as "I-J" are parsed by `cli.options.parse_layers`.
+    of range or an empty list; messages quote the spec as the user wrote it.
     """
-    if spec is None:
+    value = parse_layers(spec)
+    if value is None:
         return None
     n = len(names)
-    if isinstance(spec, str):
-        text = spec.strip().lower()
-        if text not in GROUPS:
-            raise InputError(f"--layers must be all, coarse, middle, fine or I-J (e.g. 0-3), got {spec!r}")
-        idx = layer_groups(names)[text]
+    if isinstance(value, str):
+        idx = layer_groups(names)[value]
         if not idx:
-            raise InputError(f"--layers {text}: this generator has too few resolutions for a {text} group; "
+            raise InputError(f"--layers {value}: this generator has too few resolutions for a {value} group; "
                              f"give indices 0-{n - 1} instead")
         return idx
-    idx = [int(i) for i in spec]
-    bad = [i for i in idx if not 0 <= i < n]
+    bad = [i for i in value if not 0 <= i < n]
     if bad:
-        shown = label if label is not None else ",".join(map(str, idx))
+        shown = spec if isinstance(spec, str) else ",".join(map(str, value))
         raise InputError(f"--layers {shown}: layer {bad[0]} is out of range; this generator has {n} W+ layers "
                          f"(0-{n - 1})")
-    if not idx:
+    if not value:
         raise InputError("--layers is empty; give all, coarse, middle, fine or I-J")
-    return sorted(set(idx))
+    return value

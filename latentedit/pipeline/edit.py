@@ -12,8 +12,9 @@ all at once (`latentedit.store.write_folder`). Every PNG carries the recipe of e
 (`latentedit.editing.recipe`, docs/recipes.md); `recipe=` re-applies one and gives the same bytes.
 The faces are chosen by `ids` (samples of the run), `samples` (picked with `seed`) or `inputs`
 (a folder of selfies), each with its own style, or all with the style of an anime `reference`
-image or of `style_seed`. `per_sample` and `hold` let the tagger fit the edit to each face
-(`pipeline.autoedit.per_face`): each face then has its own chain of edits, which its recipe
+image or of `style_seed`. `auto` (`AutoOptions`) chooses the layers and conditions on the run
+(`pipeline.autoedit.choose_edit`), and with per_sample and hold lets the tagger fit the edit to each
+face (`pipeline.autoedit.per_face`): each face then has its own chain of edits, which its recipe
 carries as steps. Each face is computed on its own (batch 1), so its pixels do not depend
 on which other faces an edit draws. Strength defaults and their measured effects:
 `latentedit.editing.strengths`; W+ layer groups: `latentedit.models.layers`.
@@ -35,15 +36,14 @@ import numpy as np
 from .. import images
 from ..directions import DirectionSet
 from ..directions.label import sample_w
-from ..editing import Edit, EditSession, with_spread
-from ..editing.strengths import check_strength, default_strengths, resolve_strengths, sweep_strengths
+from ..editing import EditSession, EditSpec, with_spread
+from ..editing.strengths import check_strength, default_strengths
 from ..editing.tags import UNNAMED_METHODS, name_for_tags
 from ..errors import InputError, RunError
 from ..models.checkpoint import fingerprint, generator_for_run, load_generator
-from ..models.layers import resolve_layers
 from ..store import Run, check_output_folder, write_folder
 from . import recipes
-from .autoedit import explicit_tags, per_face, resolve_auto, wants_auto
+from .autoedit import AutoOptions, choose_edit, per_face
 from .fit import ensure_directions
 from ..requests import make_request
 
@@ -54,13 +54,12 @@ FORMAT = "latentedit-edit/1"
 class EditOptions:
     """The edit and where its directions and generator come from; shared by EditRequest and VideoRequest.
 
-    add, sub: tags to add / subtract (the paired edit). strength, sub_strength: A and B as w
-    distances (None: the method's default x code scale). layers: None (w edit), a group name or
-    W+ indices, or "auto" (edit only: chosen on the run, `pipeline.autoedit`); layers_label: how the
-    user wrote --layers (for messages and edit.json). keep: tags whose directions are projected out
-    of the edit; "auto" among them (edit only) adds the conditions chosen on the run. generator,
-    directions: given objects or paths instead of the run's. include: tags to fit even if the tag filter drops them (the
-    run's directions are refitted).
+    add, sub: tags to add / subtract (the paired edit). strength, sub_strength: A and B as
+    distances in the directions' space (None: the method's default x code scale). layers: None (a
+    plain edit), a group name, 'I-J' text or W+ indices. keep: tags whose directions are projected
+    out of the edit. `spec` is the `EditSpec` of these. generator, directions: given objects or
+    paths instead of the run's. include: tags to fit even if the tag filter drops them (the run's
+    directions are refitted).
     """
 
     add: tuple[str, ...] = ()
@@ -70,7 +69,6 @@ class EditOptions:
     strength: float | None = None
     sub_strength: float | None = None
     layers: tuple[int, ...] | str | None = None
-    layers_label: str | None = None
     keep: tuple[str, ...] = ()
     generator: object = None
     directions: object = None
@@ -83,10 +81,10 @@ class EditOptions:
             value = getattr(self, name)
             object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value or ()))
 
-    def edit(self, layers=None, strength=None, sub_strength=None) -> Edit:
-        """The requested edit (with its strengths or the given ones, on `layers`)."""
-        return Edit.paired(self.add, self.sub, self.strength if strength is None else strength,
-                           self.sub_strength if sub_strength is None else sub_strength, layers, self.keep)
+    @property
+    def spec(self) -> EditSpec:
+        """The edit as asked (checked: something to add, no tag both added and removed or kept)."""
+        return EditSpec.paired(self.add, self.sub, self.strength, self.sub_strength, self.layers, self.keep)
 
 
 @dataclass(frozen=True)
@@ -99,10 +97,11 @@ class EditRequest(EditOptions):
     G_B2A encoder, from `style_encoder` or the generator's checkpoint) every face gets;
     style_seed: a seeded random style every face gets. recipe: a Recipe, .json or latentedit PNG
     to re-apply (its edit and faces replace the fields above; `inputs` supplies the selfie files
-    it names). per_sample: each face at the smallest multiple of the strengths (x0..x2) at which the
-    tagger surely sees the added tag (x0: a face showing it already is left as it is); hold: then
-    each face stepped back along the tags the tagger sees the edit moved on it (both:
-    `pipeline.autoedit.per_face`). out: the output folder (None: nothing written).
+    it names). auto: what to choose by measuring (`AutoOptions`: keep and layers on the run's
+    samples; per_sample: each face at the smallest multiple of the strengths (x0..x2) at which the
+    tagger surely sees the added tag, x0 leaving a face that shows it already as it is; hold: then
+    each face stepped back along the tags the tagger sees the edit moved on it). out: the output
+    folder (None: nothing written).
     """
 
     sweep: tuple[float, ...] | None = None
@@ -116,19 +115,17 @@ class EditRequest(EditOptions):
     seed: int = 0
     out: str | Path | None = None
     batch_size: int = 16
-    per_sample: bool = False
-    hold: bool = False
+    auto: AutoOptions = AutoOptions()
 
     def __post_init__(self):
         super().__post_init__()
         if self.sweep is not None:
             object.__setattr__(self, "sweep", tuple(check_strength(s, "sweep strength") for s in self.sweep))
-        per_face_flags = " and ".join(f for f, on in (("--per-sample", self.per_sample), ("--hold", self.hold)) if on)
-        if per_face_flags and self.sweep is not None:
-            raise InputError(f"{per_face_flags} would fit the edit to each face; a --sweep sets the strengths of "
+        if self.auto.per_face and self.sweep is not None:
+            raise InputError(f"{self.auto.flags()} would fit the edit to each face; a --sweep sets the strengths of "
                              "every face alike: give one or the other")
-        if per_face_flags and self.recipe is not None:
-            raise InputError(f"a recipe re-applies its own edit, face by face; {per_face_flags} would choose a new "
+        if self.auto.per_face and self.recipe is not None:
+            raise InputError(f"a recipe re-applies its own edit, face by face; {self.auto.flags()} would choose a new "
                              "one: give one or the other")
         if self.batch_size < 1:
             raise InputError("batch_size must be at least 1")
@@ -238,7 +235,7 @@ def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> E
     recipe = None if req.recipe is None else recipes.load(req.recipe)
     if recipe is not None:
         req = recipes.as_request(recipe, req)
-    req.edit()  # the checks that need no directions: something to add, no tag both added and removed
+    spec = req.spec  # the checks that need no directions: something to add, no tag both added and removed
     inputs = req.inputs
     if run_or_inputs is not None and not _is_run(run_or_inputs) and Path(run_or_inputs).is_dir():
         if inputs is not None:
@@ -251,44 +248,34 @@ def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> E
     out = None if req.out is None else check_output_folder(req.out, "edit")
 
     # batch 1: a face's pixels must not depend on the other faces of the edit (recipes redraw one)
-    session, path, gen_source = open_session(run, req, req.add + req.sub + explicit_tags(req.keep), req.seed, 1)
+    session, path, gen_source = open_session(run, req, spec.tags, req.seed, 1)
+    G, dev = session.generator, session.device
     auto = None
-    if wants_auto(req):  # --keep auto / --layers auto: chosen by measuring on the run's samples
-        req, auto = resolve_auto(session, run, req)
-    G, ds, dev = session.generator, session.directions, session.device
-    add, sub = list(req.add), list(req.sub)
-    session.check(req.edit())
-    layer_idx = resolve_layers(req.layers, session.layer_names, label=req.layers_label)
-    a, b = resolve_strengths(ds, add, sub, req.strength, req.sub_strength)
-    if req.sweep is None:
-        pairs = [(a, b)]
-    else:
-        a_default, b_default = default_strengths(ds.method)
-        pairs = sweep_strengths((a, b), values=req.sweep, default_ratios=(1.0, b_default / a_default))
-
     if recipe is not None:
         recipes.check(recipe, session, path)
-        edits, faces = recipes.R.sweep_edits(recipe), list(recipe.faces)
-        pairs = [recipes.strength_pair(e) for e in edits]
+        edits, faces = [session.resolve(e) for e in recipes.R.sweep_edits(recipe)], list(recipe.faces)
         labels = [recipes.face_label(i, f) for i, f in enumerate(faces)]
         source = {"run": None if run is None else str(run.path),
                   "recipe": None if isinstance(req.recipe, recipes.R.Recipe) else str(req.recipe)}
-    else:
-        edits = [req.edit(layer_idx, pa, pb) for pa, pb in pairs]
+    else:  # --keep auto / --layers auto: chosen by measuring on the run's samples
+        chosen, auto = choose_edit(session, run, spec, req.auto, req.seed, req.tagger)
+        edits = [chosen] if req.sweep is None else session.sweep_edits(chosen, req.sweep)
         faces, labels, source = recipes.request_faces(run, G, req, inputs, req.style_encoder or gen_source)
-    content, codes = recipes.face_batch(G, faces, run, ds.space, recipes.input_images(inputs))
+    content, codes = recipes.face_batch(G, faces, run, session.directions.space, recipes.input_images(inputs))
     content = content.to(dev)
     personal = None
-    if req.per_sample or req.hold:  # the tagger fits the edit to each face: a chain of edits per face
-        chains, personal = per_face(session, run, req, content, codes, edits[0])
-        faces = [replace(f, steps=tuple(recipes.R.step_from_edit(e) for e in chain)) for f, chain in zip(faces, chains)]
+    if req.auto.per_face:  # the tagger fits the edit to each face: a chain of edits per face
+        chains, personal = per_face(session, run, req.auto, content, codes, edits[0], req.tagger)
+        faces = [replace(f, steps=tuple(recipes.R.step_from_edit(session.spelled(e)) for e in chain))
+                 for f, chain in zip(faces, chains)]
 
     before = session.decode(content, codes)
     edited = [_edited(session, codes, faces, e) for e in edits]
     after = np.stack([session.decode(content, e) for e in edited])
     columns = np.concatenate([before[None], after]).transpose(1, 0, 2, 3, 4)
+    pairs = [recipes.strength_pair(e) for e in edits]
     grid = images.grid(columns.reshape(-1, *before.shape[1:]), len(labels), len(pairs) + 1)
-    record = _record(req, session, path, gen_source, pairs, layer_idx, source)
+    record = _record(req, session, path, gen_source, pairs, edits[0], source)
     if auto is not None:
         record["auto"] = auto
     if personal is not None:
@@ -307,18 +294,19 @@ def _edited(session, codes, faces, edit):
     """
     if not any(f.steps for f in faces):
         return session.apply(codes, edit)
-    rows = [session.apply_all(codes[i:i + 1], recipes.R.step_edits(f) if f.steps else [edit])
+    rows = [session.apply_all(codes[i:i + 1], [session.resolve(e) for e in recipes.R.step_edits(f)] if f.steps else [edit])
             for i, f in enumerate(faces)]
     if len({r.ndim for r in rows}) > 1:
         raise InputError("these faces' steps mix w and W+ edits; edit them separately")
     return np.concatenate(rows)
 
 
-def _record(req, session, path, gen_source, pairs, layer_idx, source) -> dict:
+def _record(req, session, path, gen_source, pairs, edit, source) -> dict:
     """edit.json: what was edited, how, with which directions and generator, and where from."""
     ds, G, add, sub = session.directions, session.generator, list(req.add), list(req.sub)
     swept = req.sweep is not None
-    layers = req.layers_label if req.layers_label is not None else req.layers
+    layer_idx = None if edit.layers is None else list(edit.layers)
+    layers = session.layers_spec(edit.layers)
     record = {
         "format": FORMAT,
         "add": add, "sub": sub, "method": ds.method, "space": ds.space,
@@ -328,7 +316,7 @@ def _record(req, session, path, gen_source, pairs, layer_idx, source) -> dict:
         "default_strengths_in_code_scale": list(default_strengths(ds.method)),
         "code_scale": ds.code_scale, "code_dim": int(ds.vectors.shape[1]),
         "sweep": [[pa, pb] for pa, pb in pairs] if swept else None,
-        "layers": None if layers is None else (layers if isinstance(layers, str) else list(layer_idx)),
+        "layers": list(layers) if isinstance(layers, tuple) else layers,
         "layer_indices": layer_idx,
         "directions": {"file": str(path) if path is not None else None,
                        "labelled_from": {t: ds.params.get("labelled_from", {}).get(t) for t in add + sub}
@@ -339,8 +327,8 @@ def _record(req, session, path, gen_source, pairs, layer_idx, source) -> dict:
         **source,
         "grid": {"rows": "samples", "columns": ["before"] + [f"A={pa:g}, B={pb:g}" for pa, pb in pairs]},
     }
-    if req.keep:
-        record["keep"] = list(req.keep)
+    if edit.keep:
+        record["keep"] = list(edit.keep)
     return record
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..directions import fit_directions
-from ..editing import UNNAMED_METHODS, Edit, EditSession, with_spread
+from ..editing import UNNAMED_METHODS, EditSession, EditSpec, with_spread
 from ..errors import LatentEditError
 from ..scoring.rescore import edit_name
 from .edit import load_directions_for
@@ -60,20 +60,18 @@ def pair_edits(G, ds, pairs, failed: dict | None = None) -> dict[str, PairEdit]:
     out = {}
     for add, sub in pairs:
         subs = [sub] if sub else []
-        edit = Edit.paired([add], subs)
         try:
-            session.check(edit)
-            strengths = session.strengths(edit)
+            edit = session.resolve(EditSpec.paired([add], subs))
         except LatentEditError as e:
             if failed is None:
                 raise
             failed[edit_name(add, subs)] = f"{type(e).__name__}: {e}"
             continue
 
-        def apply(w, factor=1.0, edit=edit, strengths=strengths):
-            return session.apply(w, edit.with_strengths([s * factor for s in strengths]))
+        def apply(w, factor=1.0, edit=edit):
+            return session.apply(w, edit.scaled(factor))
 
         name = edit_name(add, subs)
-        out[name] = PairEdit(name, add, sub, apply, {"add": [add], "sub": subs, "strength": float(strengths[0]),
-                                                     "sub_strength": float(-strengths[1]) if subs else 0.0})
+        out[name] = PairEdit(name, add, sub, apply, {"add": [add], "sub": subs, "strength": float(edit.strengths[0]),
+                                                     "sub_strength": float(-edit.strengths[1]) if subs else 0.0})
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..editing import recipe as R
+from ..editing import Edit, recipe as R
 from ..errors import InputError
 from ..models.checkpoint import fingerprint
 
@@ -99,7 +99,7 @@ def as_request(recipe: R.Recipe, req):
     if not add:
         raise InputError("this recipe only subtracts tags; latentedit edit needs at least one added tag")
     return replace(req, add=add, sub=sub, strength=strengths[add[0]],
-                   sub_strength=-strengths[sub[0]] if sub else None, layers=recipe.layers, layers_label=None,
+                   sub_strength=-strengths[sub[0]] if sub else None, layers=recipe.layers,
                    keep=tuple(recipe.keep), method=recipe.directions.method, space=recipe.directions.space,
                    sweep=None if recipe.sweep is None else tuple(col[0] for col in recipe.sweep),
                    samples=None, ids=None, reference=None, style_seed=None)
@@ -226,12 +226,10 @@ def image_recipes(edits, session, path, faces) -> dict:
     """
     from dataclasses import replace
 
-    from ..editing import Edit
-
     fp, ident = fingerprint(session.generator), identity(session, path)
 
     def make(edit, face_list, sweep=None):
-        return R.from_edit(edit, session.strengths(edit), fp, ident, face_list, sweep=sweep)
+        return R.from_edit(session.spelled(edit), edit.strengths, fp, ident, face_list, sweep=sweep)
 
     first = edits[0]
     zero = Edit(tuple((t, 0.0) for t, _ in first.terms), None, first.keep, first.opposite)

@@ -31,7 +31,7 @@ import io
 import numpy as np
 
 from ..directions import METHODS
-from ..editing import Edit, EditSession
+from ..editing import EditSession, EditSpec
 from ..editing.auto import choose, per_sample
 from ..errors import TagError
 from ..scoring.sideeffects import SideEffectTable, edit_effects, side_effect_table, tag_reads
@@ -199,7 +199,7 @@ def evaluate_modes(ctx) -> dict:
         if not ranked:
             continue
         e = ctx.doc["edits"][ranked[0]][name]
-        edit = Edit.paired(e["add"], e["sub"])
+        edit = EditSpec.paired(e["add"], e["sub"])
         rows, each_of = {}, {}
         for mode, options in MODES.items():
             options = dict(options)
@@ -208,7 +208,7 @@ def evaluate_modes(ctx) -> dict:
             each, held = options.pop("per_sample", False), options.pop("hold", False)
             probe = probe_of(method, space)
             session, codes = probe.session, ctx.batch.z if space == "z" else ctx.batch.w
-            chosen, choices = choose(session, edit, probe, **options)
+            chosen, choices = choose(session, session.resolve(edit), probe, **options)
             extra = {}
             if each:  # each face at the smallest multiple at which the tagger sees the added tag
                 key = (method, space, chosen)
@@ -226,7 +226,7 @@ def evaluate_modes(ctx) -> dict:
             ctx.mode_images.setdefault(name, {})[mode] = after
             rows[mode] = {"method": method, "space": space, "edit": chosen.to_dict(), "label": edit_label(chosen),
                           "command": mode_command(ctx.run.path, e, method, MODES[mode], ctx.req.seed),
-                          "strengths": [float(s) for s in session.strengths(chosen)],
+                          "strengths": [float(s) for s in chosen.strengths],
                           "choices": [c.to_dict() for c in choices],
                           "tables": _mode_tables(ctx, name, e, after), **extra}
         out[name] = {"method": ranked[0], "source": source, "rows": rows}

@@ -33,9 +33,7 @@ from ..editing import recipe as R
 from ..errors import InputError
 from ..images import preprocess_pil, to_uint8
 from ..io import atomic_write_bytes
-from ..editing.strengths import resolve_strengths
 from ..models.checkpoint import fingerprint
-from ..models.layers import resolve_layers
 from . import recipes
 from .edit import EditOptions, open_run, open_session
 from .faces import style_code
@@ -329,8 +327,7 @@ def edit_video(in_path=None, run=None, request: VideoRequest | None = None, **op
         req = replace(req, method=recipe.directions.method, space=recipe.directions.space, add=(), sub=())
         tags = recipes.edit_tags(recipe)
     else:
-        edit = req.edit()
-        tags = edit.tags
+        tags = req.spec.tags
     crop = None if settings["first_box"] is None else check_crop_box(settings["first_box"])
     check_crop(crop, width, height, str(in_path))
     out = Path(req.out) if req.out is not None else in_path.with_name(f"{in_path.stem}-edited.mp4")
@@ -340,31 +337,29 @@ def edit_video(in_path=None, run=None, request: VideoRequest | None = None, **op
     G = session.generator
     if recipe is not None:
         recipes.check(recipe, session, path)
-        edit, style, steps = R.sweep_edits(recipe)[0], face.style, face.steps
+        edit, style, steps = session.resolve(R.sweep_edits(recipe)[0]), face.style, face.steps
     else:
-        session.check(edit)
-        layer_idx = resolve_layers(req.layers, session.layer_names, label=req.layers_label)
-        a, b = resolve_strengths(session.directions, req.add, req.sub, req.strength, req.sub_strength)
-        edit = req.edit(layer_idx, a, b)
+        edit = session.resolve(req.spec)
         encoder = req.style_encoder or source
         style = (recipes.reference_style(req.reference, encoder, req.device) if req.reference is not None
                  else recipes.seed_style(req.style_seed))
         steps = None
     w = torch.from_numpy(style_code(G, style, run, "w")[None]).to(session.device)
-    w_edited = session.apply_all(w, R.step_edits(face) if steps else [edit])  # a face's own steps, if it has them
+    w_edited = session.apply_all(w, [session.resolve(e) for e in R.step_edits(face)] if steps else [edit])  # a face's own steps, if it has them
     track = _track(in_path, crop, req.progress) if settings["track"] else None
     info = translate_video(in_path, out, G, w_edited, w, None if track else crop, sbs, batch_size=req.batch_size,
                            progress=req.progress, device=req.device, boxes=None if track is None else track.boxes)
     if demo is not None:
         demo["frames"] = info["frames"]
     content = recipes.video_content(in_path, settings, demo)
-    made = R.from_edit(edit, session.strengths(edit), fingerprint(G), recipes.identity(session, path),
+    made = R.from_edit(session.spelled(edit), edit.strengths, fingerprint(G), recipes.identity(session, path),
                        [R.Face(style, content, steps=steps)])
     recipe_path = atomic_write_bytes(out.with_name(f"{out.stem}.recipe.json"), R.to_json(made).encode())
-    strengths = dict(zip([t for t, _ in edit.terms], session.strengths(edit)))
+    strengths = dict(edit.terms)
     add = [t for t, _ in edit.terms if t not in edit.opposite]
     sub = list(edit.opposite)
     return VideoResult(**info, add=add, sub=sub, strength=strengths[add[0]] if add else 0.0,
                        sub_strength=-strengths[sub[0]] if sub else 0.0, method=session.directions.method,
-                       directions=str(path), style_seed=req.style_seed, layers=session.layers(edit),
+                       directions=str(path), style_seed=req.style_seed,
+                       layers=None if edit.layers is None else list(edit.layers),
                        tracked_by=None if track is None else track.seeded_by, recipe=recipe_path, input=in_path)

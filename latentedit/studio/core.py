@@ -18,12 +18,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..editing import Edit, EditSession, default_strengths
+from ..directions.label import label_directions
+from ..editing import Edit, EditSession, with_spread
 from ..editing import recipe as rc
-from ..editing.strengths import default_scale
-from ..errors import InputError, RunError
+from ..editing.auto import choose
+from ..errors import AssetError, CheckpointError, InputError, RunError, unknown_name_message
+from ..images import to_uint8
+from ..models.batched import decode
 from ..models.checkpoint import fingerprint, generator_for_run
+from ..pipeline.autoedit import hold_faces
 from ..pipeline.faces import face_codes
+from ..pipeline.fit import ensure_directions
+from ..pipeline.probes import run_probe_batch, tagger_probe
+from ..pipeline.recipes import identity, reference_style
 from ..stats import TAG_THRESHOLD
 from ..store import Run
 from . import sliders as sl
@@ -142,8 +149,6 @@ class Studio:
         return self._session(method, space)[0]
 
     def _session(self, method: str, space: str = "w"):
-        from ..errors import unknown_name_message
-
         if method not in METHODS:
             raise InputError(unknown_name_message("method", method, METHODS))
         if space not in SPACES:
@@ -153,9 +158,6 @@ class Studio:
                              f"({', '.join(m for m in METHODS if m not in COMPONENT_METHODS)})")
         with self.lock:
             if (method, space) not in self._sessions:
-                from ..editing import with_spread
-                from ..pipeline.fit import ensure_directions
-
                 ds, path = ensure_directions(self.run, method, space, tagger=self.tagger_source, generator=self.G,
                                              progress=False)
                 ds = with_spread(ds, self.codes[space])
@@ -165,17 +167,12 @@ class Studio:
 
     def strengths(self, method: str, space: str = "w") -> tuple[float, float]:
         """The method's absolute default add and sub strengths (A, B): a slider at 1 makes that edit."""
-        session = self.session(method, space)
-        scale = default_scale(session.directions)
-        a, b = default_strengths(method)
-        return a * scale, b * scale
+        return self.session(method, space).defaults
 
     def component_labels(self, method: str) -> dict:
         """{component: [(tag, delta), ...]}: the tags each SeFa/PCA component moves most (cached)."""
         with self.lock:
             if method not in self._labels:
-                from ..directions.label import label_directions
-
                 ds = self.session(method).directions
                 labels = label_directions(self.G, ds, self.tagger, n=LABEL_SAMPLES, seed=0, top=2)
                 self._labels[method] = {name: moves for name, moves in labels}
@@ -192,11 +189,12 @@ class Studio:
         """Tags a method's edit can keep unchanged (none for unnamed components)."""
         return [] if method in COMPONENT_METHODS else list(self.session(method, space).directions.names)
 
-    def edit(self, state: EditState):
+    def edit(self, state: EditState) -> Edit | None:
         """The Edit the controls make (None when every slider is at 0)."""
-        a, b = self.strengths(state.method, state.space)
-        return sl.edit_from_values(self.specs(state.method, state.space), state.values, a, b, state.layer_spec(),
-                                   state.keep if state.method not in COMPONENT_METHODS else ())
+        session = self.session(state.method, state.space)
+        spec = sl.edit_from_values(self.specs(state.method, state.space), state.values, *session.defaults,
+                                   state.layer_spec(), state.keep if state.method not in COMPONENT_METHODS else ())
+        return None if spec is None else session.resolve(spec)
 
     def edits(self, state: EditState, face: rc.Face | None = None) -> list:
         """The Edits that make `face`, in order: the sliders' edit, then the hold correction while it
@@ -242,9 +240,6 @@ class Studio:
         """The style of an anime reference image file (checked by `uploads.read_image` first; GNR's style
         encoder, `pipeline.recipes.reference_style`) on the face's content; a one-line message when
         this generator has no style encoder (yet)."""
-        from ..errors import AssetError, CheckpointError
-        from ..pipeline.recipes import reference_style
-
         source = self.run.generator_source or "demo"
         try:
             style = reference_style(path, source, self.device)
@@ -261,9 +256,6 @@ class Studio:
     # -- rendering -------------------------------------------------------------------------------------
     def unedited(self, face: rc.Face) -> np.ndarray:
         """The face as it is, uint8 (H, W, 3); cached (with its tagger scores once measured)."""
-        from ..images import to_uint8
-        from ..models.batched import decode
-
         def make():
             content, w = self.face_tensors(face)
             return [decode(self.G, content, torch.from_numpy(w).to(content.device), 1, convert=to_uint8)[0], None]
@@ -322,8 +314,6 @@ class Studio:
     # -- recipes -----------------------------------------------------------------------------------------
     def identity(self, method: str, space: str = "w") -> rc.DirectionIdentity:
         """The direction set's identity, as `latentedit edit --recipe` computes it."""
-        from ..pipeline.recipes import identity
-
         return identity(*self._session(method, space))
 
     def recipe(self, face: rc.Face, state: EditState) -> rc.Recipe:
@@ -333,9 +323,8 @@ class Studio:
             raise InputError("nothing to save: move a slider first")
         session, edit = self.session(state.method, state.space), edits[0]
         if len(edits) > 1:  # held: the face carries its own steps, as `latentedit edit --hold` writes them
-            steps = tuple(rc.step_from_edit(e.with_strengths(session.strengths(e))) for e in edits)
-            face = replace(face, steps=steps)
-        return rc.from_edit(edit, session.strengths(edit), self.fingerprint,
+            face = replace(face, steps=tuple(rc.step_from_edit(session.spelled(e)) for e in edits))
+        return rc.from_edit(session.spelled(edit), edit.strengths, self.fingerprint,
                             self.identity(state.method, state.space), [face])
 
     def image_of(self, recipe: rc.Recipe) -> np.ndarray:
@@ -344,7 +333,8 @@ class Studio:
         session = self.session(recipe.directions.method, space)
         face = recipe.faces[0]
         content, code = self.face_tensors(face, space)
-        return session.decode(content, session.apply_all(code, rc.face_chains(recipe, face)[0]))[0]
+        chain = [session.resolve(e) for e in rc.face_chains(recipe, face)[0]]
+        return session.decode(content, session.apply_all(code, chain))[0]
 
     def state_of(self, recipe: rc.Recipe, state: EditState) -> tuple[EditState, list[str]]:
         """Controls that remake `recipe` (checked against this run), and notes on what they cannot show."""
@@ -386,11 +376,6 @@ class Studio:
         (`editing.auto.choose`, as `latentedit edit --layers auto --keep auto`): the tagger's tags
         of `n` of the run's samples, decoded before and after each variant. Returns the
         new state and the reasons recorded for each choice."""
-        try:
-            from ..editing.auto import choose
-            from ..pipeline.probes import run_probe_batch, tagger_probe
-        except ImportError:
-            raise InputError("automatic keep and layers are not available in this latentedit yet") from None
         if not (keep or layers):
             raise InputError("tick automatic keep, automatic layers or both")
         edit = self.edit(state)
@@ -404,16 +389,13 @@ class Studio:
                 self._probe = ((n, state.space), run_probe_batch(self.run, self.G, state.space, n=n, seed=0))
             probe = tagger_probe(session, *self._probe[1], self.tagger, self.run)
             chosen, choices = choose(session, edit, probe, keep=keep, layers=layers)
-        terms = tuple(zip((t for t, _ in chosen.terms), session.strengths(chosen)))
-        new, notes = self._controls(state, terms, chosen.layers, chosen.keep)
+        new, notes = self._controls(state, chosen.terms, session.layers_spec(chosen.layers), chosen.keep)
         return new, [c.reason for c in choices] + notes
 
     def hold(self, face: rc.Face, state: EditState) -> tuple[EditState, list[str]]:
         """The controls with a hold correction for this face (`editing.auto.hold`, as `latentedit edit
         --hold`): the tagger reads what else the edit moved on this face, and the face steps back
         along those tags' directions, off the edit's own, while the target still shows."""
-        from ..pipeline.autoedit import hold_faces
-
         edit = self.edit(state)
         if edit is None:
             raise InputError("move a slider first: hold corrects what the edit moves")

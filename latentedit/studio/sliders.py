@@ -15,7 +15,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from ..editing import Edit
+from ..editing import EditSpec
 
 __all__ = ["GROUPS", "OPPOSITES", "SliderSpec", "slider_id", "group_of", "tag_sliders", "component_sliders", "edit_from_values",
            "values_from_terms"]
@@ -96,7 +96,7 @@ def component_sliders(names, labels=None) -> list[SliderSpec]:
     return specs
 
 
-def edit_from_values(specs, values, a: float, b: float, layers=None, keep=()) -> Edit | None:
+def edit_from_values(specs, values, a: float, b: float, layers=None, keep=()) -> EditSpec | None:
     """The edit the sliders make: values {key: v} (multiples of the default edit), A and B the
     method's absolute default add and sub strengths. None when every slider is at 0.
 
@@ -116,7 +116,7 @@ def edit_from_values(specs, values, a: float, b: float, layers=None, keep=()) ->
     if not terms:
         return None
     edited = {t for t, _ in terms}
-    return Edit(tuple(terms), layers, tuple(t for t in keep if t not in edited), tuple(opposite))
+    return EditSpec(tuple(terms), layers, tuple(t for t in keep if t not in edited), tuple(opposite))
 
 
 def values_from_terms(specs, terms, a: float, b: float, tol: float = 1e-6) -> tuple[dict, list[str]]:

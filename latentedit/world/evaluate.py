@@ -20,7 +20,7 @@ import torch
 
 from latentedit.directions import fit_directions
 from latentedit.directions.label import sample_content
-from latentedit.editing import Edit, EditSession, with_spread
+from latentedit.editing import EditSession, EditSpec, with_spread
 from latentedit.editing.tags import UNNAMED_METHODS, name_for_tags
 from latentedit.errors import RunError
 from latentedit.images import to_uint8
@@ -89,14 +89,14 @@ def layer_effects(generator, directions, add="long_hair", sub="short_hair", grou
     session = _session(G, directions)
     before_img = batch.decode(G, batch.w)
     before = batch.read(before_img)
-    attr, value = tag_attribute(Edit.paired(add, sub).add[0])
+    attr, value = tag_attribute(EditSpec.paired(add, sub).add[0])
     rows = []
     for group in groups:
-        edit = Edit.paired(add, sub, strength, sub_strength, layers=group)
+        edit = session.resolve(EditSpec.paired(add, sub, strength, sub_strength, layers=group))
         img = session.render(batch.content, batch.w, edit)
         after = batch.read(img)
         rows.append({
-            "layers": group, "indices": session.layers(edit),
+            "layers": group, "indices": None if edit.layers is None else list(edit.layers),
             "baseline": float(np.mean(before[attr] == value)), "target": float(np.mean(after[attr] == value)),
             "changed": {a: float(v.mean()) for a, v in attribute_changes(before, after).items()},
             "pixels": float(np.abs(img.astype(np.int16) - before_img.astype(np.int16)).mean()),
@@ -128,8 +128,8 @@ def flip_rates(generator, directions_by_method: dict, pairs=(("long_hair", "shor
             for use_sub in (with_opposite if opposite else (False,)):
                 sub = [opposite] if use_sub else []
                 a, b = (strengths or {}).get(method, (None, None))
-                edit = Edit.paired([add], sub, a, b if sub else None)
-                a, *rest = session.strengths(edit)
+                edit = session.resolve(EditSpec.paired([add], sub, a, b if sub else None))
+                a, *rest = edit.strengths
                 after = batch.read(session.render(batch.content, batch.w, edit))
                 changes = attribute_changes(before, after)
                 others = [k for k in READ_ATTRIBUTES if k != attr]
