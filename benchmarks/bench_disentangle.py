@@ -48,11 +48,10 @@ from scipy.stats import binomtest
 
 from latentedit.directions import fit_directions
 from latentedit.editing import EditSession, EditSpec, with_spread
-from latentedit.editing.auto import choose, hold, per_sample
 from latentedit.editing.tags import UNNAMED_METHODS, name_for_tags
 from latentedit.models.checkpoint import load_generator
-from latentedit.pipeline.probes import (edit_label, exclusive_tags, readout_probe, run_probe_batch, tagger_moved,
-                                       tagger_probe, tagger_reached)
+from latentedit.pipeline.autoedit import AutoOptions, auto_edit
+from latentedit.pipeline.probes import edit_label, readout_probe, run_probe_batch, tagger_probe
 from latentedit.store import Run
 from latentedit.tagging import load_tagger
 from latentedit.world.evaluate import DemoBatch
@@ -139,32 +138,24 @@ def measure_space(args, space: str, run, G, tagger, fresh) -> list:
                 if method in UNNAMED_METHODS and options.get("keep"):
                     continue  # labelled eigenvectors name only the edit's tags: nothing to condition on
                 options = dict(options)
-                each, closed_loop = options.pop("per_sample", False), options.pop("hold", False)
-                chosen, choices = choose(session, session.resolve(edit), probe, **options)
+                each = options.get("per_sample", False)
+                result = auto_edit(session, edit, AutoOptions(**options), tagger=tagger, run=run, probe=probe,
+                                   faces=(fresh.content, fresh_codes))
+                chosen, choices = result.edit, result.choices
                 extra = {}
-                if each:  # every fresh sample at the smallest multiple at which the tagger sees the target
-                    result = per_sample(session, fresh.content, fresh_codes, chosen, tagger_reached(tagger, chosen, run))
-                    images = result.images
-                    if closed_loop:  # then step back along what the tagger sees moved, face by face
-                        own = {t for t, _ in edit.terms}
-                        skip = own | exclusive_tags(*run.tag_scores(), own)
-                        held = hold(session, fresh.content, result.codes, result.images, chosen,
-                                    tagger_moved(tagger, session, truth.before_images, skip), tagger_reached(tagger, chosen, run))
-                        images = held.images
-                        extra = {"hold": {k: v for k, v in held.to_dict().items() if k.endswith("share_before")
-                                          or k.endswith("share_after")}}
-                    row = truth.effects(chosen, images)
-                else:
-                    row = truth(chosen)
+                if result.held is not None:
+                    extra = {"hold": {k: v for k, v in result.held.to_dict().items() if k.endswith("share_before")
+                                      or k.endswith("share_after")}}
+                row = truth.effects(chosen, result.images) if each else truth(chosen)
                 worst, worst_rate = row.worst
-                rows.append({"edit": edit_label(edit), "space": space, "method": method, "mode": mode, "chosen": edit_label(chosen),
+                rows.append({"edit": edit_label(edit), "space": space, "method": method, "mode": mode, "chosen": edit_label(chosen, session),
                              "strengths": [round(s, 3) for s in chosen.strengths],
                              "success": row.success.rate, "candidates": row.success.n,
                              "worst": worst, "worst_rate": worst_rate,
                              "changes": {a: r.rate for a, r in row.changes.items()},
                              "choices": [c.to_dict() for c in choices], **extra})
                 print(f"{rows[-1]['edit']:28s} {space} {method:6s} {mode:18s} success {row.success.rate:6.1%} "
-                      f"(n={row.success.n:3d})  worst {worst} {worst_rate:.1%}   [{chosen and edit_label(chosen)}]",
+                      f"(n={row.success.n:3d})  worst {worst} {worst_rate:.1%}   [{edit_label(chosen, session)}]",
                       file=sys.stderr, flush=True)
     return rows
 

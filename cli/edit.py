@@ -41,6 +41,7 @@ def edit(
     seed: int = typer.Option(0, help="Seed of the sample choice / the random styles."),
     tagger: str = typer.Option("demo", help="Tagger for untagged runs and for naming sefa/pca directions."),
     include: Optional[List[str]] = typer.Option(None, "--include", help="Fit this tag even if the tag filter drops it (repeat)."),
+    fit: bool = typer.Option(False, "--fit", help="Fit the run's directions first when they are missing (else: an error naming fit-directions)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default RUN/edits/<edit name>)."),
 ):
@@ -56,7 +57,8 @@ def edit(
         strength=None if strength is None else parse_strength(strength, "--strength"),
         sub_strength=None if sub_strength is None else parse_strength(sub_strength, "--sub-strength"),
         sweep=None if sweep is None else parse_sweep(sweep), layers=None if auto.layers else layers,
-        keep=tuple(t for t in keep if t != "auto"), samples=samples, inputs=inputs, seed=seed, tagger=tagger, include=include or [],
+        keep=tuple(t for t in keep if t != "auto"), samples=samples, inputs=inputs, seed=seed, tagger=tagger,
+        include=include or [], fit=fit,
         device=device, out=out, ids=parse_ids(ids), reference=reference, style_seed=style_seed, recipe=recipe,
         auto=auto)
     result = edit_faces(run, request)

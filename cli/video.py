@@ -27,6 +27,7 @@ def video(
     recipe: Optional[Path] = typer.Option(None, help="Re-apply a recipe (.json, or a PNG latentedit edit wrote): its style and edit."),
     track: bool = typer.Option(True, help="Follow the face (--crop seeds the box; else OpenCV's face cascade finds it)."),
     include: Optional[List[str]] = typer.Option(None, "--include", help="Fit this tag even if the tag filter drops it (repeat)."),
+    fit: bool = typer.Option(False, "--fit", help="Fit the run's directions first when they are missing (else: an error naming fit-directions)."),
     crop: Optional[str] = typer.Option(None, help="X,Y,SIZE: the face box on the first frame (with --no-track: on every frame)."),
     side_by_side: bool = typer.Option(True, help="Also write OUT-side-by-side.mp4 (input | unedited | edited)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
@@ -38,7 +39,7 @@ def video(
         strength=None if strength is None else parse_strength(strength, "--strength"),
         sub_strength=None if sub_strength is None else parse_strength(sub_strength, "--sub-strength"),
         layers=parse_layers(layers) and layers, keep=keep or [], style_seed=style_seed, crop=parse_crop(crop), out=out,
-        side_by_side=side_by_side, include=include or [], device=device, reference=reference, recipe=recipe, track=track)
+        side_by_side=side_by_side, include=include or [], fit=fit, device=device, reference=reference, recipe=recipe, track=track)
     info = edit_video(in_path, run, request)
     typer.echo(f"frames     {info.frames} at {info.fps:g} fps ({info.frame_size[0]}x{info.frame_size[1]}"
                f"{', crop ' + ','.join(map(str, info.crop)) if info.crop else ''})")

@@ -29,6 +29,7 @@ _API = {
     # editing
     "Edit": "latentedit.editing",
     "EditSpec": "latentedit.editing",
+    "AutoOptions": "latentedit.pipeline.autoedit",
     "EditSession": "latentedit.editing",
     # scoring
     "Scorer": "latentedit.scoring.scorer",

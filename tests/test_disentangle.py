@@ -96,7 +96,7 @@ def test_keep_auto_and_layers_auto_choose_and_record(truth_run, tagger, tmp_path
     from latentedit.pipeline.edit import EditRequest, edit
 
     req = EditRequest(add=("closed_eyes",), method="linear", auto=AutoOptions(keep=True, layers=True), samples=4,
-                      seed=3, tagger=tagger, out=tmp_path / "e")
+                      fit=True, seed=3, tagger=tagger, out=tmp_path / "e")
     result = edit(truth_run.path, req)
     record = json.loads((tmp_path / "e" / "edit.json").read_text())
     auto = record["auto"]
@@ -288,7 +288,7 @@ def test_edit_per_sample_and_hold_give_each_face_its_steps_and_its_recipe_remake
     from latentedit.pipeline.edit import EditRequest, edit
 
     req = EditRequest(add=("long_hair",), sub=("short_hair",), method="linear",
-                      auto=AutoOptions(per_sample=True, hold=True), samples=6, seed=1, tagger=tagger, out=tmp_path / "e")
+                      auto=AutoOptions(per_sample=True, hold=True), samples=6, fit=True, seed=1, tagger=tagger, out=tmp_path / "e")
     result = edit(truth_run.path, req)
     record = json.loads((tmp_path / "e" / "edit.json").read_text())
     each, held = record["per_face"]["per_sample"], record["per_face"]["hold"]

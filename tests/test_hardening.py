@@ -538,12 +538,39 @@ def _limit_text(run):
 def test_edit_strengths_beyond_what_codes_carry_are_refused(option, value, demo_run, tmp_path):
     """Before: --strength 1e30 made every image white, --sub-strength 1e300 overflowed float32
     (codes inf, images black), both with exit 0."""
-    r = cli("edit", demo_run, "--add", "long_hair", "--sub", "short_hair", option, value, "--samples", 2,
+    r = cli("edit", demo_run, "--add", "long_hair", "--sub", "short_hair", option, value, "--samples", 2, "--fit",
             "--out", tmp_path / "edit")
     assert r.returncode == 2
     assert first_line(r.stderr) == (f"error: {option} {float(value):g} is more than style codes can carry: "
                                     f"{_limit_text(demo_run)}")
     assert not (tmp_path / "edit").exists()
+
+
+@pytest.mark.parametrize("extra, named", [(("--add", "smile"), "--add"), (("--strength", "5"), "--strength"),
+                                          (("--ids", "7", "--keep", "smile"), "--keep, --ids")])
+def test_a_recipe_refuses_the_options_it_would_ignore(extra, named, tmp_path):
+    """Before: `edit --recipe R --add smile` (or --strength, --ids) dropped the option and exited 0."""
+    r = cli("edit", tmp_path, "--recipe", tmp_path / "r.json", *extra)
+    assert r.returncode == 2
+    assert first_line(r.stderr) == (f"error: a recipe re-applies its own edit and faces; {named} would be ignored: "
+                                    "give the recipe alone, or the edit without it")
+
+
+def test_reference_and_style_seed_are_exclusive(tmp_path):
+    r = cli("edit", tmp_path, "--add", "smile", "--style-seed", 3, "--reference", tmp_path / "x.png")
+    assert r.returncode == 2
+    assert first_line(r.stderr) == "error: --reference and --style-seed both set every face's style: give one of them"
+
+
+def test_edit_does_not_fit_in_secret_it_names_the_command(demo_run, tmp_path):
+    """Opening an edit session opens a session: directions not fitted yet are a one-line error naming
+    fit-directions (or --fit), not a hidden fitting run."""
+    run = copy_run(demo_run, tmp_path)
+    r = cli("edit", run, "--add", "long_hair", "--method", "lasso", "--samples", 2)
+    assert r.returncode == 2
+    assert first_line(r.stderr) == (f"error: {run} has no lasso directions in w-space; fit them with latentedit "
+                                    f"fit-directions {run} --method lasso --space w (or edit with --fit)")
+    assert not list((run / "directions").glob("lasso*")) and not (run / "edits").exists()
 
 
 def test_a_z_edit_says_its_default_strengths_and_their_unit(demo_run, tmp_path):
@@ -552,7 +579,7 @@ def test_a_z_edit_says_its_default_strengths_and_their_unit(demo_run, tmp_path):
 
     run = copy_run(demo_run, tmp_path)
     r = cli("edit", run, "--add", "open_mouth", "--sub", "closed_mouth", "--method", "linear", "--space", "z",
-            "--samples", 2, "--out", tmp_path / "edit")
+            "--samples", 2, "--fit", "--out", tmp_path / "edit")
     assert r.returncode == 0, r.stderr
     scale = code_scale(Run(run).codes()["z"])
     unit = scale * (8 / 512) ** 0.5
@@ -630,7 +657,7 @@ def test_temp_folders_of_killed_edits_are_cleaned(demo_run, tmp_path):
     for d in left:
         (d / "after").mkdir(parents=True)
         (d / "after" / "x.png").write_bytes(b"half")
-    r = cli("edit", run, "--add", "closed_eyes", "--samples", 2)
+    r = cli("edit", run, "--add", "closed_eyes", "--samples", 2, "--fit")
     assert r.returncode == 0, r.stderr
     assert not any(d.exists() for d in left)
     assert [p.name for p in (run / "edits").iterdir() if p.name.startswith(".")] == []

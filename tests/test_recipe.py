@@ -285,7 +285,7 @@ def test_a_z_space_edit_moves_z_by_the_scaled_default_and_round_trips(tiny_run, 
     run, G, codes = tiny_run
     first = tmp_path / "z"
     res = edit(run.path, add="long_hair", sub="short_hair", method="linear", space="z", ids=(1, 5), generator=G,
-               out=first)
+               fit=True, out=first)
     unit = code_scale(codes["z"]) * np.sqrt(8 / 512)  # a default step takes the share of a code it takes in w
     assert res.record["space"] == "z" and res.record["code_dim"] == 8
     assert res.strengths[0] == pytest.approx((15 * unit, 5 * unit))

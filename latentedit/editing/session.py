@@ -115,15 +115,16 @@ class EditSession:
         return a * scale, b * scale
 
     def layers_spec(self, layers) -> tuple[int, ...] | str | None:
-        """How a recipe writes these W+ indices: the group's name when they are exactly a group."""
+        """These W+ indices as people read them: the group's name when they are exactly a group."""
         if layers is None:
             return None
         groups = layer_groups(self.layer_names)
         return next((g for g in GROUPS if groups[g] and tuple(groups[g]) == tuple(layers)), tuple(layers))
 
-    def spelled(self, edit: Edit) -> EditSpec:
-        """The edit as a recipe writes it: its exact strengths, its layers by `layers_spec`."""
-        return EditSpec(edit.terms, self.layers_spec(edit.layers), edit.keep, edit.opposite)
+    @staticmethod
+    def spelled(edit: Edit) -> EditSpec:
+        """The edit as a recipe writes it: its exact strengths, its layers as W+ indices."""
+        return EditSpec(edit.terms, edit.layers, edit.keep, edit.opposite)
 
     def default_ratios(self, edit) -> tuple[float, ...]:
         """Each term's default strength over the first term's (unscaled), for sweeps from 0."""

@@ -1,41 +1,12 @@
 """Edit strengths: defaults per method in units of the code scale, and strength sweeps.
 
-Directions are unit vectors, so a strength is a distance in w-space, and a strength given by the
-user is exactly that (w' - w == A n_add - B n_sub). The thesis used (+15, -5) for regression
-directions and (-10, +5) for its SVD ones (its SVD sign was arbitrary; ours points toward the
-tag, so the equivalent is (+10, -5)), as absolute distances in the w-space of the released
-checkpoint. Another generator's w has another scale, so `DEFAULT_STRENGTHS` count in units of
-the generator's code scale: the RMS over coordinates of the std of the codes a direction set was
-fitted on (`DirectionSet.code_scale`; 0.69-0.70 for the demo generator's w). On a generator whose
-w coordinates spread with std 1, the regression defaults are the thesis's.
-
-The unit also scales with the codes' dimension D as sqrt(D / 512) (`default_scale`), so that a
-default step is the same share of a typical code's length (scale x sqrt(D)) in any space: 1 for
-GNR's 512-d w, 1/8 for its 8-d z. Counted in code scales alone, a z step of 15 was five times a
-z code's length and moved every attribute of the demo world: linear +long_hair -short_hair in z
-changed the hair colour of 67% of 200 fresh samples, 51% with the factor.
-
-Why that unit and these numbers (demo world, `latentedit.world.evaluate.measure_edits`: runs of
-192 and 600 tagger-labelled samples, 200 fresh samples, attributes read from the pixels):
-- The std of the codes along each direction, the other obvious unit, is unstable: it mostly
-  measures fit noise (linear directions: 1.0-1.5 when fitted on 3,000 codes with true labels,
-  2.4-5.5 on 600 tagger-labelled codes), while the strength an edit needs stayed put in absolute
-  terms (linear closed_eyes flips at about 5, long_hair peaks at about 10 for both fits). The code
-  scale is a property of the generator: 0.695 and 0.699 on the two runs.
-- Regression (linear, lasso, svm): 15 units (10.4 on the demo) keep the thesis's numbers. Linear
-  flips closed_eyes for 100% of the samples, long_hair (minus short_hair) for 65-66%, open_mouth
-  (minus closed_mouth) for 45% (192 samples) to 99% (600); lasso open_mouth 94-100%, closed_eyes
-  21% (192) to 96% (600), long_hair 13-16%. More overshoots the hair edit: linear long_hair
-  flipped fewer samples at 25 than at 10 (this and the sweeps above were measured on the earlier,
-  two-stage demo generator, code scale 0.68; the rates here on the shipped one).
-- SVD: 10 units (7.0 on the demo) flip a third of the samples at best. An uncentred SVD vector is
-  mostly the mean code, so only a small part of a step along it moves the attribute: 40 units
-  (27.9) flip long_hair (minus short_hair) for 91-93% and closed_eyes for 100%, open_mouth 43-65%.
-- SeFa (and PCA) eigenvectors named by labelling: 30 units (20.9): closed_eyes 100%, open_mouth
-  74% (43% with closed_mouth subtracted), long_hair 27-28% (its hair eigenvector changes everything
-  else too).
-All keep the thesis's add:sub ratios (3:1 regression, 2:1 the others). No default makes every
-method flip every tag: sweep to find the strength of a particular edit.
+Directions are unit vectors, so a strength is a distance in the directions' space, and a strength
+given by the user is exactly that (w' - w == A n_add - B n_sub). `DEFAULT_STRENGTHS` count in
+units of the generator's code scale (`DirectionSet.code_scale`, the RMS over coordinates of the
+std of the codes a set was fitted on) times sqrt(D / 512) (`default_scale`), so a default step is
+the same share of a typical code's length in any space and generator; on a 512-d w whose
+coordinates spread with std 1 the regression defaults are the thesis's (+15, -5). Why this unit
+and these numbers, measured: docs/disentangling.md, "Default strengths".
 """
 
 from __future__ import annotations

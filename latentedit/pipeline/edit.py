@@ -12,9 +12,8 @@ all at once (`latentedit.store.write_folder`). Every PNG carries the recipe of e
 (`latentedit.editing.recipe`, docs/recipes.md); `recipe=` re-applies one and gives the same bytes.
 The faces are chosen by `ids` (samples of the run), `samples` (picked with `seed`) or `inputs`
 (a folder of selfies), each with its own style, or all with the style of an anime `reference`
-image or of `style_seed`. `auto` (`AutoOptions`) chooses the layers and conditions on the run
-(`pipeline.autoedit.choose_edit`), and with per_sample and hold lets the tagger fit the edit to each
-face (`pipeline.autoedit.per_face`): each face then has its own chain of edits, which its recipe
+image or of `style_seed`. `auto` (`AutoOptions`) chooses the layers and conditions on the run,
+and with per_sample and hold lets the tagger fit the edit to each face (`pipeline.autoedit.auto_edit`): each face then has its own chain of edits, which its recipe
 carries as steps. Each face is computed on its own (batch 1), so its pixels do not depend
 on which other faces an edit draws. Strength defaults and their measured effects:
 `latentedit.editing.strengths`; W+ layer groups: `latentedit.models.layers`.
@@ -43,7 +42,7 @@ from ..errors import InputError, RunError
 from ..models.checkpoint import fingerprint, generator_for_run, load_generator
 from ..store import Run, check_output_folder, write_folder
 from . import recipes
-from .autoedit import AutoOptions, choose_edit, per_face
+from .autoedit import AutoOptions, auto_edit
 from .fit import ensure_directions
 from ..requests import make_request
 
@@ -59,7 +58,8 @@ class EditOptions:
     plain edit), a group name, 'I-J' text or W+ indices. keep: tags whose directions are projected
     out of the edit. `spec` is the `EditSpec` of these. generator, directions: given objects or
     paths instead of the run's. include: tags to fit even if the tag filter drops them (the run's
-    directions are refitted).
+    directions are refitted). fit: fit the run's directions when they are missing (else an error
+    naming `latentedit fit-directions`).
     """
 
     add: tuple[str, ...] = ()
@@ -74,6 +74,7 @@ class EditOptions:
     directions: object = None
     tagger: object = "demo"
     include: tuple[str, ...] = ()
+    fit: bool = False
     device: str = "cpu"
 
     def __post_init__(self):
@@ -124,6 +125,14 @@ class EditRequest(EditOptions):
         if self.auto.per_face and self.sweep is not None:
             raise InputError(f"{self.auto.flags()} would fit the edit to each face; a --sweep sets the strengths of "
                              "every face alike: give one or the other")
+        given = [f"--{k.replace('_', '-')}" for k in ("add", "sub", "strength", "sub_strength", "layers", "keep", "sweep",
+                                                     "samples", "ids", "reference", "style_seed")
+                 if getattr(self, k) not in (None, ())]
+        if self.recipe is not None and given:
+            raise InputError(f"a recipe re-applies its own edit and faces; {', '.join(given)} would be ignored: "
+                             "give the recipe alone, or the edit without it")
+        if self.reference is not None and self.style_seed is not None:
+            raise InputError("--reference and --style-seed both set every face's style: give one of them")
         if self.auto.per_face and self.recipe is not None:
             raise InputError(f"a recipe re-applies its own edit, face by face; {self.auto.flags()} would choose a new "
                              "one: give one or the other")
@@ -166,12 +175,12 @@ def load_generator_for(run=None, generator=None, device="cpu"):
 
 
 def load_directions_for(G, run=None, method="svd", space="w", directions=None, tags=(), tagger="demo",
-                        seed: int = 0, include=()):
+                        seed: int = 0, include=(), fit: bool = True):
     """The directions to edit with, and the file they came from.
 
     `directions` (a DirectionSet or a path) wins; otherwise the run's <method>-<space> directions,
-    fitted and saved first when missing (`latentedit.pipeline.fit.ensure_directions`, which also
-    says why a tag has none); `include` names tags to fit even if the tag filter drops them
+    with `fit` fitted and saved first when missing (`latentedit.pipeline.fit.ensure_directions`,
+    which also says why a tag has none; without it, a one-line error naming fit-directions); `include` names tags to fit even if the tag filter drops them
     (refits). Unnamed sets (sefa, pca) are named for `tags` by labelling. Every returned set
     carries the spread of the codes (`with_spread`), which default strengths need.
     """
@@ -187,7 +196,7 @@ def load_directions_for(G, run=None, method="svd", space="w", directions=None, t
         named = method not in UNNAMED_METHODS
         extra = {"include": list(include)} if include and named else {}
         ds, path = ensure_directions(run, method, space, tags=tags if named else None, tagger=tagger, generator=G,
-                                     **extra)
+                                     fit=fit or bool(extra), **extra)
     else:
         raise RunError("edits need directions: give a RUN (made by latentedit sample) or a direction file")
 
@@ -208,7 +217,7 @@ def open_session(run, req, tags, seed: int, batch_size: int):
     """(EditSession, direction file, generator source) for a request of edit or video."""
     G, source = load_generator_for(run, req.generator, device=req.device)
     ds, path = load_directions_for(G, run, req.method, req.space, req.directions, tags, req.tagger, seed=seed,
-                                   include=req.include)
+                                   include=req.include, fit=req.fit)
     session = EditSession(G, ds, device=req.device, batch_size=batch_size, run=run)
     return session, path, source
 
@@ -232,7 +241,7 @@ def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> E
     and gets a random style seeded by `seed`. Before and after images use the same content.
     """
     req = make_request(EditRequest, request, options)
-    recipe = None if req.recipe is None else recipes.load(req.recipe)
+    given, recipe = req.recipe, None if req.recipe is None else recipes.load(req.recipe)
     if recipe is not None:
         req = recipes.as_request(recipe, req)
     spec = req.spec  # the checks that need no directions: something to add, no tag both added and removed
@@ -256,18 +265,17 @@ def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> E
         edits, faces = [session.resolve(e) for e in recipes.R.sweep_edits(recipe)], list(recipe.faces)
         labels = [recipes.face_label(i, f) for i, f in enumerate(faces)]
         source = {"run": None if run is None else str(run.path),
-                  "recipe": None if isinstance(req.recipe, recipes.R.Recipe) else str(req.recipe)}
-    else:  # --keep auto / --layers auto: chosen by measuring on the run's samples
-        chosen, auto = choose_edit(session, run, spec, req.auto, req.seed, req.tagger)
-        edits = [chosen] if req.sweep is None else session.sweep_edits(chosen, req.sweep)
+                  "recipe": None if isinstance(given, recipes.R.Recipe) else str(given)}
+    else:
         faces, labels, source = recipes.request_faces(run, G, req, inputs, req.style_encoder or gen_source)
     content, codes = recipes.face_batch(G, faces, run, session.directions.space, recipes.input_images(inputs))
     content = content.to(dev)
-    personal = None
-    if req.auto.per_face:  # the tagger fits the edit to each face: a chain of edits per face
-        chains, personal = per_face(session, run, req.auto, content, codes, edits[0], req.tagger)
-        faces = [replace(f, steps=tuple(recipes.R.step_from_edit(session.spelled(e)) for e in chain))
-                 for f, chain in zip(faces, chains)]
+    if recipe is None:  # --keep/--layers auto on the run's samples, then --per-sample/--hold on these faces
+        auto = auto_edit(session, spec, req.auto, tagger=req.tagger, run=run, faces=(content, codes), seed=req.seed)
+        edits = [auto.edit] if req.sweep is None else session.sweep_edits(auto.edit, req.sweep)
+        if auto.chains is not None:  # a chain of edits per face
+            faces = [replace(f, steps=tuple(recipes.R.step_from_edit(session.spelled(e)) for e in chain))
+                     for f, chain in zip(faces, auto.chains)]
 
     before = session.decode(content, codes)
     edited = [_edited(session, codes, faces, e) for e in edits]
@@ -277,9 +285,7 @@ def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> E
     grid = images.grid(columns.reshape(-1, *before.shape[1:]), len(labels), len(pairs) + 1)
     record = _record(req, session, path, gen_source, pairs, edits[0], source)
     if auto is not None:
-        record["auto"] = auto
-    if personal is not None:
-        record["per_face"] = personal
+        record.update(auto.record)
     result = EditResult(before, after, np.asarray(codes), np.stack(edited), pairs, labels, grid, record,
                         recipes=recipes.image_recipes(edits, session, path, faces))
     if out is not None:

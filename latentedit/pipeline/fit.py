@@ -1,6 +1,7 @@
 """Fitting a run's directions: loaded from RUN/directions when present, else fitted and saved.
 
-`fit-directions` tags a run that has no tags; `edit` and `report` fit the directions they need.
+`fit-directions` tags a run that has no tags and fits; `report` and the studio fit the directions
+they need; `edit` and `video` fit only when asked (`--fit`), and otherwise name the command.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from .tag import ensure_tags
 
 
 def ensure_directions(run, method: str, space: str = "w", tags=None, tagger="demo", generator=None,
-                      refit: bool = False, progress: bool = True, only: bool = False, **params):
-    """The run's `method` directions: loaded from RUN/directions when present, else fitted and saved.
+                      refit: bool = False, progress: bool = True, only: bool = False, fit: bool = True, **params):
+    """The run's `method` directions: loaded from RUN/directions when present, else (with `fit`)
+    fitted and saved; without `fit`, missing directions are a one-line DirectionError that names
+    the `latentedit fit-directions` command.
 
     Returns (DirectionSet, path). Every tag that passes the filter is fitted, so the file serves
     later edits too; a requested tag that is unknown or was filtered out raises a TagError that
@@ -33,8 +36,13 @@ def ensure_directions(run, method: str, space: str = "w", tags=None, tagger="dem
             ds = DirectionSet.load(path, generator_fingerprint=run.fingerprint)
         except DirectionError:
             ds = None
-        if ds is not None and (tags is None or set(tags) <= set(ds.names)):
-            return ds, path
+        if ds is not None and (tags is None or set(tags) <= set(ds.names) or not fit):
+            return ds, path  # without `fit`, a tag the set lacks is explained where it is used
+    if not fit:
+        extra = "".join(f" --{k.replace('_', '-')} {v}" for k, v in sorted(params.items()) if k != "include")
+        raise DirectionError(f"{run.path} has no {method} directions in {space}-space; fit them with "
+                             f"latentedit fit-directions {run.path} --method {method} --space {space}{extra} "
+                             f"(or edit with --fit)")
     with run.lock():  # one writer per run: tagging and saving directions are not interleaved with another
         needs = estimator_class(method)
         G = generator_for_run(run, generator) if needs.requires_generator else generator

@@ -38,12 +38,14 @@ UNPAIRED_REACHED_SCORE = 0.9   # an unpaired edit's added tag (it has no other v
 PROBE_MARGIN = 0.1  # a probe's tag reads 'unsure' within 0.1 of the threshold: a drift across it is no change
 
 
-def edit_label(edit) -> str:
-    """'+long_hair -short_hair [coarse] keep black_hair' : a readable name for an Edit."""
+def edit_label(edit, session=None) -> str:
+    """'+long_hair -short_hair [coarse] keep black_hair' : a readable name for an edit (its layers by
+    group name when `session` knows them as one)."""
     parts = [("+" if (s is None and t not in edit.opposite) or (s is not None and s >= 0) else "-") + t
              for t, s in edit.terms]
-    if edit.layers is not None:
-        parts.append(f"[{edit.layers if isinstance(edit.layers, str) else ','.join(map(str, edit.layers))}]")
+    layers = edit.layers if session is None else session.layers_spec(edit.layers)
+    if layers is not None:
+        parts.append(f"[{layers if isinstance(layers, str) else ','.join(map(str, layers))}]")
     if edit.keep:
         parts.append("keep " + ",".join(edit.keep))
     return " ".join(parts)
@@ -79,7 +81,7 @@ class EditProbe:
         changed = None if self.change_fn is None else self.change_fn(self.before, after)
         skip = self.related(edit)
         names = [a for a in self.before if a not in skip]
-        return edit_effects(label or edit_label(edit), self.before, after, self.target(edit), changed, names)
+        return edit_effects(label or edit_label(edit, self.session), self.before, after, self.target(edit), changed, names)
 
 
 def run_probe_batch(run, G, space: str, n: int = DEFAULT_PROBE_SAMPLES, seed: int = 0):

@@ -102,7 +102,7 @@ def as_request(recipe: R.Recipe, req):
                    sub_strength=-strengths[sub[0]] if sub else None, layers=recipe.layers,
                    keep=tuple(recipe.keep), method=recipe.directions.method, space=recipe.directions.space,
                    sweep=None if recipe.sweep is None else tuple(col[0] for col in recipe.sweep),
-                   samples=None, ids=None, reference=None, style_seed=None)
+                   samples=None, ids=None, reference=None, style_seed=None, recipe=None)
 
 
 def strength_pair(edit) -> tuple[float, float]:

@@ -27,20 +27,20 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 
 import numpy as np
 
 from ..directions import METHODS
 from ..editing import EditSession, EditSpec
-from ..editing.auto import choose, per_sample
 from ..errors import TagError
 from ..scoring.sideeffects import SideEffectTable, edit_effects, side_effect_table, tag_reads
 from ..stats import TAG_THRESHOLD
 from ..world.batch_readout import ATTRIBUTES as TRUE_ATTRIBUTES, changes as true_changes
 from ..world.readout import tag_attribute
-from .autoedit import hold_faces
+from .autoedit import AutoOptions, auto_edit
 from .pair_edits import directions_for
-from .probes import DEFAULT_PROBE_SAMPLES, edit_label, exclusive_tags, run_probe_batch, tagger_probe, tagger_reached
+from .probes import DEFAULT_PROBE_SAMPLES, edit_label, exclusive_tags, run_probe_batch, tagger_probe
 
 __all__ = ["GOAL_SUCCESS", "GOAL_SIDE", "MODES", "mode_command", "run_stages", "side_effects", "evaluate_modes",
            "verdict", "z_method", "best_source", "best_images", "shown_tags", "tagger_of", "side_effect_csvs", "verdict_csv", "report_csvs"]
@@ -200,31 +200,34 @@ def evaluate_modes(ctx) -> dict:
             continue
         e = ctx.doc["edits"][ranked[0]][name]
         edit = EditSpec.paired(e["add"], e["sub"])
-        rows, each_of = {}, {}
+        modes = {}
         for mode, options in MODES.items():
             options = dict(options)
             space = "z" if options.pop("z", False) else "w"
-            method = ranked[0] if space == "w" else z_method(ranked[0])
-            each, held = options.pop("per_sample", False), options.pop("hold", False)
+            modes[mode] = (ranked[0] if space == "w" else z_method(ranked[0]), space, AutoOptions(**options))
+        # one auto_edit per choice: the modes that differ only in per sample / hold share its faces
+        union = {}
+        for method, space, auto in modes.values():
+            k, u = (method, space, auto.keep, auto.layers), union.get((method, space, auto.keep, auto.layers), auto)
+            union[k] = replace(u, per_sample=u.per_sample or auto.per_sample, hold=u.hold or auto.hold)
+        made, rows = {}, {}
+        for mode, (method, space, auto) in modes.items():
             probe = probe_of(method, space)
             session, codes = probe.session, ctx.batch.z if space == "z" else ctx.batch.w
-            chosen, choices = choose(session, session.resolve(edit), probe, **options)
-            extra = {}
-            if each:  # each face at the smallest multiple at which the tagger sees the added tag
-                key = (method, space, chosen)
-                if key not in each_of:  # the modes with and without hold share it
-                    each_of[key] = per_sample(session, ctx.batch.content, codes, chosen,
-                                              tagger_reached(tagger, chosen, ctx.run))
-                result = each_of[key]
-                after, extra = result.images, {"per_sample": result.to_dict()}
-                if held:  # then each face stepped back along the tags the tagger sees moved
-                    h, _ = hold_faces(session, ctx.run, tagger, ctx.batch.content, codes, result.codes,
-                                      result.images, chosen)
-                    after, extra = h.images, {**extra, "hold": h.to_dict()}
+            k = (method, space, auto.keep, auto.layers)
+            if k not in made:
+                made[k] = auto_edit(session, edit, union[k], tagger=tagger, run=ctx.run, probe=probe,
+                                    faces=(ctx.batch.content, codes))
+            result = made[k]
+            chosen, choices = result.edit, result.choices
+            if auto.hold:  # each face at its multiple, then stepped back along the tags the tagger sees moved
+                after, extra = result.held.images, {"per_sample": result.each.to_dict(), "hold": result.held.to_dict()}
+            elif auto.per_sample:  # each face at the smallest multiple at which the tagger sees the added tag
+                after, extra = result.each.images, {"per_sample": result.each.to_dict()}
             else:
-                after = session.render(ctx.batch.content, codes, chosen)
+                after, extra = session.render(ctx.batch.content, codes, chosen), {}
             ctx.mode_images.setdefault(name, {})[mode] = after
-            rows[mode] = {"method": method, "space": space, "edit": chosen.to_dict(), "label": edit_label(chosen),
+            rows[mode] = {"method": method, "space": space, "edit": chosen.to_dict(), "label": edit_label(chosen, session),
                           "command": mode_command(ctx.run.path, e, method, MODES[mode], ctx.req.seed),
                           "strengths": [float(s) for s in chosen.strengths],
                           "choices": [c.to_dict() for c in choices],

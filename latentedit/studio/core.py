@@ -21,12 +21,11 @@ import torch
 from ..directions.label import label_directions
 from ..editing import Edit, EditSession, with_spread
 from ..editing import recipe as rc
-from ..editing.auto import choose
 from ..errors import AssetError, CheckpointError, InputError, RunError, unknown_name_message
 from ..images import to_uint8
 from ..models.batched import decode
 from ..models.checkpoint import fingerprint, generator_for_run
-from ..pipeline.autoedit import hold_faces
+from ..pipeline.autoedit import AutoOptions, auto_edit
 from ..pipeline.faces import face_codes
 from ..pipeline.fit import ensure_directions
 from ..pipeline.probes import run_probe_batch, tagger_probe
@@ -359,7 +358,9 @@ class Studio:
 
     def _controls(self, state: EditState, terms, layers, keep) -> tuple[EditState, list[str]]:
         """`state` with the sliders, layers and keep tags that make an edit of these terms."""
-        a, b = self.strengths(state.method, state.space)
+        session = self.session(state.method, state.space)
+        a, b = session.defaults
+        layers = session.layers_spec(layers) if isinstance(layers, (tuple, list)) else layers  # a group by name
         values, missing = sl.values_from_terms(self.specs(state.method, state.space), terms, a, b)
         notes = [f"the {t!r} strength is not on a slider" for t in missing]
         if layers is None:
@@ -388,9 +389,10 @@ class Studio:
             if self._probe[0] != (n, state.space):
                 self._probe = ((n, state.space), run_probe_batch(self.run, self.G, state.space, n=n, seed=0))
             probe = tagger_probe(session, *self._probe[1], self.tagger, self.run)
-            chosen, choices = choose(session, edit, probe, keep=keep, layers=layers)
-        new, notes = self._controls(state, chosen.terms, session.layers_spec(chosen.layers), chosen.keep)
-        return new, [c.reason for c in choices] + notes
+            chosen = auto_edit(session, edit, AutoOptions(keep=keep, layers=layers), tagger=self.tagger, run=self.run,
+                               probe=probe)
+        new, notes = self._controls(state, chosen.edit.terms, chosen.edit.layers, chosen.edit.keep)
+        return new, [c.reason for c in chosen.choices] + notes
 
     def hold(self, face: rc.Face, state: EditState) -> tuple[EditState, list[str]]:
         """The controls with a hold correction for this face (`editing.auto.hold`, as `latentedit edit
@@ -405,10 +407,8 @@ class Studio:
             raise InputError(f"hold needs the tagger to read the added tag {edit.add[0]!r}, which it does not have")
         session = self.session(state.method, state.space)
         with self.lock:
-            content, code = self.face_tensors(face, state.space)
-            edited = session.apply(code, edit)
-            held, _ = hold_faces(session, self.run, self.tagger, content, code, edited,
-                                 session.decode(content, edited), edit)
+            held = auto_edit(session, edit, AutoOptions(hold=True), tagger=self.tagger, run=self.run,
+                             faces=self.face_tensors(face, state.space)).held
         moved, correction, left = held.moved_before[0], held.corrections[0], held.moved_after[0]
         if not moved:
             return replace(state, hold=None), ["hold: the tagger sees no other tag moved; nothing to correct"]
