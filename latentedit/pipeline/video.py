@@ -324,8 +324,9 @@ def edit_video(in_path=None, run=None, request: VideoRequest | None = None, **op
     settings = {"track": req.track, "first_box": None if req.crop is None else list(req.crop)}
     if recipe is not None:
         face = recipes.one_face(recipe)
-        if req.crop is None and req.track and face.content.tracking is not None:
-            settings = dict(face.content.tracking)  # re-apply the recipe's own face boxes
+        tracking = getattr(face.content, "tracking", None)  # video contents have one
+        if req.crop is None and req.track and tracking is not None:
+            settings = dict(tracking)  # re-apply the recipe's own face boxes
         req = replace(req, method=recipe.directions.method, space=recipe.directions.space, add=(), sub=())
         tags = recipes.edit_tags(recipe)
     else:
@@ -358,8 +359,9 @@ def edit_video(in_path=None, run=None, request: VideoRequest | None = None, **op
     if demo is not None:
         demo["frames"] = info["frames"]
     content = recipes.video_content(in_path, settings, demo)
-    made = R.from_edit(edit, session.strengths(edit), fingerprint(G), recipes.identity(session, path),
-                       [R.Face(style, content, steps=steps)])
+    resolved, layers_as = recipes.resolved(session, edit)
+    made = R.from_edit(resolved, fingerprint(G), recipes.identity(session, path),
+                       [R.Face(style=style, content=content, steps=steps)], layers_as=layers_as)
     recipe_path = atomic_write_bytes(out.with_name(f"{out.stem}.recipe.json"), R.to_json(made).encode())
     strengths = dict(zip([t for t, _ in edit.terms], session.strengths(edit)))
     add = [t for t, _ in edit.terms if t not in edit.opposite]
