@@ -90,7 +90,7 @@ JsonObject = Annotated[dict[str, Any], BeforeValidator(_plain)]
 Row = Annotated[tuple[Number, ...], Field(min_length=1)]
 Code = Annotated[Union[Annotated[Row, Tag("row")], Annotated[tuple[Row, ...], Field(min_length=1), Tag("rows")]],
                  Discriminator(_code_shape), AfterValidator(_rows_alike)]
-LayerGroup = Literal["all", "coarse", "middle", "fine"]
+LayerGroup = Literal[LAYER_GROUP_NAMES]
 Layers = Union[Annotated[Union[Annotated[LayerGroup, Tag("group")],
                                Annotated[tuple[Count, ...], Field(min_length=1), AfterValidator(_increasing),
                                          Tag("indices")]],
@@ -169,6 +169,7 @@ class RecipeEdit(_Model):
         return EditSpec(self.terms, self.layers, self.keep, self.opposite)
 
     def with_strengths(self, strengths) -> "RecipeEdit":
+        """The same edit with these strengths, one per term (a sweep's column)."""
         return self.model_copy(update={"terms": tuple((t, float(s)) for (t, _), s in zip(self.terms, strengths,
                                                                                         strict=True))})
 
@@ -307,9 +308,7 @@ def _version_for(faces) -> int:
 
 # --------------------------------------------------------------------------- errors
 
-_FIELDS = {name for model in (DirectionIdentity, RecipeEdit, SampleStyle, SeedStyle, CodeStyle, RunInputContent,
-                              DemoSelfieContent, FileContent, VideoContent, DemoVideoContent, Face, Recipe)
-           for name in model.model_fields}
+_FIELDS = {name for model in _Model.__subclasses__() for name in model.model_fields}
 
 
 def recipe_error(error: ValidationError) -> RecipeError:
@@ -353,17 +352,13 @@ def from_json(text: str | bytes) -> Recipe:
         raise recipe_error(e) from None
 
 
-def to_dict(recipe: Recipe) -> dict:
-    """The recipe as plain JSON values, keys in the documented order."""
-    return recipe.model_dump(mode="json")
-
-
 def to_json(recipe: Recipe, compact: bool = False) -> str:
     """Canonical JSON text of a recipe: ASCII, indented with innermost lists on one line and a final
     newline, or with `compact` one line without spaces (what PNGs carry)."""
+    plain = recipe.model_dump(mode="json")  # keys in the declared order
     if compact:
-        return json.dumps(to_dict(recipe), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    return _dumps(to_dict(recipe)) + "\n"
+        return json.dumps(plain, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    return _dumps(plain) + "\n"
 
 
 def _dumps(value, indent: str = "") -> str:

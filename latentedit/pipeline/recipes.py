@@ -9,7 +9,6 @@ generator and directions (their identity, `check`), the starting styles a reques
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -18,21 +17,13 @@ from ..editing import recipe as R
 from ..editing.edit import Edit
 from ..errors import InputError
 from ..models.checkpoint import fingerprint
+from ..world.assets import sha256_file
 
 __all__ = ["identity", "check", "load", "save", "read_png", "png_bytes", "sha256_file", "resolved", "seed_style",
            "reference_style", "video_content", "edit_tags", "one_face"]
 
 
 DEFAULT_SAMPLES = 8  # run samples an edit takes when it names neither --samples nor --ids
-
-
-def sha256_file(path) -> str:
-    """sha256 of a file's bytes, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def png_bytes(image: np.ndarray, recipe: R.Recipe | None) -> bytes:
