@@ -155,7 +155,8 @@ def test_faces_whose_steps_mix_w_and_w_plus_are_refused(linear, G):
     session = EditSession(G, linear)
     codes = np.zeros((2, G.style_dim), np.float32)
     terms = (("long_hair", 1.0),)
-    faces = [R.Face(R.Style("sample", sample_id=i), R.Content("run_input", input_id=i), steps=(R.Step(terms, layers),))
+    faces = [R.Face(style=R.SampleStyle(sample_id=i), content=R.RunInputContent(input_id=i),
+                    steps=(R.RecipeEdit(terms=terms, layers=layers, keep=(), opposite=()),))
              for i, layers in enumerate(("coarse", None))]
     with pytest.raises(InputError, match=r"^these faces' steps mix w and W\+ edits; edit them separately$"):
         _edited(session, codes, faces, Edit(terms))
@@ -164,8 +165,8 @@ def test_faces_whose_steps_mix_w_and_w_plus_are_refused(linear, G):
 
 
 def test_per_sample_and_hold_on_new_selfies_and_their_limits(tmp_path, selfie_dir, tagger):
-    from latentedit.editing import recipe as R
     from latentedit.pipeline.edit import edit
+    from latentedit.pipeline.recipes import load
 
     result = edit(selfie_dir, add="closed_eyes", auto=AutoOptions(per_sample=True, hold=True), directions=_demo_set(tmp_path),
                   tagger=tagger, out=tmp_path / "e")
@@ -175,7 +176,7 @@ def test_per_sample_and_hold_on_new_selfies_and_their_limits(tmp_path, selfie_di
     label = result.labels[0]
     edit(recipe=tmp_path / "e" / "after" / f"{label}.png", inputs=selfie_dir, out=tmp_path / "again",
          directions=_demo_set(tmp_path))
-    first, again = (R.load(tmp_path / d / "recipe.json").faces[0] for d in ("e", "again"))
+    first, again = (load(tmp_path / d / "recipe.json").faces[0] for d in ("e", "again"))
     assert again.steps == first.steps
     png = f"after/{label}.png"
     assert (tmp_path / "again" / png).read_bytes() == (tmp_path / "e" / png).read_bytes()
@@ -286,6 +287,7 @@ def test_edit_per_sample_and_hold_give_each_face_its_steps_and_its_recipe_remake
     from cli.edit import _per_face_lines
     from latentedit.editing import recipe as R
     from latentedit.pipeline.edit import EditRequest, edit
+    from latentedit.pipeline.recipes import load
 
     req = EditRequest(add=("long_hair",), sub=("short_hair",), method="linear",
                       auto=AutoOptions(per_sample=True, hold=True), samples=6, fit=True, seed=1, tagger=tagger, out=tmp_path / "e")
@@ -293,8 +295,8 @@ def test_edit_per_sample_and_hold_give_each_face_its_steps_and_its_recipe_remake
     record = json.loads((tmp_path / "e" / "edit.json").read_text())
     each, held = record["per_face"]["per_sample"], record["per_face"]["hold"]
     a, b = record["strength"], record["sub_strength"]
-    recipe = R.load(tmp_path / "e" / "recipe.json")
-    assert recipe.version == 2 and recipe.terms == (("long_hair", a), ("short_hair", -b))  # the edit as asked
+    recipe = load(tmp_path / "e" / "recipe.json")
+    assert recipe.version == 2 and recipe.edit.terms == (("long_hair", a), ("short_hair", -b))  # the edit as asked
     session = EditSession(truth_run_generator(truth_run), DirectionSet.load(truth_run.directions_path("linear", "w")))
     for i, face in enumerate(recipe.faces):
         f = each["factors"][i]
@@ -327,9 +329,9 @@ def test_edit_per_sample_and_hold_give_each_face_its_steps_and_its_recipe_remake
     # a face's PNG re-applies its own steps, the before PNG the unedited face; the same bytes
     assert any(held["corrections"])  # some face was corrected, so its PNG carries two steps
     label = result.labels[int(np.argmax([len(c) for c in held["corrections"]]))]
-    assert R.load(tmp_path / "e" / "before" / f"{label}.png").faces[0].steps is None
+    assert load(tmp_path / "e" / "before" / f"{label}.png").faces[0].steps is None
     again = edit(truth_run.path, recipe=tmp_path / "e" / "after" / f"{label}.png", out=tmp_path / "again")
-    assert again.record.get("per_face") is None and R.load(tmp_path / "again" / "recipe.json").faces[0].steps
+    assert again.record.get("per_face") is None and load(tmp_path / "again" / "recipe.json").faces[0].steps
     png = f"after/{label}.png"
     assert (tmp_path / "again" / png).read_bytes() == (tmp_path / "e" / png).read_bytes()
     with pytest.raises(InputError, match=r"^--per-sample and --hold would fit the edit to each face; a --sweep "

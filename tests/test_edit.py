@@ -190,7 +190,7 @@ def test_edit_defaults_and_inputs_folder(tiny_run, tmp_path, selfie_dir):
 
 def test_edit_output_is_atomic(tiny_run, tmp_path, monkeypatch):
     run, G, _ = tiny_run
-    import latentedit.editing.recipe
+    import latentedit.pipeline.recipes
 
     calls = []
 
@@ -200,7 +200,7 @@ def test_edit_output_is_atomic(tiny_run, tmp_path, monkeypatch):
             raise OSError("disk full")
         return b"png"
 
-    monkeypatch.setattr(latentedit.editing.recipe, "png_bytes", failing_png)
+    monkeypatch.setattr(latentedit.pipeline.recipes, "png_bytes", failing_png)
     with pytest.raises(OSError):
         edit(run.path, add="long_hair", method="linear", samples=2, generator=G, out=tmp_path / "edit")
     assert list(tmp_path.iterdir()) == []

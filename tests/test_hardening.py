@@ -447,6 +447,27 @@ def test_os_errors_are_one_line_with_the_path_and_what_to_do(case, tmp_path, tin
             assert not list((out / "samples").iterdir())  # no half-written shard left behind
 
 
+@pytest.mark.parametrize("kind", ["json", "png"])
+def test_edit_recipe_nested_100000_deep_is_one_line(kind, tmp_path):
+    """Before: a recipe .json or PNG chunk nested 100,000 levels deep ended in RecursionError ("internal error")."""
+    from PIL import PngImagePlugin
+
+    deep = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / f"deep.{kind}"
+    if kind == "json":
+        path.write_text(deep)
+    else:
+        info = PngImagePlugin.PngInfo()
+        info.add_text("latentedit-recipe", deep)
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(path, pnginfo=info)
+    r = cli("edit", tmp_path, "--recipe", path, "--out", tmp_path / "out")
+    assert r.returncode == 2
+    where = f"{path}: " if kind == "json" else ""
+    assert first_line(r.stderr) == (f"error: {where}recipe is not valid JSON: nested too deeply (recursion limit "
+                                    "exceeded at line 1 column 202)")
+    assert not (tmp_path / "out").exists()
+
+
 def test_debug_shows_the_traceback(tmp_path):
     r = cli("sample", "--device", "tpu", "--out", tmp_path / "run", "--debug")
     assert r.returncode == 1

@@ -158,10 +158,10 @@ def test_seed_styles_and_truncation_toward_the_mean():
     assert np.array_equal(z, np.random.default_rng(3).standard_normal((1, G.latent_dim)).astype(np.float32)[0])
     with torch.inference_mode():
         w = G.mapping(torch.from_numpy(z[None]))[0].numpy()
-    assert np.array_equal(style_code(G, rc.Style("seed", seed=3, truncation=1.0)), w)
+    assert np.array_equal(style_code(G, rc.SeedStyle(seed=3, index=0, truncation=1.0)), w)
     mean = mean_w(G)
-    assert np.allclose(style_code(G, rc.Style("seed", seed=3, truncation=0.0)), mean, atol=1e-6)
-    half = style_code(G, rc.Style("seed", seed=3, truncation=0.5))
+    assert np.allclose(style_code(G, rc.SeedStyle(seed=3, index=0, truncation=0.0)), mean, atol=1e-6)
+    half = style_code(G, rc.SeedStyle(seed=3, index=0, truncation=0.5))
     assert np.allclose(half, (mean + 0.5 * (w - mean)).astype(np.float32), atol=1e-6)
     with torch.inference_mode():
         direct = G.mapping(torch.from_numpy(np.random.default_rng(0).standard_normal((4096, G.latent_dim))
@@ -197,7 +197,7 @@ def test_studio_model_edits_measures_and_round_trips(studio_model):
 
     st = studio_model
     face = st.sample_face(4)
-    assert face.content == rc.Content("run_input", input_id=1)
+    assert face.content == rc.RunInputContent(input_id=1)
     plain = st.render(face, EditState("svd", {}))
     assert plain.edit is None and np.array_equal(plain.image, plain.before)
     state = EditState("svd", {HAIR: 1.0, "tag:smile": 0.4}, layers="range", layer_range=(3, 0), keep=("blush",))
@@ -220,7 +220,7 @@ def test_studio_model_edits_measures_and_round_trips(studio_model):
     assert np.array_equal(st.render(face, back, meter=False).image, frame.image)
     # a random style pulled all the way to the mean is the mean face
     seeded = st.seed_face(face, 5, 0.0)
-    assert seeded.content == face.content and seeded.style == rc.Style("seed", seed=5, index=0, truncation=0.0)
+    assert seeded.content == face.content and seeded.style == rc.SeedStyle(seed=5, index=0, truncation=0.0)
     with pytest.raises(InputError, match="creativity \\(truncation\\) must be between 0 and 1, got 1.5"):
         st.seed_face(face, 5, 1.5)
     # PCA components: one slider each, labelled with the tags they move most (+: up with the slider)
@@ -361,6 +361,7 @@ def test_studio_in_a_real_browser(studio_server, demo_run, tmp_path):
     from playwright.sync_api import sync_playwright
 
     from latentedit.editing import recipe as rc
+    from latentedit.pipeline.recipes import load, read_png
     from latentedit.studio.sliders import slider_id
     from latentedit.studio.browser import launch_chromium, meter_rows, move_slider, open_page, shown_image, wait_status
 
@@ -398,8 +399,8 @@ def test_studio_in_a_real_browser(studio_server, demo_run, tmp_path):
             saved_png = Path(page.text_content("#status").split("saved ", 1)[1].strip())
             assert saved_json.parent == saved_png.parent == out
             assert np.array_equal(np.asarray(Image.open(saved_png).convert("RGB")), after)
-            recipe = rc.load(saved_json)
-            assert rc.read_png(saved_png) == recipe and recipe.faces[0].style.sample_id == 7
+            recipe = load(saved_json)
+            assert read_png(saved_png) == recipe and recipe.faces[0].style.sample_id == 7
             cli = Path(sys.executable).with_name("latentedit")
             for src in (saved_json, saved_png):
                 dest = tmp_path / f"cli-{src.suffix[1:]}"

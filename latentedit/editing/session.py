@@ -121,11 +121,6 @@ class EditSession:
         groups = layer_groups(self.layer_names)
         return next((g for g in GROUPS if groups[g] and tuple(groups[g]) == tuple(layers)), tuple(layers))
 
-    @staticmethod
-    def spelled(edit: Edit) -> EditSpec:
-        """The edit as a recipe writes it: its exact strengths, its layers as W+ indices."""
-        return EditSpec(edit.terms, edit.layers, edit.keep, edit.opposite)
-
     def default_ratios(self, edit) -> tuple[float, ...]:
         """Each term's default strength over the first term's (unscaled), for sweeps from 0."""
         a, b = default_strengths(self.directions.method)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -274,7 +274,7 @@ def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> E
         auto = auto_edit(session, spec, req.auto, tagger=req.tagger, run=run, faces=(content, codes), seed=req.seed)
         edits = [auto.edit] if req.sweep is None else session.sweep_edits(auto.edit, req.sweep)
         if auto.chains is not None:  # a chain of edits per face
-            faces = [replace(f, steps=tuple(recipes.R.step_from_edit(session.spelled(e)) for e in chain))
+            faces = [f.model_copy(update={"steps": tuple(recipes.R.RecipeEdit.of(e) for e in chain)})
                      for f, chain in zip(faces, auto.chains)]
 
     before = session.decode(content, codes)
@@ -355,11 +355,11 @@ def _files(result: EditResult) -> dict:
                              "after": [[None] * len(result.labels)] * len(result.strengths)}
     for i, label in enumerate(result.labels):
         before.append(f"before/{label}.png")
-        files[before[-1]] = recipes.R.png_bytes(result.before[i], rec["before"][i])
+        files[before[-1]] = recipes.png_bytes(result.before[i], rec["before"][i])
         for k in range(len(result.strengths)):
             after.append(f"after/{label}-{k:02d}.png" if sweep else f"after/{label}.png")
-            files[after[-1]] = recipes.R.png_bytes(result.after[k, i], rec["after"][k][i])
-    files["grid.png"] = recipes.R.png_bytes(result.grid, rec["all"])
+            files[after[-1]] = recipes.png_bytes(result.after[k, i], rec["after"][k][i])
+    files["grid.png"] = recipes.png_bytes(result.grid, rec["all"])
     if rec["all"] is not None:
         files["recipe.json"] = recipes.R.to_json(rec["all"])
     buf = io.BytesIO()

@@ -1,29 +1,106 @@
-"""Recipes in the commands: what `edit` and `video` record, and how they re-apply one.
+"""Recipes in the commands: recipe files and PNGs, what `edit` and `video` record, how they re-apply one.
 
-The recipe format and its checks live in `latentedit.editing.recipe` (pure); this module ties a
-recipe to the things a command has open: the session's generator and directions (their
-identity, `check`), the starting styles a request names (`--style-seed`, `--reference`) and the
-content of a video (`video_content`).
+The recipe format and its checks live in `latentedit.editing.recipe` (pure: models and JSON text);
+this module reads and writes recipes (`load`: a .json file or a PNG's "latentedit-recipe" tEXt
+chunk; `save`, `png_bytes`) and ties a recipe to the things a command has open: the session's
+generator and directions (their identity, `check`), the starting styles a request names
+(`--style-seed`, `--reference`) and the content of a video (`video_content`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..editing import Edit, recipe as R
+import numpy as np
+
+from ..editing import recipe as R
+from ..editing.edit import Edit
 from ..errors import InputError
 from ..models.checkpoint import fingerprint
+from ..world.assets import sha256_file
 
-__all__ = ["identity", "check", "load", "seed_style", "reference_style", "video_content", "edit_tags",
-           "one_face"]
+__all__ = ["identity", "check", "load", "save", "read_png", "png_bytes", "sha256_file", "seed_style",
+           "reference_style", "video_content", "edit_tags", "one_face"]
 
 
 DEFAULT_SAMPLES = 8  # run samples an edit takes when it names neither --samples nor --ids
 
 
+def png_bytes(image: np.ndarray, recipe: R.Recipe | None) -> bytes:
+    """PNG bytes of a uint8 HxWx3 image carrying `recipe` (compact JSON) in a tEXt chunk.
+
+    Deterministic (no timestamps; same settings as latentedit.images.encode_png).
+    """
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    info = None
+    if recipe is not None:
+        info = PngImagePlugin.PngInfo()
+        info.add_text(R.PNG_KEY, R.to_json(recipe, compact=True))
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image)).save(buf, format="PNG", optimize=False, compress_level=6, pnginfo=info)
+    return buf.getvalue()
+
+
+def read_png(path) -> R.Recipe:
+    """The recipe a latentedit PNG carries; a one-line RecipeError if it has none or is no PNG."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            if img.format != "PNG":
+                raise R.RecipeError(f"{path} is a {img.format} image; recipes travel in PNGs written by latentedit "
+                                    "edit")
+            img.load()
+            text = getattr(img, "text", {}).get(R.PNG_KEY)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise R.RecipeError(f"cannot read image {path}: {e}") from None
+    if text is None:
+        raise R.RecipeError(f"{path} carries no latentedit recipe (no {R.PNG_KEY!r} text chunk); "
+                            "was it written by latentedit edit?")
+    return R.from_json(text)
+
+
+def load(spec) -> R.Recipe:
+    """A Recipe as given, or read from a .json file or from the metadata of a PNG that latentedit wrote."""
+    if isinstance(spec, R.Recipe):
+        return spec
+    path = Path(spec)
+    if not path.is_file():
+        raise R.RecipeError(f"recipe file {path} does not exist")
+    data = path.read_bytes()
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return read_png(path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as img:
+                kind = f"a {img.format} image"
+        except (UnidentifiedImageError, OSError):
+            kind = "neither JSON nor an image"
+        raise R.RecipeError(f"{path} is {kind}; a recipe is a .json file or a PNG written by latentedit edit") from None
+    try:
+        return R.from_json(text)
+    except R.RecipeError as e:
+        raise R.RecipeError(f"{path}: {e}") from None
+
+
+def save(path, recipe: R.Recipe) -> Path:
+    """Write a recipe's canonical JSON atomically."""
+    from ..io import atomic_write_text
+
+    return atomic_write_text(path, R.to_json(recipe))
+
+
 def identity(session, path=None) -> R.DirectionIdentity:
     """The identity of a session's direction set (and of the file it was read from)."""
-    return R.direction_identity(session.directions, path)
+    return R.direction_identity(session.directions, None if path is None else sha256_file(path),
+                                None if path is None else Path(path).name)
 
 
 def check(recipe: R.Recipe, session, path=None) -> None:
@@ -31,14 +108,9 @@ def check(recipe: R.Recipe, session, path=None) -> None:
     R.check_compatible(recipe, fingerprint(session.generator), identity(session, path))
 
 
-def load(spec) -> R.Recipe:
-    """A Recipe as given, or read from a .json file or a latentedit PNG."""
-    return spec if isinstance(spec, R.Recipe) else R.load(spec)
-
-
 def edit_tags(recipe: R.Recipe) -> list[str]:
     """Every tag a recipe's edit needs a direction for."""
-    return list(dict.fromkeys([t for t, _ in recipe.terms] + list(recipe.keep)))
+    return list(recipe.edit.to_spec().tags)
 
 
 def one_face(recipe: R.Recipe, what: str = "a video") -> R.Face:
@@ -52,14 +124,14 @@ def one_face(recipe: R.Recipe, what: str = "a video") -> R.Face:
     return recipe.faces[0]
 
 
-def seed_style(seed: int, index: int = 0, truncation: float = 1.0) -> R.Style:
+def seed_style(seed: int, index: int = 0, truncation: float = 1.0) -> R.SeedStyle:
     """The style row `index` of a seed gives (see the recipe format)."""
     if seed < 0:
         raise InputError(f"--style-seed must be >= 0, got {seed}")
-    return R.Style("seed", seed=int(seed), index=int(index), truncation=float(truncation))
+    return R.SeedStyle(seed=int(seed), index=int(index), truncation=float(truncation))
 
 
-def reference_style(reference, encoder_source, device="cpu") -> R.Style:
+def reference_style(reference, encoder_source, device="cpu") -> R.CodeStyle:
     """The style code an anime reference image encodes to (GNR's G_B2A style encoder), as a recipe style.
 
     encoder_source: "demo" or the checkpoint holding G_B2A_ema (normally the generator's own file).
@@ -71,16 +143,16 @@ def reference_style(reference, encoder_source, device="cpu") -> R.Style:
         raise InputError(f"reference image {path} does not exist")
     encoder = load_style_encoder(encoder_source, device=device)
     z = encode_style(encoder, path)
-    return R.Style("code", space="z", code=tuple(float(x) for x in z),
-                   source={"reference": path.name, "reference_sha256": R.sha256_file(path)})
+    return R.CodeStyle(space="z", code=tuple(float(x) for x in z),
+                       source={"reference": path.name, "reference_sha256": sha256_file(path)})
 
 
-def video_content(path, tracking: dict, demo: dict | None = None) -> R.Content:
+def video_content(path, tracking: dict, demo: dict | None = None):
     """The content of a video: the demo world's (demo = {"seed", "frames"}) or a file, by its sha256."""
     if demo is not None:
-        return R.Content("demo_video", seed=int(demo["seed"]), frames=int(demo["frames"]), tracking=tracking)
+        return R.DemoVideoContent(seed=int(demo["seed"]), frames=int(demo["frames"]), tracking=tracking)
     path = Path(path)
-    return R.Content("video", sha256=R.sha256_file(path), name=path.name, tracking=tracking)
+    return R.VideoContent(sha256=sha256_file(path), name=path.name, tracking=tracking)
 
 
 # --------------------------------------------------------------------------- edit
@@ -93,14 +165,15 @@ def as_request(recipe: R.Recipe, req):
     """
     from dataclasses import replace
 
-    strengths = dict(recipe.terms)
-    add = tuple(t for t, _ in recipe.terms if t not in recipe.opposite)
-    sub = tuple(recipe.opposite)
+    e = recipe.edit
+    strengths = dict(e.terms)
+    add = tuple(t for t, _ in e.terms if t not in e.opposite)
+    sub = tuple(e.opposite)
     if not add:
         raise InputError("this recipe only subtracts tags; latentedit edit needs at least one added tag")
     return replace(req, add=add, sub=sub, strength=strengths[add[0]],
-                   sub_strength=-strengths[sub[0]] if sub else None, layers=recipe.layers,
-                   keep=tuple(recipe.keep), method=recipe.directions.method, space=recipe.directions.space,
+                   sub_strength=-strengths[sub[0]] if sub else None, layers=e.layers,
+                   keep=tuple(e.keep), method=recipe.directions.method, space=recipe.directions.space,
                    sweep=None if recipe.sweep is None else tuple(col[0] for col in recipe.sweep),
                    samples=None, ids=None, reference=None, style_seed=None, recipe=None)
 
@@ -137,7 +210,7 @@ def input_images(folder) -> dict:
     for name in folder_inputs(folder, 8).names:
         with Image.open(folder / name) as img:
             img.load()
-            found[R.sha256_file(folder / name)] = img.copy()
+            found[sha256_file(folder / name)] = img.copy()
     return found
 
 
@@ -164,11 +237,10 @@ def request_faces(run, G, req, inputs, encoder_source) -> tuple[list, list, dict
         if req.ids is not None:
             raise InputError("--ids picks samples of a run; with --inputs DIR every selfie of the folder is edited")
         src = folder_inputs(inputs, G.size)
-        faces = [R.Face(style or seed_style(req.seed, i), R.Content("file", sha256=R.sha256_file(Path(inputs) / n),
-                                                                      name=n))
-                 for i, n in enumerate(src.names)]
         labels = [f"{i:03d}-{Path(n).stem}" for i, n in enumerate(src.names)]
-        faces = [R.Face(f.style, f.content, label) for f, label in zip(faces, labels)]
+        faces = [R.Face(style=style or seed_style(req.seed, i),
+                        content=R.FileContent(sha256=sha256_file(Path(inputs) / n), name=n), label=label)
+                 for i, (n, label) in enumerate(zip(src.names, labels))]
         return faces, labels, {"inputs": str(inputs), "input_names": list(src.names), "skipped": src.skipped,
                                "run": None if run is None else str(run.path), **extra}
     from ..errors import RunError
@@ -194,8 +266,9 @@ def request_faces(run, G, req, inputs, encoder_source) -> tuple[list, list, dict
             raise InputError(f"--samples must be between 1 and {len(codes['id'])} (the run's samples), got {n}")
         rows = [int(r) for r in np.sort(np.random.default_rng(req.seed).choice(len(codes["id"]), n, replace=False))]
     ids = [int(codes["id"][r]) for r in rows]
-    faces = [R.Face(style or R.Style("sample", sample_id=i), R.Content("run_input", input_id=int(codes["input_id"][r])),
-                    f"{i:09d}") for i, r in zip(ids, rows)]
+    faces = [R.Face(style=style or R.SampleStyle(sample_id=i),
+                    content=R.RunInputContent(input_id=int(codes["input_id"][r])), label=f"{i:09d}")
+             for i, r in zip(ids, rows)]
     return faces, [f"{i:09d}" for i in ids], {"run": str(run.path), "samples": ids, **extra}
 
 
@@ -224,15 +297,13 @@ def image_recipes(edits, session, path, faces) -> dict:
     A face's own steps (per-sample strengths, hold corrections) travel with it in "all" and "after";
     its "before" image is the unedited face, without them.
     """
-    from dataclasses import replace
-
     fp, ident = fingerprint(session.generator), identity(session, path)
 
     def make(edit, face_list, sweep=None):
-        return R.from_edit(session.spelled(edit), edit.strengths, fp, ident, face_list, sweep=sweep)
+        return R.from_edit(edit, fp, ident, face_list, sweep=sweep)
 
     first = edits[0]
     zero = Edit(tuple((t, 0.0) for t, _ in first.terms), None, first.keep, first.opposite)
     return {"all": make(first, faces, sweep=edits if len(edits) > 1 else None),
-            "before": [make(zero, [replace(f, steps=None)]) for f in faces],
+            "before": [make(zero, [f.model_copy(update={"steps": None})]) for f in faces],
             "after": [[make(e, [f]) for f in faces] for e in edits]}

@@ -322,8 +322,9 @@ def edit_video(in_path=None, run=None, request: VideoRequest | None = None, **op
     settings = {"track": req.track, "first_box": None if req.crop is None else list(req.crop)}
     if recipe is not None:
         face = recipes.one_face(recipe)
-        if req.crop is None and req.track and face.content.tracking is not None:
-            settings = dict(face.content.tracking)  # re-apply the recipe's own face boxes
+        tracking = getattr(face.content, "tracking", None)  # video contents have one
+        if req.crop is None and req.track and tracking is not None:
+            settings = dict(tracking)  # re-apply the recipe's own face boxes
         req = replace(req, method=recipe.directions.method, space=recipe.directions.space, add=(), sub=())
         tags = recipes.edit_tags(recipe)
     else:
@@ -352,8 +353,8 @@ def edit_video(in_path=None, run=None, request: VideoRequest | None = None, **op
     if demo is not None:
         demo["frames"] = info["frames"]
     content = recipes.video_content(in_path, settings, demo)
-    made = R.from_edit(session.spelled(edit), edit.strengths, fingerprint(G), recipes.identity(session, path),
-                       [R.Face(style, content, steps=steps)])
+    made = R.from_edit(edit, fingerprint(G), recipes.identity(session, path),
+                       [R.Face(style=style, content=content, steps=steps)])
     recipe_path = atomic_write_bytes(out.with_name(f"{out.stem}.recipe.json"), R.to_json(made).encode())
     strengths = dict(edit.terms)
     add = [t for t, _ in edit.terms if t not in edit.opposite]

@@ -216,7 +216,7 @@ class Studio:
         if not where.size:
             raise RunError(f"sample id {sample_id} is not in {self.run.path}")
         input_id = int(self.codes["input_id"][where[0]])
-        return rc.Face(rc.Style("sample", sample_id=int(sample_id)), rc.Content("run_input", input_id=input_id))
+        return rc.Face(style=rc.SampleStyle(sample_id=int(sample_id)), content=rc.RunInputContent(input_id=input_id))
 
     def seed_face(self, face: rc.Face, seed: int, truncation: float) -> rc.Face:
         """A random style (seed; truncation 1 = as sampled, 0 = the mean style) on the face's content."""
@@ -225,13 +225,13 @@ class Studio:
             raise InputError(f"the style seed must be >= 0, got {seed}")
         if not 0.0 <= truncation <= 1.0:
             raise InputError(f"creativity (truncation) must be between 0 and 1, got {truncation}")
-        return rc.Face(rc.Style("seed", seed=seed, index=0, truncation=truncation), face.content)
+        return rc.Face(style=rc.SeedStyle(seed=seed, index=0, truncation=truncation), content=face.content)
 
     def selfie_face(self, face: rc.Face, upload: Upload) -> rc.Face:
         """The face's style on an uploaded selfie's content."""
-        content = rc.Content("file", sha256=upload.sha256, name=upload.name)
+        content = rc.FileContent(sha256=upload.sha256, name=upload.name)
         _cached(self._images, upload.sha256, lambda: upload.image)
-        result = rc.Face(face.style, content)
+        result = rc.Face(style=face.style, content=content)
         self.face_tensors(result)  # encode now, so a bad selfie fails here
         return result
 
@@ -244,7 +244,7 @@ class Studio:
             style = reference_style(path, source, self.device)
         except (AssetError, CheckpointError) as e:
             raise InputError(f"anime references are not available for this generator: {e}") from None
-        return rc.Face(style, face.content)
+        return rc.Face(style=style, content=face.content)
 
     def face_tensors(self, face: rc.Face, space: str = "w"):
         """(content (1, C, S, S), style code (1, D) in `space`) of a face; cached."""
@@ -320,11 +320,12 @@ class Studio:
         edits = self.edits(state, face)
         if not edits:
             raise InputError("nothing to save: move a slider first")
-        session, edit = self.session(state.method, state.space), edits[0]
+        edit, layers_as = edits[0], state.layer_spec() if isinstance(state.layer_spec(), str) else None
         if len(edits) > 1:  # held: the face carries its own steps, as `latentedit edit --hold` writes them
-            face = replace(face, steps=tuple(rc.step_from_edit(session.spelled(e)) for e in edits))
-        return rc.from_edit(session.spelled(edit), edit.strengths, self.fingerprint,
-                            self.identity(state.method, state.space), [face])
+            face = face.model_copy(update={"steps": tuple(rc.RecipeEdit.of(e, layers_as if e is edit else None)
+                                                          for e in edits)})
+        return rc.from_edit(edit, self.fingerprint, self.identity(state.method, state.space), [face],
+                            layers_as=layers_as)
 
     def image_of(self, recipe: rc.Recipe) -> np.ndarray:
         """The recipe's edit of its first face, as `latentedit edit --recipe` draws it."""
@@ -339,16 +340,16 @@ class Studio:
         """Controls that remake `recipe` (checked against this run), and notes on what they cannot show."""
         method, space = recipe.directions.method, recipe.directions.space
         rc.check_compatible(recipe, self.fingerprint, self.identity(method, space))
-        new, notes = self._controls(replace(state, method=method, space=space), recipe.terms, recipe.layers,
-                                    recipe.keep)
+        new, notes = self._controls(replace(state, method=method, space=space), recipe.edit.terms,
+                                    recipe.edit.layers, recipe.edit.keep)
         if len(recipe.faces) > 1:
             notes.append(f"the recipe has {len(recipe.faces)} faces; the studio shows the first")
         steps = recipe.faces[0].steps
         if steps:
             first, *rest = steps
-            own = tuple(dict.fromkeys(t for t, _ in recipe.terms))
+            own = tuple(dict.fromkeys(t for t, _ in recipe.edit.terms))
             edit = self.edit(new)
-            if (edit is not None and len(rest) == 1 and first.terms == recipe.terms and rest[0].layers is None
+            if (edit is not None and len(rest) == 1 and first.terms == recipe.edit.terms and rest[0].layers is None
                     and rest[0].keep == own):
                 new = replace(new, hold=(self.face_of(recipe), edit, tuple(rest[0].terms)))
                 notes.append("held: " + ", ".join(f"{t} {s:+.3g}" for t, s in rest[0].terms))
@@ -422,7 +423,7 @@ class Studio:
 
     def face_of(self, recipe: rc.Recipe) -> rc.Face:
         """The face a recipe starts from, as the studio shows it (its own steps are the edit's part)."""
-        return replace(recipe.faces[0], steps=None)
+        return recipe.faces[0].model_copy(update={"steps": None})
 
     def check_face(self, face: rc.Face) -> rc.Face:
         """`face` if this run can draw it (raises a one-line LatentEditError otherwise)."""

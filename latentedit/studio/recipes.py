@@ -1,7 +1,7 @@
 """Saving and loading what the studio made: recipe JSON, PNGs carrying their recipe, sweeps.
 
-The format is `latentedit.editing.recipe`'s (the one `latentedit edit --recipe` reads); this module
-only names the files. Names come from the content (`<kind>-<12 hex of sha256>`), so saving the
+The format is `latentedit.editing.recipe`'s and the files are read and written as
+`latentedit.pipeline.recipes` does (what `latentedit edit --recipe` reads); this module only names them. Names come from the content (`<kind>-<12 hex of sha256>`), so saving the
 same edit twice writes the same file once, and no clock is involved.
 """
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..editing import recipe as rc
 from ..io import atomic_write_bytes
+from ..pipeline.recipes import load, png_bytes
 
 __all__ = ["save_recipe", "save_png", "load_recipe", "file_name"]
 
@@ -28,10 +29,10 @@ def save_recipe(folder, recipe: rc.Recipe) -> Path:
 
 def save_png(folder, image, recipe: rc.Recipe) -> Path:
     """Write the edited face as a PNG carrying its recipe (tEXt "latentedit-recipe") into `folder`."""
-    data = rc.png_bytes(image, recipe)
+    data = png_bytes(image, recipe)
     return atomic_write_bytes(Path(folder) / file_name("face", data, ".png"), data)
 
 
 def load_recipe(path) -> rc.Recipe:
     """A recipe from a .json file or a PNG latentedit wrote (one-line RecipeError otherwise)."""
-    return rc.load(path)
+    return load(path)
