@@ -20,6 +20,7 @@ import html
 import io
 import logging
 import traceback
+from collections import namedtuple
 from pathlib import Path
 
 import gradio as gr
@@ -104,14 +105,22 @@ def timing_html(text: str) -> str:
     return f'<div id="timing"><p class="note">{html.escape(text)}</p></div>'
 
 
-def gr_update():
-    return gr.update()
+RENDER = dict(show_progress="hidden", concurrency_id="render", concurrency_limit=1)  # queued renders, one at a time
+
+# The page's panels, as StudioPage's panel methods return them (picker_column, ...) and keep them (.picker, ...).
+Picker = namedtuple("Picker", "gallery ids seed creativity use_seed next_seed selfie reference")  # ids: the gallery's
+Result = namedtuple("Result", "before after meter status timing")
+EditControls = namedtuple("EditControls", "method space layers lo hi keep auto_keep auto_layers auto hold reset")
+Sliders = namedtuple("Sliders", "all groups")  # all: the tag sliders, then the component slots; groups: accordions
+Recipes = namedtuple("Recipes", "save_json save_png saved load")
+Sweep = namedtuple("Sweep", "key lo hi n fmt export exported")
 
 
 class StudioPage:
     """Builds the Gradio Blocks of the studio over `studio`; files are saved into `out`.
 
-    live_meter: measure side effects at every slider move (else on release only).
+    live_meter: measure side effects at every slider move (else on release only). `build` makes the page (once): then
+    its panels are attributes (picker, result, edit, sliders, recipes, sweep; face, held: gr.State).
     """
 
     def __init__(self, studio: Studio, out, method: str = "svd", live_meter: bool = True):
@@ -119,9 +128,14 @@ class StudioPage:
         self.out = Path(out)
         self.method = method
         self.live_meter = live_meter
-        tag_method = method if method not in COMPONENT_METHODS else "svd"
-        self.tag_specs = studio.specs(tag_method)
+        self.tag_specs = studio.specs(method if method not in COMPONENT_METHODS else "svd")
         self.n_layers = len(studio.G.layer_names)
+
+    controls = property(lambda self: [self.edit.method, self.edit.space, self.edit.layers, self.edit.lo, self.edit.hi,
+                                      self.edit.keep, self.held, *self.sliders.all])  # what `state` reads, in order
+    inputs = property(lambda self: [self.face, *self.controls])  # what a render reads
+    moved = property(lambda self: [self.result.after, self.result.meter, self.result.timing, self.result.status])
+    shown = property(lambda self: [self.result.before, *self.moved])  # on_rest's outputs (on_move's: moved)
 
     # -- controls <-> state ---------------------------------------------------------------------
     def state(self, method, space, layers, lo, hi, keep, held, *values) -> EditState:
@@ -130,8 +144,7 @@ class StudioPage:
         if method in COMPONENT_METHODS:
             specs = self.studio.specs(method)[:MAX_COMPONENTS]
             vals.update({s.key: float(v or 0) for s, v in zip(specs, values[n:])})
-        return EditState(method, vals, layers, (int(lo), int(hi)), tuple(keep or ()), held or None,
-                         space=space or "w")
+        return EditState(method, vals, layers, (int(lo), int(hi)), tuple(keep or ()), held or None, space=space or "w")
 
     def slider_values(self, state: EditState) -> list[float]:
         """Slider positions for a state: tag sliders, then component slots."""
@@ -141,8 +154,8 @@ class StudioPage:
         return out
 
     # -- handlers ----------------------------------------------------------------------------------
-    def _guard(self, fn, n_outputs: int):
-        """Run fn; on failure keep every output as it is and put the message in #status (last output)."""
+    def _guard(self, fn, outputs: list):
+        """Run fn; on failure leave every output as it is but #status (the last one): the message."""
         @functools.wraps(fn)  # keeps fn's signature: Gradio passes event data by annotation
         def wrapped(*args):
             try:
@@ -152,7 +165,7 @@ class StudioPage:
             except Exception as e:  # the server stays up whatever a handler hits
                 log.error("studio handler failed:\n%s", traceback.format_exc())
                 msg = f"internal error ({type(e).__name__}: {e}); the studio is still running"
-            return tuple([gr.update()] * (n_outputs - 1)) + (status_html(msg, "error"),)
+            return {outputs[-1]: status_html(msg, "error")}
 
         return wrapped
 
@@ -162,17 +175,14 @@ class StudioPage:
         where = f" in {state.space}" if state.space != "w" else ""
         caption = "edited" if frame.edit is None else f"edited ({state.method}{where}{', held' if frame.held else ''})"
         note = (f"render {frame.render_ms:.0f} ms" + (f", meter {frame.meter_ms:.0f} ms" if meter else ""))
-        if not meter:
-            meter_out = meter_html(None)
-        elif frame.edit is None:
+        if meter and frame.edit is None:
             meter_out = '<div id="meter"><p class="note">side effects: move a slider to edit the face</p></div>'
         else:
-            meter_out = meter_html(frame.meter)
-        return frame, face_html(frame.image, "after", caption), meter_out, timing_html(note), gr_update()
+            meter_out = meter_html(frame.meter if meter else None)
+        return frame, face_html(frame.image, "after", caption), meter_out, timing_html(note), gr.update()
 
     def on_move(self, face, *controls):
-        """A slider moved: the edited face (and the meter when it is live); the unedited one stays.
-        Outputs: after, meter, timing, status (messages are left as they are)."""
+        """A slider moved: the edited face (and the meter when it is live); the unedited one and messages stay."""
         return self._render(face, *controls, meter=self.live_meter)[1:]
 
     def on_rest(self, face, *controls):
@@ -180,268 +190,257 @@ class StudioPage:
         frame, *shown = self._render(face, *controls, meter=True)
         return (face_html(frame.before, "before", "unedited"), *shown)
 
-    def method_ui(self, method, reset_components: bool, space: str = "w"):
-        """Updates for a method and space: tag slider visibility, component slots (labels), keep, sweep choices."""
+    def method_ui(self, method, space: str = "w", state: EditState | None = None) -> dict:
+        """Updates for a method and space: the sliders (visibility, component slots' labels; values from
+        `state`, else the component slots reset to 0), their groups, keep (state's tags), sweep choices."""
         specs = self.studio.specs(method, space)
         keys = {s.key for s in specs}
-        updates = [gr.update(visible=s.key in keys) for s in self.tag_specs]
         comps = specs[:MAX_COMPONENTS] if method in COMPONENT_METHODS else []
-        for k in range(MAX_COMPONENTS):
-            extra = {"value": 0.0} if reset_components else {}
-            if k < len(comps):
-                updates.append(gr.update(visible=True, label=comps[k].label, **extra))
-            else:
-                updates.append(gr.update(visible=False, **extra))
+        updates = ([gr.update(visible=s.key in keys) for s in self.tag_specs]
+                   + [gr.update(visible=True, label=c.label) for c in comps]
+                   + [gr.update(visible=False) for _ in range(MAX_COMPONENTS - len(comps))])
+        values = self.slider_values(state) if state else [None] * len(self.tag_specs) + [0.0] * MAX_COMPONENTS
+        updates = [u if v is None else {**u, "value": v} for u, v in zip(updates, values)]
         groups = [gr.update(visible=any(s.group == g and s.key in keys for s in self.tag_specs + comps))
                   for g in sl.GROUPS]
-        keep = gr.update(choices=self.studio.keep_choices(method, space), value=[],
+        sweep = [(s.label, s.key) for s in specs[:MAX_COMPONENTS] if s.key in keys]
+        keep = gr.update(choices=self.studio.keep_choices(method, space), value=list(state.keep) if state else [],
                          visible=method not in COMPONENT_METHODS)
-        sweep_choices = [(s.label, s.key) for s in specs[:MAX_COMPONENTS] if s.key in keys]
-        sweep = gr.update(choices=sweep_choices, value=sweep_choices[0][1] if sweep_choices else None)
-        return updates, groups, keep, sweep
+        return {**dict(zip(self.sliders.all, updates)), **dict(zip(self.sliders.groups, groups)), self.edit.keep: keep,
+                self.sweep.key: gr.update(choices=sweep, value=sweep[0][1] if sweep else None)}
 
-    # -- the page ------------------------------------------------------------------------------------
+    def layer_ui(self, state: EditState) -> dict:
+        """Updates for the layers choice and the first and last layer sliders (shown for a range)."""
+        ranged = state.layers == "range"
+        lo, hi = state.layer_range if ranged else (0, self.n_layers - 1)
+        return {self.edit.layers: state.layers, self.edit.lo: gr.update(value=lo, visible=ranged),
+                self.edit.hi: gr.update(value=hi, visible=ranged)}
+
+    # -- the page: a method per panel building its components in page order, one per panel wiring them --
     def build(self):
-        st = self.studio
-        ids = [int(i) for i in st.sample_ids()[:GALLERY]]
-        first = st.sample_face(ids[0])
-        L = self.n_layers
-
+        st, ids = self.studio, [int(i) for i in self.studio.sample_ids()[:GALLERY]]
         with gr.Blocks(title="latentedit studio", analytics_enabled=False) as demo:
-            face = gr.State(first)
-            held = gr.State(None)  # EditState.hold: a correction for the face and edit it was measured for
+            self.face, self.held = gr.State(st.sample_face(ids[0])), gr.State(None)
             gr.HTML(f"<h2>latentedit studio</h2><p>run <code>{html.escape(str(st.run.path))}</code>, generator "
-                    f"<code>{html.escape(st.fingerprint)}</code> ({st.G.size} px, {L} W+ layers)</p>")
+                    f"<code>{html.escape(st.fingerprint)}</code> ({st.G.size} px, {self.n_layers} W+ layers)</p>")
             with gr.Row():
-                with gr.Column(scale=3, min_width=280):
-                    gr.Markdown("### Face")
-                    with gr.Tabs():
-                        with gr.Tab("Samples"):
-                            gallery = gr.Gallery(value=[(im, f"{i}") for im, i in zip(upscale(st.run.images(ids), 96), ids)],
-                                                 columns=4, allow_preview=False, show_label=False, height=360,
-                                                 elem_id="gallery", object_fit="contain")
-                        with gr.Tab("Random"):
-                            seed = gr.Number(value=0, precision=0, minimum=0, label="style seed", elem_id="seed")
-                            creativity = gr.Slider(0.0, 1.0, value=1.0, step=0.05, elem_id="creativity",
-                                                   label="creativity (1: as sampled, 0: the mean style)")
-                            with gr.Row():
-                                use_seed = gr.Button("Use this style", elem_id="use-seed")
-                                next_seed = gr.Button("Next seed", elem_id="next-seed")
-                        with gr.Tab("Upload"):
-                            selfie = gr.File(label=f"selfie (its content; <= {MAX_BYTES // 2**20} MiB)",
-                                             type="filepath", elem_id="selfie")
-                            reference = gr.File(label="anime reference (its style)", type="filepath",
-                                                elem_id="reference")
-                with gr.Column(scale=4, min_width=320, elem_id="result-col"):
-                    gr.Markdown("### Result")
-                    with gr.Row():
-                        before_box = gr.HTML(elem_id="before-box")
-                        after_box = gr.HTML(elem_id="after-box")
-                    meter = gr.HTML(elem_id="meter-box")
-                    status = gr.HTML(status_html(""), elem_id="status-box")
-                    timing = gr.HTML(timing_html(""), elem_id="timing-box")
+                self.picker, self.result = self.picker_column(ids), self.result_column()
                 with gr.Column(scale=4, min_width=320):
                     gr.Markdown("### Edit")
-                    with gr.Row():
-                        method = gr.Dropdown(list(METHODS), value=self.method, label="directions", elem_id="method")
-                        space = gr.Radio(list(SPACES), value="w", elem_id="space",
-                                         label="space (z: the style code before the mapping network)")
-                    layers = gr.Radio(list(LAYER_CHOICES), value="all", elem_id="layers",
-                                      label="W+ layers (all: every layer, a plain edit)")
-                    with gr.Row():
-                        lo = gr.Slider(0, L - 1, value=0, step=1, label="first layer", visible=False, elem_id="layer-lo")
-                        hi = gr.Slider(0, L - 1, value=L - 1, step=1, label="last layer", visible=False,
-                                       elem_id="layer-hi")
-                    with gr.Accordion("keep unchanged", open=False, elem_id="keep-box"):
-                        keep = gr.CheckboxGroup(st.keep_choices(self.method), value=[], elem_id="keep",
-                                                label="project these tags' directions out of the edit",
-                                                visible=self.method not in COMPONENT_METHODS)
-                    with gr.Accordion("automatic keep and layers (measured on the run's samples)", open=False,
-                                      elem_id="auto-box"):
-                        with gr.Row():
-                            auto_keep = gr.Checkbox(True, label="keep the tags the edit moves", elem_id="auto-keep")
-                            auto_layers = gr.Checkbox(True, label="W+ layers with the least side effect",
-                                                      elem_id="auto-layers")
-                        auto_button = gr.Button("Choose for this edit", elem_id="auto-choose", size="sm")
-                    hold_button = gr.Button("Hold the other tags on this face (step back along what the tagger "
-                                            "sees moved)", elem_id="hold", size="sm")
-                    reset_all = gr.Button("Reset all sliders", elem_id="reset-all", size="sm")
-                    sliders, group_boxes = [], []
-                    initial = {s.key for s in st.specs(self.method)}
-                    comps0 = st.specs(self.method)[:MAX_COMPONENTS] if self.method in COMPONENT_METHODS else []
-                    for g in sl.GROUPS:
-                        members = [s for s in self.tag_specs if s.group == g]
-                        visible = any(s.key in initial for s in members) or bool(comps0 and g == "components")
-                        with gr.Accordion(g, open=True, visible=visible, elem_id=f"group-{g}") as box:
-                            for s in members:
-                                sliders.append(gr.Slider(-SLIDER_MAX, SLIDER_MAX, value=0, step=SLIDER_STEP,
-                                                         label=s.label, elem_id=slider_id(s.key),
-                                                         visible=s.key in initial))
-                            for k in range(MAX_COMPONENTS) if g == "components" else ():
-                                on = k < len(comps0)
-                                sliders.append(gr.Slider(-SLIDER_MAX, SLIDER_MAX, value=0, step=SLIDER_STEP,
-                                                         label=comps0[k].label if on else f"component {k}",
-                                                         elem_id=f"slider-slot-{k}", visible=on))
-                        group_boxes.append(box)
-            with gr.Row():
-                with gr.Column():
-                    gr.Markdown("### Keep what you made")
-                    with gr.Row():
-                        save_json = gr.Button("Save recipe (JSON)", elem_id="save-recipe")
-                        save_image = gr.Button("Save PNG (recipe inside)", elem_id="save-png")
-                    saved = gr.File(label="saved", interactive=False, elem_id="saved")
-                    load = gr.File(label="load a recipe (.json) or a PNG the studio saved", type="filepath",
-                                   elem_id="load")
-                with gr.Column():
-                    gr.Markdown("### Strength sweep")
-                    sweep_specs = [s for s in st.specs(self.method)][:MAX_COMPONENTS]
-                    sweep_key = gr.Dropdown([(s.label, s.key) for s in sweep_specs], label="slider",
-                                            value=sweep_specs[0].key if sweep_specs else None, elem_id="sweep-key")
-                    with gr.Row():
-                        sweep_lo = gr.Number(value=-1.5, label="from", elem_id="sweep-lo")
-                        sweep_hi = gr.Number(value=1.5, label="to", elem_id="sweep-hi")
-                        sweep_n = gr.Slider(2, 60, value=12, step=1, label="frames", elem_id="sweep-n")
-                        sweep_fmt = gr.Radio(list(FORMATS), value="gif", label="format", elem_id="sweep-fmt")
-                    export = gr.Button("Export sweep", elem_id="export-sweep")
-                    exported = gr.File(label="sweep", interactive=False, elem_id="exported")
-
-            controls = [method, space, layers, lo, hi, keep, held] + sliders
-            moved = [after_box, meter, timing, status]
-            shown = [before_box] + moved
-            render_args = dict(show_progress="hidden", concurrency_id="render", concurrency_limit=1)
-
-            def rest(event):
-                return event.then(self._guard(self.on_rest, 5), [face] + controls, shown, **render_args)
-
-            # slider moves: live preview; the meter too when the tagger is fast enough
-            # Moves skip Gradio's queue (one plain HTTP request instead of join + event stream: 66-75 ms
-            # against 137-167 ms median per move on the demo, benchmarks/bench_studio.py, load 8); the
-            # page keeps at most one move per slider in flight (always_last) and the Studio's lock
-            # serialises renders. The slider's own reset button sets it to 0 and fires `release`.
-            for s in sliders:
-                s.input(self._guard(self.on_move, 4), [face] + controls, moved, trigger_mode="always_last",
-                        show_progress="hidden", queue=False)
-                s.release(self._guard(self.on_rest, 5), [face] + controls, shown, **render_args)
-            rest(reset_all.click(lambda: [0.0] * len(sliders), None, sliders, queue=False))
-
-            def on_method(m, sp):
-                updates, groups, keep_u, sweep_u = self.method_ui(m, reset_components=True, space=sp)
-                return (*updates, *groups, keep_u, sweep_u, status_html(f"{m} directions in {sp}"))
-
-            method_outputs = sliders + group_boxes + [keep, sweep_key, status]
-            for choice in (method, space):
-                rest(choice.input(self._guard(on_method, len(method_outputs)), [method, space], method_outputs,
-                                  show_progress="full"))
-
-            def on_layers(choice):
-                return gr.update(visible=choice == "range"), gr.update(visible=choice == "range")
-
-            rest(layers.input(on_layers, layers, [lo, hi], queue=False))
-            for c in (lo, hi):
-                rest(c.release(lambda: None, None, None, queue=False))
-            rest(keep.input(lambda: None, None, None, queue=False))
-
-            def do_auto(use_keep, use_layers, f, *c):
-                new, reasons = st.auto_edit(self.state(*c), bool(use_keep), bool(use_layers))
-                ranged = new.layers == "range"
-                lo_v, hi_v = new.layer_range if ranged else (0, L - 1)
-                return (new.layers, gr.update(value=lo_v, visible=ranged), gr.update(value=hi_v, visible=ranged),
-                        gr.update(value=list(new.keep)), *self.slider_values(new), status_html("; ".join(reasons)))
-
-            auto_outputs = [layers, lo, hi, keep] + sliders + [status]
-            rest(auto_button.click(self._guard(do_auto, len(auto_outputs)), [auto_keep, auto_layers, face] + controls,
-                                   auto_outputs))
-
-            def do_hold(f, *c):
-                new, notes = st.hold(f, self.state(*c))
-                return new.hold, status_html("; ".join(notes))
-
-            rest(hold_button.click(self._guard(do_hold, 2), [face] + controls, [held, status]))
-
-            # faces
-            def pick_face(evt: gr.SelectData):
-                return st.check_face(st.sample_face(ids[int(evt.index)])), status_html(f"sample {ids[int(evt.index)]}")
-
-            rest(gallery.select(self._guard(pick_face, 2), None, [face, status]))
-
-            def use_style(f, s, t):
-                return st.check_face(st.seed_face(f, int(s or 0), float(t))), status_html(f"style seed {int(s or 0)}")
-
-            def next_style(f, s, t):
-                s = int(s or 0) + 1
-                return st.check_face(st.seed_face(f, s, float(t))), s, status_html(f"style seed {s}")
-
-            rest(use_seed.click(self._guard(use_style, 2), [face, seed, creativity], [face, status]))
-            rest(next_seed.click(self._guard(next_style, 3), [face, seed, creativity], [face, seed, status]))
-            rest(creativity.release(self._guard(use_style, 2), [face, seed, creativity], [face, status]))
-
-            def uploaded(make, what):
-                """An upload handler: (face, file box, status); a refused file is cleared from its box."""
-                def handler(f, path):
-                    if not path:
-                        return gr.update(), gr.update(), status_html("")
-                    try:
-                        up = read_image(path)
-                        return make(f, up, path), gr.update(), status_html(f"{what} {up.name}")
-                    except LatentEditError as e:
-                        return gr.update(), None, status_html(str(e), "error")
-                return handler
-
-            on_selfie = uploaded(lambda f, up, path: st.selfie_face(f, up), "content: selfie")
-            on_reference = uploaded(lambda f, up, path: st.check_face(st.reference_face(f, path)), "style: reference")
-            rest(selfie.upload(self._guard(on_selfie, 3), [face, selfie], [face, selfie, status]))
-            rest(reference.upload(self._guard(on_reference, 3), [face, reference], [face, reference, status]))
-
-            # keep what you made
-            def do_save_json(f, *c):
-                r = st.recipe(f, self.state(*c))
-                path = save_recipe(self.out, r)
-                return str(path), status_html(f"saved {path}")
-
-            def do_save_png(f, *c):
-                state = self.state(*c)
-                r = st.recipe(f, state)
-                path = save_png(self.out, st.image_of(r), r)
-                return str(path), status_html(f"saved {path}")
-
-            save_json.click(self._guard(do_save_json, 2), [face] + controls, [saved, status])
-            save_image.click(self._guard(do_save_png, 2), [face] + controls, [saved, status])
-
-            def do_load(path, f, *c):
-                keep_all = [gr.update()] * (len(load_outputs) - 2)
-                if not path:
-                    return (*keep_all, gr.update(), status_html(""))
-                try:
-                    r = load_recipe(path)
-                    new_face = st.check_face(st.face_of(r))
-                    state, notes = st.state_of(r, self.state(*c))
-                except LatentEditError as e:  # the box is emptied either way, ready for the next file
-                    return (*keep_all, None, status_html(str(e), "error"))
-                updates, groups, keep_u, sweep_u = self.method_ui(state.method, reset_components=False,
-                                                                  space=state.space)
-                keep_u["value"] = list(state.keep)
-                values = self.slider_values(state)
-                for u, v in zip(updates, values):
-                    u["value"] = v
-                lo_v, hi_v = state.layer_range if state.layers == "range" else (0, L - 1)
-                ranged = state.layers == "range"
-                msg = f"loaded {Path(path).name}" + ("; " + "; ".join(notes) if notes else "")
-                return (new_face, state.method, state.space, state.layers, gr.update(value=lo_v, visible=ranged),
-                        gr.update(value=hi_v, visible=ranged), keep_u, state.hold, *updates, *groups, sweep_u, None,
-                        status_html(msg))
-
-            load_outputs = ([face, method, space, layers, lo, hi, keep, held] + sliders + group_boxes
-                            + [sweep_key, load, status])
-            rest(load.upload(self._guard(do_load, len(load_outputs)), [load, face] + controls, load_outputs))
-
-            def do_export(f, key, a, b, n, fmt, *c):
-                state = self.state(*c)
-                frames = st.sweep(f, state, key, float(a), float(b), int(n))
-                data = frames.tobytes() + f"{key}{a}{b}{n}".encode()
-                path = write_animation(self.out / file_name("sweep", data, f".{fmt}"), frames, fmt)
-                return str(path), status_html(f"exported {path} ({len(frames)} strengths, there and back)")
-
-            export.click(self._guard(do_export, 2), [face, sweep_key, sweep_lo, sweep_hi, sweep_n, sweep_fmt] + controls,
-                         [exported, status])
-            demo.load(self._guard(self.on_rest, 5), [face] + controls, shown)
+                    self.edit, self.sliders = self.edit_controls(), self.slider_groups()
+            self.recipes, self.sweep = self.keep_row()
+            for wire in (self.wire_edit, self.wire_picker, self.wire_keep):  # in this order: the events' ids
+                wire()
+            demo.load(self._guard(self.on_rest, self.shown), self.inputs, self.shown)
         return demo
+
+    def _on(self, event, fn, inputs, outputs, rest: bool = True, guard: bool = True, **kw):
+        """Listen to `event` with fn (guarded, see _guard); with `rest`, then render both faces and the meter."""
+        listener = event(self._guard(fn, outputs) if guard else fn, inputs, outputs, **kw)
+        if rest:
+            listener.then(self._guard(self.on_rest, self.shown), self.inputs, self.shown, **RENDER)
+
+    def picker_column(self, ids) -> Picker:
+        with gr.Column(scale=3, min_width=280):
+            gr.Markdown("### Face")
+            with gr.Tabs():
+                with gr.Tab("Samples"):
+                    images = upscale(self.studio.run.images(ids), 96)
+                    gallery = gr.Gallery(value=[(im, f"{i}") for im, i in zip(images, ids)], columns=4,
+                                         allow_preview=False, show_label=False, height=360, elem_id="gallery",
+                                         object_fit="contain")
+                with gr.Tab("Random"):
+                    seed = gr.Number(value=0, precision=0, minimum=0, label="style seed", elem_id="seed")
+                    creativity = gr.Slider(0.0, 1.0, value=1.0, step=0.05, elem_id="creativity",
+                                           label="creativity (1: as sampled, 0: the mean style)")
+                    with gr.Row():
+                        use_seed = gr.Button("Use this style", elem_id="use-seed")
+                        next_seed = gr.Button("Next seed", elem_id="next-seed")
+                with gr.Tab("Upload"):
+                    selfie = gr.File(label=f"selfie (its content; <= {MAX_BYTES // 2**20} MiB)", type="filepath",
+                                     elem_id="selfie")
+                    reference = gr.File(label="anime reference (its style)", type="filepath", elem_id="reference")
+        return Picker(gallery, ids, seed, creativity, use_seed, next_seed, selfie, reference)
+
+    def wire_picker(self):
+        st, pk, ids, face, status = self.studio, self.picker, self.picker.ids, self.face, self.result.status
+
+        def pick_face(evt: gr.SelectData):
+            return st.check_face(st.sample_face(ids[int(evt.index)])), status_html(f"sample {ids[int(evt.index)]}")
+
+        def use_style(f, s, t):
+            return st.check_face(st.seed_face(f, int(s or 0), float(t))), status_html(f"style seed {int(s or 0)}")
+
+        def next_style(f, s, t):
+            s = int(s or 0) + 1
+            return st.check_face(st.seed_face(f, s, float(t))), s, status_html(f"style seed {s}")
+
+        def upload(box, what, make):
+            """Wire an upload box: make(face, upload, path) is the new face; a refused file is cleared from the box."""
+            def handler(f, path):
+                if not path:
+                    return {status: status_html("")}
+                try:
+                    up = read_image(path)
+                    return {face: make(f, up, path), status: status_html(f"{what} {up.name}")}
+                except LatentEditError as e:
+                    return {box: None, status: status_html(str(e), "error")}
+            self._on(box.upload, handler, [face, box], [face, box, status])
+
+        self._on(pk.gallery.select, pick_face, None, [face, status])
+        style = [face, pk.seed, pk.creativity]
+        self._on(pk.use_seed.click, use_style, style, [face, status])
+        self._on(pk.next_seed.click, next_style, style, [face, pk.seed, status])
+        self._on(pk.creativity.release, use_style, style, [face, status])
+        upload(pk.selfie, "content: selfie", lambda f, up, path: st.selfie_face(f, up))
+        upload(pk.reference, "style: reference", lambda f, up, path: st.check_face(st.reference_face(f, path)))
+
+    def result_column(self) -> Result:
+        with gr.Column(scale=4, min_width=320, elem_id="result-col"):
+            gr.Markdown("### Result")
+            with gr.Row():
+                before, after = gr.HTML(elem_id="before-box"), gr.HTML(elem_id="after-box")
+            return Result(before, after, gr.HTML(elem_id="meter-box"), gr.HTML(status_html(""), elem_id="status-box"),
+                          gr.HTML(timing_html(""), elem_id="timing-box"))
+
+    def edit_controls(self) -> EditControls:
+        last = self.n_layers - 1
+        with gr.Row():
+            method = gr.Dropdown(list(METHODS), value=self.method, label="directions", elem_id="method")
+            space = gr.Radio(list(SPACES), value="w", elem_id="space",
+                             label="space (z: the style code before the mapping network)")
+        layers = gr.Radio(list(LAYER_CHOICES), value="all", elem_id="layers",
+                          label="W+ layers (all: every layer, a plain edit)")
+        with gr.Row():
+            lo = gr.Slider(0, last, value=0, step=1, label="first layer", visible=False, elem_id="layer-lo")
+            hi = gr.Slider(0, last, value=last, step=1, label="last layer", visible=False, elem_id="layer-hi")
+        with gr.Accordion("keep unchanged", open=False, elem_id="keep-box"):
+            keep = gr.CheckboxGroup(self.studio.keep_choices(self.method), value=[], elem_id="keep",
+                                    label="project these tags' directions out of the edit",
+                                    visible=self.method not in COMPONENT_METHODS)
+        with gr.Accordion("automatic keep and layers (measured on the run's samples)", open=False, elem_id="auto-box"):
+            with gr.Row():
+                auto_keep = gr.Checkbox(True, label="keep the tags the edit moves", elem_id="auto-keep")
+                auto_layers = gr.Checkbox(True, label="W+ layers with the least side effect", elem_id="auto-layers")
+            auto = gr.Button("Choose for this edit", elem_id="auto-choose", size="sm")
+        hold = gr.Button("Hold the other tags on this face (step back along what the tagger sees moved)",
+                         elem_id="hold", size="sm")
+        reset = gr.Button("Reset all sliders", elem_id="reset-all", size="sm")
+        return EditControls(method, space, layers, lo, hi, keep, auto_keep, auto_layers, auto, hold, reset)
+
+    def slider_groups(self) -> Sliders:
+        """An accordion per group: the tag sliders (the method's shown), then MAX_COMPONENTS component slots."""
+        initial = {s.key for s in self.studio.specs(self.method)}
+        comps = self.studio.specs(self.method)[:MAX_COMPONENTS] if self.method in COMPONENT_METHODS else []
+        slider = functools.partial(gr.Slider, -SLIDER_MAX, SLIDER_MAX, value=0, step=SLIDER_STEP)
+        sliders, groups = [], []
+        for g in sl.GROUPS:
+            members = [s for s in self.tag_specs if s.group == g]
+            visible = any(s.key in initial for s in members) or bool(comps and g == "components")
+            with gr.Accordion(g, open=True, visible=visible, elem_id=f"group-{g}") as box:
+                sliders += [slider(label=s.label, elem_id=slider_id(s.key), visible=s.key in initial) for s in members]
+                for k in range(MAX_COMPONENTS) if g == "components" else ():
+                    sliders.append(slider(label=comps[k].label if k < len(comps) else f"component {k}",
+                                          elem_id=f"slider-slot-{k}", visible=k < len(comps)))
+            groups.append(box)
+        return Sliders(sliders, groups)
+
+    def wire_edit(self):
+        st, e, sliders, status = self.studio, self.edit, self.sliders.all, self.result.status
+        # Slider moves: live preview; the meter too when the tagger is fast enough. Moves skip Gradio's queue (one
+        # plain HTTP request instead of join + event stream: 66-75 ms against 137-167 ms median per move on the demo,
+        # benchmarks/bench_studio.py, load 8); the page keeps at most one move per slider in flight (always_last)
+        # and the Studio's lock serialises renders. The slider's own reset button sets it to 0 and fires `release`.
+        for s in sliders:
+            s.input(self._guard(self.on_move, self.moved), self.inputs, self.moved, trigger_mode="always_last",
+                    show_progress="hidden", queue=False)
+            s.release(self._guard(self.on_rest, self.shown), self.inputs, self.shown, **RENDER)
+        self._on(e.reset.click, lambda: [0.0] * len(sliders), None, sliders, guard=False, queue=False)
+
+        def on_method(m, sp):
+            return {**self.method_ui(m, sp), status: status_html(f"{m} directions in {sp}")}
+
+        def on_layers(choice):
+            return gr.update(visible=choice == "range"), gr.update(visible=choice == "range")
+
+        def do_auto(use_keep, use_layers, f, *c):
+            new, reasons = st.auto_edit(self.state(*c), bool(use_keep), bool(use_layers))
+            return {**self.layer_ui(new), e.keep: gr.update(value=list(new.keep)),
+                    **dict(zip(sliders, self.slider_values(new))), status: status_html("; ".join(reasons))}
+
+        def do_hold(f, *c):
+            new, notes = st.hold(f, self.state(*c))
+            return {self.held: new.hold, status: status_html("; ".join(notes))}
+
+        for choice in (e.method, e.space):
+            self._on(choice.input, on_method, [e.method, e.space],
+                     [*sliders, *self.sliders.groups, e.keep, self.sweep.key, status], show_progress="full")
+        self._on(e.layers.input, on_layers, e.layers, [e.lo, e.hi], guard=False, queue=False)
+        for event in (e.lo.release, e.hi.release, e.keep.input):
+            self._on(event, lambda: None, None, None, guard=False, queue=False)
+        self._on(e.auto.click, do_auto, [e.auto_keep, e.auto_layers, *self.inputs],
+                 [e.layers, e.lo, e.hi, e.keep, *sliders, status])
+        self._on(e.hold.click, do_hold, self.inputs, [self.held, status])
+
+    def keep_row(self) -> tuple[Recipes, Sweep]:
+        """Keep what you made: the recipe (save as JSON or PNG, load) and the strength sweep (export)."""
+        with gr.Row():
+            with gr.Column():
+                gr.Markdown("### Keep what you made")
+                with gr.Row():
+                    save_json = gr.Button("Save recipe (JSON)", elem_id="save-recipe")
+                    save_png = gr.Button("Save PNG (recipe inside)", elem_id="save-png")
+                saved = gr.File(label="saved", interactive=False, elem_id="saved")
+                load = gr.File(label="load a recipe (.json) or a PNG the studio saved", type="filepath", elem_id="load")
+            with gr.Column():
+                gr.Markdown("### Strength sweep")
+                specs = self.studio.specs(self.method)[:MAX_COMPONENTS]
+                key = gr.Dropdown([(s.label, s.key) for s in specs], label="slider",
+                                  value=specs[0].key if specs else None, elem_id="sweep-key")
+                with gr.Row():
+                    lo = gr.Number(value=-1.5, label="from", elem_id="sweep-lo")
+                    hi = gr.Number(value=1.5, label="to", elem_id="sweep-hi")
+                    n = gr.Slider(2, 60, value=12, step=1, label="frames", elem_id="sweep-n")
+                    fmt = gr.Radio(list(FORMATS), value="gif", label="format", elem_id="sweep-fmt")
+                export = gr.Button("Export sweep", elem_id="export-sweep")
+                exported = gr.File(label="sweep", interactive=False, elem_id="exported")
+        return Recipes(save_json, save_png, saved, load), Sweep(key, lo, hi, n, fmt, export, exported)
+
+    def wire_keep(self):
+        st, r, sw, status = self.studio, self.recipes, self.sweep, self.result.status
+
+        def do_save_json(f, *c):
+            path = save_recipe(self.out, st.recipe(f, self.state(*c)))
+            return {r.saved: str(path), status: status_html(f"saved {path}")}
+
+        def do_save_png(f, *c):
+            recipe = st.recipe(f, self.state(*c))
+            path = save_png(self.out, st.image_of(recipe), recipe)
+            return {r.saved: str(path), status: status_html(f"saved {path}")}
+
+        def do_load(path, f, *c):
+            if not path:
+                return {status: status_html("")}
+            try:
+                recipe = load_recipe(path)
+                new_face = st.check_face(st.face_of(recipe))
+                state, notes = st.state_of(recipe, self.state(*c))
+            except LatentEditError as e:  # the box is emptied either way, ready for the next file
+                return {r.load: None, status: status_html(str(e), "error")}
+            msg = f"loaded {Path(path).name}" + ("; " + "; ".join(notes) if notes else "")
+            return {self.face: new_face, self.edit.method: state.method, self.edit.space: state.space,
+                    self.held: state.hold, **self.layer_ui(state), **self.method_ui(state.method, state.space, state),
+                    r.load: None, status: status_html(msg)}
+
+        def do_export(f, key, a, b, n, fmt, *c):
+            frames = st.sweep(f, self.state(*c), key, float(a), float(b), int(n))
+            data = frames.tobytes() + f"{key}{a}{b}{n}".encode()
+            path = write_animation(self.out / file_name("sweep", data, f".{fmt}"), frames, fmt)
+            return str(path), status_html(f"exported {path} ({len(frames)} strengths, there and back)")
+
+        self._on(r.save_json.click, do_save_json, self.inputs, [r.saved, status], rest=False)
+        self._on(r.save_png.click, do_save_png, self.inputs, [r.saved, status], rest=False)
+        self._on(r.load.upload, do_load, [r.load, *self.inputs],
+                 [*self.inputs, *self.sliders.groups, sw.key, r.load, status])
+        self._on(sw.export.click, do_export, [self.face, sw.key, sw.lo, sw.hi, sw.n, sw.fmt, *self.controls],
+                 [sw.exported, status], rest=False)
