@@ -95,8 +95,11 @@ class _Sample:
         self._starts = {key: tuple(g[:, self.face_px] for g in stacks) for key, stacks in self._starts.items()}
 
     def _bg(self, colour: np.ndarray) -> int:
-        """The nearest point of the background colour curve (of equally near ones, the nearest to the context's)."""
-        return int(np.argmin(np.abs(_BG_CURVE - colour).sum(1) + 1e-3 * np.abs(_BG_GRID - self.context["background"])))
+        """The nearest point of the background colour curve; of equally near ones the nearest to the context's
+        value (white, all of 0.8..1: the middle, 0.9, unless the context is white too)."""
+        ctx, white = self.context["background"], truth.WHITE_BACKGROUND_ABOVE
+        ref = np.where(_BG_GRID > white, ctx if ctx > white else 0.9, ctx)
+        return int(np.argmin(np.abs(_BG_CURVE - colour).sum(1) + 1e-3 * np.abs(_BG_GRID - ref)))
 
     def _face(self, change: dict, hair: dict | None = None) -> np.ndarray:
         return self.reader.render(self.i, {**self.base, **(hair or {}), **change}).astype(np.float32)
@@ -255,13 +258,14 @@ def agrees(reads: dict, z) -> dict[str, np.ndarray]:
     """Per attribute, True where a reading equals the truth of the code the face was decoded from.
 
     Eye colour over the faces whose code has open eyes only; the background within
-    `BACKGROUND_TOLERANCE`.
+    `BACKGROUND_TOLERANCE`, or white in both.
     """
     t = truth_reads(z)
     out = {}
     for k in ATTRIBUTES:
         if k == "background":
-            out[k] = np.abs(reads[k] - t[k]) <= BACKGROUND_TOLERANCE
+            white = truth.WHITE_BACKGROUND_ABOVE
+            out[k] = (np.abs(reads[k] - t[k]) <= BACKGROUND_TOLERANCE) | ((reads[k] > white) & (t[k] > white))
         elif k == "eye_color":
             out[k] = reads[k][t[k] >= 0] == t[k][t[k] >= 0]
         else:
