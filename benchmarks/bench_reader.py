@@ -69,13 +69,14 @@ def measure(args) -> dict:
         images = {k: batch.decode(G, G.mapping(torch.from_numpy(c).float())) for k, c in codes.items()}
     before = batch.decode(G, batch.w)
     reader = reader_class(batch.geometry, batch.z, G.size)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     read_before = reader.read(before)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     reads = {k: reader.read(v) for k, v in images.items()}
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     out = {"samples": args.samples, "seed": args.seed, "reader": args.reader or "batch_readout.BatchReader",
            "seconds_unedited": round(t1 - t0, 2), "seconds_edited": round((t2 - t1) / len(images), 2),
+           "cpu_seconds_unedited": round(c1 - c0, 2), "cpu_seconds_edited": round((c2 - c1) / len(images), 2),
            "agreement": {"unedited": {a: [r.count, r.n] for a, r in reliability(read_before, z).items()},
                          **{k: {a: [int(v.sum()), int(v.size)] for a, v in agrees(reads[k], codes[k]).items()}
                             for k in codes}}}
@@ -95,8 +96,9 @@ def main(argv=None):
     p.add_argument("--json", help="also write the numbers here")
     args = p.parse_args(argv)
     out = measure(args)
-    print(f"{out['reader']}, {args.samples} faces, seed {args.seed}: read in {out['seconds_unedited']} s unedited "
-          f"(first read), {out['seconds_edited']} s per edited read")
+    print(f"{out['reader']}, {args.samples} faces, seed {args.seed}: read in {out['seconds_unedited']} s "
+          f"({out['cpu_seconds_unedited']} s CPU) unedited (first read), {out['seconds_edited']} s "
+          f"({out['cpu_seconds_edited']} s CPU) per edited read")
     columns = list(out["agreement"])
     print(f"agreement with the truth of the codes\n{'attribute':18s}" + "".join(f"{c:>17s}" for c in columns))
     for k in ATTRIBUTES:

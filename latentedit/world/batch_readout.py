@@ -75,19 +75,21 @@ class _Sample:
             np.stack([_HAIR_RGB[hp] - self.h0, _BG_CURVE[k] - self.b0]), compute_uv=False)[-1])
         hair = [{**self.base, "hair_length": float(v)} for v in self.lengths]
         renders = np.stack([reader.render(i, a) for a in hair]).astype(np.float32)  # (L, H, W, 3)
-        probes = np.stack([reader.render(i, {**a, "hair_color": hp, "background": float(_BG_GRID[bp])}) for a in hair])
-        self.cover = _coverage(probes - renders, np.stack([_HAIR_RGB[hp] - self.h0, _BG_CURVE[bp] - self.b0]))
-        self.bg_mask = self.cover[..., 1].min(0) > _PURE  # (H, W): background at every length
+        probes = np.stack([render.render_anime(render.take(reader.geometry, i), {
+            **a, "hair_color": hp, "background": float(_BG_GRID[bp])}, reader.size) for a in hair])
+        cover = _coverage(probes - renders, np.stack([_HAIR_RGB[hp] - self.h0, _BG_CURVE[bp] - self.b0]))
+        self.bg_mask = cover[..., 1].min(0) > _PURE  # (H, W): background at every length
+        self.hair_mask = cover[..., 0] > _PURE  # (L, H, W): only hair
         # Pixels a hair combination can change: those that differ between lengths or show some hair.
-        self.hair_px = np.flatnonzero(((renders != renders[self.at]).any((0, -1)) | (self.cover[..., 0] > 0.01).any(0)
-                                       | ((self.cover[..., 1] > 0.01) & (self.cover[..., 1] < _PURE)).any(0)))
+        self.hair_px = np.flatnonzero(((renders != renders[self.at]).any((0, -1)) | (cover[..., 0] > 0.01).any(0)
+                                       | ((cover[..., 1] > 0.01) & (cover[..., 1] < _PURE)).any(0)))
         self.hair = renders.reshape(len(hair), -1, 3)[:, self.hair_px]
-        self.hair_cover = self.cover.reshape(len(hair), -1, 2)[:, self.hair_px]
+        self.hair_cover = cover.reshape(len(hair), -1, 2)[:, self.hair_px]
         self.e0 = int(base["eye_color"])
         ep = _probe(_EYE_RGB, _EYE_RGB[self.e0])
         opened = self._face({"closed_eyes": 0, "eye_color": self.e0})
         self.eye_cover = _coverage(self._face({"closed_eyes": 0, "eye_color": ep}) - opened,
-                                   (_EYE_RGB[ep] - _EYE_RGB[self.e0])[None])[..., 0]
+                                   (_EYE_RGB[ep] - _EYE_RGB[self.e0])[None])[..., 0]  # irises (pupils: 0.35)
         self._starts: dict = {}
         self.face_px = None
         context = self.face_stacks()
@@ -143,7 +145,7 @@ class _Sample:
         """Pixels that show only the hair (at the read length), the irises (if open) and the background."""
         length = int(np.argmin(np.abs(self.lengths - attrs["hair_length"])))
         eyes = self.eye_cover > _PURE if not attrs["closed_eyes"] else np.zeros_like(self.bg_mask)
-        return {"hair": self.cover[length, ..., 0] > _PURE, "eyes": eyes, "background": self.bg_mask}
+        return {"hair": self.hair_mask[length], "eyes": eyes, "background": self.bg_mask}
 
 
 class BatchReader:
