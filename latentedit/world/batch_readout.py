@@ -3,13 +3,13 @@
 An image of sample i (its geometry, and its unedited style z_i as the context) shows the
 attribute values whose render is nearest to it in mean absolute pixel difference. Attributes
 drawn in the same place are read jointly, every combination of their values compared (so no
-start can leave a group in a local optimum): hair length x hair colour (REREAD_LENGTHS x 5
-colours), closed eyes x eye colour (closed, or open in one of 4 colours), open mouth x smile (4),
-blush (2). The groups draw in different places (eyes, mouth and blush over the skin, the hair
-around the face), so a group's best combination hardly depends on the others': each group is
-compared on renders with the others at the context's values (start 1) and, where the hair read
-differs from the context's (bangs reach the lashes), also at the hair read (start 2); the
-combination with the lowest pixel error over both starts is the reading.
+start can leave a group in a local optimum): hair length x hair colour (REREAD_LENGTHS and the
+context's own length x 5 colours), closed eyes x eye colour (closed, or open in one of 4
+colours), open mouth x smile (4), blush (2). The groups draw in different places (eyes, mouth and
+blush over the skin, the hair around the face), so a group's best combination hardly depends on
+the others': each group is compared on renders with the others at the context's values (start 1)
+and, where the hair read differs from the context's (bangs reach the lashes), also at the hair
+read (start 2); the combination with the lowest pixel error over both starts is the reading.
 
 The background (a continuous hue position in 0..1, `truth.attributes()["background"]`) is read
 from the mean colour of the pixels that show only background at every hair length, as the
@@ -17,7 +17,7 @@ nearest point of the renderer's background colour curve; the hair group is compa
 background painted in. `BACKGROUND_TOLERANCE` is how far it must move to count as changed (a
 tenth of the range: about half a step between two palette colours).
 
-Each sample costs about 20 renders, once: the hair at each length (plus one render with another
+Each sample costs about 24 renders, once: the hair at each length (plus one render with another
 hair colour and background, whose difference gives each pixel's hair and background coverage, so
 every colour is painted in with numpy), the eyes open in the context's colour and in another
 (the iris coverage) and closed, the other mouths and the blush. Every image of the sample (before
