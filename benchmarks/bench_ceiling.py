@@ -37,7 +37,7 @@ from scipy.optimize import linprog, minimize
 
 from latentedit.models.checkpoint import load_generator
 from latentedit.world import truth
-from latentedit.world.batch_readout import ATTRIBUTES, BACKGROUND_TOLERANCE, BatchReader, changes
+from latentedit.world.batch_readout import ATTRIBUTES, BatchReader, agrees, changes, truth_reads
 from latentedit.world.evaluate import DemoBatch
 from latentedit.world.readout import tag_attribute
 
@@ -50,27 +50,9 @@ _THRESHOLDS = {"mouth": truth.MOUTH_THRESHOLD, "smile": truth.SMILE_THRESHOLD,
 
 # --------------------------------------------------------------------------- the world's linear truth
 
-def truth_reads(z: np.ndarray) -> dict[str, np.ndarray]:
-    """The true attributes of codes in the readout's terms (eye_color -1 where the eyes are closed)."""
-    a = truth.attributes(z)
-    out = {k: a[k] for k in ATTRIBUTES}
-    out["eye_color"] = np.where(a["closed_eyes"] == 1, -1, a["eye_color"])
-    return out
-
-
 def fidelity(reads: dict, z: np.ndarray) -> dict[str, float]:
     """Share of faces whose pixel reading equals the truth of their code, per attribute."""
-    t = truth_reads(z)
-    out = {}
-    for k in ATTRIBUTES:
-        if k == "background":
-            out[k] = float(np.mean(np.abs(reads[k] - t[k]) <= BACKGROUND_TOLERANCE))
-        elif k == "eye_color":
-            shown = t[k] >= 0
-            out[k] = float(np.mean(reads[k][shown] == t[k][shown]))
-        else:
-            out[k] = float(np.mean(reads[k] == t[k]))
-    return out
+    return {k: float(v.mean()) for k, v in agrees(reads, z).items()}
 
 
 def direction(add: str, sub: str | None) -> np.ndarray:

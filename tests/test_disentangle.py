@@ -20,7 +20,6 @@ from latentedit.pipeline.autoedit import AutoOptions
 from latentedit.scoring.sideeffects import edit_effects, side_effect_table, sure_changes, tag_reads
 from latentedit.world import render, truth
 from latentedit.world.batch_readout import ATTRIBUTES, BatchReader, changes
-from latentedit.world.readout import read_attributes
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -365,9 +364,6 @@ def test_joint_readout_reads_what_changed_and_only_that(renders):
     after = reader.read(opened)
     changed = changes(before, after)
     assert changed["open_mouth"].all() and not any(changed[a].any() for a in ATTRIBUTES if a != "open_mouth")
-    # the one-attribute-at-a-time readout misreads some smiles of the same images
-    old = [read_attributes(opened[i], render.take(geometry, i), render.take(attrs, i))["smile"] for i in range(40)]
-    assert (np.array(old) != attrs["smile"]).sum() > 0
 
 
 def test_success_rate_counts_only_the_samples_that_could_change(renders):

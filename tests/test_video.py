@@ -92,7 +92,7 @@ def test_unreadable_video(tmp_path):
 def test_demo_video_tracks_geometry_and_keeps_the_edit_fixed(tmp_path):
     from latentedit.models.checkpoint import load_generator
     from latentedit.world import render, truth
-    from latentedit.world.readout import read_attributes
+    from latentedit.world.batch_readout import BatchReader
 
     G = load_generator("demo")  # shipped in assets/: a missing file is a failure, not a skip
     frames, geometry = demo_video(12, seed=3, size=G.size)
@@ -111,8 +111,8 @@ def test_demo_video_tracks_geometry_and_keeps_the_edit_fixed(tmp_path):
 
     # every frame shows the edit (long hair; short without it) and the same other attributes
     def read(images, code):
-        attrs = render.take(truth.attributes(code), 0)
-        return [read_attributes(images[t], render.take(geometry, t), attrs) for t in range(len(images))]
+        reads = BatchReader(geometry, np.repeat(code, len(images), axis=0), s).read(images)
+        return [{k: v[t] for k, v in reads.items() if k != "background"} for t in range(len(images))]
 
     edited, unedited = read(out, z_long), read(plain, z)
     assert sum(r["hair_length_class"] == 2 for r in edited) >= 10

@@ -16,9 +16,9 @@ is always computed from the samples of the edit it is keyed by: the input is a d
 its inputs; two rows with different names but the same digest are refused.
 
 Ground truth on the demo world: what a decoded image shows is read off its pixels by
-`latentedit.world.readout.read_attributes` (through `latentedit.world.evaluate.DemoBatch.read`): for each
-attribute, the nearest of the world's renders that vary only that attribute, with the geometry of
-the input selfie and the other attributes of the unedited style. Before and after images are read
+the world's reader, `latentedit.world.batch_readout.BatchReader` (through
+`latentedit.world.evaluate.DemoBatch.read`): the nearest of the world's renders with the geometry of
+the input selfie, attributes drawn in one place read jointly. Before and after images are read
 the same way, so the ground-truth matrix and the classifier's matrix measure the same thing and a
 reader can see how far the classifier can be trusted.
 """

@@ -27,7 +27,7 @@ from latentedit.images import encode_png, grid
 from latentedit.io import atomic_write_bytes, atomic_write_text
 
 from . import assets, kernels, render, truth
-from .readout import read_attributes, read_binary
+from .batch_readout import ATTRIBUTES, BatchReader
 from .train_generator import (CONTRAST_MARGIN, NEAR_SPREAD, STYLES_PER_SELFIE, PairData, TrainConfig, evaluate, make_pairs,
                               train)
 
@@ -88,12 +88,13 @@ HISTORY = ".demo-generator-history.json"  # hidden: kept out of the manifest, le
 # --------------------------------------------------------------------------- measuring
 
 def _reads(images: np.ndarray, geometry: dict, z: np.ndarray) -> list[tuple[dict, dict]]:
-    """(true attributes, read attributes) of each image."""
-    attrs = truth.attributes(z)
+    """(true attributes, read attributes) of each image (eye colour read where the true code has open eyes)."""
+    attrs, reads = truth.attributes(z), BatchReader(geometry, z, images.shape[1]).read(images)
     out = []
     for i in range(len(z)):
         a = render.take(attrs, i)
-        out.append((a, read_attributes(images[i], render.take(geometry, i), a)))
+        names = [k for k in ATTRIBUTES if k != "background" and (k != "eye_color" or not a["closed_eyes"])]
+        out.append((a, {k: int(reads[k][i]) for k in names}))
     return out
 
 
@@ -153,9 +154,7 @@ def switch_curves(G, val: PairData, n: int = 100) -> dict[str, list[float]]:
             z = z0 + (threshold + offset - z0 @ v)[:, None] * v
             out = G.decode(content, torch.from_numpy(z).float())
             out = out.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-            attrs = truth.attributes(z)
-            rates.append(float(np.mean([read_binary(out[i], render.take(geometry, i), render.take(attrs, i), tag)
-                                        for i in range(len(z))])))
+            rates.append(float(BatchReader(geometry, z, out.shape[1]).read(out)[tag].mean()))
         curves[tag] = rates
     return curves
 
@@ -284,8 +283,8 @@ x{cfg.mapping_lr_boost}, {cfg.threads} threads.
 - Style-code RMSE of `encode(selfie).style` against the selfie's z_s: **{measured['style_rmse']:.3f}**
   (predicting 0 gives 1.0).
 - Ground-truth attribute accuracy on {measured['n_attribute_images']} held-out translations. Each
-  attribute is read off the image as the nearest (L1) of renders of the same geometry and style
-  that differ only in that attribute (`latentedit.world.build.read_attributes`); the last column
+  attribute is read off the image by the world's reader (`latentedit.world.batch_readout.BatchReader`:
+  the nearest (L1) renders of the same geometry, attributes drawn in one place read jointly); the last column
   applies the same reader to the target renders themselves (its ceiling). eye_color counts open
   eyes only.
 

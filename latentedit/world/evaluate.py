@@ -1,8 +1,8 @@
 """Measuring edits on the demo world, where the truth of every attribute is known.
 
-What an edit changes is read from the pixels (`latentedit.world.readout.read_attributes`): for
-each decoded image, the value of one attribute is the one whose render (all other attributes as
-in the unedited style, the selfie's geometry) is nearest. `DemoBatch` holds fresh demo selfies
+What an edit changes is read from the pixels by the world's reader
+(`latentedit.world.batch_readout.BatchReader`: for each decoded image, the attribute values whose
+render, with the selfie's geometry, is nearest). `DemoBatch` holds fresh demo selfies
 with random styles; `flip_rates` and `layer_effects` edit them and read what changed;
 `measure_edits` runs both for every method on a run (the numbers behind
 `latentedit.editing.strengths`).
@@ -25,9 +25,9 @@ from latentedit.editing.tags import UNNAMED_METHODS, name_for_tags
 from latentedit.errors import RunError
 from latentedit.images import to_uint8
 from latentedit.models import batched
-from latentedit.world import truth
-from latentedit.world.readout import READ_ATTRIBUTES, read_attributes, tag_attribute
-from latentedit.world.render import demo_selfies, take
+from latentedit.world.batch_readout import ATTRIBUTES, BatchReader, changes as attribute_changes
+from latentedit.world.readout import tag_attribute
+from latentedit.world.render import demo_selfies
 
 __all__ = ["DemoBatch", "attribute_changes", "layer_effects", "flip_rates", "measure_edits"]
 
@@ -57,19 +57,11 @@ class DemoBatch:
         return batched.decode(G, self.content, w, batch_size, convert=to_uint8)
 
     def read(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """Attribute values the images show, read from pixels; eye_color is -1 where it is not read."""
-        attrs = truth.attributes(self.z)
-        rows = [read_attributes(images[i], take(self.geometry, i), take(attrs, i)) for i in range(len(images))]
-        return {a: np.array([r.get(a, -1) for r in rows]) for a in READ_ATTRIBUTES}
+        """Attribute values the images show (`BatchReader.read`; one reader per batch, its renders kept)."""
+        if getattr(self, "_reader", None) is None or self._reader.size != images.shape[1]:
+            self._reader = BatchReader(self.geometry, self.z, images.shape[1])
+        return self._reader.read(images)
 
-
-def attribute_changes(before: dict, after: dict) -> dict[str, np.ndarray]:
-    """Per attribute, True where the read value changed (eye colour only where both show open eyes)."""
-    out = {a: before[a] != after[a] for a in READ_ATTRIBUTES}
-    shown = (before["closed_eyes"] == 0) & (after["closed_eyes"] == 0) & (before["eye_color"] >= 0) & (
-        after["eye_color"] >= 0)
-    out["eye_color"] = out["eye_color"] & shown
-    return out
 
 
 def _session(G, directions) -> EditSession:
@@ -132,7 +124,7 @@ def flip_rates(generator, directions_by_method: dict, pairs=(("long_hair", "shor
                 a, *rest = edit.strengths
                 after = batch.read(session.render(batch.content, batch.w, edit))
                 changes = attribute_changes(before, after)
-                others = [k for k in READ_ATTRIBUTES if k != attr]
+                others = [k for k in ATTRIBUTES if k != attr]
                 unchanged = np.stack([~changes[k] for k in others])
                 rows.append({
                     "method": method, "add": add, "sub": sub[0] if sub else "", "strength": a,

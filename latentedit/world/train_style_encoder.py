@@ -252,7 +252,7 @@ def goal_table(G, encoder, n: int = 200, seed: int = 0, refine=None, oracle: boo
     from latentedit.editing.reference import encode_style, refine_style
     from latentedit.images import from_uint8
     from latentedit.models.batched import encode_content
-    from latentedit.world.readout import read_attributes
+    from latentedit.world.batch_readout import BatchReader
 
     refs, z_ref, _ = render.demo_anime(n, seed=seed + REFERENCE_SEED_OFFSET)
     selfies, geometry = render.demo_selfies(n, seed=seed + REFERENCE_SEED_OFFSET)
@@ -260,8 +260,11 @@ def goal_table(G, encoder, n: int = 200, seed: int = 0, refine=None, oracle: boo
     content = encode_content(G, from_uint8(selfies), 50)
     seconds = {}
 
-    def reads(faces):
-        return [read_attributes(faces[i], render.take(geometry, i), render.take(attrs, i)) for i in range(n)]
+    reader = BatchReader(geometry, z_ref, G.size)
+
+    def reads(faces):  # eye colour where the reference has open eyes
+        r = reader.read(faces)
+        return [{k: r[k][i] for k in GOAL if k != "eye_color" or not attrs["closed_eyes"][i]} for i in range(n)]
 
     def agree(a, b=None):
         return {k: float(np.mean([a[i][k] == (b[i][k] if b is not None else attrs[k][i])
@@ -367,8 +370,8 @@ Held-out RMSE to E[z | render] ({cfg.n_val} renders) by step: {curve}.
 ## Goal table ({table.n} fresh references, seed {table.seed}; `python benchmarks/bench_reference.py`)
 Each reference (a fresh render, unseen in training) is encoded; its code is decoded by the demo
 generator on the content of one demo selfie; the face of the reference's true code is decoded on
-the same content. The world's pixel readout (`read_attributes`: the nearest of renders that vary
-one attribute, with the reference's true attributes as context) reads every face. Eye colour
+the same content. The world's pixel readout (`batch_readout.BatchReader`: the nearest renders, attributes
+drawn in one place read jointly, with the reference's true attributes as context) reads every face. Eye colour
 counts references with open eyes only. Refinement: `RefineConfig(steps={refine.steps}, lr={refine.lr},
 space="{refine.space}", prior_weight={refine.prior_weight}, jitter={refine.jitter})`.
 

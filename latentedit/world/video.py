@@ -132,22 +132,24 @@ def follow_figures(video: DemoVideo, outputs: np.ndarray, boxes, z) -> dict:
     The output face's centre (its skin pixels) is mapped back into the frame through its box and
     compared with the input face's centre measured the same way on the true render: correlation of
     x and of y and mean error in frame pixels over the frames that show a face (`faces` of them).
-    attributes_ok: the share of frames in which `readout.read_attributes` reads every attribute of
-    z correctly (judged against the geometry the crop of that box shows).
+    attributes_ok: the share of frames in which the world's reader (`batch_readout.BatchReader`)
+    reads every attribute of z but the background correctly (judged against the geometry the crop
+    of that box shows).
     """
-    from .readout import read_attributes
+    from .batch_readout import ATTRIBUTES, BatchReader, truth_reads
 
     boxes = np.asarray(boxes, dtype=np.float64)
     s = outputs.shape[1]
-    attrs = render.take(truth.attributes(np.asarray(z, np.float64).reshape(1, -1)), 0)
+    codes = np.repeat(np.asarray(z, np.float64).reshape(1, -1), len(outputs), axis=0)
+    attrs = render.take(truth.attributes(codes[:1]), 0)
     used, true = geometry_in_box(video, boxes), geometry_in_box(video, video.boxes)
-    got, want, ok_attrs = [], [], []
+    reads, shown_attrs = BatchReader(used, codes, s).read(outputs), truth_reads(codes)
+    ok_attrs = np.all([reads[k] == shown_attrs[k] for k in ATTRIBUTES if k != "background"], axis=0)
+    got, want = [], []
     for t, image in enumerate(outputs):
         got.append(boxes[t, :2] + skin_centre(image) / s * boxes[t, 2])
         ref = render.render_anime(render.take(true, t), attrs, s)
         want.append(video.boxes[t, :2] + skin_centre(ref) / s * video.boxes[t, 2])
-        read = read_attributes(image, render.take(used, t), attrs)
-        ok_attrs.append(all(read[k] == attrs[k] for k in read))
     got, want = np.array(got), np.array(want)
     shown = np.isfinite(got).all(axis=1)
     corr = [float(np.corrcoef(got[shown, k], want[shown, k])[0, 1]) if shown.sum() > 2 else float("nan")
