@@ -73,8 +73,8 @@ def report(
     if result.failed:  # what was asked failed in part: say which stage and why, exit non-zero
         first, record = next(iter(result.failed.items()))
         typer.secho(printable(f"error: the report is partial: {len(result.failed)} of {len(result.stages)} stages "
-                              f"failed, first {first}: {record['error']}; the rest is in {result.index}, the failed "
+                              f"failed, first {first}: {record.error}; the rest is in {result.index}, the failed "
                               "sections marked"), fg=typer.colors.RED, err=True)
         for name, s in result.failed.items():
-            typer.secho(printable(f"failed     {name}: {s['error']}"), fg=typer.colors.YELLOW, err=True)
+            typer.secho(printable(f"failed     {name}: {s.error}"), fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(EXIT_PARTIAL)
