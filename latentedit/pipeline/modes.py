@@ -1,20 +1,13 @@
-"""The report's side-effect tables and latentedit's modes: measuring, on the report's batch.
+"""The report's side-effect tables and latentedit's modes, measured on the report's batch
+(choosing the best of them is `reporting.verdict`). Stages, after the per-method evaluation:
 
-Stages the report (`pipeline.report`) runs after its per-method evaluation (choosing the best of
-them is `reporting.verdict`):
-
-    side_effects:<m>   `scoring.sideeffects` tables of every pair edit of method m, from each source
-                       the run has: "ground truth" (demo world: every attribute the world defines,
-                       read off the pixels by `world.batch_readout`), "tagger tags" (the tagger's
-                       thresholded scores of the same before/after images: the tags shown by at
-                       least MIN_TAG_SHARE of them) and "re-scorer" (its three attributes)
+    side_effects:<m>   `scoring.sideeffects` tables of method m's pair edits from each source the run
+                       has: "ground truth" (demo world: every attribute, read off the pixels by
+                       `world.batch_readout`), "tagger tags" (thresholded scores: the tags shown by at
+                       least MIN_TAG_SHARE of the images) and "re-scorer" (its attributes)
     modes              per edit, each of `reporting.verdict.MODES` on the method that did best as the
-                       thesis edits: layers and keep auto (`editing.auto`, chosen with the tagger on the
-                       run's own samples), per sample (each face at the smallest strength multiple at
-                       which the tagger sees the added tag), hold (each face stepped back along the tags
-                       the tagger sees moved), and in z (directions fitted in z, where the conditions can
-                       hold smile while the mouth opens: `Z_METHOD` when the method cannot name its
-                       directions in z). `run_mode` runs one, as `latentedit edit` does.
+                       thesis edits, chosen with the tagger on the run's own samples (`run_mode`, as
+                       `latentedit edit` does; z modes on `z_method`'s method)
 """
 
 from __future__ import annotations

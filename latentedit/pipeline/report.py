@@ -73,7 +73,7 @@ class ReportRequest:
     edit (re-scoring, FID); sweep_samples: samples per sweep point, at `sweep_factors` x the
     default strengths; metric_inputs selfies get dfid_augmentations augmentations each (DFID) and
     lpips_styles random styles each (diversity). modes: also measure latentedit's modes (layers/keep
-    auto) for the verdict (`pipeline.verdict`). scorer, tagger: files or "demo"; reference: a
+    auto) for the verdict (`pipeline.modes`). scorer, tagger: files or "demo"; reference: a
     folder of anime images for FID (demo world: demo renders); out: the folder (None: RUN/report).
     threads bounds torch's threads while the report runs (restored after); 0: torch's default, every
     core (demo report on 2 idle cores: 189 s against 259 s with one thread). On a machine whose
@@ -117,17 +117,9 @@ class ReportResult:
         return self.index.parent
 
     @property
-    def stages(self) -> dict[str, Stage]:
-        return self.report.stages
-
-    @property
     def failed(self) -> dict[str, Stage]:
         """{stage: record} of the stages that failed (the report is partial when any did)."""
         return self.report.failed
-
-    @property
-    def seconds(self) -> float:
-        return self.report.seconds
 
 
 def check_methods(methods) -> tuple:

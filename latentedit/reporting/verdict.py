@@ -1,12 +1,9 @@
 """The report's verdict: choosing the best way to make each edit, and presenting it (HTML, CSV).
 
-- `MODES`: latentedit's modes the report measures (`pipeline.modes` runs them), each a `Mode`
-  whose `latentedit edit` flags `mode_command` writes; adding a mode is one line here.
-- `verdicts(report)`: per edit, the best method (as the thesis edits) or mode by success among the
-  samples that could change and worst side effect, whether the goal is met, and its command.
-- `verdict_html(report, figures)`: the first screen, one card per edit with a before/after strip
-  (`faces.face_strip`: 128 px, nearest-neighbour); `side_effects_html(report)`: every side-effect
-  table and the modes' rows; `verdict_csv(report)`: every candidate, the best marked.
+`MODES`: the modes the report measures (`pipeline.modes` runs them; adding one is a line here).
+`verdicts(report)`: per edit, the best method (as the thesis edits) or mode, whether it meets the
+goal, and the `latentedit edit` command that makes it. `verdict_html`: the first screen, one card
+and a before/after strip (128 px, nearest-neighbour) per edit; `side_effects_html`, `verdict_csv`.
 """
 
 from __future__ import annotations
@@ -23,10 +20,6 @@ import numpy as np
 
 from .faces import face_strip
 from .schema import Candidate, EffectRow, Miss, Report, Verdict
-
-__all__ = ["GOAL_SUCCESS", "GOAL_SIDE", "Mode", "MODES", "THESIS", "mode_command", "best_source", "ranked_methods",
-           "verdicts", "verdict_csv", "STRIP_FACES", "strip_name", "verdict_figures", "verdict_html",
-           "side_effects_html"]
 
 GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
 STRIP_FACES = 6  # faces per strip, 128 px each
