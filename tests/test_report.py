@@ -142,6 +142,7 @@ def _check_round_trip(path: Path, tmp_path: Path):
     text = path.read_text()
     loaded = load_report(path.parent)
     assert loaded.to_json() == text and loaded == Report.model_validate_json(text)
+    assert list(loaded.methods) == json.loads(text)["config"]["methods"]  # in the order asked, as on the page
     doc = json.loads(text)
     for version, hint in ((SCHEMA_VERSION + 1, "upgrade latentedit"), (None, "rebuild it")):
         (tmp_path / "other.json").write_text(json.dumps({**doc, "schema_version": version} if version else

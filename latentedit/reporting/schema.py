@@ -249,7 +249,8 @@ class Report(Model):
     seconds: float | None = None
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+        """The text of report.json; keys in the models' and the report's order, so a load keeps them."""
+        return json.dumps(self.model_dump(mode="json"), indent=2) + "\n"
 
     @property
     def failed(self) -> dict[str, Stage]:
