@@ -20,7 +20,6 @@ timings, and the goals: the whole <= 5 min, the report <= 3 min.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import subprocess
@@ -28,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from latentedit.reporting.schema import load_report
 
 GOAL_TOTAL, GOAL_REPORT = 300.0, 180.0
 
@@ -70,10 +71,9 @@ def main(argv=None):
         print(f"{name:20s} wall {wall:7.1f} s   cpu {cpu:7.1f} s", flush=True)
     report_wall = rows[-1][1]
     print(f"{'total':20s} wall {total_wall:7.1f} s   cpu {total_cpu:7.1f} s   (load average at start {load:.1f})")
-    doc = json.loads((run / "report" / "report.json").read_text())
     print("\nreport stages (wall / cpu seconds):")
-    for stage, s in doc["stages"].items():
-        print(f"  {stage:28s} {s['seconds']:7.1f} {s['cpu_seconds']:7.1f}  {s['status']}")
+    for stage, s in load_report(run / "report").stages.items():
+        print(f"  {stage:28s} {s.seconds:7.1f} {s.cpu_seconds:7.1f}  {s.status}")
     print(f"\ngoal: first command <= {GOAL_TOTAL / 60:.0f} min: {total_wall / 60:.1f} min wall "
           f"({'met' if total_wall <= GOAL_TOTAL else 'missed'}), {total_cpu / 60:.1f} min CPU")
     print(f"goal: report <= {GOAL_REPORT / 60:.0f} min, first run included: {report_wall / 60:.1f} min wall "

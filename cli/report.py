@@ -68,13 +68,13 @@ def report(
     request = ReportRequest(methods=parse_methods(methods), pairs=parse_pairs(pairs), samples=samples, scorer=scorer,
                             reference=reference, tagger=tagger, seed=seed, out=out, threads=threads)
     result = build(run, request)
-    typer.echo(f"report     {result.index} ({result.seconds:.0f} s{', partial' if result.failed else ''})")
+    typer.echo(f"report     {result.index} ({result.report.seconds:.0f} s{', partial' if result.failed else ''})")
     typer.echo(f"data       {result.out}/report.json and CSV files")
     if result.failed:  # what was asked failed in part: say which stage and why, exit non-zero
         first, record = next(iter(result.failed.items()))
-        typer.secho(printable(f"error: the report is partial: {len(result.failed)} of {len(result.stages)} stages "
-                              f"failed, first {first}: {record['error']}; the rest is in {result.index}, the failed "
+        typer.secho(printable(f"error: the report is partial: {len(result.failed)} of {len(result.report.stages)} stages "
+                              f"failed, first {first}: {record.error}; the rest is in {result.index}, the failed "
                               "sections marked"), fg=typer.colors.RED, err=True)
         for name, s in result.failed.items():
-            typer.secho(printable(f"failed     {name}: {s['error']}"), fg=typer.colors.YELLOW, err=True)
+            typer.secho(printable(f"failed     {name}: {s.error}"), fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(EXIT_PARTIAL)

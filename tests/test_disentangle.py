@@ -407,7 +407,7 @@ def test_score_cache_answers_predict_and_features_from_one_pass():
 
 
 def test_z_modes_refit_tag_methods_and_fall_back_to_linear_for_components():
-    from latentedit.pipeline.verdict import Z_METHOD, z_method
+    from latentedit.pipeline.modes import Z_METHOD, z_method
 
     assert [z_method(m) for m in ("linear", "lasso", "svd", "svm")] == ["linear", "lasso", "svd", "svm"]
     assert z_method("sefa") == z_method("pca") == Z_METHOD == "linear"  # SeFa fits w only; PCA names no tags
@@ -422,34 +422,34 @@ def test_report_leads_with_the_verdict_in_headless_chromium(truth_run, tmp_path)
     from PIL import Image
 
     from latentedit.pipeline.report import report
-    from latentedit.pipeline.verdict import MODE_FLAGS, MODES
+    from latentedit.reporting.verdict import MODES, THESIS
 
     result = report(truth_run.path, methods=("linear", "svd"), samples=24, sweep_samples=6, metric_inputs=2,
                     dfid_augmentations=4, lpips_styles=3, out=tmp_path / "rep", progress=False)
     assert not result.failed, result.failed
-    doc = result.doc
+    rep = result.report
     names = ["+long_hair -short_hair", "+open_mouth -closed_mouth", "+closed_eyes"]
-    assert list(doc["verdict"]) == names
-    for name, v in doc["verdict"].items():
-        row = v["success"]
-        assert 0 < row["n"] <= 24 and v["source"] == "ground truth" and v["best"]["method"] in ("linear", "svd")
-        assert v["goal_met"] == (row["rate"] >= 0.95 and v["worst"]["rate"] <= 0.03)
-        command = v["best"]["command"]  # the line that makes the best edit on this run
-        assert command.startswith(f"latentedit edit {truth_run.path} --add ") and f"--method {v['best']['method']}" in command
-        wanted = {" ".join(f) for k, f in MODE_FLAGS.items() if k in MODES.get(v["best"]["mode"], {})}
-        assert {" ".join(f) for f in MODE_FLAGS.values() if " ".join(f) in command} == wanted
-    rows = doc["modes"][names[0]]["rows"]
+    assert list(rep.verdict) == names
+    flags = ("--space z", "--layers auto", "--keep auto", "--per-sample", "--hold")
+    for name, v in rep.verdict.items():
+        assert 0 < v.success.n <= 24 and v.source == "ground truth" and v.best.method in ("linear", "svd")
+        assert v.goal_met == (v.success.rate >= 0.95 and v.worst.rate <= 0.03)
+        command = v.best.command  # the line that makes the best edit on this run
+        assert command.startswith(f"latentedit edit {truth_run.path} --add ") and f"--method {v.best.method}" in command
+        wanted = " ".join(MODES.get(v.best.mode, THESIS).flags)
+        assert {f for f in flags if f in command} == {f for f in flags if f in wanted}
+    rows = rep.modes[names[0]].rows
     assert list(rows) == list(MODES)
     held, each = rows["layers+keep auto, per sample, hold"], rows["layers+keep auto, per sample"]
-    assert held["per_sample"] == each["per_sample"] and len(held["hold"]["corrections"]) == 24
-    assert held["command"].endswith("--per-sample --hold")
+    assert held.per_sample == each.per_sample and len(held.hold["corrections"]) == 24
+    assert held.command.endswith("--per-sample --hold")
     in_z = rows["keep auto, per sample, in z"]  # the thesis's best method, refitted in z (linear for SeFa/PCA)
-    assert in_z["space"] == "z" and in_z["method"] == doc["modes"][names[0]]["method"]
-    assert f"--method {in_z['method']} --space z --keep auto --per-sample" in in_z["command"]
-    assert len(in_z["per_sample"]["factors"]) == 24 and in_z["edit"]["layers"] is None
-    table = doc["side_effects"]["linear"]["ground truth"]
-    assert table["attributes"] == list(ATTRIBUTES)  # every attribute the world defines
-    assert set(doc["side_effects"]["linear"]) == {"ground truth", "tagger tags", "re-scorer"}
+    assert in_z.space == "z" and in_z.method == rep.modes[names[0]].method
+    assert f"--method {in_z.method} --space z --keep auto --per-sample" in in_z.command
+    assert len(in_z.per_sample["factors"]) == 24 and in_z.edit["layers"] is None
+    table = rep.methods["linear"].side_effects["ground truth"]
+    assert table.attributes == list(ATTRIBUTES)  # every attribute the world defines
+    assert set(rep.methods["linear"].side_effects) == {"ground truth", "tagger tags", "re-scorer"}
     for f in ("side-effects.csv", "verdict.csv", "figures/strip-long_hair_short_hair.png", "figures/grid-svd.png"):
         assert (result.out / f).stat().st_size > 100
     strip = np.asarray(Image.open(result.out / "figures" / "strip-closed_eyes.png"))
@@ -458,8 +458,8 @@ def test_report_leads_with_the_verdict_in_headless_chromium(truth_run, tmp_path)
     assert (face[::2, ::2] == face[1::2, 1::2]).all()  # 2x2 blocks: nearest-neighbour, not blurred
 
     page = result.index.read_text()
-    for v in doc["verdict"].values():
-        assert f"<code>{html.escape(v['best']['command'])}</code>" in page
+    for v in rep.verdict.values():
+        assert f"<code>{html.escape(v.best.command)}</code>" in page
     assert page.index('id="verdict"') < page.index('id="side-effects"') < page.index('id="rescore"') \
         < page.index('id="stages"')  # verdict first, timings at the end
     shot = tmp_path / "first-screen.png"

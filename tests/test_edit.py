@@ -10,7 +10,7 @@ from PIL import Image
 
 from cli.options import parse_layers, parse_strength, parse_sweep
 from latentedit.directions import DirectionSet, code_scale
-from latentedit.editing import (DEFAULT_STRENGTHS, Edit, EditSession, EditSpec, check_tags, filtered_reason,
+from latentedit.editing import (DEFAULT_STRENGTHS, EditSession, EditSpec, check_tags, filtered_reason,
                                 with_spread)
 from latentedit.errors import DirectionError, InputError, TagError
 from latentedit.io import atomic_save_npz, atomic_write_json

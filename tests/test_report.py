@@ -15,7 +15,7 @@ from latentedit.cli.report import format_pairs, parse_methods, parse_pairs
 from latentedit.errors import InputError
 from latentedit.pipeline.report import ReportRequest, check_pairs, report
 from latentedit.reporting import html
-from latentedit.reporting.files import finite
+from latentedit.reporting.schema import SCHEMA_VERSION, Report, load_report
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -65,26 +65,26 @@ def _png() -> bytes:
 
 
 def _matrix(rows, mean):
-    cols = ["open_mouth", "short_hair"]
     z = np.zeros((len(rows), 2)).tolist()
-    return {"rows": rows, "columns": cols, "n": [5] * len(rows), "mean": mean, "std": z, "before": z, "after": z,
-            "flip": z, "flip_on": z, "flip_off": z, "notes": {}}
+    return {"source": "scorer", "rows": rows, "columns": ["open_mouth", "short_hair"], "n": [5] * len(rows),
+            "mean": mean, "std": z, "before": z, "after": z, "flip": z, "flip_on": z, "flip_off": z}
 
 
 def test_html_is_self_contained_and_marks_failures():
-    doc = {
+    edit = {"add": ["open_mouth"], "sub": ["closed_mouth"], "strength": 2.0, "sub_strength": 1.0}
+    report = Report.model_validate({
         "config": {"run": "runs/<demo>", "methods": ["linear", "sefa"], "samples": 5, "seed": 0},
-        "stages": {"scorer": {"status": "ok", "seconds": 1.0}, "rescore:sefa": {"status": "failed", "seconds": 0.1,
-                                                                                  "error": "DirectionError: boom"}},
-        "scorer": {"attributes": ["open_mouth", "short_hair"], "metrics": {}},
-        "edits": {"linear": {"+open_mouth -closed_mouth": {"add": ["open_mouth"], "sub": ["closed_mouth"]}}},
-        "rescore": {"linear": _matrix(["+open_mouth -closed_mouth"], [[0.5, -0.125]])},
-        "ground_truth": {}, "agreement": {}, "sweeps": {},
+        "stages": {"scorer": {"status": "ok", "seconds": 1.0, "cpu_seconds": 1.0},
+                   "rescore:sefa": {"status": "failed", "seconds": 0.1, "cpu_seconds": 0.1, "error": "DirectionError: boom"}},
+        "scorer": {"attributes": ["open_mouth", "short_hair"], "metrics": {}, "trained_on": {}, "init": "random",
+                   "input_size": 64, "describe": "a scorer"},
+        "methods": {"linear": {"edits": {"+open_mouth -closed_mouth": edit},
+                               "rescore": _matrix(["+open_mouth -closed_mouth"], [[0.5, -0.125]])}, "sefa": {}},
         "metrics": {"rows": [{"method": "unedited", "edit": "-", "metric": "scorer-feature FD", "value": 12.5,
                               "computed": True, "standard": False, "note": "substitute"}],
                     "status": {"FID": "missing file pt_inception-2015-12-05-6726825d.pth: put it at /x"}},
-    }
-    page = html.render(doc, {"heatmap-rescore-linear": _png(), "sweeps": _png()})
+    })
+    page = html.render(report, {"heatmap-rescore-linear": _png(), "sweeps": _png()})
     assert "runs/&lt;demo&gt;" in page  # escaped
     assert "Partial report: 1 stage(s) failed (rescore:sefa)" in page
     assert '<td class="target">+0.500<br><small>± 0.000' in page and "<td>-0.125<br>" in page
@@ -123,18 +123,43 @@ def test_failed_stages_are_recorded_and_the_rest_is_kept(demo_run, small_scorer,
     result = report(demo_run.path, methods=["linear"], pairs=[("open_mouth", "closed_mouth")], samples=12,
                     scorer=tmp_path / "missing.pt", out=tmp_path / "rep", sweep_samples=4, metric_inputs=2,
                     dfid_augmentations=4, lpips_styles=3, progress=False)
-    index, doc = result.index, result.doc
-    saved = json.loads((index.parent / "report.json").read_text())  # written before the "files" stage ends
-    assert saved == finite({**doc, "stages": {k: v for k, v in doc["stages"].items() if k != "files"}})
+    index, rep = result.index, result.report
+    assert (index.parent / "report.json").read_text() == rep.to_json()  # written before the "files" stage ends
     assert set(result.failed) == {"scorer", "metrics:fid", "metrics:lpips"}
-    status = {k: v["status"] for k, v in doc["stages"].items()}
-    assert status["scorer"] == "failed" and "does not exist" in doc["stages"]["scorer"]["error"]
+    status = {k: v.status for k, v in rep.stages.items()}
+    assert status["scorer"] == "failed" and "does not exist" in rep.stages["scorer"].error
     assert status["rescore:linear"] == "skipped" and status["ground_truth:linear"] == "ok"
-    assert status["metrics:fid"] == "failed" and "missing file pt_inception" in doc["stages"]["metrics:fid"]["error"]
-    assert doc["ground_truth"]["linear"]["rows"] == ["+open_mouth -closed_mouth"]
+    assert status["metrics:fid"] == "failed" and "missing file pt_inception" in rep.stages["metrics:fid"].error
+    assert rep.methods["linear"].ground_truth.rows == ["+open_mouth -closed_mouth"] and rep.scorer is None
     page = index.read_text()
     assert "Partial report" in page and "scorer" in page
     assert (index.parent / "ground-truth-linear.csv").read_text().startswith("source,edit,attribute,n,")
+    _check_round_trip(index.parent / "report.json", tmp_path)
+
+
+def _check_round_trip(path: Path, tmp_path: Path):
+    """report.json -> the same Report -> the same bytes; another schema_version is refused in one line."""
+    text = path.read_text()
+    loaded = load_report(path.parent)
+    assert loaded.to_json() == text and loaded == Report.model_validate_json(text)
+    assert list(loaded.methods) == json.loads(text)["config"]["methods"]  # in the order asked, as on the page
+    doc = json.loads(text)
+    for version, hint in ((SCHEMA_VERSION + 1, "upgrade latentedit"), (None, "rebuild it")):
+        (tmp_path / "other.json").write_text(json.dumps({**doc, "schema_version": version} if version else
+                                                        {k: v for k, v in doc.items() if k != "schema_version"}))
+        with pytest.raises(InputError) as e:
+            load_report(tmp_path / "other.json")
+        assert f"schema_version {version or 1}; this latentedit reads {SCHEMA_VERSION} only ({hint}" in str(e.value)
+        assert "\n" not in str(e.value)
+    (tmp_path / "bad.json").write_text(json.dumps({**doc, "methods": {"linear": {"edits": 3}}}))
+    with pytest.raises(InputError, match=r"bad.json: not a valid report.json: methods.linear.edits: "):
+        load_report(tmp_path / "bad.json")
+
+
+def test_the_exported_json_schema_is_the_models():
+    exported = Path(__file__).parents[1] / "docs" / "report.schema.json"
+    assert json.loads(exported.read_text()) == Report.model_json_schema(), \
+        "regenerate: python -m latentedit.reporting.schema > docs/report.schema.json"
 
 
 @pytest.mark.slow
@@ -142,20 +167,20 @@ def test_report_end_to_end_in_headless_chromium(demo_run, small_scorer, tmp_path
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     result = report(demo_run.path, ReportRequest(samples=16, scorer=small_scorer, out=tmp_path / "rep", sweep_samples=6,
                                                  metric_inputs=2, dfid_augmentations=12, lpips_styles=4), progress=False)
-    index, doc = result.index, json.loads((result.out / "report.json").read_text())
-    assert doc["rescore"] == finite(result.doc["rescore"])
-    failed = {k: v for k, v in doc["stages"].items() if v["status"] != "ok"}
+    index, rep = result.index, load_report(result.out)
+    assert rep == result.report
+    failed = {k: v for k, v in rep.stages.items() if v.status != "ok"}
     assert not failed, failed
     pairs = ["+long_hair -short_hair", "+open_mouth -closed_mouth", "+closed_eyes"]
-    for method in ("linear", "lasso", "svd", "sefa"):
-        assert doc["rescore"][method]["rows"] == pairs and doc["ground_truth"][method]["rows"] == pairs
-        assert doc["edits"][method]["+long_hair -short_hair"]["sub"] == ["short_hair"]
-    for method, result in doc["rescore"].items():  # each edit's row holds its own numbers, not a copy
-        rows = {tuple(np.round(row, 6)) for row in result["mean"]}
-        assert len(rows) == len(pairs), (method, result["mean"])
-    metrics = {(r["method"], r["edit"], r["metric"]) for r in doc["metrics"]["rows"] if r["computed"]}
+    assert list(rep.methods) == ["linear", "lasso", "svd", "sefa"]
+    for method, r in rep.methods.items():
+        assert r.rescore.rows == pairs and r.ground_truth.rows == pairs
+        assert r.edits["+long_hair -short_hair"].sub == ["short_hair"]
+        assert len({tuple(np.round(row, 6)) for row in r.rescore.mean}) == len(pairs)  # each row its own numbers
+    metrics = {(r.method, r.edit, r.metric) for r in rep.metrics.rows if r.computed}
     assert ("unedited", "-", "scorer-feature FD") in metrics and ("svd", "+closed_eyes", "scorer-feature DFD") in metrics
-    assert not any(r["standard"] for r in doc["metrics"]["rows"])  # no weights here: substitutes only
+    assert not any(r.standard for r in rep.metrics.rows)  # no weights here: substitutes only
+    _check_round_trip(result.out / "report.json", tmp_path)
     for name in ("rescore-svd.csv", "ground-truth-sefa.csv", "metrics.csv", "sweeps.csv"):
         assert (index.parent / name).stat().st_size > 100
 

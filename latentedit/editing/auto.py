@@ -49,7 +49,7 @@ from latentedit.models.layers import layer_groups
 
 from .edit import Edit, EditSpec
 
-__all__ = ["LAYER_RANGES", "STRENGTH_FACTORS", "PER_SAMPLE_FACTORS", "HOLD_FACTORS", "Trial", "Choice", "PerSample",
+__all__ = ["AutoOptions", "LAYER_RANGES", "STRENGTH_FACTORS", "PER_SAMPLE_FACTORS", "HOLD_FACTORS", "Trial", "Choice", "PerSample",
            "Held", "utility", "renormalised", "choose_keep", "choose_layers", "choose_strength", "choose", "per_sample",
            "hold"]
 
@@ -62,6 +62,30 @@ HOLD_ROUNDS = 2
 TOLERANCE = 0.05   # a tag moved in more than 5% of the probe's samples is a side effect to act on
 GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
 MAX_RENORM = 4.0   # a conditioned step is scaled back to the original length, by at most this factor
+
+
+@dataclass(frozen=True)
+class AutoOptions:
+    """What to choose by measuring: keep (the conditions), layers (the W+ range), per_sample (each
+    face's multiple of the strengths), hold (each face's correction); `flags` are `latentedit edit`'s."""
+
+    keep: bool = False
+    layers: bool = False
+    per_sample: bool = False
+    hold: bool = False
+
+    @property
+    def chooses(self) -> bool:
+        return self.keep or self.layers
+
+    @property
+    def per_face(self) -> bool:
+        return self.per_sample or self.hold
+
+    @property
+    def flags(self) -> list[str]:
+        return [*(["--layers", "auto"] if self.layers else []), *(["--keep", "auto"] if self.keep else []),
+                *(["--per-sample"] if self.per_sample else []), *(["--hold"] if self.hold else [])]
 
 
 @dataclass

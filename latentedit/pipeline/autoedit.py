@@ -20,35 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from ..editing import Edit
-from ..editing.auto import HOLD_FACTORS, PER_SAMPLE_FACTORS, Held, PerSample, choose, hold, per_sample
+from ..editing.auto import HOLD_FACTORS, PER_SAMPLE_FACTORS, AutoOptions, Held, PerSample, choose, hold, per_sample
 from ..errors import InputError
 from .probes import (DEFAULT_PROBE_SAMPLES, PROBE_MARGIN, QUIET_SCORE, edit_label, exclusive_tags,
                      other_values, reached_score, run_probe_batch, tagger_moved, tagger_probe, tagger_reached)
 
 __all__ = ["AutoOptions", "AutoResult", "auto_edit"]
-
-
-@dataclass(frozen=True)
-class AutoOptions:
-    """What to choose by measuring: keep (the conditions), layers (the W+ range), per_sample (each
-    face's multiple of the strengths), hold (each face's correction)."""
-
-    keep: bool = False
-    layers: bool = False
-    per_sample: bool = False
-    hold: bool = False
-
-    @property
-    def chooses(self) -> bool:
-        return self.keep or self.layers
-
-    @property
-    def per_face(self) -> bool:
-        return self.per_sample or self.hold
-
-    def flags(self) -> str:
-        """'--per-sample and --hold' (those asked), for messages."""
-        return " and ".join(f for f, on in (("--per-sample", self.per_sample), ("--hold", self.hold)) if on)
 
 
 def _tagger(tagger):

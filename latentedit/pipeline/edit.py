@@ -122,8 +122,9 @@ class EditRequest(EditOptions):
         super().__post_init__()
         if self.sweep is not None:
             object.__setattr__(self, "sweep", tuple(check_strength(s, "sweep strength") for s in self.sweep))
-        if self.auto.per_face and self.sweep is not None:
-            raise InputError(f"{self.auto.flags()} would fit the edit to each face; a --sweep sets the strengths of "
+        per_face = " and ".join(f for f in self.auto.flags if f in ("--per-sample", "--hold"))
+        if per_face and self.sweep is not None:
+            raise InputError(f"{per_face} would fit the edit to each face; a --sweep sets the strengths of "
                              "every face alike: give one or the other")
         given = [f"--{k.replace('_', '-')}" for k in ("add", "sub", "strength", "sub_strength", "layers", "keep", "sweep",
                                                      "samples", "ids", "reference", "style_seed")
@@ -133,8 +134,8 @@ class EditRequest(EditOptions):
                              "give the recipe alone, or the edit without it")
         if self.reference is not None and self.style_seed is not None:
             raise InputError("--reference and --style-seed both set every face's style: give one of them")
-        if self.auto.per_face and self.recipe is not None:
-            raise InputError(f"a recipe re-applies its own edit, face by face; {self.auto.flags()} would choose a new "
+        if per_face and self.recipe is not None:
+            raise InputError(f"a recipe re-applies its own edit, face by face; {per_face} would choose a new "
                              "one: give one or the other")
         if self.batch_size < 1:
             raise InputError("batch_size must be at least 1")

@@ -1,7 +1,7 @@
 """`report(run)`: fit what is missing, edit, re-score, measure, and write a self-contained report.
 
     result = report("runs/demo", methods=("linear", "svd"), samples=50)   # or report(run, ReportRequest(...))
-    result.index, result.failed, result.doc["rescore"]["svd"]["mean"]
+    result.index, result.failed, result.report.methods["svd"].rescore.mean   # a `reporting.schema.Report`
 
 Stages, in order (each one timed; a stage that fails is recorded with its one-line error and the
 report is still written with everything else, its sections marked):
@@ -12,7 +12,11 @@ report is still written with everything else, its sections marked):
     rescore:<m>, ground_truth:<m>         classifier and (demo world) ground-truth matrices
     sweeps:<m>                            target / off-target change over edit strength
     metrics:fid, metrics:dfid, metrics:lpips
+    side_effects:<m>, modes, verdict      side-effect tables, latentedit's modes (`pipeline.modes`), the best per edit
     figures, files                        PNG figures; report.json, CSVs and index.html (`reporting.files`)
+
+Each stage fills its part of one `reporting.schema.Report` (a `MethodResult` per method, an
+`EditModes` and a `Verdict` per edit, ...), from which every file is written.
 
 The evaluation batch is made of fresh selfies, not the run's samples (`pipeline.batches`).
 """
@@ -34,7 +38,9 @@ from ..images import from_uint8
 from ..models import batched
 from ..reporting.figures import report_figures
 from ..reporting.files import report_files
-from ..reporting.verdict import verdict_figures
+from ..reporting.schema import (Agreement, Goal, Matrix, MethodResult, MetricRow, Metrics, PairEdit, Report,
+                                ReportConfig, ScorerInfo, Stage, Sweep)
+from ..reporting.verdict import GOAL_SIDE, GOAL_SUCCESS, verdict_figures
 from ..world.batch_readout import BatchReader
 from ..scoring import metrics as M
 from ..scoring.rescore import RescoreResult, ground_truth_matrix, rescore_matrix, shown_tags
@@ -46,13 +52,12 @@ from .batches import BATCH_SIZE, decode, evaluation_batch, reference_images, run
 from .edit import load_generator_for
 from .pair_edits import directions_for, pair_edits, pair_tags
 from .stages import Stages
-from . import verdict as V
+from . import modes as V
 from ..requests import make_request
 
 DEFAULT_METHODS = ("linear", "lasso", "svd", "sefa")
 DEFAULT_PAIRS = (("long_hair", "short_hair"), ("open_mouth", "closed_mouth"), ("closed_eyes", None))
 SWEEP_FACTORS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
-FORMAT = "latentedit-report/1"
 READOUT = ("Ground truth: what each decoded image shows, read off its pixels by "
            "latentedit.world.batch_readout (for each attribute, the nearest of the world's renders that vary only "
            "that attribute, with the input's geometry and the other attributes as read, re-read jointly where two "
@@ -68,7 +73,7 @@ class ReportRequest:
     edit (re-scoring, FID); sweep_samples: samples per sweep point, at `sweep_factors` x the
     default strengths; metric_inputs selfies get dfid_augmentations augmentations each (DFID) and
     lpips_styles random styles each (diversity). modes: also measure latentedit's modes (layers/keep
-    auto) for the verdict (`pipeline.verdict`). scorer, tagger: files or "demo"; reference: a
+    auto) for the verdict (`pipeline.modes`). scorer, tagger: files or "demo"; reference: a
     folder of anime images for FID (demo world: demo renders); out: the folder (None: RUN/report).
     threads bounds torch's threads while the report runs (restored after); 0: torch's default, every
     core (demo report on 2 idle cores: 189 s against 259 s with one thread). On a machine whose
@@ -102,27 +107,19 @@ class ReportRequest:
 
 @dataclass
 class ReportResult:
-    """Where the report went and every number in it (`doc` is what report.json holds)."""
+    """Where the report went and every number in it (`report` is what report.json holds)."""
 
     index: Path
-    doc: dict
+    report: Report
 
     @property
     def out(self) -> Path:
         return self.index.parent
 
     @property
-    def stages(self) -> dict:
-        return self.doc["stages"]
-
-    @property
-    def failed(self) -> dict:
+    def failed(self) -> dict[str, Stage]:
         """{stage: record} of the stages that failed (the report is partial when any did)."""
-        return {k: v for k, v in self.stages.items() if v["status"] == "failed"}
-
-    @property
-    def seconds(self) -> float:
-        return self.doc["seconds"]
+        return self.report.failed
 
 
 def check_methods(methods) -> tuple:
@@ -160,7 +157,7 @@ def _target(attributes, add, sub):
     return None, 0.0
 
 
-def _agreement(result, reads: dict, attributes) -> dict:
+def _agreement(result, reads: dict, attributes) -> Agreement:
     """Fraction of decoded images where scorer and ground truth agree (score >= threshold), per attribute."""
     preds, truths = [], []
     for i, (name, (before, after)) in enumerate(result.scores.items()):
@@ -171,33 +168,31 @@ def _agreement(result, reads: dict, attributes) -> dict:
         preds.append(after >= TAG_THRESHOLD)
         truths.append(shown_tags(read_after, attributes) >= TAG_THRESHOLD)
     p, t = np.concatenate(preds), np.concatenate(truths)
-    out = {a: float((p[:, k] == t[:, k]).mean()) for k, a in enumerate(attributes)}
-    out["_n"] = int(len(p))
-    return out
+    return Agreement(rates={a: float((p[:, k] == t[:, k]).mean()) for k, a in enumerate(attributes)}, n=len(p))
 
 
 # -- the report ------------------------------------------------------------------------------------
 @dataclass
 class Context:
-    """Everything one report holds: the request, the document being filled, and loaded objects."""
+    """One report being built: the request, the `Report` its stages fill, and the objects they share."""
 
     run: Run
     req: ReportRequest
-    doc: dict
+    report: Report
     stage: Stages
     G: object = None
     scorer: object = None
     batch: object = None                     # content, w, decode(G, w), and read(images) on the demo world
     before: np.ndarray | None = None         # decoded unedited samples
-    read_before: dict | None = None          # what they show (demo world only)
-    edits: dict = field(default_factory=dict)   # method -> {name: PairEdit}
+    reader: object = None                    # BatchReader of the demo batch (ground truth)
+    read_before: dict | None = None          # what the unedited samples show (demo world only)
+    sets: dict = field(default_factory=dict)    # method -> DirectionSet
+    edits: dict = field(default_factory=dict)   # method -> {name: pair_edits.PairEdit}
     images: dict = field(default_factory=dict)  # method -> {name: (before, after)}
     rescored: dict = field(default_factory=dict)  # method -> RescoreResult
-    reader: object = None                    # BatchReader of the demo batch (ground truth)
     reads: dict = field(default_factory=dict)   # method -> {name: what the after images show}
-    sets: dict = field(default_factory=dict)    # method -> DirectionSet
-    tagger: object = None                    # loaded on first use by pipeline.verdict
-    tag_scores: dict = field(default_factory=dict)  # the tagger's scores of the unedited batch
+    tagger: object = None                    # loaded on first use by pipeline.modes
+    tagger_before: np.ndarray | None = None  # the tagger's scores of the unedited batch
     mode_images: dict = field(default_factory=dict)  # edit name -> {mode: after images}
 
 
@@ -223,39 +218,37 @@ def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportRe
     start = time.time()
     out = check_output_folder(req.out if req.out is not None else run.report_dir, "report")
     _checkpair_tags(run, req.pairs)  # a typo in --pairs stops here, not after minutes of work
-    config = {"run": str(run.path), "methods": list(req.methods), "pairs": [[a, s] for a, s in req.pairs],
-              "samples": int(req.samples), "seed": int(req.seed), "scorer": str(req.scorer), "tagger": str(req.tagger),
-              "sweep_samples": int(req.sweep_samples), "sweep_factors": list(req.sweep_factors),
-              "metric_inputs": int(req.metric_inputs), "dfid_augmentations": int(req.dfid_augmentations),
-              "lpips_styles": int(req.lpips_styles), "reference": str(req.reference) if req.reference else None,
-              "threads": torch.get_num_threads()}
-    doc = {"format": FORMAT, "config": config, "versions": versions(), "generator": run.fingerprint,
-           "scorer": None, "directions": {}, "edits": {}, "rescore": {}, "ground_truth": {}, "agreement": {},
-           "sweeps": {}, "metrics": {"rows": [], "notes": []}}
+    config = ReportConfig(run=str(run.path), methods=list(req.methods), pairs=[list(p) for p in req.pairs],
+                          samples=req.samples, seed=req.seed, scorer=str(req.scorer), tagger=str(req.tagger),
+                          sweep_samples=req.sweep_samples, sweep_factors=list(req.sweep_factors),
+                          metric_inputs=req.metric_inputs, dfid_augmentations=req.dfid_augmentations,
+                          lpips_styles=req.lpips_styles, reference=str(req.reference) if req.reference else None,
+                          threads=torch.get_num_threads())
+    rep = Report(config=config, versions=versions(), generator=run.fingerprint,
+                 methods={m: MethodResult() for m in req.methods}, goal=Goal(success=GOAL_SUCCESS, side_effect=GOAL_SIDE))
     bar = tqdm(total=3 + 6 * len(req.methods) + 2 + 3 + 2, desc="report", unit="stage", disable=not progress)
-    ctx = Context(run, req, doc, Stages(bar))
+    ctx = Context(run, req, rep, Stages(bar))
 
     _load(ctx, generator, progress)
     for method in req.methods:
-        _evaluate(ctx, method)
+        _evaluate(ctx, method, rep.methods[method])
     V.run_stages(ctx)  # side_effects:<m>, modes, verdict
-    _metrics(ctx)
+    rep.metrics = _metrics(ctx)
     figures = {}
     with ctx.stage("figures"):
-        figures = report_figures(doc, ctx.before, ctx.images)
-        figures.update(verdict_figures(doc.get("verdict", {}), ctx.before, lambda n, b: V.best_images(ctx, n, b)))
-    doc["stages"] = dict(ctx.stage.status)  # a copy: what report.json holds (the files stage writes it)
-    doc["seconds"] = round(time.time() - start, 1)
-    tables = {f"{prefix}-{method}.csv": RescoreResult.from_dict(r).to_csv()
+        figures = report_figures(rep, ctx.before, ctx.images)
+        figures.update(verdict_figures(rep.verdict, ctx.before, lambda n, b: V.best_images(ctx, n, b)))
+    rep.stages = {k: Stage(**v) for k, v in ctx.stage.status.items()}  # what report.json holds (no "files" yet)
+    rep.seconds = round(time.time() - start, 1)
+    tables = {f"{prefix}-{method}.csv": RescoreResult.from_dict(m.model_dump()).to_csv()
               for key, prefix in (("rescore", "rescore"), ("ground_truth", "ground-truth"))
-              for method, r in doc[key].items()}
-    tables.update(V.report_csvs(doc))
+              for method, r in rep.methods.items() if (m := getattr(r, key)) is not None}
     with ctx.stage("files"):
-        write_folder(out, report_files(doc, figures, tables), "report")
+        write_folder(out, report_files(rep, figures, {**tables, **V.side_effect_csv(rep)}), "report")
     bar.close()
     if not ctx.stage.ok("files"):
         raise LatentEditError(f"could not write the report to {out}: {ctx.stage.status['files']['error']}")
-    return ReportResult(out / "index.html", doc)
+    return ReportResult(out / "index.html", rep)
 
 
 def _checkpair_tags(run: Run, pairs) -> None:
@@ -279,11 +272,11 @@ def _load(ctx: Context, generator, progress: bool) -> None:
         ctx.G, _ = load_generator_for(ctx.run, generator)
     with stage("scorer"):
         sc = ctx.scorer = ScoreCache(load_scorer(req.scorer))  # each image set scored once
-        ctx.doc["scorer"] = {"attributes": list(sc.attributes), "metrics": sc.metrics, "trained_on": sc.trained_on,
-                             "init": sc.init, "input_size": sc.input_size,
-                             "describe": f"ResNet50 scorer from {sc.init}, input {sc.input_size}x{sc.input_size}, "
-                                         f"trained on {sc.trained_on.get('kind', '?')} "
-                                         f"({sc.metrics.get('n_train', '?')} images)"}
+        ctx.report.scorer = ScorerInfo(
+            attributes=list(sc.attributes), metrics=sc.metrics, trained_on=sc.trained_on, init=sc.init,
+            input_size=sc.input_size, describe=f"ResNet50 scorer from {sc.init}, input {sc.input_size}x{sc.input_size}, "
+                                               f"trained on {sc.trained_on.get('kind', '?')} "
+                                               f"({sc.metrics.get('n_train', '?')} images)")
     if ctx.G is None:
         stage.skip("samples", "needs the generator")
         return
@@ -293,19 +286,19 @@ def _load(ctx: Context, generator, progress: bool) -> None:
         if hasattr(ctx.batch, "geometry"):  # the demo world: read every attribute off the pixels
             ctx.reader = BatchReader(ctx.batch.geometry, ctx.batch.z, ctx.G.size)
             ctx.read_before = ctx.reader.read(ctx.before)
-    ctx.doc["ground_truth_readout"] = READOUT if ctx.read_before is not None else "no ground truth for this run"
+    ctx.report.ground_truth_readout = READOUT if ctx.read_before is not None else "no ground truth for this run"
 
 
-def _evaluate(ctx: Context, method: str) -> None:
-    """Stages directions, edits, rescore, ground_truth and sweeps of one method."""
-    stage, doc, req, names = ctx.stage, ctx.doc, ctx.req, ("edits", "rescore", "ground_truth", "sweeps")
+def _evaluate(ctx: Context, method: str, result: MethodResult) -> None:
+    """Stages directions, edits, rescore, ground_truth and sweeps of one method, into `result`."""
+    stage, req, names = ctx.stage, ctx.req, ("edits", "rescore", "ground_truth", "sweeps")
     if ctx.G is None:
         for s in ("directions", *names):
             stage.skip(f"{s}:{method}", "needs the generator")
         return
     ds = None
     with stage(f"directions:{method}"):
-        ds, doc["directions"][method] = directions_for(ctx.G, ctx.run, method, req.pairs, req.tagger, req.seed)
+        ds, result.directions = directions_for(ctx.G, ctx.run, method, req.pairs, req.tagger, req.seed)
         ctx.sets[method] = ds
     if ds is None or ctx.before is None:
         for s in names:
@@ -322,7 +315,7 @@ def _evaluate(ctx: Context, method: str) -> None:
         ctx.images[method] = {name: (ctx.before, ctx.batch.decode(ctx.G, e.apply(ctx.batch.w)))
                               for name, e in edits.items()}
         ctx.edits[method] = edits
-        doc["edits"][method] = {name: e.record for name, e in edits.items()}
+        result.edits = {name: PairEdit(**e.record) for name, e in edits.items()}
     if method not in ctx.images:
         for s in names[1:]:
             stage.skip(f"{s}:{method}", "the edits failed")
@@ -332,7 +325,7 @@ def _evaluate(ctx: Context, method: str) -> None:
     else:
         with stage(f"rescore:{method}"):
             ctx.rescored[method] = rescore_matrix(ctx.images[method], ctx.scorer)
-            doc["rescore"][method] = ctx.rescored[method].to_dict()
+            result.rescore = Matrix(**ctx.rescored[method].to_dict())
     if ctx.read_before is None:
         stage.skip(f"ground_truth:{method}", "only demo-world runs have a ground truth")
     else:
@@ -340,17 +333,17 @@ def _evaluate(ctx: Context, method: str) -> None:
             ctx.reads[method] = {name: ctx.reader.read(after) for name, (_, after) in ctx.images[method].items()}
             reads = {name: (ctx.read_before, read) for name, read in ctx.reads[method].items()}
             attributes = list(ctx.scorer.attributes) if ctx.scorer is not None else pair_tags(req.pairs)
-            doc["ground_truth"][method] = ground_truth_matrix(reads, attributes, notes={"readout": READOUT}).to_dict()
+            result.ground_truth = Matrix(**ground_truth_matrix(reads, attributes, notes={"readout": READOUT}).to_dict())
             if method in ctx.rescored:
-                doc["agreement"][method] = _agreement(ctx.rescored[method], reads, attributes)
+                result.agreement = _agreement(ctx.rescored[method], reads, attributes)
     if ctx.scorer is None:
         stage.skip(f"sweeps:{method}", "no scorer")
     else:
         with stage(f"sweeps:{method}"):
-            doc["sweeps"][method] = _sweeps(ctx, method)
+            result.sweeps = _sweeps(ctx, method)
 
 
-def _sweeps(ctx: Context, method: str) -> dict:
+def _sweeps(ctx: Context, method: str) -> dict[str, Sweep]:
     """Scorer change of every attribute at factors x the default (A, B) of each pair edit."""
     n = ctx.req.sweep_samples
     attributes = list(ctx.scorer.attributes)
@@ -360,37 +353,31 @@ def _sweeps(ctx: Context, method: str) -> dict:
     for name, e in ctx.edits[method].items():
         column, sign = _target(attributes, e.add, e.sub)
         others = [k for k, a in enumerate(attributes) if a != column]
-        record = {"strengths": [], "target": None if column is None else ("+" if sign > 0 else "-") + column,
-                  "target_change": [], "off_target_change": [], "per_attribute": {a: [] for a in attributes}}
         decoded = {0.0: ctx.before[:n], 1.0: ctx.images[method][name][1][:n]}  # already decoded: reused
-        for f in ctx.req.sweep_factors:
-            images = decoded[f] if f in decoded else decode(ctx.G, content, e.apply(w, f))
-            change = (ctx.scorer.predict(images) - before).mean(0)
-            record["strengths"].append(f * e.record["strength"])
-            for k, a in enumerate(attributes):
-                record["per_attribute"][a].append(float(change[k]))
-            if column is not None:
-                record["target_change"].append(float(sign * change[attributes.index(column)]))
-            record["off_target_change"].append(float(np.abs(change[others]).mean()) if others else 0.0)
-        out[name] = record
+        changes = [(ctx.scorer.predict(decoded[f] if f in decoded else decode(ctx.G, content, e.apply(w, f))) - before)
+                   .mean(0) for f in ctx.req.sweep_factors]
+        out[name] = Sweep(strengths=[f * e.record["strength"] for f in ctx.req.sweep_factors],
+                          target=None if column is None else ("+" if sign > 0 else "-") + column,
+                          target_change=[float(sign * c[attributes.index(column)]) for c in changes] if column is not None else [],
+                          off_target_change=[float(np.abs(c[others]).mean()) if others else 0.0 for c in changes],
+                          per_attribute={a: [float(c[k]) for c in changes] for k, a in enumerate(attributes)})
     return out
 
 
-def _metrics(ctx: Context) -> None:
+def _metrics(ctx: Context) -> Metrics:
     """FID, DFID and LPIPS diversity (or their labelled substitutes) of no edit and of every edit."""
     stage, req, G = ctx.stage, ctx.req, ctx.G
-    ctx.doc["metrics"]["status"] = M.status()
+    metrics = Metrics(status=M.status())
     if ctx.before is None:
         for s in ("metrics:fid", "metrics:dfid", "metrics:lpips"):
             stage.skip(s, "needs the generator and the samples")
-        return
+        return metrics
     configs = [("unedited", "-", None)] + [(m, name, e.apply) for m, edits in ctx.edits.items()
                                            for name, e in edits.items()]
-    rows, notes = ctx.doc["metrics"]["rows"], ctx.doc["metrics"]["notes"]
+    rows, notes = metrics.rows, metrics.notes
 
     def add_row(method, edit, result):
-        rows.append({"method": method, "edit": edit, **result.to_dict()})
-
+        rows.append(MetricRow(method=method, edit=edit, **result.to_dict()))
     space = ref = None
     with stage("metrics:fid"):
         space = M.fid_space(ctx.scorer)
@@ -423,6 +410,7 @@ def _metrics(ctx: Context) -> None:
             groups = [decode(G, content[i : i + 1].expand(k, *content.shape[1:]), w if apply is None else apply(w))
                       for i, w in enumerate(ws)]
             add_row(method, name, M.diversity(groups, measure))
+    return metrics
 
 
 def _dfid_inputs(ctx: Context) -> tuple[list, list]:

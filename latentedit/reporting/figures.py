@@ -54,8 +54,7 @@ def heatmap(values: np.ndarray, rows, columns, title: str, limit: float | None =
 def sweep_plot(sweeps: dict) -> bytes:
     """Target vs off-target score change over edit strength: one panel per (method, edit).
 
-    sweeps: {method: {edit: {"strengths": [...], "target": name or None, "target_change": [...],
-    "off_target_change": [...]}}}; rows of panels are methods, columns edits.
+    sweeps: {method: {edit: schema.Sweep}}; rows of panels are methods, columns edits.
     """
     methods = list(sweeps)
     edits = list(dict.fromkeys(e for m in methods for e in sweeps[m]))
@@ -67,10 +66,9 @@ def sweep_plot(sweeps: dict) -> bytes:
             if s is None:
                 ax.set_axis_off()
                 continue
-            x = s["strengths"]
-            if s.get("target") is not None:
-                ax.plot(x, s["target_change"], "o-", color="tab:red", label=f"target ({s['target']})")
-            ax.plot(x, s["off_target_change"], "s--", color="tab:gray", label="off-target (mean |change|)")
+            if s.target is not None:
+                ax.plot(s.strengths, s.target_change, "o-", color="tab:red", label=f"target ({s.target})")
+            ax.plot(s.strengths, s.off_target_change, "s--", color="tab:gray", label="off-target (mean |change|)")
             ax.axhline(0, color="black", lw=0.5)
             ax.set_title(f"{method}: {edit}", fontsize=9)
             ax.tick_params(labelsize=7)
@@ -83,22 +81,20 @@ def sweep_plot(sweeps: dict) -> bytes:
     return _png(fig)
 
 
-def report_figures(doc: dict, before: np.ndarray | None, images: dict) -> dict:
-    """{name: PNG bytes} of a report: heatmaps (one colour scale per source), edit grids, the sweep plot.
-
-    doc: the report dict (rescore, ground_truth, sweeps); before: the unedited images; images:
-    {method: {edit name: (before, after)}}.
-    """
+def report_figures(report, before: np.ndarray | None, images: dict) -> dict:
+    """{name: PNG bytes} of a `schema.Report`: heatmaps (one colour scale per source), edit grids, the sweep
+    plot. before: the unedited images; images: {method: {edit name: (before, after)}}."""
     out = {}
     for key, label in (("rescore", "scorer"), ("ground_truth", "ground truth")):
-        results = doc[key]
-        limit = max([float(np.max(np.abs(r["mean"]))) for r in results.values()] + [1e-6])
+        results = {m: getattr(r, key) for m, r in report.methods.items() if getattr(r, key) is not None}
+        limit = max([float(np.max(np.abs(r.mean))) for r in results.values()] + [1e-6])
         for method, r in results.items():
-            out[f"heatmap-{key}-{method}"] = heatmap(np.array(r["mean"]), r["rows"], r["columns"],
-                                                     f"{method}: mean change ({label})", limit, np.array(r["std"]))
+            out[f"heatmap-{key}-{method}"] = heatmap(np.array(r.mean, np.float64), r.rows, r.columns,
+                                                     f"{method}: mean change ({label})", limit, np.array(r.std, np.float64))
     for method, edits in images.items():
         columns = [before[:GRID_ROWS]] + [after[:GRID_ROWS] for _, after in edits.values()]
         out[f"grid-{method}"] = face_grid(columns, ["before", *[f"{method}: {name}" for name in edits]])
-    if doc["sweeps"]:
-        out["sweeps"] = sweep_plot(doc["sweeps"])
+    sweeps = {m: r.sweeps for m, r in report.methods.items() if r.sweeps}
+    if sweeps:
+        out["sweeps"] = sweep_plot(sweeps)
     return out

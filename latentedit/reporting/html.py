@@ -1,17 +1,17 @@
 """The report as one self-contained HTML page: inline CSS, images as base64 PNG data URIs.
 
 The page needs no network and no other file: it can be mailed, archived or opened from disk.
-`render(report, figures)` takes the report dict (what report.json holds) and the figures
+`render(report, figures)` takes the `schema.Report` (what report.json holds) and the figures
 ({name: PNG bytes}) and returns the HTML text. Every number on the page is in report.json too.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 
-from .verdict import side_effects_html, verdict_html
+from .schema import Matrix, Report
+from .verdict import img as _img, side_effects_html, verdict_html
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1500px; }
@@ -42,125 +42,110 @@ def _e(x) -> str:
     return html.escape(str(x))
 
 
-def _img(png: bytes | None, alt: str) -> str:
-    if not png:
-        return f'<p class="failed">figure {_e(alt)} not available</p>'
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
-
-
 def _num(x, fmt="{:+.3f}") -> str:
     return "–" if x is None else fmt.format(x)
 
 
 def _stage_table(stages: dict) -> str:
-    rows = []
-    for name, s in stages.items():
-        cls = s.get("status", "?")
-        rows.append(f'<tr><td class="name">{_e(name)}</td><td class="name {cls}">{_e(cls)}</td>'
-                    f'<td>{_num(s.get("seconds"), "{:.1f} s")}</td><td>{_num(s.get("cpu_seconds"), "{:.1f} s")}</td>'
-                    f'<td class="name">{_e(s.get("error", ""))}</td></tr>')
+    rows = [f'<tr><td class="name">{_e(name)}</td><td class="name {s.status}">{_e(s.status)}</td>'
+            f'<td>{_num(s.seconds, "{:.1f} s")}</td><td>{_num(s.cpu_seconds, "{:.1f} s")}</td>'
+            f'<td class="name">{_e(s.error or "")}</td></tr>' for name, s in stages.items()]
     return ('<table class="stages"><tr><th class="name">stage</th><th class="name">status</th><th>wall time</th>'
             '<th>CPU time</th><th class="name">error</th></tr>' + "".join(rows) + "</table>")
 
 
-def _target_columns(edit: dict, columns: list) -> set:
-    return {c for c in columns if c in edit.get("add", []) or c in edit.get("sub", [])}
+TARGET = ' class="target"'
 
 
-def matrix_table(result: dict, edits: dict, caption: str) -> str:
+def matrix_table(result: Matrix, edits: dict, caption: str) -> str:
     """A re-scoring matrix: mean change ± std and flip fraction per (edit, attribute) cell."""
-    cols = result["columns"]
+    cols = result.columns
     head = "".join(f"<th>{_e(c)}</th>" for c in cols)
     body = []
-    for i, row in enumerate(result["rows"]):
-        targets = _target_columns(edits.get(row, {}), cols)
-        cells = []
-        for j, c in enumerate(cols):
-            cls = ' class="target"' if c in targets else ""
-            cells.append(f"<td{cls}>{result['mean'][i][j]:+.3f}<br><small>± {result['std'][i][j]:.3f}<br>"
-                         f"{result['before'][i][j]:.2f}→{result['after'][i][j]:.2f}<br>"
-                         f"flip {100 * result['flip'][i][j]:.0f}%</small></td>")
-        body.append(f'<tr><td class="name">{_e(row)}<br><small>n={result["n"][i]}</small></td>{"".join(cells)}</tr>')
-    notes = ""
-    if result.get("notes", {}).get("identical_inputs"):
-        notes = (f'<p class="failed">rows with byte-identical inputs: '
-                 f'{_e(result["notes"]["identical_inputs"])}</p>')
+    for i, row in enumerate(result.rows):
+        e = edits.get(row)
+        targets = {c for c in cols if e is not None and (c in e.add or c in e.sub)}
+        cells = [f'<td{TARGET if c in targets else ""}>{result.mean[i][j]:+.3f}<br><small>± '
+                 f"{result.std[i][j]:.3f}<br>{result.before[i][j]:.2f}→{result.after[i][j]:.2f}<br>"
+                 f"flip {100 * result.flip[i][j]:.0f}%</small></td>" for j, c in enumerate(cols)]
+        body.append(f'<tr><td class="name">{_e(row)}<br><small>n={result.n[i]}</small></td>{"".join(cells)}</tr>')
+    identical = result.notes.get("identical_inputs")
+    notes = f'<p class="failed">rows with byte-identical inputs: {_e(identical)}</p>' if identical else ""
     return (f'<table><caption>{_e(caption)}</caption><tr><th class="name">edit</th>{head}</tr>'
             + "".join(body) + "</table>" + notes)
 
 
-def _methods_block(report: dict, figures: dict, key: str, source: str) -> str:
+def _methods_block(report: Report, figures: dict, key: str, source: str) -> str:
     parts = []
-    for method in report["config"]["methods"]:
-        result = report.get(key, {}).get(method)
+    for method in report.config.methods:
+        r = report.methods.get(method)
+        result = getattr(r, key) if r is not None else None
         inner = f"<h3>{_e(method)}</h3>"
         if result is None:
             inner += '<p class="failed">not computed (see stages)</p>'
         else:
-            inner += matrix_table(result, report.get("edits", {}).get(method, {}), f"{method}, {source}")
+            inner += matrix_table(result, r.edits, f"{method}, {source}")
             inner += _img(figures.get(f"heatmap-{key}-{method}"), f"{key} heatmap {method}")
         parts.append(f'<div class="method">{inner}</div>')
     return f'<div class="methods">{"".join(parts)}</div>'
 
 
-def _agreement_table(report: dict) -> str:
-    agreement = report.get("agreement") or {}
+def _agreement_table(report: Report) -> str:
+    agreement = {m: r.agreement for m, r in report.methods.items() if r.agreement is not None}
     if not agreement:
         return '<p class="note">No ground truth for this run (only the demo world has one).</p>'
-    cols = report["scorer"]["attributes"]
+    cols = report.scorer.attributes
     rows = "".join(
-        f'<tr><td class="name">{_e(m)}</td>' + "".join(f"<td>{100 * a[c]:.1f}%</td>" for c in cols)
-        + f"<td>{a['_n']}</td></tr>" for m, a in agreement.items())
+        f'<tr><td class="name">{_e(m)}</td>' + "".join(f"<td>{100 * a.rates[c]:.1f}%</td>" for c in cols)
+        + f"<td>{a.n}</td></tr>" for m, a in agreement.items())
     return ('<table><caption>classifier (score ≥ 0.5) agreeing with the ground truth on the decoded images '
             'before and after every edit</caption><tr><th class="name">method</th>'
             + "".join(f"<th>{_e(c)}</th>" for c in cols) + "<th>images</th></tr>" + rows + "</table>")
 
 
-def _metrics_table(metrics: dict) -> str:
-    rows = metrics.get("rows", [])
-    names = list(dict.fromkeys(r["metric"] for r in rows))
+def _metrics_table(metrics) -> str:
+    rows = metrics.rows
     if not rows:
         return '<p class="failed">no metrics computed (see stages)</p>'
-    keyed = {(r["method"], r["edit"], r["metric"]): r for r in rows}
-    configs = list(dict.fromkeys((r["method"], r["edit"]) for r in rows))
-    head = "".join(f'<th class="{"" if any(r["standard"] for r in rows if r["metric"] == n) else "substitute"}">'
+    names = list(dict.fromkeys(r.metric for r in rows))
+    keyed = {(r.method, r.edit, r.metric): r for r in rows}
+    head = "".join(f'<th class="{"" if any(r.standard for r in rows if r.metric == n) else "substitute"}">'
                    f"{_e(n)}</th>" for n in names)
     body = []
-    for method, edit in configs:
+    for method, edit in dict.fromkeys((r.method, r.edit) for r in rows):
         cells = []
         for n in names:
             r = keyed.get((method, edit, n))
-            if r is None or not r["computed"]:
-                why = "" if r is None else r["note"]
-                cells.append(f'<td title="{_e(why)}">not computed</td>')
+            if r is None or not r.computed:
+                cells.append(f'<td title="{_e("" if r is None else r.note)}">not computed</td>')
             else:
-                cells.append(f"<td>{r['value']:.4f}</td>")
+                cells.append(f"<td>{r.value:.4f}</td>")
         body.append(f'<tr><td class="name">{_e(method)}</td><td class="name">{_e(edit)}</td>{"".join(cells)}</tr>')
-    notes = "".join(f"<li>{_e(n)}</li>" for n in metrics.get("notes", []))
-    status = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in metrics.get("status", {}).items())
+    notes = "".join(f"<li>{_e(n)}</li>" for n in metrics.notes)
+    status = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in metrics.status.items())
     return (f'<table><tr><th class="name">method</th><th class="name">edit</th>{head}</tr>{"".join(body)}</table>'
             f'<p class="note">Standard metrics here:</p><ul class="note">{status}</ul><ul class="note">{notes}</ul>')
 
 
-def render(report: dict, figures: dict) -> str:
+def render(report: Report, figures: dict) -> str:
     """The whole page."""
-    cfg = report["config"]
-    scorer = report.get("scorer") or {}
-    held = scorer.get("metrics", {}).get("held_out", {})
+    cfg, scorer = report.config, report.scorer
+    held = (scorer.metrics or {}).get("held_out", {}) if scorer is not None else {}
     held_rows = "".join(f'<tr><td class="name">{_e(a)}</td><td>{100 * m["accuracy"]:.1f}%</td>'
                         f'<td>{m["auc"]:.3f}</td><td>{m["n"]}</td></tr>' for a, m in held.items())
     grids = "".join(f'<div class="grid"><h3>{_e(m)}</h3>{_img(figures.get(f"grid-{m}"), f"edit grid {m}")}</div>'
-                    for m in cfg["methods"])
-    partial = [n for n, s in report.get("stages", {}).items() if s.get("status") == "failed"]
+                    for m in cfg.methods)
+    partial = list(report.failed)
     banner = (f'<p class="failed">Partial report: {len(partial)} stage(s) failed ({_e(", ".join(partial))}); '
               "their sections are marked.</p>") if partial else ""
+    settings = {"config": cfg.model_dump(mode="json"), "versions": report.versions,
+                **{k: {m: v for m, r in report.methods.items() if (v := getattr(r, k))} for k in ("directions", "edits")}}
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>latentedit report</title>
 <style>{STYLE}</style></head><body>
-<h1>latentedit report: {_e(cfg.get("run", ""))}</h1>
-<p class="note">Generator {_e(report.get("generator", "?"))}; methods {_e(", ".join(cfg["methods"]))};
-{_e(cfg.get("samples"))} samples; seed {_e(cfg.get("seed"))}; built in {_num(report.get("seconds"), "{:.0f} s")}.</p>
+<h1>latentedit report: {_e(cfg.run)}</h1>
+<p class="note">Generator {_e(report.generator)}; methods {_e(", ".join(cfg.methods))};
+{_e(cfg.samples)} samples; seed {_e(cfg.seed)}; built in {_num(report.seconds, "{:.0f} s")}.</p>
 {banner}
 <h2 id="verdict">Verdict: does each edit change only what it says?</h2>
 {verdict_html(report, figures)}
@@ -175,12 +160,12 @@ before → after, and the fraction of samples whose thresholded attribute (score
 (+tag should rise, -tag should fall); the other cells should stay near 0.</p>
 {_methods_block(report, figures, "rescore", "scorer")}
 <h3>The scorer</h3>
-<p class="note">{_e(scorer.get("describe", ""))}</p>
+<p class="note">{_e(scorer.describe if scorer is not None else "")}</p>
 <table><caption>held-out accuracy of the scorer on its own data</caption>
 <tr><th class="name">attribute</th><th>accuracy</th><th>AUC</th><th>n</th></tr>{held_rows}</table>
 
 <h2 id="truth">Re-scoring: ground truth (demo world)</h2>
-<p class="note">{_e(report.get("ground_truth_readout", ""))}</p>
+<p class="note">{_e(report.ground_truth_readout or "")}</p>
 {_methods_block(report, figures, "ground_truth", "ground truth")}
 {_agreement_table(report)}
 
@@ -192,13 +177,12 @@ attributes, as the add strength grows (the sub strength follows at the method's 
 {_img(figures.get("sweeps"), "strength sweeps")}
 
 <h2 id="metrics">FID / DFID / LPIPS diversity</h2>
-{_metrics_table(report.get("metrics", {}))}
+{_metrics_table(report.metrics)}
 
-<h2 id="stages">Stages and timings</h2>{_stage_table(report.get("stages", {}))}
+<h2 id="stages">Stages and timings</h2>{_stage_table(report.stages)}
 
 <h2 id="config">Configuration and versions</h2>
-<pre>{_e(json.dumps({"config": cfg, "versions": report.get("versions", {}), "directions": report.get("directions", {}),
-                  "edits": report.get("edits", {})}, indent=2, sort_keys=True))}</pre>
+<pre>{_e(json.dumps(settings, indent=2, sort_keys=True, default=lambda m: m.model_dump(mode="json")))}</pre>
 <p class="note">Every number of this page is in report.json and the CSV files next to it.</p>
 </body></html>
 """

@@ -1,25 +1,123 @@
-"""The report's first screen and its side-effect tables: HTML, strips of faces, CSV.
+"""The report's verdict: choosing the best way to make each edit, and presenting it (HTML, CSV).
 
-- `verdict_html(report, figures)`: per edit, the best method or mode, its success among the
-  samples that could change and its worst side effect, whether the goal is met (or by how much
-  it is missed), the `latentedit edit` command that makes it, and a before/after strip of a few faces (`faces.face_strip`: 128 px, nearest-
-  neighbour, so no pixel is blurred).
-- `side_effects_html(report)`: the side-effect table of every method and source, and the modes.
-The CSV files of the verdict and the side-effect tables are `pipeline.verdict.report_csvs`.
+`MODES`: the modes the report measures (`pipeline.modes` runs them; adding one is a line here).
+`verdicts(report)`: per edit, the best method (as the thesis edits) or mode, whether it meets the
+goal, and the `latentedit edit` command that makes it. `verdict_html`: the first screen, one card
+and a before/after strip (128 px, nearest-neighbour) per edit; `side_effects_html`, `verdict_csv`.
 """
 
 from __future__ import annotations
 
+import base64
+import csv
 import html
+import io
 import re
+import shlex
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..editing.auto import AutoOptions
 from .faces import face_strip
+from .schema import Candidate, EffectRow, Miss, Report, Verdict
 
-__all__ = ["STRIP_FACES", "strip_name", "verdict_figures", "verdict_html", "side_effects_html"]
-
+GOAL_SUCCESS, GOAL_SIDE = 0.95, 0.03
 STRIP_FACES = 6  # faces per strip, 128 px each
+STRIP = ' class="strip"'
+
+
+@dataclass(frozen=True)
+class Mode(AutoOptions):
+    """`latentedit edit` with these `AutoOptions`, on codes in `space`."""
+
+    space: str = "w"
+
+    @property
+    def flags(self) -> list[str]:
+        return (["--space", "z"] if self.space == "z" else []) + super().flags
+
+
+THESIS = Mode()  # the pair edit at the method's default strengths, every layer
+# Measured for the verdict, each on the method that did best as the thesis edits. "in z" edits the
+# 8-d style code before the mapping network: on the demo world the best mode of +open_mouth
+# -closed_mouth (benchmarks/bench_disentangle.py --space w,z).
+MODES = {"layers+keep auto": Mode(layers=True, keep=True),
+         "layers+keep auto, per sample": Mode(layers=True, keep=True, per_sample=True),
+         "layers+keep auto, per sample, hold": Mode(layers=True, keep=True, per_sample=True, hold=True),
+         "keep auto, per sample, in z": Mode(space="z", keep=True, per_sample=True)}
+
+
+def mode_command(run, add, sub, method: str, mode: Mode, seed: int = 0) -> str:
+    """The `latentedit edit` command line that makes the edit +add -sub with `method` in `mode`. `--layers
+    auto` and `--keep auto` measure on the run's samples picked with the seed, as the report's modes do."""
+    parts = ["latentedit", "edit", str(run or "RUN"), *[x for t in add for x in ("--add", t)],
+             *[x for t in sub for x in ("--sub", t)], "--method", method, *mode.flags]
+    parts += ["--seed", str(seed)] if seed and mode.flags else []
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def best_source(report: Report) -> str:
+    """"ground truth" when the run has it, else "tagger tags"."""
+    return "ground truth" if any("ground truth" in r.side_effects for r in report.methods.values()) else "tagger tags"
+
+
+def _score(row: EffectRow | None) -> tuple:
+    """Ranking of a side-effect row: goal met first, then success minus worst side effect."""
+    success = row.success.rate if row is not None and row.success else None
+    worst = (row.worst.rate if row is not None else None) or 0.0
+    if success is None:
+        return (False, -1.0, -worst)
+    return (success >= GOAL_SUCCESS and worst <= GOAL_SIDE, success - worst, -worst)
+
+
+def ranked_methods(report: Report, source: str, name: str) -> list[str]:
+    """The methods with a `source` table, best thesis edit `name` first."""
+    tables = {m: r.side_effects[source] for m, r in report.methods.items() if source in r.side_effects}
+    return sorted(tables, key=lambda m: _score(tables[m].row(name)), reverse=True)
+
+
+def verdicts(report: Report) -> dict[str, Verdict]:
+    """Per edit: every candidate (method as the thesis edits, or method + mode) and the best one."""
+    source, out = best_source(report), {}
+    for name in dict.fromkeys(n for r in report.methods.values() for n in r.edits):
+        found = []
+        for method, r in report.methods.items():
+            if source in r.side_effects:
+                e = r.edits.get(name)
+                command = None if e is None else mode_command(report.config.run, e.add, e.sub, method, THESIS)
+                found.append((method, "thesis", name, command, r.side_effects[source].row(name)))
+        modes = report.modes.get(name)
+        found += [(r.method, mode, r.label, r.command, r.tables[source])
+                  for mode, r in (modes.rows.items() if modes else ()) if source in r.tables]
+        found = [(Candidate(method=m, mode=mode, label=label, command=command, success=row.success.rate,
+                            worst=row.worst), row) for m, mode, label, command, row in found if row and row.success]
+        if not found:
+            continue
+        best, row = max(found, key=lambda c: _score(c[1]))
+        out[name] = Verdict(source=source, best=best, success=row.success, worst=row.worst, goal_met=_score(row)[0],
+                            missed_by=Miss(success=round(max(0.0, GOAL_SUCCESS - row.success.rate), 6),
+                                           side_effect=round(max(0.0, (row.worst.rate or 0.0) - GOAL_SIDE), 6)),
+                            candidates=[c for c, _ in found])
+    return out
+
+
+def csv_text(header, rows) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([header, *rows])
+    return buf.getvalue()
+
+
+def verdict_csv(report: Report) -> dict:
+    """{"verdict.csv": per edit, every candidate with its success and worst side effect, the best marked}."""
+    rows = []
+    for name, v in report.verdict.items():
+        for c in v.candidates:
+            best = c.method == v.best.method and c.mode == v.best.mode
+            rows.append([name, c.method, c.mode, c.label, f"{c.success:.6f}", c.worst.attribute or "",
+                         "" if c.worst.rate is None else f"{c.worst.rate:.6f}", int(best), int(best and v.goal_met)])
+    header = ["edit", "method", "mode", "chosen", "success", "worst_attribute", "worst_rate", "best", "goal_met"]
+    return {"verdict.csv": csv_text(header, rows)} if rows else {}
 
 
 def _e(x) -> str:
@@ -35,104 +133,88 @@ def strip_name(edit: str) -> str:
     return "strip-" + (re.sub(r"[^A-Za-z0-9]+", "_", edit).strip("_") or "edit")
 
 
-def verdict_figures(verdict: dict, before: np.ndarray, images_of) -> dict:
+def verdict_figures(verdict: dict[str, Verdict], before: np.ndarray, images_of) -> dict:
     """{strip_name(edit): PNG} per verdict edit; images_of(name, best) -> the best candidate's after images."""
-    return {strip_name(name): face_strip(before, images_of(name, v["best"]), STRIP_FACES) for name, v in verdict.items()}
+    return {strip_name(name): face_strip(before, images_of(name, v.best), STRIP_FACES) for name, v in verdict.items()}
 
 
-def _img(png, alt: str) -> str:
-    import base64
-
+def img(png, alt: str, cls: str = "") -> str:
+    """An <img> with the PNG inline as a data URI (or a marked note that the figure is missing)."""
     if not png:
         return f'<p class="failed">figure {_e(alt)} not available</p>'
-    return (f'<img class="strip" alt="{_e(alt)}" src="data:image/png;base64,'
-            f'{base64.b64encode(png).decode("ascii")}">')
+    return f'<img{cls} alt="{_e(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
 
-def _command(command) -> str:
-    """The line that makes the best edit on the user's run (older reports have none)."""
-    return f'<p class="command">make it: <code>{_e(command)}</code></p>' if command else ""
-
-
-def verdict_html(report: dict, figures: dict) -> str:
+def verdict_html(report: Report, figures: dict) -> str:
     """The first screen: one card per edit."""
-    verdict = report.get("verdict") or {}
-    if not verdict:
+    if not report.verdict:
         return '<p class="failed">No verdict: the side-effect stages did not run (see the stages at the end).</p>'
-    goal = report.get("goal", {})
     cards = []
-    for name, v in verdict.items():
-        best, worst = v["best"], v["worst"]
-        if v["goal_met"]:
-            status = '<span class="ok">goal met</span>'
-        else:
-            miss = v["missed_by"]
-            parts = ([f"success {_pct(miss['success'])} short"] if miss["success"] else []) + (
-                [f"side effect {_pct(miss['side_effect'])} over"] if miss["side_effect"] else [])
-            status = f'<span class="failed">goal missed: {_e(", ".join(parts))}</span>'
-        mode = "" if best["mode"] == "thesis" else f" + {_e(best['mode'])}"
+    for name, v in report.verdict.items():
+        best, miss = v.best, v.missed_by
+        parts = ([f"success {_pct(miss.success)} short"] if miss.success else []) + (
+            [f"side effect {_pct(miss.side_effect)} over"] if miss.side_effect else [])
+        status = ('<span class="ok">goal met</span>' if v.goal_met
+                  else f'<span class="failed">goal missed: {_e(", ".join(parts))}</span>')
+        mode = "" if best.mode == "thesis" else f" + {_e(best.mode)}"
+        command = f'<p class="command">make it: <code>{_e(best.command)}</code></p>' if best.command else ""
         cards.append(
             f'<div class="verdict"><div class="text"><h3>{_e(name)}</h3>'
-            f'<p class="big">best: <b>{_e(best["method"])}{mode}</b><br><small>{_e(best["label"])}</small></p>'
-            f'<p class="big">success <b>{_pct(v["success"]["rate"])}</b> of {v["success"]["n"]} that could change'
-            f'<br>worst side effect <b>{_e(worst["attribute"] or "none")} {_pct(worst["rate"])}</b> of all samples'
+            f'<p class="big">best: <b>{_e(best.method)}{mode}</b><br><small>{_e(best.label)}</small></p>'
+            f'<p class="big">success <b>{_pct(v.success.rate)}</b> of {v.success.n} that could change'
+            f'<br>worst side effect <b>{_e(v.worst.attribute or "none")} {_pct(v.worst.rate)}</b> of all samples'
             f'<br>{status}</p><p class="note">faces: before (top), after (bottom)</p></div>'
-            f'{_img(figures.get(strip_name(name)), f"before and after: {name}")}{_command(best.get("command"))}</div>')
+            f'{img(figures.get(strip_name(name)), f"before and after: {name}", STRIP)}{command}</div>')
+    goal = report.goal
     return (f'<p class="note">Per edit, the best of every method as the thesis edits and of latentedit\'s modes, '
-            f'measured on {_e(report.get("config", {}).get("samples"))} fresh samples by the '
-            f'{_e(next(iter(verdict.values()))["source"])}. Goal: success ≥ {_pct(goal.get("success"))} of the samples '
-            f'that could change, every other attribute changed in ≤ {_pct(goal.get("side_effect"))}.</p>'
+            f'measured on {_e(report.config.samples)} fresh samples by the '
+            f'{_e(next(iter(report.verdict.values())).source)}. Goal: success ≥ {_pct(goal and goal.success)} of the '
+            f'samples that could change, every other attribute changed in ≤ {_pct(goal and goal.side_effect)}.</p>'
             f'<div class="verdicts">{"".join(cards)}</div>')
 
 
-def _table_html(table: dict, caption: str) -> str:
-    cols = [a for a in table["attributes"]]
-    head = "".join(f"<th>{_e(a)}</th>" for a in cols)
+def _table_html(table, caption: str) -> str:
+    head = "".join(f"<th>{_e(a)}</th>" for a in table.attributes)
     body = []
-    for r in table["rows"]:
+    for r in table.rows:
         cells = []
-        for a in cols:
-            if a == r["target"]:
-                s = r["success"]
-                cells.append(f'<td class="target">{_pct(s["rate"])}<br><small>of {s["n"]} could change'
-                             f'<br>all: {_pct(r["target_changed"]["rate"])}</small></td>')
-            elif a in r["changes"]:
-                c = r["changes"][a]
-                cls = ' class="bad"' if c["rate"] and c["rate"] > 0.03 else ""
-                cells.append(f'<td{cls}>{_pct(c["rate"])}<br><small>± {_pct(c["std"])} · n={c["n"]}</small></td>')
+        for a in table.attributes:
+            if a == r.target:
+                cells.append(f'<td class="target">{_pct(r.success.rate)}<br><small>of {r.success.n} could change'
+                             f'<br>all: {_pct(r.target_changed.rate)}</small></td>')
+            elif a in r.changes:
+                c = r.changes[a]
+                cls = ' class="bad"' if c.rate and c.rate > 0.03 else ""
+                cells.append(f'<td{cls}>{_pct(c.rate)}<br><small>± {_pct(c.std)} · n={c.n}</small></td>')
             else:
                 cells.append("<td>–</td>")
-        worst = r["worst"]
-        body.append(f'<tr><td class="name">{_e(r["edit"])}</td>{"".join(cells)}'
-                    f'<td>{_e(worst["attribute"] or "–")} {_pct(worst["rate"])}</td></tr>')
+        body.append(f'<tr><td class="name">{_e(r.edit)}</td>{"".join(cells)}'
+                    f'<td>{_e(r.worst.attribute or "–")} {_pct(r.worst.rate)}</td></tr>')
     return (f'<table><caption>{_e(caption)}</caption><tr><th class="name">edit</th>{head}<th>worst</th></tr>'
             + "".join(body) + "</table>")
 
 
-def side_effects_html(report: dict) -> str:
+def side_effects_html(report: Report) -> str:
     """Every side-effect table (method x source), then the modes' rows."""
     parts = ['<p class="note">Highlighted: the target, as the share of the samples that could change (did not show '
              'it before) that show it after, and below it the share of all samples whose target changed. Other '
              'columns: share of all samples whose value changed (± spread over samples, sample count); red above '
              '3%. Ground truth: every attribute of the demo world read off the pixels; tagger tags and re-scorer: '
              'their scores thresholded at 0.5.</p>']
-    for method, tables in report.get("side_effects", {}).items():
-        for source, table in tables.items():
-            parts.append(_table_html(table, f"{method}: {source}"))
-    modes = report.get("modes") or {}
-    for name, m in modes.items():
+    parts += [_table_html(table, f"{method}: {source}") for method, r in report.methods.items()
+              for source, table in r.side_effects.items()]
+    for name, m in report.modes.items():
         rows = []
-        for mode, r in m["rows"].items():
-            t = r["tables"].get(m["source"])
+        for mode, r in m.rows.items():
+            t = r.tables.get(m.source)
             if t is None:
                 continue
-            other = r.get("method", m["method"]) != m["method"]  # a z mode on Z_METHOD
-            label = f'{mode} ({r["method"]})' if other else mode
-            rows.append(f'<tr><td class="name">{_e(label)}</td><td class="name">{_e(r["label"])}</td>'
-                        f'<td>{_pct(t["success"]["rate"] if t["success"] else None)}</td>'
-                        f'<td>{_e(t["worst"]["attribute"] or "–")} {_pct(t["worst"]["rate"])}</td>'
-                        f'<td class="name"><small>{_e("; ".join(c["reason"] for c in r["choices"]))}</small></td></tr>')
-        parts.append(f'<table><caption>{_e(name)}: modes on {_e(m["method"])} ({_e(m["source"])})</caption>'
+            label = f"{mode} ({r.method})" if r.method != m.method else mode  # a z mode on another method
+            rows.append(f'<tr><td class="name">{_e(label)}</td><td class="name">{_e(r.label)}</td>'
+                        f'<td>{_pct(t.success.rate if t.success else None)}</td>'
+                        f'<td>{_e(t.worst.attribute or "–")} {_pct(t.worst.rate)}</td>'
+                        f'<td class="name"><small>{_e("; ".join(c["reason"] for c in r.choices))}</small></td></tr>')
+        parts.append(f'<table><caption>{_e(name)}: modes on {_e(m.method)} ({_e(m.source)})</caption>'
                      '<tr><th class="name">mode</th><th class="name">chosen edit</th><th>success</th><th>worst</th>'
                      '<th class="name">why (measured with the tagger on the run\'s samples)</th></tr>'
                      + "".join(rows) + "</table>")
