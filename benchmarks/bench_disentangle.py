@@ -94,7 +94,8 @@ def direction_sets(run: Run, G, tagger, methods, space: str = "w") -> dict:
     sets = {}
     for m in methods:
         if m in UNNAMED_METHODS:
-            ds = name_for_tags(G, fit_directions(run, m, space=space, generator=G), tags, tagger)
+            ds = name_for_tags(G, fit_directions(run, m, space=space, generator=G), tags,
+                               tagger if not isinstance(tagger, str) else lambda: load_tagger(tagger))
         else:
             ds = fit_directions(run, m, space=space, generator=G, include=[t for t in tags if t in vocab])
         sets[m] = with_spread(ds, codes)

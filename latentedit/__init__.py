@@ -43,6 +43,7 @@ _API = {
     "tag_run": "latentedit.pipeline.tag",
     "ensure_directions": "latentedit.pipeline.fit",
     "edit": "latentedit.pipeline.edit",
+    "session_for_run": "latentedit.pipeline.edit",
     "EditRequest": "latentedit.pipeline.edit",
     "edit_video": "latentedit.pipeline.video",
     "report": "latentedit.pipeline.report",

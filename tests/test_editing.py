@@ -8,6 +8,7 @@ from test_edit import random_directions, tiny_run  # noqa: F401 (tiny_run is a f
 from cli.options import parse_crop, parse_layers
 from latentedit.directions import code_scale, fit_directions
 from latentedit.editing import Edit, EditSession, EditSpec, sweep_strengths
+from latentedit.pipeline.edit import session_for_run
 from latentedit.editing.algebra import apply_delta, layer_delta, layer_mask, project_out, span_basis, weighted_sum
 from latentedit.errors import DirectionError, InputError, TagError
 from PIL import Image
@@ -148,7 +149,7 @@ def test_session_images_equal_the_pipeline_files(tiny_run, tmp_path):
     edit(run.path, add="long_hair", sub="short_hair", method="linear", samples=3, seed=4, generator=G,
          layers="coarse", out=out)
     # the pipeline draws each face on its own (so a recipe of one face redraws the same bytes): batch 1 here too
-    session = EditSession.for_run(run, "linear", generator=G, batch_size=1)
+    session = session_for_run(run, "linear", generator=G, batch_size=1)
     pick = np.sort(np.random.default_rng(4).choice(len(codes["id"]), 3, replace=False))
     src = run_inputs(run, G.size)
     content = session.content(torch.cat([src.load(int(i)) for i in codes["input_id"][pick]]))
@@ -175,7 +176,7 @@ def test_session_z_space_and_errors(tiny_G, tiny_run):
         EditSession(tiny_G, DirectionSet("linear", "w", ["a"], [[1.0, 0]]))
     run, G, _ = tiny_run
     with pytest.raises(DirectionError, match="has no svd directions in w-space; fit them with latentedit fit-directions"):
-        EditSession.for_run(run, "svd", generator=G)
+        session_for_run(run, "svd", generator=G)
 
 
 def test_cli_option_strings():

@@ -1,14 +1,14 @@
 """Editing: pure edit algebra, strengths in code-scale units, tag checks, and the editing session.
 
     from latentedit.editing import EditSpec, EditSession
-    session = EditSession(G, directions)              # or EditSession.for_run(run, method="svd")
+    session = EditSession(G, directions)              # or latentedit.session_for_run(run, method="svd")
     edit = session.resolve(EditSpec.paired("long_hair", "short_hair"))   # an Edit: absolute strengths
     after = session.render(content, w, edit)
 
 edit.py: `EditSpec` (as asked) and `Edit` (resolved, the one value passed on); algebra.py: deltas,
 W+ layer steps, `project_out` (conditional edits); strengths.py: defaults and sweeps; tags.py: tag
-checks; session.py: `EditSession`. No file I/O here apart from
-`EditSession.for_run` reading a run's generator and directions.
+checks; session.py: `EditSession`. No file I/O, no run store and no
+tagger here (an import contract keeps it so).
 """
 
 from latentedit.editing.algebra import apply_delta, layer_delta, layer_mask, project_out, span_basis, weighted_sum

@@ -1,7 +1,7 @@
 """`EditSession`: a generator and directions, loaded once, that resolve edits and edit fast.
 
     from latentedit.editing import EditSpec, EditSession
-    session = EditSession.for_run("runs/demo", method="svd")
+    session = latentedit.session_for_run("runs/demo", method="svd")   # or EditSession(G, directions)
     edit = session.resolve(EditSpec.paired("long_hair", "short_hair", layers="coarse"))  # -> Edit
     images = session.render(content, w, edit)                        # uint8 (B, H, W, 3)
     strip = session.sweep(content, w, edit, [0, 10, 20])              # uint8 (3, B, H, W, 3)
@@ -18,18 +18,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from latentedit.directions import DirectionSet
 from latentedit.editing.algebra import layer_delta, project_out, weighted_sum
 from latentedit.editing.edit import Edit, EditSpec
-from latentedit.editing.strengths import default_scale, default_strengths, sweep_strengths, with_spread
-from latentedit.editing.tags import UNNAMED_METHODS, check_tags, name_for_tags
+from latentedit.editing.strengths import default_scale, default_strengths, sweep_strengths
+from latentedit.editing.tags import check_tags
 from latentedit.errors import DirectionError
 from latentedit.images import from_uint8, to_uint8
 from latentedit.limits import check_strength_range
 from latentedit.models import batched
-from latentedit.models.checkpoint import generator_for_run
 from latentedit.models.layers import GROUPS, layer_groups, resolve_layers
-from latentedit.store import Run
 
 __all__ = ["EditSession"]
 
@@ -58,25 +55,6 @@ class EditSession:
         self._resolved: dict = {}
         self._steps: dict = {}
         self._content = (None, None)
-
-    @classmethod
-    def for_run(cls, run, method: str = "svd", space: str = "w", generator=None, tagger="demo", tags=(),
-                device="cpu", batch_size: int = 16, seed: int = 0) -> "EditSession":
-        """A session on a run's generator and its saved `method` directions.
-
-        The directions must have been fitted (`latentedit fit-directions`); an older set without a
-        code scale gets the run's. SeFa/PCA components are named for `tags` by labelling with `tagger`.
-        """
-        run = Run.open(run)
-        G = generator_for_run(run, generator, device=device)
-        path = run.directions_path(method, space)
-        if not path.exists():
-            raise DirectionError(f"{run.path} has no {method} directions in {space}-space; fit them with "
-                                 f"latentedit fit-directions {run.path} --method {method} --space {space}")
-        ds = with_spread(DirectionSet.load(path, generator_fingerprint=run.fingerprint), run.codes()[space])
-        if tags and ds.method in UNNAMED_METHODS:
-            ds = with_spread(name_for_tags(G, ds, tags, tagger, seed=seed), run.codes()[space])
-        return cls(G, ds, device=device, batch_size=batch_size, run=run)
 
     # -- edits -------------------------------------------------------------------------------------
     def resolve(self, edit: EditSpec | Edit) -> Edit:

@@ -4,7 +4,6 @@ tag was filtered out at fitting time; naming unnamed (SeFa, PCA) directions for 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
@@ -61,18 +60,16 @@ def check_tags(directions, tags, run=None) -> None:
                        f"{len(known)} tags)")
 
 
-def name_for_tags(generator, directions, tags, tagger="demo", n: int = 64, seed: int = 0):
-    """An unnamed set (SeFa, PCA) named by `tags`: each tag's component found by labelling with `tagger`.
+def name_for_tags(generator, directions, tags, tagger, n: int = 64, seed: int = 0):
+    """An unnamed set (SeFa, PCA) named by `tags`: each tag's component found by labelling with
+    `tagger` (a loaded tagger, or a callable that loads one only when labelling is needed).
 
-    Returns the set itself when every tag already has a direction. `tagger` is a tagger object or
-    what `latentedit.tagging.load_tagger` takes.
+    Returns the set itself when every tag already has a direction.
     """
     tags = list(tags)
     if all(t in directions.names for t in tags):
         return directions
-    from latentedit.tagging import load_tagger  # TensorFlow: imported only when labelling
-
-    tg = load_tagger(tagger) if isinstance(tagger, (str, Path)) else tagger
+    tg = tagger() if callable(tagger) and not hasattr(tagger, "score") else tagger
     for t in tags:
         if t not in tg.tags:
             raise TagError(f"{unknown_name_message('tag', t, tg.tags)} (the tagger labelling the "

@@ -28,7 +28,8 @@ from .probes import (DEFAULT_PROBE_SAMPLES, PROBE_MARGIN, QUIET_SCORE, edit_labe
 __all__ = ["AutoOptions", "AutoResult", "auto_edit"]
 
 
-def _tagger(tagger):
+def tagger_of(tagger):
+    """A loaded tagger: `tagger` itself, or the one `latentedit.tagging.load_tagger` loads from a name or path."""
     if isinstance(tagger, (str, Path)):
         from ..tagging import load_tagger  # TensorFlow: imported only here
 
@@ -72,7 +73,7 @@ def auto_edit(session, edit, auto: AutoOptions, *, tagger="demo", run=None, prob
     fits = auto.per_face and faces is not None
     if not (auto.chooses or fits):
         return out
-    by, tagger = _by(tagger), _tagger(tagger)  # TensorFlow for DeepDanbooru: loaded only when measuring
+    by, tagger = _by(tagger), tagger_of(tagger)  # TensorFlow for DeepDanbooru: loaded only when measuring
     if auto.chooses:
         measured_on = {}
         if probe is None:

@@ -42,7 +42,7 @@ from ..errors import InputError, RunError
 from ..models.checkpoint import fingerprint, generator_for_run, load_generator
 from ..store import Run, check_output_folder, write_folder
 from . import recipes
-from .autoedit import AutoOptions, auto_edit
+from .autoedit import AutoOptions, auto_edit, tagger_of
 from .fit import ensure_directions
 from ..requests import make_request
 
@@ -210,7 +210,7 @@ def load_directions_for(G, run=None, method="svd", space="w", directions=None, t
 
     ds = with_spread(ds, spread_codes(ds.space))
     if ds.method in UNNAMED_METHODS and any(t not in ds.names for t in tags):
-        ds = with_spread(name_for_tags(G, ds, tags, tagger, seed=seed), spread_codes(ds.space))
+        ds = with_spread(name_for_tags(G, ds, tags, lambda: tagger_of(tagger), seed=seed), spread_codes(ds.space))
     return ds, path
 
 
@@ -221,6 +221,14 @@ def open_session(run, req, tags, seed: int, batch_size: int):
                                    include=req.include, fit=req.fit)
     session = EditSession(G, ds, device=req.device, batch_size=batch_size, run=run)
     return session, path, source
+
+
+def session_for_run(run, method: str = "svd", space: str = "w", generator=None, tagger="demo", tags=(),
+                    device="cpu", batch_size: int = 16, seed: int = 0, fit: bool = False) -> EditSession:
+    """An EditSession on a run's generator and its `method` directions in `space` (fitted first only with
+    `fit`; SeFa/PCA components named for `tags` by labelling with `tagger`)."""
+    req = EditOptions(method=method, space=space, generator=generator, tagger=tagger, device=device, fit=fit)
+    return open_session(Run.open(run), req, tags, seed, batch_size)[0]
 
 
 def open_run(run) -> Run | None:

@@ -156,7 +156,7 @@ def measure_edits(run, G, methods=("linear", "lasso", "svd", "sefa"), n: int = 2
     for method in dict.fromkeys(tuple(methods) + tuple(layer_methods)):
         if method in UNNAMED_METHODS:
             ds = with_spread(fit_directions(run, method, generator=G), w)
-            sets[method] = with_spread(name_for_tags(G, ds, include, tagger, seed=seed), w)
+            sets[method] = with_spread(name_for_tags(G, ds, include, lambda: _tagger(tagger), seed=seed), w)
         else:
             sets[method] = with_spread(fit_directions(run, method, generator=G,
                                                       include=[t for t in include if t in vocab]), w)
@@ -167,3 +167,9 @@ def measure_edits(run, G, methods=("linear", "lasso", "svd", "sefa"), n: int = 2
     return {"flip_rates": flip_rates(G, {m: sets[m] for m in methods}, n=n, seed=seed, batch=batch),
             "layer_effects": layers,
             "labelled_from": {m: sets[m].params.get("labelled_from") for m in sets if m in UNNAMED_METHODS}}
+
+
+def _tagger(tagger):
+    from latentedit.tagging import load_tagger  # TensorFlow: imported only when labelling
+
+    return load_tagger(tagger) if isinstance(tagger, str) else tagger
