@@ -38,7 +38,7 @@ from scipy.optimize import linprog, minimize
 from latentedit.models.checkpoint import load_generator
 from latentedit.world import truth
 from latentedit.world.batch_readout import ATTRIBUTES, BACKGROUND_TOLERANCE, BatchReader, changes
-from latentedit.world.evaluate import DemoBatch
+from latentedit.scoring.demo import DemoBatch
 from latentedit.world.readout import tag_attribute
 
 from bench_disentangle import EDITS, GOAL_SIDE, GOAL_SUCCESS  # the same edits and goal

@@ -55,7 +55,7 @@ from latentedit.pipeline.probes import (edit_label, exclusive_tags, readout_prob
                                        tagger_probe, tagger_reached)
 from latentedit.store import Run
 from latentedit.tagging import load_tagger
-from latentedit.world.evaluate import DemoBatch
+from latentedit.scoring.demo import DemoBatch
 
 EDITS = (("long_hair", "short_hair"), ("open_mouth", "closed_mouth"), ("closed_eyes", None),
          ("blonde_hair", "black_hair"))

@@ -16,7 +16,7 @@ is always computed from the samples of the edit it is keyed by: the input is a d
 its inputs; two rows with different names but the same digest are refused.
 
 Ground truth on the demo world: what a decoded image shows is read off its pixels by
-`latentedit.world.readout.read_attributes` (through `latentedit.world.evaluate.DemoBatch.read`): for each
+`latentedit.world.readout.read_attributes` (through `latentedit.scoring.demo.DemoBatch.read`): for each
 attribute, the nearest of the world's renders that vary only that attribute, with the geometry of
 the input selfie and the other attributes of the unedited style. Before and after images are read
 the same way, so the ground-truth matrix and the classifier's matrix measure the same thing and a
@@ -185,7 +185,7 @@ def rescore_matrix(edits: dict, scorer, batch_size: int = 128) -> RescoreResult:
 def shown_tags(read: dict, attributes) -> np.ndarray:
     """0/1 (N, A): whether each image shows each tag, from the attribute values read off the images.
 
-    `read` maps demo-world attribute names to (N,) values (`latentedit.world.evaluate.DemoBatch.read`);
+    `read` maps demo-world attribute names to (N,) values (`latentedit.scoring.demo.DemoBatch.read`);
     a tag names one value of one attribute (short_hair: hair_length_class 0).
     """
     cols = []
