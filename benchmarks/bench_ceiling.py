@@ -37,8 +37,8 @@ from scipy.optimize import linprog, minimize
 
 from latentedit.models.checkpoint import load_generator
 from latentedit.world import truth
+from latentedit.scoring.demo import DemoBatch
 from latentedit.world.batch_readout import ATTRIBUTES, BatchReader, agrees, changes, truth_reads
-from latentedit.world.evaluate import DemoBatch
 from latentedit.world.readout import tag_attribute
 
 from bench_disentangle import EDITS, GOAL_SIDE, GOAL_SUCCESS  # the same edits and goal

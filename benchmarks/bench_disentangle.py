@@ -54,7 +54,7 @@ from latentedit.pipeline.autoedit import AutoOptions, auto_edit
 from latentedit.pipeline.probes import edit_label, readout_probe, run_probe_batch, tagger_probe
 from latentedit.store import Run
 from latentedit.tagging import load_tagger
-from latentedit.world.evaluate import DemoBatch
+from latentedit.scoring.demo import DemoBatch
 
 EDITS = (("long_hair", "short_hair"), ("open_mouth", "closed_mouth"), ("closed_eyes", None),
          ("blonde_hair", "black_hair"))

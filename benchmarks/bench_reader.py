@@ -36,7 +36,7 @@ from latentedit.world import truth
 from latentedit.scoring.controls import any_other_changed, reliability
 from latentedit.world import batch_readout
 from latentedit.world.batch_readout import ATTRIBUTES, agrees, drift_summary
-from latentedit.world.evaluate import DemoBatch
+from latentedit.scoring.demo import DemoBatch
 
 
 def small_open_mouths(z: np.ndarray) -> np.ndarray:

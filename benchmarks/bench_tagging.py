@@ -12,6 +12,7 @@ difference.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from PIL import Image
 def random_project(folder: Path, size: int, n_tags: int) -> Path:
     """A project with random weights, built with deepdanbooru's ResNet code (4 stages)."""
     from latentedit.tagging import import_deepdanbooru
-    from latentedit.world.train_tagger import build_model, save_project
+    from tools.world.train_tagger import build_model, save_project
 
     import_deepdanbooru()
     import tensorflow as tf
@@ -45,6 +46,8 @@ def write_images(folder: Path, n: int, size: int, seed: int = 0) -> list[Path]:
 
 
 from timing import timed  # noqa: E402  (benchmarks/timing.py, beside this script)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/ imports from the repository root
 
 
 def main():

@@ -9,6 +9,7 @@ Exit status: 0 done; 1 an internal error (a bug: run again with --debug and repo
 import errno
 import os
 import sys
+from pathlib import Path
 
 import typer
 
@@ -42,6 +43,8 @@ _OS_HINTS = {
 def os_error_line(e: OSError) -> str:
     """One line for an OSError: what happened, to which path, and what to do."""
     what, todo = _OS_HINTS.get(e.errno, (e.strerror or type(e).__name__, "check the path and the disk"))
+    if e.errno == errno.EROFS and any((p / "manifest.json").is_file() for p in Path(str(e.filename)).parents):
+        todo = "copy the run to a writable disk and run the command on the copy"  # tag and fit write into it
     paths = " -> ".join(str(p) for p in (e.filename, e.filename2) if p is not None)
     return f"{what}: {paths}; {todo}" if paths else f"{what}; {todo}"
 
@@ -94,6 +97,9 @@ def run_app(app: typer.Typer) -> None:
     except Exception as e:  # noqa: BLE001 - a bug: say so in one line, the traceback with --debug
         if debug:
             raise
+        pil = sys.modules.get("PIL.Image")  # an image opened without latentedit.images.open_image's size check
+        if pil is not None and isinstance(e, pil.DecompressionBombError):
+            fail(f"an image is too large to decode safely ({str(e).split(', could')[0]}); downscale it first")
         first = str(e).splitlines()[0][:200] if str(e) else ""
         fail(f"internal error ({type(e).__name__}: {first}); run the command again with --debug and report "
              "the traceback", EXIT_INTERNAL)

@@ -6,9 +6,9 @@ import numpy as np
 
 from latentedit.editing.strengths import check_strength
 from latentedit.errors import InputError
-from latentedit.limits import check_sweep_steps
 import re
 
+from latentedit.limits import MAX_SAMPLES, check_sweep_steps
 from latentedit.models import layers
 from latentedit.pipeline.video import check_crop_box
 
@@ -84,5 +84,7 @@ def parse_ids(spec: str | None) -> list[int] | None:
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if lo > hi:
             raise InputError(f"--ids {spec}: the range {lo}-{hi} is empty; write the lower id first")
+        if len(ids) + hi - lo + 1 > MAX_SAMPLES:  # refused before the list is built (0-20000000 took 2.7 GB)
+            raise InputError(f"--ids {spec} names more than {MAX_SAMPLES:,} samples, more than a run holds")
         ids.extend(range(lo, hi + 1))
     return ids

@@ -71,6 +71,16 @@ def sample_file(sample_id: int) -> str:
     return f"{int(sample_id):09d}.png"
 
 
+def _ends_png(path: Path) -> bool:
+    """The file is there and ends with PNG's IEND chunk, as a truncated one does not (12 bytes read)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(-12, os.SEEK_END)
+            return f.read() == b"\0\0\0\0IEND\xaeB`\x82"
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class InputSource:
     """Where a run's input selfies come from: demo-world selfies (`seed`) or a folder (`path`)."""
@@ -88,6 +98,8 @@ class Run:
         self.path = Path(path)
         manifest = self.path / "manifest.json"
         if not manifest.exists():
+            if self.path.is_symlink():
+                os.stat(self.path)  # a symlink loop or a dangling link: OSError (ELOOP, ENOENT) naming it
             raise RunError(f"{self.path} is not a latentedit run (no manifest.json); create one with latentedit sample")
         try:
             self.manifest = _upgrade(json.loads(manifest.read_text()))
@@ -184,14 +196,14 @@ class Run:
                         "with the same options: it redoes damaged shards")
 
     def shard_whole(self, shard: str, ids) -> bool:
-        """True when a sample shard's codes.npz reads back with exactly these ids and every PNG is there."""
+        """True when a sample shard's codes.npz reads back with exactly these ids and every PNG is there, whole."""
         try:
             saved = self.shard_codes(shard)
         except (DamagedFileError, OSError):
             return False
         folder = self.samples_dir / shard
         return (np.array_equal(saved.get("id"), np.asarray(ids)) and {"input_id", "z", "w"} <= set(saved)
-                and all((folder / sample_file(i)).is_file() for i in ids))
+                and all(_ends_png(folder / sample_file(i)) for i in ids))
 
     def remove_shard(self, shard: str) -> None:
         """Delete a (damaged) sample shard, so that it is made again."""
@@ -220,7 +232,11 @@ class Run:
         for i in map(int, ids):
             if i not in self._where:
                 raise RunError(f"sample id {i} is not in {self.path}")
-            out.append(read_rgb(self.samples_dir / self._where[i] / sample_file(i)))
+            try:
+                out.append(read_rgb(self.samples_dir / self._where[i] / sample_file(i)))
+            except InputError as e:
+                raise DamagedFileError(f"{e}; run latentedit sample --out {self.path} again with the same options: "
+                                       "it redoes damaged shards") from None
         return np.stack(out)
 
     def write_shard(self, index: int, codes: dict, pngs: list[bytes]) -> Path:

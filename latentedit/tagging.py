@@ -109,7 +109,7 @@ def load_tagger(source="demo") -> "Tagger":
     if str(source) == "demo":
         project = demo_tagger_path()
         if not (project / "project.json").is_file():
-            raise AssetError(f"the demo tagger is missing at {project}; rebuild it with python -m latentedit.world.train_tagger")
+            raise AssetError(f"the demo tagger is missing at {project}; rebuild it with python -m tools.world.train_tagger")
     else:
         project = Path(source).expanduser()
     model_path = _model_file(project)

@@ -208,7 +208,7 @@ def test_choose_layers_prefers_the_goal_then_success_minus_side_effect(linear, G
 
 # -- per-sample strengths --------------------------------------------------------------------------
 def test_per_sample_takes_the_smallest_multiple_that_reaches_the_target(linear, G):
-    from latentedit.world.evaluate import DemoBatch
+    from latentedit.scoring.demo import DemoBatch
 
     batch = DemoBatch.sample(G, 8, seed=5)
     reader = BatchReader(batch.geometry, batch.z)
@@ -240,7 +240,7 @@ def test_per_sample_takes_the_smallest_multiple_that_reaches_the_target(linear, 
 
 
 def test_hold_steps_back_along_what_moved_and_keeps_the_target(linear, G):
-    from latentedit.world.evaluate import DemoBatch
+    from latentedit.scoring.demo import DemoBatch
 
     batch = DemoBatch.sample(G, 24, seed=5)
     reader = BatchReader(batch.geometry, batch.z)

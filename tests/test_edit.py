@@ -216,7 +216,7 @@ def test_demo_fitted_directions_flip_their_target_for_most_samples():
     from latentedit.directions import LinearDirections, SVDDirections
     from latentedit.models.checkpoint import load_generator
     from latentedit.world import truth
-    from latentedit.world.evaluate import flip_rates
+    from latentedit.scoring.demo import flip_rates
 
     G = load_generator("demo")  # shipped in assets/: a missing file is a failure, not a skip
     z = np.random.default_rng(0).standard_normal((2000, 8)).astype(np.float32)

@@ -114,6 +114,11 @@ def test_decode_with_non_finite_output_stops(tmp_path, faces):
                                     "weights or the style codes it was given are not finite; check the checkpoint "
                                     "and the edit strengths")
     assert not list((tmp_path / "run").glob("samples/shard-*"))
+    # no stub run is left behind: the next generator samples into the same --out without --overwrite
+    assert not (tmp_path / "run" / "manifest.json").exists()
+    r = cli("sample", "--generator", save_generator(tiny_generator(), tmp_path / "good.pt"), "--inputs", faces,
+            "--styles-per-input", 1, "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
 
 
 def test_strength_bound_says_the_range():
@@ -131,6 +136,12 @@ def test_strength_bound_says_the_range():
         with pytest.raises(InputError) as e:
             check_strength_range(value, scale)
         assert str(e.value) == line
+    # in 8-d z scaled as default strengths are (sqrt(8/512)): 100 unscaled code scales clipped 99% of the pixels
+    assert check_strength_range(-12.5, 1.0, dim=8) == -12.5
+    with pytest.raises(InputError) as e:
+        check_strength_range(100, 1.0, dim=8)
+    assert str(e.value) == ("--strength 100 is more than style codes can carry: use a strength in [-12.5, 12.5] "
+                            "(100 x the code scale 1 x sqrt(8/512))")
 
 
 # -- 2. images read right in every mode, or refused by name ---------------------------------------
@@ -266,6 +277,15 @@ def test_tiny_and_huge_selfies_are_skipped_with_the_reason(size, reason, tmp_pat
     assert r.returncode == 0, r.stderr
     assert "inputs     2 used, 1 skipped" in r.stdout
     assert f"           skipped odd.png: {reason}" in r.stdout.splitlines()
+
+
+def test_reference_decompression_bomb_is_one_line(demo_run, tmp_path):
+    """Before: `edit --reference` of a 20000x20000 PNG was an internal error (PIL's DecompressionBombError)."""
+    bomb = write_big_png(tmp_path / "bomb.png", 20000, 20000)
+    r = cli("edit", demo_run, "--add", "long_hair", "--reference", bomb, "--samples", 2, "--out", tmp_path / "edit")
+    assert r.returncode == 2
+    assert first_line(r.stderr) == ("error: an image is too large to decode safely (Image size (400000000 pixels) "
+                                    "exceeds limit of 178956970 pixels); downscale it first")
 
 
 def test_tagger_reads_a_decompression_bomb_as_one_line(tmp_path):
@@ -480,6 +500,9 @@ def test_debug_shows_the_traceback(tmp_path):
     (("sample", "--device", "tpu"), "error: --device tpu is not a device torch knows; use cpu or cuda (cuda:N)"),
     (("sample", "--n-inputs", 0), "error: --n-inputs must be between 1 and 333,333, got 0"),
     (("sample", "--n-inputs", -1), "error: --n-inputs must be between 1 and 333,333, got -1"),
+    (("sample", "--seed", -1), "error: --seed must be at least 0, got -1"),
+    (("sample", "--n-inputs", 2, "--styles-per-input", 10**8),
+     "error: --styles-per-input must be between 1 and 1,000,000, got 100000000"),
     (("train-scorer", "--input-size", 0), "error: --input-size must be between 16 and 1,024, got 0"),
 ])
 def test_bad_options_are_one_line(args, line, tmp_path):
@@ -524,6 +547,101 @@ def test_damaged_codes_are_named_then_redone_by_sample(tiny_run, tiny_ckpt, face
     assert r.returncode == 0, r.stderr
     assert "shards     1 (0 already done, kept)" in r.stdout.splitlines()
     assert codes.read_bytes() == good
+
+
+def test_truncated_sample_png_is_named_then_redone_by_sample(tiny_run, tiny_ckpt, faces, tmp_path):
+    """Before: a truncated PNG was named by the commands reading it, but `sample` kept its shard as done."""
+    from latentedit.errors import DamagedFileError
+    from latentedit.store import Run
+
+    run = copy_run(tiny_run, tmp_path)
+    png = run / "samples" / "shard-00000" / "000000001.png"
+    good = png.read_bytes()
+    truncate(png)
+    with pytest.raises(DamagedFileError) as e:
+        Run(run).images([1])
+    assert str(e.value) == (f"cannot read image {png}: image file is truncated; run latentedit sample --out {run} "
+                            "again with the same options: it redoes damaged shards")
+    r = cli("sample", "--generator", tiny_ckpt, "--inputs", faces, "--styles-per-input", 2, "--out", run)
+    assert r.returncode == 0, r.stderr
+    assert "shards     1 (0 already done, kept)" in r.stdout.splitlines()
+    assert png.read_bytes() == good
+
+
+def test_fitting_codes_that_hold_nan_is_refused(tiny_run, tmp_path):
+    """Before: fit-directions ended in scikit-learn's ValueError, reported as an internal error."""
+    run = copy_run(tiny_run, tmp_path)
+    codes = run / "samples" / "shard-00000" / "codes.npz"
+    data = dict(np.load(codes))
+    data["w"][1, 3] = np.nan
+    np.savez(codes, **data)
+    r = cli("fit-directions", run, "--method", "pca")
+    assert r.returncode == 2
+    assert first_line(r.stderr) == (f"error: the w codes of run {run} hold 1 NaN/inf values of {data['w'].size:,}; "
+                                    f"the run is damaged: sample it again with latentedit sample --out {run} "
+                                    "--overwrite")
+
+
+def test_pca_in_z_fits_as_many_components_as_z_has(tiny_run, tmp_path):
+    """Before: the default 10 components in 8-d z ended in a ValueError, reported as an internal error."""
+    run = copy_run(tiny_run, tmp_path)
+    r = cli("fit-directions", run, "--method", "pca", "--space", "z")
+    assert r.returncode == 0, r.stderr
+    assert f"8 pca directions in z space -> {run}/directions/pca-z.npz" in r.stdout.splitlines()
+
+
+def test_direction_file_with_object_arrays_is_not_unpickled(tmp_path):
+    """Before: np.load's ValueError about pickled object arrays surfaced as an internal error."""
+    from latentedit.directions import DirectionSet
+    from latentedit.errors import DirectionError
+
+    path = tmp_path / "forged.npz"
+    ds = DirectionSet("linear", "w", ["long_hair"], np.eye(1, 4, dtype=np.float32), code_scale=0.7)
+    ds.save(path)
+    np.savez(path, **{**np.load(path), "names": np.array(["long_hair", 1], dtype=object)})
+    with pytest.raises(DirectionError) as e:
+        DirectionSet.load(path)
+    assert str(e.value) == (f"{path} is not a latentedit direction file (it holds pickled object arrays, which are "
+                            "not loaded)")
+
+
+def test_a_symlink_loop_as_the_run_says_so(tmp_path):
+    """Before: 'loop is not a latentedit run (no manifest.json)'."""
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+    r = cli("fit-directions", loop, "--method", "pca")
+    assert r.returncode == 2
+    assert first_line(r.stderr) == f"error: too many levels of symbolic links (a symlink loop): {loop}; fix the link " \
+                                   "or choose another path"
+
+
+def test_a_read_only_run_is_told_to_be_copied(tiny_run, tmp_path):
+    """Before: every command failed on the run's lock file, told to 'choose an --out on a writable disk' (tag has
+    none, fit-directions writes into the run whatever its --out)."""
+    with tmpfs(tmp_path / "ro", size="2m") as ro:
+        run = copy_run(tiny_run, ro)
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        r = cli("fit-directions", run, "--method", "pca", "--out", tmp_path / "pca.npz")
+    assert r.returncode == 2
+    assert first_line(r.stderr) == (f"error: read-only file system: {run}/directions; copy the run to a writable disk "
+                                    "and run the command on the copy")
+
+
+def test_ids_beyond_what_a_run_holds_are_refused_before_they_are_listed():
+    """Before: --ids 0-20000000 built a 20-million-entry list (2.7 GB) before 'sample id 24 is not in run'."""
+    import tracemalloc
+
+    from cli.options import parse_ids
+    from latentedit.errors import InputError
+
+    tracemalloc.start()
+    with pytest.raises(InputError) as e:
+        parse_ids("0-20000000")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert str(e.value) == "--ids 0-20000000 names more than 1,000,000 samples, more than a run holds"
+    assert peak < 1e6
+    assert parse_ids("3-5,9") == [3, 4, 5, 9]
 
 
 def test_invalid_manifest_is_named(tiny_run, tiny_ckpt, faces, tmp_path):

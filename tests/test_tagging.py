@@ -20,7 +20,7 @@ TAGS = ["long_hair", "short_hair", "open_mouth", "closed_eyes", "blue_hair"]
 def project(tmp_path_factory):
     """A tiny project (32x32 input, 5 tags) built with deepdanbooru's builders, random weights."""
     from latentedit.tagging import import_deepdanbooru
-    from latentedit.world.train_tagger import build_model, save_project
+    from tools.world.train_tagger import build_model, save_project
 
     import_deepdanbooru()  # before TensorFlow is imported anywhere: it orders triton first
     import tensorflow as tf
@@ -220,7 +220,7 @@ def test_demo_tagger_meets_quality_bar_on_generator_outputs():
 
     assets.verify(assets.GENERATOR)  # shipped: a missing or altered file fails the test
     assets.verify(assets.TAGGER)
-    from latentedit.world.train_tagger import evaluate_demo_tagger
+    from tools.world.train_tagger import evaluate_demo_tagger
 
     result = evaluate_demo_tagger(load_tagger("demo"), latentedit.load_generator("demo"), n=500, seed=12345)
     for name in ("hair_length", "open_mouth", "closed_eyes", "hair_color"):
@@ -231,7 +231,7 @@ def test_shown_tags_of_clean_renders_are_their_codes_tags():
     """A render shows exactly its code's tags, so `shown_tags` (the readout labels a tagger can be
     trained on) must return `truth.tag_matrix`; an edited image's labels follow the pixels."""
     from latentedit.world import render, truth
-    from latentedit.world.train_tagger import shown_tags
+    from tools.world.train_tagger import shown_tags
 
     rng = np.random.default_rng(3)
     geometry = render.sample_geometry(rng, 24)
@@ -249,7 +249,7 @@ def test_shown_tags_of_clean_renders_are_their_codes_tags():
 
 
 def test_tagger_labels_option_is_checked_before_any_work():
-    from latentedit.world.train_tagger import TaggerTrainConfig
+    from tools.world.train_tagger import TaggerTrainConfig
 
     with pytest.raises(ValueError, match="labels must be one of code, shown, got 'pixels'"):
         TaggerTrainConfig(labels="pixels")

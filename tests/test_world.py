@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from latentedit.errors import AssetError
-from latentedit.world import assets, kernels, render, truth
+from latentedit.world import assets, render, truth
+from tools.world import kernels
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +178,7 @@ def test_manifest_detects_missing_and_altered(tmp_path, monkeypatch):
     with pytest.raises(AssetError, match="sha256 mismatch"):
         assets.verify("demo-tagger")
     (tmp_path / "demo-generator.pt").unlink()
-    with pytest.raises(AssetError, match=r"missing; rebuild with python -m latentedit.world.build$"):
+    with pytest.raises(AssetError, match=r"missing; rebuild with python -m tools.world.build$"):
         assets.demo_generator_path()
 
     monkeypatch.setenv("LATENTEDIT_ASSETS", str(tmp_path / "nowhere"))
@@ -193,8 +194,8 @@ def test_manifest_detects_missing_and_altered(tmp_path, monkeypatch):
 def test_shipped_generator_draws_the_ground_truth():
     """The demo generator translates held-out selfies into renders of their codes' attributes."""
     from latentedit.models.checkpoint import load_generator
-    from latentedit.world.build import attribute_accuracy
-    from latentedit.world.train_generator import evaluate, make_pairs
+    from tools.world.build import attribute_accuracy
+    from tools.world.train_generator import evaluate, make_pairs
 
     G = load_generator("demo")
     data = make_pairs(6, seed=424242, k=4)
@@ -208,7 +209,7 @@ def test_shipped_generator_draws_the_ground_truth():
 
 
 def test_smile_by_mouth_splits_smile_accuracy_by_how_the_mouth_is_drawn():
-    from latentedit.world.build import smile_by_mouth
+    from tools.world.build import smile_by_mouth
 
     def pair(mouth, smile, read_smile):
         return {"open_mouth": mouth, "smile": smile}, {"smile": read_smile}
@@ -281,7 +282,7 @@ def test_reader_reads_small_open_mouths_without_a_smile(G):
     On these 8 faces the old reader (each of mouth and smile re-read against the other's unedited
     value) stopped at (closed, smile); (open, no smile) is the lower pixel error."""
     from latentedit.world.batch_readout import BatchReader
-    from latentedit.world.evaluate import DemoBatch
+    from latentedit.scoring.demo import DemoBatch
 
     batch = DemoBatch.sample(G, 64, seed=3)
     z0 = np.random.default_rng(0).standard_normal((4000, 8))
@@ -297,7 +298,7 @@ def test_reader_reads_small_open_mouths_without_a_smile(G):
 
 def test_reader_sees_the_background_an_edit_moves(G):
     from latentedit.world.batch_readout import BatchReader, changes, truth_reads
-    from latentedit.world.evaluate import DemoBatch
+    from latentedit.scoring.demo import DemoBatch
 
     batch = DemoBatch.sample(G, 32, seed=4)
     z1 = batch.z - 1.5 * truth.VECTORS["background"]
@@ -313,7 +314,7 @@ def test_reader_agrees_with_the_truth_of_edited_codes(G):
     mouth 0.69, smile 0.73); the reliability of the unedited reads counts every face."""
     from latentedit.scoring.controls import reliability
     from latentedit.world.batch_readout import BatchReader, agrees
-    from latentedit.world.evaluate import DemoBatch
+    from latentedit.scoring.demo import DemoBatch
 
     minimum = {"hair_length_class": 0.95, "hair_color": 0.9, "eye_color": 0.8, "closed_eyes": 0.95,
                "open_mouth": 0.9, "smile": 0.9, "blush": 0.9, "background": 0.95}
@@ -380,8 +381,8 @@ def test_null_directions_are_seeded_orthogonal_and_of_the_given_length():
 def test_shipped_generator_switches_mouth_and_eyes_at_their_thresholds():
     """Codes moved across a tag's threshold flip what the output shows, close to the threshold."""
     from latentedit.models.checkpoint import load_generator
-    from latentedit.world.build import SWITCH_OFFSETS, switch_curves
-    from latentedit.world.train_generator import make_pairs
+    from tools.world.build import SWITCH_OFFSETS, switch_curves
+    from tools.world.train_generator import make_pairs
 
     curves = switch_curves(load_generator("demo"), make_pairs(40, seed=515151, k=1), n=40)
     for tag, rates in curves.items():
@@ -394,7 +395,7 @@ def test_shipped_generator_switches_mouth_and_eyes_at_their_thresholds():
 # --------------------------------------------------------------------------- generator training
 
 def test_near_threshold_codes_move_along_one_planted_vector():
-    from latentedit.world.train_generator import NEAR_SPREAD, THRESHOLDS, near_threshold_codes
+    from tools.world.train_generator import NEAR_SPREAD, THRESHOLDS, near_threshold_codes
 
     n = 3000
     plain = np.random.default_rng(7).standard_normal((n, truth.LATENT_DIM))
@@ -422,7 +423,7 @@ def test_generator_training_is_reproducible(fresh):
     """Same seed, same weights to the bit: what lets the shipped generator be rebuilt by one command."""
     import torch
 
-    from latentedit.world.train_generator import TrainConfig, make_pairs, train
+    from tools.world.train_generator import TrainConfig, make_pairs, train
     from conftest import tiny_generator
 
     data = make_pairs(6, seed=3, size=32, k=2)
@@ -446,7 +447,7 @@ def test_contrast_loss_reads_which_render_an_output_is_nearer():
     every image's decision counts the same, however few pixels the two renders differ in."""
     import torch
 
-    from latentedit.world.train_generator import CONTRAST_MARGIN, contrast_loss
+    from tools.world.train_generator import CONTRAST_MARGIN, contrast_loss
 
     g = torch.Generator().manual_seed(0)
     target = torch.rand(2, 3, 8, 8, generator=g) * 2 - 1
@@ -460,7 +461,7 @@ def test_contrast_loss_reads_which_render_an_output_is_nearer():
 
 
 def test_counterfactuals_switch_exactly_one_small_attribute():
-    from latentedit.world.train_generator import CONTRAST_ATTRIBUTES, counterfactuals
+    from tools.world.train_generator import CONTRAST_ATTRIBUTES, counterfactuals
 
     rng = np.random.default_rng(0)
     geometry = render.sample_geometry(rng, 12)
@@ -479,7 +480,7 @@ def test_counterfactuals_switch_exactly_one_small_attribute():
 
 
 def test_mouth_contrast_switches_a_closed_mouths_smile_or_mouth_and_leaves_the_default_draws_alone():
-    from latentedit.world.train_generator import counterfactuals
+    from tools.world.train_generator import counterfactuals
 
     rng = np.random.default_rng(0)
     geometry = render.sample_geometry(rng, 16)
@@ -506,7 +507,7 @@ def test_style_encoder_loss_weighs_the_eye_colour_plane_and_the_feature_vectors_
     where a small error changes what the code shows."""
     import torch
 
-    from latentedit.world.train_style_encoder import FEATURES, _eye_plane, weighted_mse
+    from tools.world.train_style_encoder import FEATURES, _eye_plane, weighted_mse
 
     plane = _eye_plane()
     assert plane.shape == (2, truth.LATENT_DIM) and np.allclose(plane @ plane.T, np.eye(2))
@@ -529,9 +530,9 @@ def test_style_encoder_loss_weighs_the_eye_colour_plane_and_the_feature_vectors_
 
 def test_shipped_generator_is_the_documented_build():
     """The shipped weights' history is every stage of `default_stages(0)`, run to its end: what
-    `python -m latentedit.world.build --only generator` trains (and `--resume` continues)."""
+    `python -m tools.world.build --only generator` trains (and `--resume` continues)."""
     from latentedit.world import assets
-    from latentedit.world.build import default_stages, finished_stages
+    from tools.world.build import default_stages, finished_stages
 
     assert len(finished_stages(assets.assets_dir(), default_stages(0))) == len(default_stages(0)) == 5
 
@@ -542,8 +543,8 @@ def test_generator_build_resumes_after_its_finished_stages(tmp_path):
     import torch
 
     from latentedit.models.checkpoint import load_generator
-    from latentedit.world.build import build_generator, finished_stages
-    from latentedit.world.train_generator import TrainConfig
+    from tools.world.build import build_generator, finished_stages
+    from tools.world.train_generator import TrainConfig
 
     def stages(last_seed=7):
         small = dict(n_train=4, n_val=2, steps=2, batch=2, styles_per_step=2, threads=1)
@@ -574,9 +575,10 @@ def test_build_pins_cpu_kernels_but_keeps_what_the_user_set():
 
     env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
     env["MKL_CBWR"] = "COMPATIBLE"  # in a child process: a pin must not change this test process's kernels
-    code = ("import json, os; from latentedit.world import kernels; r = kernels.pin(); "
+    code = ("import json, os; from tools.world import kernels; r = kernels.pin(); "
             "print(json.dumps([os.environ['ONEDNN_MAX_CPU_ISA'], os.environ['MKL_CBWR'], r]))")
-    isa, mkl, record = json.loads(subprocess.run([sys.executable, "-c", code], env=env, check=True,
+    root = __import__("pathlib").Path(kernels.__file__).parents[2]  # the repository root, where tools/ imports from
+    isa, mkl, record = json.loads(subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=root,
                                                  capture_output=True, text=True).stdout)
     assert (isa, mkl) == ("AVX2", "COMPATIBLE")
     assert record["ONEDNN_MAX_CPU_ISA"] == "AVX2" and record["MKL_CBWR"] == "COMPATIBLE"
@@ -585,7 +587,7 @@ def test_build_pins_cpu_kernels_but_keeps_what_the_user_set():
 def test_shipped_tagger_card_names_the_kernels_its_build_ran_with():
     import json
 
-    from latentedit.world.train_tagger import kernels_note
+    from tools.world.train_tagger import kernels_note
 
     record = json.loads((assets.assets_dir() / "demo-tagger" / "latentedit-training.json").read_text())
     assert {k: record["kernels"][k] for k in kernels.PINNED} == kernels.PINNED  # built pinned

@@ -166,7 +166,11 @@ class DirectionSet:
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise DirectionError(f"{path} is not a latentedit direction file (not an .npz archive)")
         with loaded:
-            data = {k: loaded[k] for k in loaded.files}
+            try:
+                data = {k: loaded[k] for k in loaded.files}
+            except ValueError:  # object arrays: loading them would unpickle, which could run code
+                raise DirectionError(f"{path} is not a latentedit direction file (it holds pickled object "
+                                     "arrays, which are not loaded)") from None
         if str(data.get("kind", "")) != FORMAT_KIND:
             raise DirectionError(f"{path} is not a latentedit direction file (no {FORMAT_KIND!r} kind entry)")
         missing = sorted({"format_version", "method", "space", "names", "vectors", "generator_fingerprint",

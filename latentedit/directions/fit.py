@@ -20,6 +20,7 @@ from latentedit.directions.sefa import SeFa
 from latentedit.directions.svd import SVDDirections
 from latentedit.directions.svm import SVMDirections
 from latentedit.errors import DirectionError, RunError, TagError, unknown_name_message
+from latentedit.limits import check_finite
 from latentedit.models.checkpoint import fingerprint
 from latentedit.stats import TAG_THRESHOLD
 
@@ -90,7 +91,8 @@ def _codes(run, space):
     X = np.asarray(run.codes()[space])
     if X.ndim != 2 or len(X) == 0:
         raise RunError(f"run {_run_name(run)} has no samples; run latentedit sample first")
-    return X
+    return check_finite(X, f"the {space} codes of run {_run_name(run)}", "the run is damaged: sample it again "
+                        f"with latentedit sample --out {_run_name(run)} --overwrite")
 
 
 def _spread(X, directions):

@@ -24,6 +24,10 @@ class PCADirections(DirectionEstimator):
     def __init__(self, n_components=10):
         self.n_components = n_components
 
+    @classmethod
+    def defaults_for(cls, space, latent_dim) -> dict:
+        return {"n_components": min(10, latent_dim)} if space == "z" and latent_dim else {}  # GNR's z is 8-d
+
     def fit(self, X, Y=None, *, tag_names=None, scores=None, generator=None):
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or len(X) < 2:

@@ -1,6 +1,6 @@
 """What a report evaluates on: fresh selfies with random styles, and reference anime images.
 
-On the demo world (`Run.is_demo`) the batch is `world.evaluate.DemoBatch`: fresh demo selfies
+On the demo world (`Run.is_demo`) the batch is `scoring.demo.DemoBatch`: fresh demo selfies
 seeded by `seed`, random styles and a pixel readout of what every decoded image shows. Other runs
 are evaluated on their own input selfies (`pipeline.sample.run_inputs`) with new random styles and
 no ground truth (`SelfieBatch`).
@@ -15,7 +15,7 @@ from ..errors import InputError
 from ..images import from_uint8, list_images, read_rgb, to_uint8
 from ..models import batched
 from ..scoring.data import resize_uint8
-from ..world.evaluate import DemoBatch
+from ..scoring.demo import DemoBatch
 from ..world.render import demo_anime, demo_selfies
 from .sample import run_inputs
 

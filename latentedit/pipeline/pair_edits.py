@@ -21,7 +21,7 @@ def directions_for(G, run, method: str, pairs, tagger="demo", seed: int = 0, spa
     """The run's directions for `method` in `space` (fitted and saved when missing), covering every pair tag.
 
     Supervised tags that the run's tag filter drops (e.g. closed_mouth, on most images) are fitted
-    in memory with `include`, as `latentedit.world.evaluate.measure_edits` does; the note says so.
+    in memory with `include`, as `latentedit.scoring.demo.measure_edits` does; the note says so.
     """
     tags = pair_tags(pairs)
     if method in UNNAMED_METHODS:

@@ -12,6 +12,7 @@ order): not on where a previous run was interrupted.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -20,14 +21,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import InputError, RunError
+from ..errors import InputError, NonFiniteError, RunError
 from ..images import encode_png, from_uint8, grid, list_images, load_selfie, to_uint8
 from ..models.batched import decode, encode_content
 from ..limits import MAX_SAMPLES, check_count
 from ..models.checkpoint import fingerprint, load_generator
 from ..models.device import resolve_device  # the one --device check
 from ..locking import run_lock
-from ..store import Run, shard_name, versions
+from ..store import PARTS, Run, shard_name, versions
 from ..world.render import demo_selfies
 from ..requests import make_request
 
@@ -54,9 +55,10 @@ class SampleRequest:
             raise InputError("--batch-size must be at least 1")
         if self.inputs_per_shard < 1:
             raise InputError("inputs_per_shard must be at least 1")
+        check_count(self.styles_per_input, "--styles-per-input", 1, MAX_SAMPLES)  # before the bound it sets
         if self.n_inputs is not None:
             check_count(self.n_inputs, "--n-inputs", 1, MAX_SAMPLES // self.styles_per_input)
-        check_count(self.styles_per_input, "--styles-per-input", 1, MAX_SAMPLES)
+        check_count(self.seed, "--seed", 0)
 
 
 @dataclass
@@ -180,7 +182,15 @@ def sample(generator="demo", out="runs/demo", request: SampleRequest | None = No
         src = folder_inputs(req.inputs, size, req.n_inputs)
         input_source = {"kind": "folder", "path": str(Path(req.inputs).resolve())}
     with run_lock(out):  # one writer per run: a second sample/tag/fit on it is refused (or waits)
-        return _sample_locked(G, src, input_source, generator, out, req, dev, progress)
+        fresh = not (Path(out) / "manifest.json").exists()
+        try:
+            return _sample_locked(G, src, input_source, generator, out, req, dev, progress)
+        except NonFiniteError:  # a generator that decodes NaN leaves no run to block the next one's --out
+            if fresh:
+                (Path(out) / "manifest.json").unlink(missing_ok=True)
+                for part in PARTS:
+                    shutil.rmtree(Path(out) / part, ignore_errors=True)
+            raise
 
 
 def _sample_locked(G, src, input_source, generator, out, req, dev, progress) -> SampleResult:

@@ -17,7 +17,7 @@ its inputs; two rows with different names but the same digest are refused.
 
 Ground truth on the demo world: what a decoded image shows is read off its pixels by
 the world's reader, `latentedit.world.batch_readout.BatchReader` (through
-`latentedit.world.evaluate.DemoBatch.read`): the nearest of the world's renders with the geometry of
+`latentedit.scoring.demo.DemoBatch.read`): the nearest of the world's renders with the geometry of
 the input selfie, attributes drawn in one place read jointly. Before and after images are read
 the same way, so the ground-truth matrix and the classifier's matrix measure the same thing and a
 reader can see how far the classifier can be trusted.
@@ -185,7 +185,7 @@ def rescore_matrix(edits: dict, scorer, batch_size: int = 128) -> RescoreResult:
 def shown_tags(read: dict, attributes) -> np.ndarray:
     """0/1 (N, A): whether each image shows each tag, from the attribute values read off the images.
 
-    `read` maps demo-world attribute names to (N,) values (`latentedit.world.evaluate.DemoBatch.read`);
+    `read` maps demo-world attribute names to (N,) values (`latentedit.scoring.demo.DemoBatch.read`);
     a tag names one value of one attribute (short_hair: hair_length_class 0).
     """
     cols = []

@@ -13,7 +13,7 @@ This module is the model and its file; `latentedit.scoring.training` trains one 
 - `load_scorer(path | "demo")`: the file is a plain dict {attributes, state_dict, metrics,
   input_size, trained_on, init} saved with torch.save and read with weights_only=True.
   "demo" is the shipped demo-world scorer, assets/demo-scorer.pt (float16 weights, 47 MB; built by
-  `python -m latentedit.world.build --only scorer`).
+  `python -m tools.world.build --only scorer`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The folder is `assets/` next to the package in a source checkout (`LATENTEDIT_ASSETS` overrides
 it). `assets/manifest.json` lists every shipped file with its sha256 and size; `verify(name)`
 checks one file against it and raises `AssetError` with a one-line message when it is missing or
-altered. `python -m latentedit.world.build` rewrites the files and the manifest.
+altered. `python -m tools.world.build` rewrites the files and the manifest.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ GENERATOR = "demo-generator.pt"
 TAGGER = "demo-tagger"
 SCORER = "demo-scorer.pt"
 STYLE_ENCODER = "demo-style-encoder.pt"
-REBUILD = "rebuild with python -m latentedit.world.build"
+REBUILD = "rebuild with python -m tools.world.build"
 
 
 def assets_dir() -> Path:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, asdict
 import numpy as np
 import torch
 
-from . import render, truth
+from latentedit.world import render, truth
 
 STYLES_PER_SELFIE = 6
 

@@ -7,8 +7,8 @@ with random styles; `flip_rates` and `layer_effects` edit them and read what cha
 `measure_edits` runs both for every method on a run (the numbers behind
 `latentedit.editing.strengths`).
 
-This module edits (latentedit.editing) and fits (latentedit.directions), so it sits above them;
-the rest of the world package is below.
+It edits (latentedit.editing) and fits (latentedit.directions), so it sits above them in scoring/;
+the world runtime it reads (latentedit.world) is below.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ trained once here and shipped, in half precision (the weights are cast back to f
 loaded; the card measures the shipped half-precision file, not the float32 model it came from).
 The file is the plain dict of `Scorer.to_dict()` (read with torch.load(weights_only=True)).
 
-    python -m latentedit.world.build --only scorer --seed 0
+    python -m tools.world.build --only scorer --seed 0
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io import atomic_write_bytes, atomic_write_text
-from ..scoring import scorer as S, training as T
-from . import assets, kernels, render, truth
+from latentedit.io import atomic_write_bytes, atomic_write_text
+from latentedit.scoring import scorer as S, training as T
+from latentedit.world import assets, render, truth
+from tools.world import kernels
 
 CARD = "MODEL_CARD_scorer.md"
 FRESH_RENDERS = 1000      # an independent test set: renders of another seed
@@ -46,8 +47,8 @@ def evaluate(scorer, images: np.ndarray, labels: np.ndarray) -> dict:
 
 def generator_outputs(G, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Demo-generator outputs (content of fresh demo selfies, random z) and the tags of their z."""
-    from ..directions.label import sample_content
-    from ..images import to_uint8
+    from latentedit.directions.label import sample_content
+    from latentedit.images import to_uint8
 
     content = sample_content(G, n, seed, 32)
     z = np.random.default_rng([seed, 1]).standard_normal((n, G.latent_dim)).astype(np.float32)
@@ -59,7 +60,7 @@ def generator_outputs(G, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def build_demo_scorer(out_dir, seed: int = 0, config: dict | None = None, threads: int = 2, log=print) -> dict:
     """Train the demo scorer, ship it in half precision into OUT, measure it, write its card."""
-    from ..models.checkpoint import load_generator
+    from latentedit.models.checkpoint import load_generator
 
     out_dir = Path(out_dir)
     config = {**T.DEMO_CONFIG, "seed": int(seed)} if config is None else dict(config)
@@ -101,7 +102,7 @@ def _kernels_note(k: dict | None) -> str:
     if not k:
         return "CPU kernels not recorded."
     return (f"CPU kernels: {kernels.summary(k)} ({k['machine']}, torch dispatch {k['torch_cpu_capability']}; "
-            "`latentedit.world.kernels`).")
+            "`tools.world.kernels`).")
 
 
 def model_card(scorer, config: dict, measured: dict) -> str:
@@ -146,5 +147,5 @@ def model_card(scorer, config: dict, measured: dict) -> str:
             "",
             table + _rows(measured["generator_outputs"]),
         ]
-    parts += ["", "Rebuild: `python -m latentedit.world.build --only scorer --seed 0`.", ""]
+    parts += ["", "Rebuild: `python -m tools.world.build --only scorer --seed 0`.", ""]
     return "\n".join(parts)

@@ -1,4 +1,4 @@
-"""Build the demo assets reproducibly: `python -m latentedit.world.build --seed 0`.
+"""Build the demo assets reproducibly: `python -m tools.world.build --seed 0`.
 
 Trains the demo GNR generator on the demo world (train_generator.py) in five stages (from
 scratch; a fine-tune that weighs the eyes and mouth up; a sharpening stage on fresh style codes,
@@ -6,7 +6,7 @@ many placed next to a tag threshold; a fidelity stage adding squared error on th
 cheeks; a contrast stage that keeps each output nearer its target than the target with one small
 attribute switched), measures it against the ground
 truth, writes assets/demo-generator.pt, its sample grid and model card, then trains the demo
-tagger (latentedit.world.train_tagger.build_demo_tagger_assets) into assets/demo-tagger/, and finally
+tagger (tools.world.train_tagger.build_demo_tagger_assets) into assets/demo-tagger/, and finally
 rewrites assets/manifest.json. `--only generator` or `--only tagger` builds one part;
 `--only style-encoder` trains the demo anime->style encoder (train_style_encoder.py).
 """
@@ -25,11 +25,11 @@ import torch
 
 from latentedit.images import encode_png, grid
 from latentedit.io import atomic_write_bytes, atomic_write_text
-
-from . import assets, kernels, render, truth
-from .batch_readout import ATTRIBUTES, BatchReader
-from .train_generator import (CONTRAST_MARGIN, NEAR_SPREAD, STYLES_PER_SELFIE, PairData, TrainConfig, evaluate, make_pairs,
-                              train)
+from latentedit.world import assets, render, truth
+from latentedit.world.batch_readout import ATTRIBUTES, BatchReader
+from tools.world import kernels
+from tools.world.train_generator import (CONTRAST_MARGIN, NEAR_SPREAD, STYLES_PER_SELFIE, PairData, TrainConfig, evaluate,
+                                         make_pairs, train)
 
 VAL_SEED_OFFSET = 10_000
 
@@ -244,7 +244,7 @@ def model_card(G, stages: list[TrainConfig], histories: list[dict], measured: di
     curve_rows = "\n".join(f"| {tag} | " + " | ".join(f"{r:.2f}" for r in rates) + " |" for tag, rates in curves.items())
     tags = "\n".join(f"| {j + 1} | {t} |" for j, t in enumerate(_tags_of(sample_z)))
     n_params = sum(p.numel() for p in G.parameters())
-    rebuild = f"python -m latentedit.world.build --seed {cfg.seed} --only generator"
+    rebuild = f"python -m tools.world.build --seed {cfg.seed} --only generator"
     if any(h["steps_done"] < c.steps for c, h in zip(stages, histories)):
         rebuild += " --stop-after " + " ".join(str(h["steps_done"]) for h in histories)
     minutes = sum(h["train_seconds"] for h in histories) / 60
@@ -447,13 +447,13 @@ def rewrite_generator_card(out_dir: Path, log=print) -> dict:
 
 def build_tagger(out_dir: Path, seed: int, generator=None, log=print):
     """Train the demo tagger into OUT/demo-tagger, evaluate it and write its model card."""
-    from latentedit.world.train_tagger import build_demo_tagger_assets
+    from tools.world.train_tagger import build_demo_tagger_assets
 
     return build_demo_tagger_assets(Path(out_dir), seed, generator=generator, log=log)
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m latentedit.world.build", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m tools.world.build", description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", choices=["generator", "tagger", "scorer", "style-encoder", "card"], default=None,
                    help="build one part only; 'card' re-measures the saved generator and rewrites its card and grid")
@@ -506,7 +506,7 @@ def main(argv=None) -> None:
             G = load_generator(out / assets.GENERATOR)
         build_tagger(out, args.seed, generator=G)
     if args.only in (None, "style-encoder"):
-        from latentedit.world.train_style_encoder import StyleEncoderConfig, build_style_encoder_assets
+        from tools.world.train_style_encoder import StyleEncoderConfig, build_style_encoder_assets
 
         style_cfg = StyleEncoderConfig(seed=args.seed, stop_after=args.style_stop_after)
         if args.style_steps:
@@ -515,7 +515,7 @@ def main(argv=None) -> None:
             style_cfg.time_budget_s = args.budget_minutes * 60
         build_style_encoder_assets(out, args.seed, generator=G, cfg=style_cfg)
     if args.only in (None, "scorer"):
-        from latentedit.world.build_scorer import build_demo_scorer
+        from tools.world.build_scorer import build_demo_scorer
 
         build_demo_scorer(out, args.seed)
     assets.update_manifest(out)

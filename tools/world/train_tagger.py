@@ -20,7 +20,7 @@ they show), code -> shown labels: smile 0.862 -> 0.914, brown_eyes 0.796 -> 0.95
 worst side effect (open mouth's smile 41% -> 53% on 100 samples). So the shipped tagger keeps
 code labels; the card reports its agreement with both.
 
-    python -m latentedit.world.train_tagger    # rebuilds assets/demo-tagger and its model card
+    python -m tools.world.train_tagger    # rebuilds assets/demo-tagger and its model card
 """
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from ..stats import TAG_THRESHOLD as THRESHOLD
-from ..tagging import Tagger, import_deepdanbooru, quiet_keras
-from . import kernels, render, truth
+from latentedit.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from latentedit.stats import TAG_THRESHOLD as THRESHOLD
+from latentedit.tagging import Tagger, import_deepdanbooru, quiet_keras
+from latentedit.world import render, truth
+from tools.world import kernels
 
 MODEL_NAME = "resnet_custom_mini"
 FILTER_SIZES = (64, 128, 256)
@@ -128,7 +129,7 @@ def generate(generator, selfies: np.ndarray, z: np.ndarray, batch: int = 16) -> 
     """
     import torch
 
-    from ..images import from_uint8, to_uint8
+    from latentedit.images import from_uint8, to_uint8
 
     k = len(z) // len(selfies)
     if k * len(selfies) != len(z):
@@ -157,7 +158,7 @@ def shown_tags(images: np.ndarray, z: np.ndarray, geometry: dict, chunk: int = 1
     """The tags generator outputs show: (N, len(TAGS)) uint8 from the world's pixel readout
     (`BatchReader`, with each image's code as context). Eye colour where the eyes read closed
     cannot be seen and keeps the code's, as render labels do."""
-    from .batch_readout import BatchReader
+    from latentedit.world.batch_readout import BatchReader
 
     out = []
     for start in range(0, len(images), chunk):
@@ -286,7 +287,7 @@ def build_demo_tagger(out_dir, seed: int = 0, generator=None, cfg: TaggerTrainCo
 
 
 def _generator_fingerprint(generator) -> str:
-    from ..models.checkpoint import fingerprint
+    from latentedit.models.checkpoint import fingerprint
 
     return fingerprint(generator)
 
@@ -414,9 +415,9 @@ def model_card(project_dir, evaluation: dict, build_seconds: float | None = None
         " binary cross-entropy; augmentation: horizontal flip, random blur, pixel noise.",
         f"- Seed {cfg['seed']}, TF op determinism on: the same seed gives the same model file on CPUs of one"
         " instruction set (oneDNN's kernels differ between AVX-512 and AVX2; builds cap them,"
-        f" `latentedit.world.kernels`). {kernels_note(record)}"
+        f" `tools.world.kernels`). {kernels_note(record)}"
         + (f" Built in {build_seconds / 60:.1f} min on a shared 2-core CPU." if build_seconds else ""),
-        "- Rebuild: `python -m latentedit.world.train_tagger` (or `python -m latentedit.world.build --only tagger`);"
+        "- Rebuild: `python -m tools.world.train_tagger` (or `python -m tools.world.build --only tagger`);"
         " it trains on the demo generator's outputs when `assets/demo-generator.pt` exists.",
         "",
         "## Evaluation",
@@ -496,7 +497,7 @@ def _pct(x) -> str:
 
 def build_demo_tagger_assets(assets_dir, seed: int = 0, generator=None, log=print) -> dict:
     """Build ASSETS/demo-tagger, evaluate it on fresh codes, write ASSETS/MODEL_CARD_tagger.md."""
-    from ..tagging import load_tagger
+    from latentedit.tagging import load_tagger
 
     assets_dir = Path(assets_dir)
     t0 = time.time()
@@ -511,9 +512,9 @@ def build_demo_tagger_assets(assets_dir, seed: int = 0, generator=None, log=prin
 def main(argv=None):
     import argparse
 
-    from . import assets
+    from latentedit.world import assets
 
-    parser = argparse.ArgumentParser(prog="python -m latentedit.world.train_tagger",
+    parser = argparse.ArgumentParser(prog="python -m tools.world.train_tagger",
                                      description="Train the demo DeepDanbooru tagger into ASSETS/demo-tagger.")
     parser.add_argument("--out", type=Path, default=None, help="assets folder (default: the shipped one)")
     parser.add_argument("--seed", type=int, default=0)
@@ -526,7 +527,7 @@ def main(argv=None):
     source = args.generator or (out / assets.GENERATOR if (out / assets.GENERATOR).is_file() else "none")
     generator = None
     if str(source) != "none":
-        from ..models.checkpoint import load_generator
+        from latentedit.models.checkpoint import load_generator
 
         generator = load_generator(source)
     build_demo_tagger_assets(out, seed=args.seed, generator=generator)

@@ -1,6 +1,6 @@
 """Train the demo anime->style encoder (the encoder of a G_B2A) on the demo world. Build-time only.
 
-`python -m latentedit.world.build --seed 0 --only style-encoder` runs this and writes
+`python -m tools.world.build --seed 0 --only style-encoder` runs this and writes
 assets/demo-style-encoder.pt and assets/MODEL_CARD_style_encoder.md.
 
 GNR's G_B2A.style_encode(anime) returns the code G_A2B.decode(content, code) draws. In the demo
@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from latentedit.editing.reference import preprocess_reference
-
-from . import kernels, render, truth
+from latentedit.world import render, truth
+from tools.world import kernels
 
 VAL_SEED_OFFSET = 50_000
 # Attributes drawn small (mouth, smile, eyes) or needing precision (hair length): their planted vectors get
@@ -304,7 +304,7 @@ def build_style_encoder_assets(out_dir, seed: int = 0, generator=None, cfg: Styl
     from latentedit.io import atomic_write_text
     from latentedit.models.checkpoint import fingerprint, load_generator, save_style_encoder
 
-    from . import assets
+    from latentedit.world import assets
 
     out_dir = Path(out_dir)
     G = generator if generator is not None else load_generator(out_dir / assets.GENERATOR)
@@ -329,7 +329,7 @@ def model_card(encoder, config: dict, cfg: StyleEncoderConfig, history: dict, ta
 
     n_params = sum(p.numel() for p in encoder.parameters())
     n_style = n_params - sum(p.numel() for p in encoder.content.parameters())
-    rebuild = f"python -m latentedit.world.build --seed {cfg.seed} --only style-encoder"
+    rebuild = f"python -m tools.world.build --seed {cfg.seed} --only style-encoder"
     if cfg.steps != StyleEncoderConfig.steps:
         rebuild += f" --style-steps {cfg.steps}"
     if history["steps_done"] < cfg.steps:
@@ -354,7 +354,7 @@ of real anime pictures.
 - Rebuild: `{rebuild}` ({history['train_seconds'] / 60:.1f} min of training on {platform.machine()} CPU with
   {cfg.threads} threads, a 2-core machine shared with other jobs). CPU kernels: {_kernels(history)}.
 
-## Training (latentedit.world.train_style_encoder)
+## Training (tools.world.train_style_encoder)
 Fresh anime renders every step (`render_anime` of `sample_geometry` geometry and z ~ N(0, I_8)),
 {cfg.batch} per step, {history['steps_done']} of {cfg.steps} steps; {cfg.resize_fraction:.0%} of them drawn at
 another size ({", ".join(map(str, cfg.sizes))} px) and resized by the reference preprocessing. Loss:
@@ -384,10 +384,10 @@ space="{refine.space}", prior_weight={refine.prior_weight}, jitter={refine.jitte
 def _kernels(history: dict) -> str:
     k = history.get("kernels")
     if not k:
-        return "not recorded (built before latentedit.world.kernels pinned them: a rebuild gives other bytes)"
+        return "not recorded (built before tools.world.kernels pinned them: a rebuild gives other bytes)"
     pinned = all(k.get(name) == value for name, value in kernels.PINNED.items())
     return (kernels.summary(k) + f" (torch dispatch {k['torch_cpu_capability']})"
-            + ("; `latentedit.world.kernels` pins them, so a rebuild on another x86-64 machine runs the same float"
+            + ("; `tools.world.kernels` pins them, so a rebuild on another x86-64 machine runs the same float"
                " kernels (before the pin, stop 17's rebuild differed from stop 15's in every tensor)"
                if pinned else "; not the pinned values: another machine may give other bytes"))
 

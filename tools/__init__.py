@@ -1,0 +1,1 @@
+"""Offline scripts run from the repository root (not installed with the package)."""
