@@ -282,10 +282,33 @@ def test_tiny_and_huge_selfies_are_skipped_with_the_reason(size, reason, tmp_pat
 def test_reference_decompression_bomb_is_one_line(demo_run, tmp_path):
     """Before: `edit --reference` of a 20000x20000 PNG was an internal error (PIL's DecompressionBombError)."""
     bomb = write_big_png(tmp_path / "bomb.png", 20000, 20000)
-    r = cli("edit", demo_run, "--add", "long_hair", "--reference", bomb, "--samples", 2, "--out", tmp_path / "edit")
+    r = cli("edit", demo_run, "--add", "long_hair", "--reference", bomb, "--samples", 2, "--fit", "--out", tmp_path / "edit")
     assert r.returncode == 2
-    assert first_line(r.stderr) == ("error: an image is too large to decode safely (Image size (400000000 pixels) "
-                                    "exceeds limit of 178956970 pixels); downscale it first")
+    assert first_line(r.stderr) == (f"error: cannot read image {bomb}: 20000x20000 pixels (400 MP) is over the 89.5 MP "
+                                    "limit that guards against decompression bombs; downscale it first")
+
+
+def test_references_and_recipes_of_the_wrong_shape_say_what_they_are(tmp_path):
+    """Before: a 1x1 reference was upscaled into a style; a folder as reference or recipe "did not exist"."""
+    from PIL import Image
+
+    from latentedit.editing.reference import reference_image
+    from latentedit.errors import InputError, LatentEditError
+    from latentedit.pipeline.recipes import load, reference_style
+
+    Image.new("RGB", (1, 1)).save(tmp_path / "dot.png")
+    for call, message in [
+        (lambda: reference_image(tmp_path / "dot.png"), f"cannot read image {tmp_path / 'dot.png'}: 1x1 pixels is below "
+         "the 16-pixel minimum side (it would be upscaled into a blur); use a larger picture"),
+        (lambda: reference_image(np.zeros((8, 40, 3), np.uint8)), "cannot use the reference image: 40x8 pixels is "
+         "below the 16-pixel minimum side (it would be upscaled into a blur); use a larger picture"),
+        (lambda: reference_style(tmp_path, "demo"), f"reference {tmp_path} is a folder; pass one anime image file "
+         "(PNG, JPEG, WebP, ...)"),
+        (lambda: load(tmp_path), f"recipe {tmp_path} is a folder; pass a recipe .json or a PNG written by latentedit edit"),
+    ]:
+        with pytest.raises((InputError, LatentEditError)) as e:
+            call()
+        assert str(e.value) == message
 
 
 def test_tagger_reads_a_decompression_bomb_as_one_line(tmp_path):

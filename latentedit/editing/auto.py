@@ -159,7 +159,7 @@ def renormalised(session, edit, reference, max_ratio: float = MAX_RENORM):
     if length <= 0 or target <= 0:
         return edit
     largest = max(abs(x) for x in edit.strengths)
-    ratio = min(target / length, max_ratio, strength_limit(session.directions.code_scale) / largest)
+    ratio = min(target / length, max_ratio, strength_limit(session.directions.code_scale, session.directions.dim) / largest)
     return edit.scaled(ratio)
 
 
@@ -241,7 +241,7 @@ def choose_strength(session, edit, measure, factors=STRENGTH_FACTORS) -> Choice:
     Multiples beyond what style codes can carry are skipped.
     """
     own = set(t for t, _ in edit.terms)
-    limit = strength_limit(session.directions.code_scale)
+    limit = strength_limit(session.directions.code_scale, session.directions.dim)
     trials = []
     for f in factors:
         if max(abs(s * f) for s in edit.strengths) > limit:
@@ -294,7 +294,7 @@ def per_sample(session, content, codes, edit, reached, factors=PER_SAMPLE_FACTOR
     reached keeps the largest multiple. Multiples beyond what style codes can carry are skipped.
     """
     codes = np.asarray(codes, np.float32)
-    limit = strength_limit(session.directions.code_scale)
+    limit = strength_limit(session.directions.code_scale, session.directions.dim)
     usable = [f for f in sorted(factors) if max(abs(s * f) for s in edit.strengths) <= limit]
     if not usable:
         raise InputError("no strength multiple within what style codes can carry")

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from latentedit.errors import InputError
-from latentedit.images import preprocess_pil
+from latentedit.images import open_image, preprocess_pil
+from latentedit.limits import image_size_problem
 from latentedit.models.checkpoint import load_style_encoder
 
 __all__ = ["load_style_encoder", "reference_image", "preprocess_reference", "encode_style", "RefineConfig",
@@ -52,7 +53,7 @@ def _open(path: Path) -> Image.Image:
     if path.is_dir():
         raise InputError(f"reference {path} is a folder; pass one anime image file (PNG, JPEG, WebP, ...)")
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:  # too small (< 16 px) or too large to decode safely: one line
             img.load()
             return img.copy()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
@@ -72,6 +73,9 @@ def reference_image(source) -> Image.Image:
     else:
         raise InputError(f"a reference must be an image path, a PIL image or a uint8 array, "
                          f"got {type(source).__name__}")
+    problem = image_size_problem(*img.size)
+    if problem:
+        raise InputError(f"cannot use the reference image: {problem}")
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):

@@ -76,7 +76,7 @@ class EditSession:
         for (t, _), s in zip(edit.terms, values):
             opposite = t in edit.opposite
             check_strength_range(-s if opposite else s, self.directions.code_scale,
-                                 "--sub-strength" if opposite else "--strength")
+                                 "--sub-strength" if opposite else "--strength", self.directions.dim)
         layers = resolve_layers(edit.layers, self.layer_names)
         out = Edit(tuple((t, s) for (t, _), s in zip(edit.terms, values)), layers, edit.keep, edit.opposite)
         if len(self._resolved) > 256:

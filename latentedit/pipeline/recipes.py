@@ -68,6 +68,8 @@ def load(spec) -> R.Recipe:
     if isinstance(spec, R.Recipe):
         return spec
     path = Path(spec)
+    if path.is_dir():
+        raise R.RecipeError(f"recipe {path} is a folder; pass a recipe .json or a PNG written by latentedit edit")
     if not path.is_file():
         raise R.RecipeError(f"recipe file {path} does not exist")
     data = path.read_bytes()
@@ -139,6 +141,8 @@ def reference_style(reference, encoder_source, device="cpu") -> R.CodeStyle:
     from ..editing.reference import encode_style, load_style_encoder
 
     path = Path(reference)
+    if path.is_dir():
+        raise InputError(f"reference {path} is a folder; pass one anime image file (PNG, JPEG, WebP, ...)")
     if not path.is_file():
         raise InputError(f"reference image {path} does not exist")
     encoder = load_style_encoder(encoder_source, device=device)
