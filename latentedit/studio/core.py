@@ -361,7 +361,6 @@ class Studio:
         """`state` with the sliders, layers and keep tags that make an edit of these terms."""
         session = self.session(state.method, state.space)
         a, b = session.defaults
-        layers = session.layers_spec(layers) if isinstance(layers, (tuple, list)) else layers  # a group by name
         values, missing = sl.values_from_terms(self.specs(state.method, state.space), terms, a, b)
         notes = [f"the {t!r} strength is not on a slider" for t in missing]
         if layers is None:
@@ -392,7 +391,7 @@ class Studio:
             probe = tagger_probe(session, *self._probe[1], self.tagger, self.run)
             chosen = auto_edit(session, edit, AutoOptions(keep=keep, layers=layers), tagger=self.tagger, run=self.run,
                                probe=probe)
-        new, notes = self._controls(state, chosen.edit.terms, chosen.edit.layers, chosen.edit.keep)
+        new, notes = self._controls(state, chosen.edit.terms, session.layers_spec(chosen.edit.layers), chosen.edit.keep)
         return new, [c.reason for c in chosen.choices] + notes
 
     def hold(self, face: rc.Face, state: EditState) -> tuple[EditState, list[str]]:
