@@ -6,7 +6,6 @@ import numpy as np
 
 from latentedit.editing.strengths import check_strength
 from latentedit.errors import InputError
-import re
 
 from latentedit.limits import MAX_SAMPLES, check_sweep_steps
 from latentedit.models import layers
@@ -77,13 +76,8 @@ def parse_ids(spec: str | None) -> list[int] | None:
     if spec is None:
         return None
     ids = []
-    for part in str(spec).split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if m is None:
-            raise InputError(f"--ids must be sample ids like 12,40 or 3-5, got {spec!r}")
-        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-        if lo > hi:
-            raise InputError(f"--ids {spec}: the range {lo}-{hi} is empty; write the lower id first")
+    for lo, hi in layers.parse_ranges(spec, f"--ids must be sample ids like 12,40 or 3-5, got {spec!r}", f"--ids {spec}",
+                                      "id"):
         if len(ids) + hi - lo + 1 > MAX_SAMPLES:  # refused before the list is built (0-20000000 took 2.7 GB)
             raise InputError(f"--ids {spec} names more than {MAX_SAMPLES:,} samples, more than a run holds")
         ids.extend(range(lo, hi + 1))

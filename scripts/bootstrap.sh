@@ -63,7 +63,8 @@ test)
     echo "== lint-imports: the import layering of pyproject.toml [tool.importlinter]"
     lint-imports --no-cache || { echo "!! import layering broken (see above)"; exit 1; }
     set +e
-    python -m pytest -q "${@:2}"
+    # every core, one test file per worker (module fixtures stay shared); the 15 slowest tests listed
+    python -m pytest -q -n "${LATENTEDIT_TEST_WORKERS:-$(nproc)}" --dist loadfile --durations=15 "${@:2}"
     rc=$?
     set -e
     [ "$rc" -eq 5 ] && { echo "no tests collected"; exit 1; }

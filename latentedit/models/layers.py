@@ -19,7 +19,7 @@ import numpy as np
 
 from latentedit.errors import DirectionError, InputError
 
-__all__ = ["GROUPS", "layer_names", "resolution_index", "level_groups", "layer_groups", "parse_layers", "resolve_layers"]
+__all__ = ["GROUPS", "layer_names", "resolution_index", "level_groups", "layer_groups", "parse_layers", "parse_ranges", "resolve_layers"]
 
 GROUPS = ("all", "coarse", "middle", "fine")
 _UPSAMPLED = re.compile(r"convs\.(\d+)|to_rgbs\.(\d+)")
@@ -74,16 +74,20 @@ def parse_layers(spec) -> tuple[int, ...] | str | None:
     text = spec.strip().lower()
     if text in GROUPS:
         return text
-    idx = set()
-    for part in text.split(","):
+    usage = f"--layers must be all, coarse, middle, fine or I-J (e.g. 0-3), got {spec!r}"
+    return sorted({i for lo, hi in parse_ranges(text, usage, f"--layers {spec}", "index") for i in range(lo, hi + 1)})
+
+
+def parse_ranges(text: str, usage: str, option: str, word: str):
+    """'I-J,K' -> (I, J), (K, K) in order: an InputError `usage` for other text, and one for an empty range."""
+    for part in str(text).split(","):
         m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
         if m is None:
-            raise InputError(f"--layers must be all, coarse, middle, fine or I-J (e.g. 0-3), got {spec!r}")
+            raise InputError(usage)
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if lo > hi:
-            raise InputError(f"--layers {spec}: the range {lo}-{hi} is empty; write the lower index first")
-        idx.update(range(lo, hi + 1))
-    return sorted(idx)
+            raise InputError(f"{option}: the range {lo}-{hi} is empty; write the lower {word} first")
+        yield lo, hi
 
 
 def resolve_layers(spec, names) -> list[int] | None:
