@@ -6,7 +6,6 @@ import numpy as np
 
 from latentedit.editing.strengths import check_strength
 from latentedit.errors import InputError
-
 from latentedit.limits import MAX_SAMPLES, check_sweep_steps
 from latentedit.models import layers
 from latentedit.pipeline.video import check_crop_box
