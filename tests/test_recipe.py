@@ -462,6 +462,28 @@ def test_a_recipe_of_another_generator_or_direction_set_is_refused(tiny_run, tmp
         path.write_bytes(saved)
 
 
+def test_a_forged_recipe_is_blamed_on_the_recipe_not_on_options(tiny_run, tmp_path):
+    """Before: a recipe strength past the bound was blamed on --strength, and a code of the wrong length
+    on faces mixing w and W+ codes."""
+    from latentedit.errors import InputError
+    from latentedit.pipeline.edit import edit
+
+    run, G, _ = tiny_run
+    edit(run.path, add="long_hair", method="linear", strength=2.0, ids=[3], generator=G, out=tmp_path / "e")
+    recipe = load(tmp_path / "e" / "recipe.json")
+    forged = recipe.model_copy(update={"edit": recipe.edit.model_copy(update={"terms": (("long_hair", 1e6),)})})
+    with pytest.raises(InputError) as e:
+        edit(run.path, recipe=forged, generator=G)
+    assert str(e.value).startswith("the recipe's strength of long_hair 1e+06 is more than style codes can carry: "
+                                   "use a strength in [-")
+    short = R.CodeStyle(space="w", code=(0.0,) * (G.style_dim - 1))
+    wrong = recipe.model_copy(update={"faces": (recipe.faces[0].model_copy(update={"style": short}),)})
+    with pytest.raises(InputError) as e:
+        edit(run.path, recipe=wrong, generator=G)
+    assert str(e.value) == (f"a w style code of this generator has shape {G.style_dim}, this recipe's has "
+                            f"{G.style_dim - 1}")
+
+
 def test_recipes_round_trip_through_video(tiny_run, tmp_path):
     from latentedit.pipeline.video import edit_video
 

@@ -57,11 +57,12 @@ class EditSession:
         self._content = (None, None)
 
     # -- edits -------------------------------------------------------------------------------------
-    def resolve(self, edit: EditSpec | Edit) -> Edit:
+    def resolve(self, edit: EditSpec | Edit, source: str | None = None) -> Edit:
         """The `Edit` of a spec: its tags checked against the directions, each default strength the
         method's default x `default_scale` (+A added, -B for a tag in `opposite`), every strength
         bounded by what style codes can carry (`latentedit.limits.strength_limit`), the layers as
-        W+ indices. The one place defaults are resolved; an `Edit` is returned as it is."""
+        W+ indices. The one place defaults are resolved; an `Edit` is returned as it is. `source`
+        ("the recipe's") names where explicit strengths came from in messages (default: the options)."""
         if isinstance(edit, Edit):
             return edit
         cached = self._resolved.get(edit)
@@ -74,9 +75,9 @@ class EditSession:
             a, b = self.defaults
             values = tuple((-b if t in edit.opposite else a) if s is None else s for t, s in edit.terms)
         for (t, _), s in zip(edit.terms, values):
-            opposite = t in edit.opposite
-            check_strength_range(-s if opposite else s, self.directions.code_scale,
-                                 "--sub-strength" if opposite else "--strength", self.directions.dim)
+            opposite = t in edit.opposite and source is None  # --sub-strength B is the size of -B
+            name = f"{source} strength of {t}" if source else "--sub-strength" if opposite else "--strength"
+            check_strength_range(-s if opposite else s, self.directions.code_scale, name, self.directions.dim)
         layers = resolve_layers(edit.layers, self.layer_names)
         out = Edit(tuple((t, s) for (t, _), s in zip(edit.terms, values)), layers, edit.keep, edit.opposite)
         if len(self._resolved) > 256:

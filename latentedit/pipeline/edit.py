@@ -13,7 +13,8 @@ all at once (`latentedit.store.write_folder`). Every PNG carries the recipe of e
 The faces are chosen by `ids` (samples of the run), `samples` (picked with `seed`) or `inputs`
 (a folder of selfies), each with its own style, or all with the style of an anime `reference`
 image or of `style_seed`. `auto` (`AutoOptions`) chooses the layers and conditions on the run,
-and with per_sample and hold lets the tagger fit the edit to each face (`pipeline.autoedit.auto_edit`): each face then has its own chain of edits, which its recipe
+and with per_sample and hold lets the tagger fit the edit to each face
+(`pipeline.autoedit.auto_edit`): each face then has its own chain of edits, which its recipe
 carries as steps. Each face is computed on its own (batch 1), so its pixels do not depend
 on which other faces an edit draws. Strength defaults and their measured effects:
 `latentedit.editing.strengths`; W+ layer groups: `latentedit.models.layers`.
@@ -126,8 +127,8 @@ class EditRequest(EditOptions):
         if per_face and self.sweep is not None:
             raise InputError(f"{per_face} would fit the edit to each face; a --sweep sets the strengths of "
                              "every face alike: give one or the other")
-        given = [f"--{k.replace('_', '-')}" for k in ("add", "sub", "strength", "sub_strength", "layers", "keep", "sweep",
-                                                     "samples", "ids", "reference", "style_seed")
+        given = [f"--{k.replace('_', '-')}" for k in ("add", "sub", "strength", "sub_strength", "layers", "keep",
+                                                     "sweep", "samples", "ids", "reference", "style_seed")
                  if getattr(self, k) not in (None, ())]
         if self.recipe is not None and given:
             raise InputError(f"a recipe re-applies its own edit and faces; {', '.join(given)} would be ignored: "
@@ -181,7 +182,8 @@ def load_directions_for(G, run=None, method="svd", space="w", directions=None, t
 
     `directions` (a DirectionSet or a path) wins; otherwise the run's <method>-<space> directions,
     with `fit` fitted and saved first when missing (`latentedit.pipeline.fit.ensure_directions`,
-    which also says why a tag has none; without it, a one-line error naming fit-directions); `include` names tags to fit even if the tag filter drops them
+    which also says why a tag has none; without it, a one-line error naming fit-directions); `include`
+    names tags to fit even if the tag filter drops them
     (refits). Unnamed sets (sefa, pca) are named for `tags` by labelling. Every returned set
     carries the spread of the codes (`with_spread`), which default strengths need.
     """
@@ -271,7 +273,7 @@ def edit(run_or_inputs=None, request: EditRequest | None = None, **options) -> E
     auto = None
     if recipe is not None:
         recipes.check(recipe, session, path)
-        edits, faces = [session.resolve(e) for e in recipes.R.sweep_edits(recipe)], list(recipe.faces)
+        edits, faces = [session.resolve(e, "the recipe's") for e in recipes.R.sweep_edits(recipe)], list(recipe.faces)
         labels = [recipes.face_label(i, f) for i, f in enumerate(faces)]
         source = {"run": None if run is None else str(run.path),
                   "recipe": None if isinstance(given, recipes.R.Recipe) else str(given)}
@@ -309,7 +311,8 @@ def _edited(session, codes, faces, edit):
     """
     if not any(f.steps for f in faces):
         return session.apply(codes, edit)
-    rows = [session.apply_all(codes[i:i + 1], [session.resolve(e) for e in recipes.R.step_edits(f)] if f.steps else [edit])
+    rows = [session.apply_all(codes[i:i + 1], [session.resolve(e, "the recipe's") for e in recipes.R.step_edits(f)]
+                              if f.steps else [edit])
             for i, f in enumerate(faces)]
     if len({r.ndim for r in rows}) > 1:
         raise InputError("these faces' steps mix w and W+ edits; edit them separately")

@@ -101,11 +101,14 @@ def style_code(G, style, run=None, space: str = "w", codes=None) -> np.ndarray:
         return (mean + float(style.truncation) * (w.astype(np.float64) - mean)).astype(np.float32)
     if style.kind == "code":
         code = np.asarray(style.code, np.float32)
+        want = ((G.latent_dim,) if style.space == "z" else (G.style_dim,) if code.ndim == 1
+                else (G.n_latent, G.style_dim))
+        if code.shape != want:  # (before: a wrong length was reported as faces mixing w and W+ codes)
+            raise InputError(f"a {style.space} style code of this generator has shape {'x'.join(map(str, want))}, "
+                             f"this recipe's has {'x'.join(map(str, code.shape))}")
         if style.space == space:
             return code
         if style.space == "z" and space == "w" and code.ndim == 1:
-            if code.shape != (G.latent_dim,):
-                raise InputError(f"a z style code has {G.latent_dim} numbers for this generator, got {code.shape[-1]}")
             return _map(G, code[None])[0]
         raise InputError(f"a {style.space} style code cannot be used with {space}-space directions")
     raise InputError(f"unknown style kind {style.kind!r}")

@@ -338,7 +338,7 @@ def edit_video(in_path=None, run=None, request: VideoRequest | None = None, **op
     G = session.generator
     if recipe is not None:
         recipes.check(recipe, session, path)
-        edit, style, steps = session.resolve(R.sweep_edits(recipe)[0]), face.style, face.steps
+        edit, style, steps = session.resolve(R.sweep_edits(recipe)[0], "the recipe's"), face.style, face.steps
     else:
         edit = session.resolve(req.spec)
         encoder = req.style_encoder or source
@@ -346,7 +346,8 @@ def edit_video(in_path=None, run=None, request: VideoRequest | None = None, **op
                  else recipes.seed_style(req.style_seed))
         steps = None
     w = torch.from_numpy(style_code(G, style, run, "w")[None]).to(session.device)
-    w_edited = session.apply_all(w, [session.resolve(e) for e in R.step_edits(face)] if steps else [edit])  # a face's own steps, if it has them
+    chain = [session.resolve(e, "the recipe's") for e in R.step_edits(face)] if steps else [edit]
+    w_edited = session.apply_all(w, chain)  # a face's own steps, if it has them
     track = _track(in_path, crop, req.progress) if settings["track"] else None
     info = translate_video(in_path, out, G, w_edited, w, None if track else crop, sbs, batch_size=req.batch_size,
                            progress=req.progress, device=req.device, boxes=None if track is None else track.boxes)
