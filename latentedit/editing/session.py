@@ -188,17 +188,14 @@ class EditSession:
 
     def sweep_edits(self, edit: EditSpec | Edit, strengths=None, factors=None) -> list[Edit]:
         """The edit at each add-strength of `strengths` (the other terms keep their ratio to the first),
-        or at each multiple `factors` of its strengths."""
-        if factors is not None:
-            return [self.resolve(edit).scaled(f) for f in factors]
+        or at each multiple `factors` of its strengths; every step bounded as `resolve` bounds a spec."""
         ratios = self.default_ratios(edit)
         # Sweeping a default edit by add-strength needs only the default ratios, not the code scale.
-        default = isinstance(edit, EditSpec) and not any(s is not None for _, s in edit.terms)
-        base = ratios if default else self.resolve(edit).strengths
+        default = isinstance(edit, EditSpec) and not any(s is not None for _, s in edit.terms) and factors is None
         spec = edit if default else self.resolve(edit)
-        return [self.resolve(EditSpec(tuple((t, s) for (t, _), s in zip(spec.terms, step)), spec.layers, spec.keep,
-                                      spec.opposite))
-                for step in sweep_strengths(base, strengths, None, ratios)]
+        base = EditSpec(spec.terms, spec.layers, spec.keep, spec.opposite)
+        steps = sweep_strengths(ratios if default else spec.strengths, strengths, factors, ratios)
+        return [self.resolve(base.with_strengths(step)) for step in steps]
 
     def sweep(self, content, codes, edit: EditSpec | Edit, strengths=None, factors=None) -> np.ndarray:
         """uint8 (S, B, H, W, 3): the images at each step of `sweep_edits`."""
