@@ -69,12 +69,22 @@ def _persistent(meta):
     return Persistent(str(meta.get("class_name")), dict(meta["state"]))
 
 
+class _Refused(Exception):
+    def __init__(self, name):
+        super().__init__(name)
+        self.name = name
+
+
 def _storage(data):
     if not isinstance(data, bytes):
         raise pickle.UnpicklingError("a storage that is not bytes")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        storage = torch.load(io.BytesIO(data), weights_only=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            storage = torch.load(io.BytesIO(data), weights_only=True)
+    except pickle.UnpicklingError as e:  # torch refused a global inside the storage's own pickle
+        found = re.search(r"GLOBAL (\S+)|function (\S+)", str(e))
+        raise _Refused(found.group(1) or found.group(2) if found else "a global inside a tensor storage") from None
     if not isinstance(storage, (torch.storage.TypedStorage, torch.UntypedStorage)):
         raise pickle.UnpicklingError(f"a storage that holds a {type(storage).__name__}")
     return storage
@@ -145,14 +155,10 @@ def refusal(where, name: str) -> str:
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, where):
-        super().__init__(file)
-        self.where = where
-
     def find_class(self, module, name):
         found = _ALLOWED.get(f"{module}.{name}")
         if found is None:
-            raise UnsafeFileError(refusal(self.where, f"{module}.{name}"))
+            raise _Refused(f"{module}.{name}")
         return found
 
 
@@ -165,9 +171,9 @@ def safe_load(source, where=None):
     where = where or ("pickle data" if isinstance(source, bytes) else str(source))
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     try:
-        return _Unpickler(io.BytesIO(data), where).load()
-    except UnsafeFileError:
-        raise
+        return _Unpickler(io.BytesIO(data)).load()
+    except _Refused as e:
+        raise (CheckpointError if e.name.startswith("dnnlib.tflib") else UnsafeFileError)(refusal(where, e.name)) from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, RuntimeError, AttributeError, IndexError,
             KeyError, MemoryError) as e:
         reason = re.sub(r"\s+", " ", str(e)).strip()[:200] or type(e).__name__
