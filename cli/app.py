@@ -3,6 +3,7 @@
 import typer
 
 from .common import run_app
+from .convert import convert
 from .edit import edit
 from .fit_directions import fit_directions
 from .report import report
@@ -27,7 +28,7 @@ def _root():
     """Pipeline: sample -> tag -> fit-directions -> edit -> train-scorer -> report."""
 
 
-for command in (sample, tag, fit_directions, edit, video, train_scorer, report, studio):
+for command in (sample, tag, fit_directions, edit, video, train_scorer, report, studio, convert):
     app.command(name=command.__name__.replace("_", "-"))(command)
 
 

@@ -1,4 +1,4 @@
-"""W+ layers of a GANs N' Roses generator: names, resolution levels, coarse/middle/fine groups.
+"""W+ layers of the generators (GANs N' Roses, StyleGAN2): names, resolution levels, groups.
 
 The one place that knows them; used by `Generator.layer_names`, SeFa's layer sets and edits.
 
@@ -9,6 +9,12 @@ resolution, level 0), then per doubling of the resolution (level 1, 2, ...): up 
 (numpy.array_split); a layer belongs to the part of its level. Release generator (16 layers, 16x16
 content up to 256 px): coarse = 0-6 (16-32 px), middle = 7-12 (64-128 px), fine = 13-15 (256 px).
 Demo generator (10 layers, up to 64 px): coarse = 0-3 (16 px), middle = 4-6 (32 px), fine = 7-9 (64 px).
+
+StyleGAN2 (rosinality's module names): W+ layer 0 is conv1 (4 px), then one layer per styled conv
+`convs.N` (level 1 + N // 2), the last one `to_rgbs.K` (the final RGB layer). A to_rgb shares the
+W+ layer of the next up conv (to_rgb1 reads layer 1, to_rgbs.K reads layer 2K + 3), as in both
+StyleGAN2 codes, so names follow the convs and `resolution_index` reads them as it reads GNR's.
+256 px (14 layers): coarse = 0-4 (4-16 px), middle = 5-8 (32-64 px), fine = 9-13 (128-256 px).
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import numpy as np
 
 from latentedit.errors import DirectionError, InputError
 
-__all__ = ["GROUPS", "layer_names", "resolution_index", "level_groups", "layer_groups", "parse_layers", "parse_ranges", "resolve_layers"]
+__all__ = ["GROUPS", "layer_names", "stylegan2_layer_names", "stylegan2_layer_index", "resolution_index", "level_groups",
+           "layer_groups", "parse_layers", "parse_ranges", "resolve_layers"]
 
 GROUPS = ("all", "coarse", "middle", "fine")
 _UPSAMPLED = re.compile(r"convs\.(\d+)|to_rgbs\.(\d+)")
@@ -34,6 +41,26 @@ def layer_names(n_latent: int, n_res: int = 1) -> list[str]:
     for i in range(num_down):
         names += [f"convs.{2 * i}", f"convs.{2 * i + 1}", f"to_rgbs.{i}"]
     return names
+
+
+def stylegan2_layer_names(n_latent: int) -> list[str]:
+    """W+ layer names of a StyleGAN2 generator with `n_latent` = 2 log2(size) - 2 layers."""
+    if n_latent < 2 or n_latent % 2:
+        raise DirectionError(f"{n_latent} is not a StyleGAN2 layer count (2 log2(size) - 2)")
+    n_up = n_latent // 2 - 1
+    return ["conv1"] + [f"convs.{i}" for i in range(2 * n_up)] + [f"to_rgbs.{n_up - 1}" if n_up else "to_rgb1"]
+
+
+def stylegan2_layer_index(module: str) -> int:
+    """The W+ layer a StyleGAN2 modulated module (conv1, to_rgb1, convs.N, to_rgbs.K) reads."""
+    m = re.fullmatch(r"conv1|to_rgb1|convs\.(\d+)|to_rgbs\.(\d+)", module)
+    if m is None:
+        raise DirectionError(f"{module!r} is not a StyleGAN2 modulated layer")
+    if m.group(1) is not None:
+        return int(m.group(1)) + 1
+    if m.group(2) is not None:
+        return 2 * int(m.group(2)) + 3
+    return 0 if module == "conv1" else 1
 
 
 def resolution_index(names) -> list[int]:
