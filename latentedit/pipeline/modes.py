@@ -303,7 +303,7 @@ def side_effect_csv(report) -> dict:
     rows = [[method, mode, *line] for method, mode, t in tables
             for line in csv.reader(SideEffectTable.from_dict(t.model_dump()).to_csv().splitlines()[1:])]
     header = ["method", "mode", "source", "edit", "attribute", "kind", "rate", "std", "ci95_low", "ci95_high",
-              "count", "n", "deltaE"]
+              "count", "n"]
     return {"side-effects.csv": csv_text(header, rows)} if rows else {}
 
 

@@ -168,17 +168,16 @@ class SideEffectTable:
 
     def to_csv(self) -> str:
         """Long format: one line per (edit, attribute); kind is success, target_changed, side_effect,
-        any_change (attribute "any other"), floor (the null-edit control; "any other": of any_change)
-        or drift_median / drift_p90 (attribute: a region, the CIELAB deltaE in the last column)."""
+        any_change (attribute "any other") or floor (the null-edit control; "any other": of any_change).
+        The colour drift is in report.json only."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["source", "edit", "attribute", "kind", "rate", "std", "ci95_low", "ci95_high", "count", "n",
-                    "deltaE"])
+        w.writerow(["source", "edit", "attribute", "kind", "rate", "std", "ci95_low", "ci95_high", "count", "n"])
 
         def line(edit, attribute, kind, r):
             d = r.to_dict()
             w.writerow([self.source, edit, attribute, kind, *("" if v is None else f"{v:.6f}" for v in
-                        (d["rate"], d["std"], *d["ci95"])), d["count"], d["n"], ""])
+                        (d["rate"], d["std"], *d["ci95"])), d["count"], d["n"]])
 
         for row in self.rows:
             if row.success is not None:
@@ -192,10 +191,6 @@ class SideEffectTable:
                 line(row.edit, a, "floor", r)
             if row.floor_any is not None:
                 line(row.edit, "any other", "floor", row.floor_any)
-            for region, d in row.drift.items():
-                for k in ("median", "p90"):
-                    w.writerow([self.source, row.edit, region, f"drift_{k}", "", "", "", "", "", d["n"],
-                                "" if not math.isfinite(d[k]) else f"{d[k]:.6f}"])
         return buf.getvalue()
 
 
