@@ -39,6 +39,8 @@ def edit(
     recipe: Optional[Path] = typer.Option(None, help="Re-apply a recipe (.json, or a PNG latentedit edit wrote): same edit, same faces, same bytes."),
     inputs: Optional[Path] = typer.Option(None, help="Edit new selfies from this folder instead (random styles)."),
     seed: int = typer.Option(0, help="Seed of the sample choice / the random styles."),
+    inputs_seed: Optional[int] = typer.Option(None, help="With --inputs: selfie i gets row i of this seed's random "
+                                              "styles (default --seed; a report prints the one of its faces)."),
     tagger: str = typer.Option("demo", help="Tagger for untagged runs and for naming sefa/pca directions."),
     include: Optional[List[str]] = typer.Option(None, "--include", help="Fit this tag even if the tag filter drops it (repeat)."),
     fit: bool = typer.Option(False, "--fit", help="Fit the run's directions first when they are missing (else: an error naming fit-directions)."),
@@ -57,7 +59,8 @@ def edit(
         strength=None if strength is None else parse_strength(strength, "--strength"),
         sub_strength=None if sub_strength is None else parse_strength(sub_strength, "--sub-strength"),
         sweep=None if sweep is None else parse_sweep(sweep), layers=None if auto.layers else layers,
-        keep=tuple(t for t in keep if t != "auto"), samples=samples, inputs=inputs, seed=seed, tagger=tagger,
+        keep=tuple(t for t in keep if t != "auto"), samples=samples, inputs=inputs, seed=seed, inputs_seed=inputs_seed,
+        tagger=tagger,
         include=include or [], fit=fit,
         device=device, out=out, ids=parse_ids(ids), reference=reference, style_seed=style_seed, recipe=recipe,
         auto=auto)

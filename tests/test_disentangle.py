@@ -3,6 +3,7 @@ layers, per-sample strengths, the joint pixel readout, side-effect tables, and t
 screen in headless Chromium."""
 
 import json
+from types import SimpleNamespace
 import os
 import shutil
 import subprocess
@@ -514,3 +515,107 @@ def test_per_sample_asks_a_paired_edit_for_097_and_an_unpaired_one_for_09(render
     quiet = (scores[:, [col("short_hair"), col("medium_hair")]] <= 0.05).all(axis=1)
     assert (tagger_reached(tagger, hair, truth_run)(images) == ((scores[:, col("long_hair")] >= 0.97) & quiet)).all()
     assert (tagger_reached(tagger, eyes, truth_run, threshold=0.5)(images) == (scores[:, col("closed_eyes")] >= 0.5)).all()
+
+
+def test_null_control_gives_each_face_a_step_of_its_length_orthogonal_to_the_edit():
+    """The null edit: each face's own step (per W+ layer; per-face modes step faces differently) becomes
+    one of the same length along one of 3 seeded random directions orthogonal to the edit's directions."""
+    from latentedit.pipeline.modes import null_control
+
+    rng = np.random.default_rng(5)
+    n, layers, dim = 7, 4, 16
+    codes = rng.standard_normal((n, dim)).astype(np.float32)
+    directions = rng.standard_normal((2, dim))
+    step = np.zeros((n, layers, dim), np.float32)
+    step[:, 1:3] = (np.arange(n) * 0.7)[:, None, None] * directions[0]  # face 0 unedited (a per-sample x0)
+    base = np.repeat(codes[:, None], layers, 1)
+    zeros = {a: np.zeros(n) for a in ATTRIBUTES}
+    seen = []
+
+    def decode(x):
+        seen.append(x)
+        return x
+
+    def read(x):  # "smile" reads as changed wherever the code moved
+        return {**zeros, "smile": (np.abs(x - base).max((1, 2)) > 0).astype(int)}
+
+    ctx = SimpleNamespace(req=SimpleNamespace(null_draws=3, seed=0), read_before=zeros, reader=SimpleNamespace(read=read))
+    out = null_control(ctx, "open_mouth", codes, base + step, directions, decode)
+    (x,) = seen  # one decode
+    moved = x - base
+    assert np.allclose(np.linalg.norm(moved, axis=-1), np.linalg.norm(step, axis=-1), atol=1e-5)
+    assert np.abs(moved.reshape(-1, dim) @ directions.T).max() < 1e-4
+    unit = moved[1:, 1] / np.linalg.norm(moved[1:, 1], axis=-1, keepdims=True)  # faces 1..6: draws 1, 2, 0, 1, 2, 0
+    assert np.allclose(unit[:3], unit[3:], atol=1e-5) and np.abs(unit[:3] @ unit[:3].T - np.eye(3)).max() > 0.05
+    again = []
+    null_control(ctx, "open_mouth", codes, base + step, directions, lambda x: again.append(x) or x)
+    assert np.array_equal(again[0], x)  # seeded
+    assert (out["floor"]["smile"]["count"], out["floor"]["smile"]["n"]) == (6, 7)
+    assert (out["floor_any"]["count"], out["floor_any"]["n"]) == (6, 7) and out["floor"]["blush"]["count"] == 0
+
+
+def test_the_report_faces_and_styles_seed_remake_its_batch(G, tmp_path):
+    """`latentedit edit --inputs REPORT/faces --inputs-seed S` draws the report's batch: its selfies and styles."""
+    from latentedit.images import read_rgb
+    from latentedit.pipeline.batches import face_files, styles_seed
+    from latentedit.pipeline.edit import EditRequest
+    from latentedit.pipeline.faces import style_code
+    from latentedit.pipeline.recipes import request_faces
+    from latentedit.world.evaluate import DemoBatch
+    from latentedit.world.render import demo_selfies
+
+    batch = DemoBatch.sample(G, 5, seed=3)
+    demo = SimpleNamespace(is_demo=True)
+    for name, png in face_files(demo, G, 5, 3).items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(png)
+    assert (np.stack([read_rgb(tmp_path / "faces" / f"{i:03d}.png") for i in range(5)])
+            == demo_selfies(5, seed=3, size=G.size)[0]).all()
+    req = EditRequest(add=("smile",), inputs=tmp_path / "faces", seed=0, inputs_seed=styles_seed(3))
+    faces, labels, source = request_faces(None, G, req, tmp_path / "faces", "demo")
+    assert labels == [f"{i:03d}-{i:03d}" for i in range(5)] and source["inputs_seed"] == 2**32 + 3
+    assert np.array_equal(np.stack([style_code(G, f.style, space="z") for f in faces]), batch.z)
+    with pytest.raises(InputError, match="--inputs-seed sets the styles of the --inputs selfies"):
+        EditRequest(add=("smile",), inputs_seed=1)
+
+
+@pytest.mark.slow
+def test_the_verdicts_command_as_printed_remakes_the_cards_numbers(truth_run, G, tmp_path):
+    """The card's "make it:" line, run through the CLI on the report's own faces (--inputs and
+    --inputs-seed as printed), read by the same reader, gives the card's success and worst side effect;
+    and the report's reliability, floors and drift are those of its batch."""
+    import shlex
+    import sys
+
+    from PIL import Image
+
+    from latentedit.pipeline.report import report
+    from latentedit.scoring.controls import reliability
+    from latentedit.world.evaluate import DemoBatch
+
+    n = 24
+    result = report(truth_run.path, methods=("linear",), pairs=[("open_mouth", "closed_mouth")], samples=n,
+                    sweep_samples=4, metric_inputs=2, dfid_augmentations=2, lpips_styles=2, out=tmp_path / "rep",
+                    progress=False)
+    assert not result.failed, result.failed
+    rep = result.report
+    batch = DemoBatch.sample(G, n, seed=0)
+    reader = BatchReader(batch.geometry, batch.z, G.size)
+    expected = reliability(reader.read(batch.decode(G, batch.w)), batch.z)
+    assert {a: (r.count, r.n) for a, r in rep.reliability.items()} == {a: (r.count, r.n) for a, r in expected.items()}
+    (name, v), = rep.verdict.items()
+    assert v.effects.floor and v.effects.floor_any.n == n and set(v.effects.drift) == {"hair", "eyes", "background"}
+    command = shlex.split(v.best.command)
+    assert command[0] == "latentedit" and command[-4:] == ["--inputs", str(result.out / "faces"), "--inputs-seed",
+                                                           str(2**32)]
+    done = subprocess.run([sys.executable, "-m", "latentedit.cli", *command[1:], "--out", str(tmp_path / "made")],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    made = [np.stack([np.asarray(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "made" / part).glob("*.png"))])
+            for part in ("before", "after")]
+    assert len(made[1]) == n
+    before, after = reader.read(made[0]), reader.read(made[1])
+    row = edit_effects(name, before, after, ("open_mouth", 1), changes(before, after), ATTRIBUTES)
+    assert abs(row.success.rate - v.success.rate) <= 1 / v.success.n, (row.success, v.success)
+    assert row.worst[0] == v.worst.attribute and abs(row.worst[1] - v.worst.rate) <= 1 / n, (row.worst, v.worst)
+    assert abs(row.any_change.rate - v.effects.any_change.rate) <= 1 / n

@@ -199,3 +199,50 @@ def test_report_end_to_end_in_headless_chromium(demo_run, small_scorer, tmp_path
     pixels = np.asarray(Image.open(shot).convert("RGB"))
     assert pixels.shape[:2] == (2400, 1400)
     assert pixels.std() > 20 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 200  # text, tables, heatmaps
+
+
+# -- the controls every rate is read against (issue 31) ------------------------------------------
+def test_any_other_change_counts_faces_and_travels_with_floor_and_drift_to_csv_card_and_tables():
+    from latentedit.reporting.verdict import side_effects_html, verdict_csv, verdict_html, verdicts
+    from latentedit.scoring.sideeffects import EffectRow, Rate, SideEffectTable, edit_effects, rate
+
+    z = np.zeros(4, int)
+    before = {"open_mouth": z, "smile": z, "blush": z}
+    after = {"open_mouth": np.array([1, 1, 0, 0]), "smile": np.array([0, 1, 1, 0]), "blush": np.array([0, 0, 1, 1])}
+    row = edit_effects("+open_mouth", before, after, ("open_mouth", 1))
+    # faces 1, 2, 3 changed something other than the target: not the worst one (2), not the sum (4), not 4 with it
+    assert row.any_change == Rate(0.75, 3, 4) and row.worst == ("smile", 0.5)
+    row.floor = {"smile": rate(np.arange(300) < 240), "blush": rate(np.arange(300) < 3)}
+    row.floor_any = rate(np.arange(300) < 30)
+    row.drift = {"hair": {"median": 2.5, "p90": 7.25, "n": 4}, "eyes": {"median": float("nan"), "p90": float("nan"),
+                                                                       "n": 0}}
+    assert EffectRow.from_dict(row.to_dict()).to_dict() == row.to_dict()
+    table = {"source": "ground truth", "attributes": list(before), "rows": [row.to_dict()]}
+    lines = set(SideEffectTable.from_dict(table).to_csv().splitlines())
+    assert "ground truth,+open_mouth,any other,any_change,0.750000,0.433013,0.300636,0.954414,3,4" in lines
+    assert "ground truth,+open_mouth,smile,floor,0.800000,0.400000,0.751070,0.841344,240,300" in lines
+    assert "ground truth,+open_mouth,any other,floor,0.100000,0.300000,0.070947,0.139167,30,300" in lines
+
+    edit = {"add": ["open_mouth"], "sub": [], "strength": 2.0, "sub_strength": 0.0}
+    rep = Report.model_validate({
+        "config": {"run": "runs/demo", "methods": ["linear"], "samples": 4, "seed": 0, "null_draws": 3,
+                   "faces": "/r/faces", "faces_seed": 2**32},
+        "methods": {"linear": {"edits": {"+open_mouth": edit}, "side_effects": {"ground truth": table}}},
+        "reliability": {"smile": rate(np.arange(100) < 89).to_dict(), "open_mouth": rate(np.arange(100) < 95).to_dict()},
+        "goal": {"success": 0.95, "side_effect": 0.03}})
+    rep.verdict = verdicts(rep)
+    v = rep.verdict["+open_mouth"]
+    assert v.effects.any_change.rate == 0.75 and v.candidates[0].any_change.count == 3
+    assert v.best.command == "latentedit edit runs/demo --add open_mouth --method linear --inputs /r/faces " \
+                             "--inputs-seed 4294967296"
+    # smile 2/4 is not above its floor 80% (intervals overlap); blush 2/4 and any other 3/4 are above theirs
+    assert v.effects.above_floor("smile") is False and v.effects.above_floor("blush") is True
+    assert v.effects.above_floor("any") is True and v.effects.above_floor("eye_color") is None
+    card = verdict_html(rep, {})
+    assert "anything else changed <b>75.0%</b> <small>[30–95%]</small>" in card
+    assert "floor 80.0% ≈ noise" in card and "floor 10.0%</span>" in card  # worst (smile) and any other
+    assert "smile <b>89.0%</b>" in card and "open mouth <b>95.0%</b>" in card and "3 random directions" in card
+    assert "hair 2.5/7.2 · eyes –/–" in card
+    tables = side_effects_html(rep)
+    assert "floor 1.0%</span>" in tables and "<th>any other changed</th>" in tables
+    assert verdict_csv(rep)["verdict.csv"].splitlines()[1].endswith(",0.750000")

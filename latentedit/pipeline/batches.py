@@ -3,7 +3,8 @@
 On the demo world (`Run.is_demo`) the batch is `scoring.demo.DemoBatch`: fresh demo selfies
 seeded by `seed`, random styles and a pixel readout of what every decoded image shows. Other runs
 are evaluated on their own input selfies (`pipeline.sample.run_inputs`) with new random styles and
-no ground truth (`SelfieBatch`).
+no ground truth (`SelfieBatch`). `face_files` and `styles_seed` remake a batch with
+`latentedit edit --inputs DIR --inputs-seed S`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,22 @@ from ..world.render import demo_anime, demo_selfies
 from .sample import run_inputs
 
 BATCH_SIZE = 32
+
+
+def styles_seed(seed: int) -> int:
+    """The `latentedit edit --inputs-seed` whose row i is style i of a batch of `seed`.
+
+    Both batches draw their styles z from default_rng([seed, 1]); numpy's SeedSequence reads an int
+    as its 32-bit words, low first, so default_rng(seed + 2**32) draws the same numbers."""
+    return int(seed) + 2**32
+
+
+def face_files(run, G, n: int, seed: int) -> dict:
+    """{"faces/NNN.png": selfie of batch face NNN}: what `latentedit edit --inputs` takes to remake the batch."""
+    from ..images import encode_png
+
+    selfies = run_selfies(run, G, n, seed)
+    return {f"faces/{i:03d}.png": encode_png(selfies[i % len(selfies)]) for i in range(n)}
 
 
 class SelfieBatch:

@@ -97,7 +97,9 @@ class EditRequest(EditOptions):
     (picked with `seed`, default 8); ids: these sample ids of the run instead; inputs: a folder of
     selfies instead (random styles from `seed`). reference: an anime image whose style (GNR's
     G_B2A encoder, from `style_encoder` or the generator's checkpoint) every face gets;
-    style_seed: a seeded random style every face gets. recipe: a Recipe, .json or latentedit PNG
+    style_seed: a seeded random style every face gets. inputs_seed: with `inputs`, the seed of the
+    faces' random styles (row i for selfie i; default `seed`, which still picks the run samples the
+    auto choices measure on). recipe: a Recipe, .json or latentedit PNG
     to re-apply (its edit and faces replace the fields above; `inputs` supplies the selfie files
     it names). auto: what to choose by measuring (`AutoOptions`: keep and layers on the run's
     samples; per_sample: each face at the smallest multiple of the strengths (x0..x2) at which the
@@ -115,6 +117,7 @@ class EditRequest(EditOptions):
     style_encoder: object = None
     recipe: object = None
     seed: int = 0
+    inputs_seed: int | None = None
     out: str | Path | None = None
     batch_size: int = 16
     auto: AutoOptions = AutoOptions()
@@ -128,7 +131,7 @@ class EditRequest(EditOptions):
             raise InputError(f"{per_face} would fit the edit to each face; a --sweep sets the strengths of "
                              "every face alike: give one or the other")
         given = [f"--{k.replace('_', '-')}" for k in ("add", "sub", "strength", "sub_strength", "layers", "keep",
-                                                     "sweep", "samples", "ids", "reference", "style_seed")
+                                                     "sweep", "samples", "ids", "reference", "style_seed", "inputs_seed")
                  if getattr(self, k) not in (None, ())]
         if self.recipe is not None and given:
             raise InputError(f"a recipe re-applies its own edit and faces; {', '.join(given)} would be ignored: "
@@ -138,6 +141,8 @@ class EditRequest(EditOptions):
         if per_face and self.recipe is not None:
             raise InputError(f"a recipe re-applies its own edit, face by face; {per_face} would choose a new "
                              "one: give one or the other")
+        if self.inputs_seed is not None and self.inputs is None:
+            raise InputError("--inputs-seed sets the styles of the --inputs selfies: give --inputs DIR too")
         if self.batch_size < 1:
             raise InputError("batch_size must be at least 1")
 

@@ -9,6 +9,9 @@
                        thesis edits, chosen with the tagger on the run's own samples and fitted to
                        each face by `pipeline.autoedit.auto_edit`, as `latentedit edit` does (z modes
                        on `z_method`'s method)
+    controls           demo world: the reader's reliability on the unedited batch, and on every
+                       ground-truth row (methods and modes) the null-edit floor (`null_control`) and
+                       the colour drift (`BatchReader.colour_drift`)
 """
 
 from __future__ import annotations
@@ -17,15 +20,18 @@ import csv
 from dataclasses import replace
 
 import numpy as np
+import torch
 
 from ..directions import METHODS
 from ..editing import EditSession, EditSpec
 from ..errors import TagError
-from ..reporting.schema import EditModes, ModeResult, PairEdit, SideEffectTable as Table
+from ..reporting.schema import EditModes, EffectRow as Row, ModeResult, PairEdit, Rate as SchemaRate, \
+    SideEffectTable as Table
 from ..reporting.verdict import MODES, best_source, csv_text, mode_command, ranked_methods, verdicts
-from ..scoring.sideeffects import SideEffectTable, edit_effects, side_effect_table, tag_reads
+from ..scoring.controls import any_other_changed, null_directions, reliability
+from ..scoring.sideeffects import SideEffectTable, edit_effects, rate, side_effect_table, tag_reads
 from ..stats import TAG_THRESHOLD
-from ..world.batch_readout import ATTRIBUTES as TRUE_ATTRIBUTES, changes as true_changes
+from ..world.batch_readout import ATTRIBUTES as TRUE_ATTRIBUTES, changes as true_changes, drift_summary
 from ..world.readout import tag_attribute
 from .autoedit import auto_edit
 from .pair_edits import directions_for
@@ -163,11 +169,17 @@ def evaluate_modes(ctx) -> dict[str, EditModes]:
             chosen, extra = result.edit, {}
             if mode.hold:  # each face at its multiple, then stepped back along the tags the tagger sees moved
                 after, extra = result.held.images, {"per_sample": result.each.to_dict(), "hold": result.held.to_dict()}
+                edited = result.held.codes
             elif mode.per_sample:  # each face at the smallest multiple at which the tagger sees the added tag
                 after, extra = result.each.images, {"per_sample": result.each.to_dict()}
+                edited = result.each.codes
             else:
-                after = session.render(ctx.batch.content, codes, chosen)
+                edited = session.apply(codes, chosen)
+                after = session.decode(ctx.batch.content, edited)
             ctx.mode_images.setdefault(name, {})[mode_name] = after
+            ctx.mode_codes.setdefault(name, {})[mode_name] = (
+                _numpy(codes), _numpy(edited), _directions(session.directions, e),
+                lambda x, s=session: s.decode(ctx.batch.content, x))
             rows[mode_name] = ModeResult(
                 method=method, space=mode.space, edit=chosen.to_dict(), label=edit_label(chosen, session),
                 command=mode_command(ctx.run.path, e.add, e.sub, method, mode, ctx.req.seed),
@@ -175,6 +187,63 @@ def evaluate_modes(ctx) -> dict[str, EditModes]:
                 tables=_mode_tables(ctx, name, e, after), **extra)
         out[name] = EditModes(method=ranked[0], source=source, rows=rows)
     return out
+
+
+def _numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float32)
+
+
+def _directions(ds, e: PairEdit) -> np.ndarray:
+    """(M, D): the directions of a pair edit's tags in a direction set."""
+    return np.stack([ds.vector(t) for t in e.add + e.sub])
+
+
+def null_control(ctx, target, codes, edited, directions, decode) -> dict:
+    """The null-edit floor of one edit: {"floor": {attribute: Rate}, "floor_any": Rate} (as dicts).
+
+    Each face's step (edited - codes; per W+ layer) is replaced by a step of the same length along a
+    random direction orthogonal to the edit's `directions`: ctx.req.null_draws directions
+    (`controls.null_directions`, seeded with the report's seed), face i along direction i mod draws,
+    so that the control costs one decode and one read. decode(codes) -> images, read like the edit's:
+    how often each attribute (and any but `target`) changes by noise, not the edit.
+    """
+    base = codes[:, None] if edited.ndim == codes.ndim + 1 else codes  # w -> W+ when the edit has layers
+    units = null_directions(ctx.req.null_draws, 1.0, directions, seed=ctx.req.seed)[np.arange(len(codes))
+                                                                                   % ctx.req.null_draws]
+    steps = np.linalg.norm(edited - base, axis=-1, keepdims=True) * (units[:, None] if base.ndim == 3 else units)
+    read = ctx.reader.read(decode((base + steps).astype(np.float32)))
+    changed = true_changes(ctx.read_before, read)
+    return {"floor": {a: rate(changed[a]).to_dict() for a in TRUE_ATTRIBUTES},
+            "floor_any": any_other_changed(ctx.read_before, read, (target,))[1].to_dict()}
+
+
+def _controlled(ctx, row: Row, after, codes, edited, directions, decode) -> Row:
+    """A ground-truth row with its colour drift and (ctx.req.null_draws > 0) its null-edit floor."""
+    extra = {"drift": drift_summary(ctx.reader.colour_drift(ctx.before, after))}
+    if ctx.req.null_draws:
+        extra.update(null_control(ctx, row.target, codes, edited, directions, decode))
+    return Row.model_validate({**row.model_dump(), **extra})
+
+
+def controls(ctx) -> None:
+    """Stage controls: the reader's reliability, and every ground-truth row's floor and drift."""
+    report, w = ctx.report, _numpy(ctx.batch.w)
+    report.reliability = {a: SchemaRate.model_validate(r.to_dict())
+                          for a, r in reliability(ctx.read_before, ctx.batch.z).items()}
+    for method, result in report.methods.items():
+        table = result.side_effects.get("ground truth")
+        if table is None:
+            continue
+        for i, row in enumerate(table.rows):
+            e, edit = result.edits[row.edit], ctx.edits[method][row.edit]
+            table.rows[i] = _controlled(ctx, row, ctx.images[method][row.edit][1], w, _numpy(edit.apply(w)),
+                                        _directions(ctx.sets[method], e),
+                                        lambda x: ctx.batch.decode(ctx.G, torch.from_numpy(x)))
+    for name, modes in report.modes.items():
+        for mode, r in modes.rows.items():
+            if "ground truth" in r.tables:
+                r.tables["ground truth"] = _controlled(ctx, r.tables["ground truth"], ctx.mode_images[name][mode],
+                                                       *ctx.mode_codes[name][mode])
 
 
 def z_method(method: str) -> str:
@@ -217,6 +286,11 @@ def run_stages(ctx) -> None:
     else:
         with stage("modes"):
             report.modes = evaluate_modes(ctx)
+    if ctx.read_before is None:
+        stage.skip("controls", "only demo-world runs have a ground truth")
+    else:
+        with stage("controls"):
+            controls(ctx)
     with stage("verdict"):
         report.verdict = verdicts(report)
 

@@ -236,13 +236,14 @@ def request_faces(run, G, req, inputs, encoder_source) -> tuple[list, list, dict
     elif req.style_seed is not None:
         style = seed_style(req.style_seed)
     extra = {k: v for k, v in (("reference", None if req.reference is None else str(req.reference)),
-                               ("style_seed", req.style_seed)) if v is not None}
+                               ("style_seed", req.style_seed), ("inputs_seed", req.inputs_seed)) if v is not None}
     if inputs is not None:
         if req.ids is not None:
             raise InputError("--ids picks samples of a run; with --inputs DIR every selfie of the folder is edited")
         src = folder_inputs(inputs, G.size)
         labels = [f"{i:03d}-{Path(n).stem}" for i, n in enumerate(src.names)]
-        faces = [R.Face(style=style or seed_style(req.seed, i),
+        styles = req.seed if req.inputs_seed is None else req.inputs_seed
+        faces = [R.Face(style=style or seed_style(styles, i),
                         content=R.FileContent(sha256=sha256_file(Path(inputs) / n), name=n), label=label)
                  for i, (n, label) in enumerate(zip(src.names, labels))]
         return faces, labels, {"inputs": str(inputs), "input_names": list(src.names), "skipped": src.skipped,

@@ -12,7 +12,10 @@ report is still written with everything else, its sections marked):
     rescore:<m>, ground_truth:<m>         classifier and (demo world) ground-truth matrices
     sweeps:<m>                            target / off-target change over edit strength
     metrics:fid, metrics:dfid, metrics:lpips
-    side_effects:<m>, modes, verdict      side-effect tables, latentedit's modes (`pipeline.modes`), the best per edit
+    side_effects:<m>, modes, controls, verdict
+                                          side-effect tables, latentedit's modes, the demo world's controls
+                                          (reader reliability, null-edit floors, colour drift; `pipeline.modes`),
+                                          the best per edit
     figures, files                        PNG figures; report.json, CSVs and index.html (`reporting.files`)
 
 Each stage fills its part of one `reporting.schema.Report` (a `MethodResult` per method, an
@@ -48,7 +51,7 @@ from ..scoring.cache import ScoreCache
 from ..scoring.scorer import load_scorer
 from ..stats import TAG_THRESHOLD
 from ..store import Run, check_output_folder, versions, write_folder
-from .batches import BATCH_SIZE, decode, evaluation_batch, reference_images, run_selfies
+from .batches import BATCH_SIZE, decode, evaluation_batch, face_files, reference_images, run_selfies, styles_seed
 from .edit import load_generator_for
 from .pair_edits import directions_for, pair_edits, pair_tags
 from .stages import Stages
@@ -73,7 +76,8 @@ class ReportRequest:
     edit (re-scoring, FID); sweep_samples: samples per sweep point, at `sweep_factors` x the
     default strengths; metric_inputs selfies get dfid_augmentations augmentations each (DFID) and
     lpips_styles random styles each (diversity). modes: also measure latentedit's modes (layers/keep
-    auto) for the verdict (`pipeline.modes`). scorer, tagger: files or "demo"; reference: a
+    auto) for the verdict (`pipeline.modes`); null_draws: random directions of the null-edit control
+    per edit and mode (face i along direction i mod null_draws; demo world; 0: none). scorer, tagger: files or "demo"; reference: a
     folder of anime images for FID (demo world: demo renders); out: the folder (None: RUN/report).
     threads bounds torch's threads while the report runs (restored after); 0: torch's default, every
     core (demo report on 2 idle cores: 189 s against 259 s with one thread). On a machine whose
@@ -95,10 +99,11 @@ class ReportRequest:
     reference: str | Path | None = None
     threads: int = 0
     modes: bool = True
+    null_draws: int = 3
 
     def __post_init__(self):
         for name, low in (("samples", 1), ("sweep_samples", 1), ("metric_inputs", 1), ("dfid_augmentations", 2),
-                          ("lpips_styles", 2), ("threads", 0)):
+                          ("lpips_styles", 2), ("threads", 0), ("null_draws", 0)):
             check_count(getattr(self, name), f"--{name.replace('_', '-')}", low, MAX_SAMPLES)
         object.__setattr__(self, "methods", check_methods(self.methods))
         object.__setattr__(self, "pairs", check_pairs(self.pairs))
@@ -194,6 +199,7 @@ class Context:
     tagger: object = None                    # loaded on first use by pipeline.modes
     tagger_before: np.ndarray | None = None  # the tagger's scores of the unedited batch
     mode_images: dict = field(default_factory=dict)  # edit name -> {mode: after images}
+    mode_codes: dict = field(default_factory=dict)   # edit name -> {mode: (codes, edited, directions, decode)}
 
 
 def report(run, request: ReportRequest | None = None, *, generator=None, progress: bool = True,
@@ -223,7 +229,8 @@ def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportRe
                           sweep_samples=req.sweep_samples, sweep_factors=list(req.sweep_factors),
                           metric_inputs=req.metric_inputs, dfid_augmentations=req.dfid_augmentations,
                           lpips_styles=req.lpips_styles, reference=str(req.reference) if req.reference else None,
-                          threads=torch.get_num_threads())
+                          threads=torch.get_num_threads(), null_draws=req.null_draws,
+                          faces=str(out.resolve() / "faces"), faces_seed=styles_seed(req.seed))
     rep = Report(config=config, versions=versions(), generator=run.fingerprint,
                  methods={m: MethodResult() for m in req.methods}, goal=Goal(success=GOAL_SUCCESS, side_effect=GOAL_SIDE))
     bar = tqdm(total=3 + 6 * len(req.methods) + 2 + 3 + 2, desc="report", unit="stage", disable=not progress)
@@ -244,7 +251,8 @@ def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportRe
               for key, prefix in (("rescore", "rescore"), ("ground_truth", "ground-truth"))
               for method, r in rep.methods.items() if (m := getattr(r, key)) is not None}
     with ctx.stage("files"):
-        write_folder(out, report_files(rep, figures, {**tables, **V.side_effect_csv(rep)}), "report")
+        faces = face_files(ctx.run, ctx.G, req.samples, req.seed) if ctx.G is not None else {}
+        write_folder(out, {**report_files(rep, figures, {**tables, **V.side_effect_csv(rep)}), **faces}, "report")
     bar.close()
     if not ctx.stage.ok("files"):
         raise LatentEditError(f"could not write the report to {out}: {ctx.stage.status['files']['error']}")

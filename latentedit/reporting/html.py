@@ -32,8 +32,10 @@ img { image-rendering: pixelated; max-width: 100%; }
            align-items: center; max-width: 1300px; flex-wrap: wrap; }
 .verdict .command { flex: 1 0 100%; margin: 0 0 4px; font-size: 12px; color: #333; }
 .verdict .command code { background: #f3f3f3; padding: 2px 6px; user-select: all; }
-.verdict .text { flex: 0 0 330px; } .verdict h3 { margin: 2px 0; } .big { font-size: 15px; margin: 5px 0; }
+.verdict .text { flex: 0 0 440px; } .verdict h3 { margin: 2px 0; } .big { font-size: 15px; margin: 5px 0; }
 img.strip { max-width: none; } td.bad { background: #fde2e2; }
+.floor, .noise { font-size: 12px; color: #555; white-space: nowrap; } .noise { color: #8a6d00; font-weight: bold; }
+.reliability { font-size: 13px; max-width: 1250px; margin: 4px 0 8px; }
 pre { background: #f7f7f7; padding: 8px; font-size: 12px; overflow-x: auto; }
 """
 

@@ -55,8 +55,17 @@ class Worst(Model):
     rate: Num
 
 
+class Drift(Model):
+    """CIELAB deltaE (CIE76) of a region's pixels between a face's before and after image, over faces."""
+    median: Num
+    p90: Num
+    n: int
+
+
 class EffectRow(Model):
-    """One edit's side-effect row (`scoring.sideeffects.EffectRow`)."""
+    """One edit's side-effect row (`scoring.sideeffects.EffectRow`). On the demo world's ground truth also
+    the null-edit control (`floor`, `floor_any`: change rates along random steps of the edit's length
+    orthogonal to its directions) and the colour `drift` per region (hair, eyes, background)."""
     edit: str
     target: str | None
     target_value: Json = None
@@ -64,6 +73,19 @@ class EffectRow(Model):
     target_changed: Rate | None = None
     changes: dict[str, Rate] = {}
     worst: Worst
+    any_change: Rate | None = None  # share of all samples on which any attribute of `changes` changed
+    floor: dict[str, Rate] = {}
+    floor_any: Rate | None = None
+    drift: dict[str, Drift] = {}
+
+    def above_floor(self, attribute: str) -> bool | None:
+        """Whether a change rate is above its null-edit floor: its 95% interval lies above the floor's (the
+        intervals do not overlap). "any" for `any_change` against `floor_any`; None without a floor."""
+        r, f = (self.any_change, self.floor_any) if attribute == "any" else (self.changes.get(attribute),
+                                                                            self.floor.get(attribute))
+        if r is None or f is None or r.ci95[0] is None or f.ci95[1] is None:
+            return None
+        return r.ci95[0] > f.ci95[1]
 
 
 class SideEffectTable(Model):
@@ -156,6 +178,7 @@ class Candidate(Model):
     command: str | None = None
     success: Num
     worst: Worst
+    any_change: Rate | None = None
 
 
 class Miss(Model):
@@ -172,6 +195,7 @@ class Verdict(Model):
     goal_met: bool
     missed_by: Miss
     candidates: list[Candidate]
+    effects: EffectRow | None = None  # the best candidate's whole row: any other change, floors, drift
 
 
 class Goal(Model):
@@ -229,6 +253,9 @@ class ReportConfig(Model):
     lpips_styles: int = 0
     reference: str | None = None
     threads: int = 0
+    null_draws: int = 0
+    faces: str | None = None  # the batch's selfies, faces/NNN.png: `latentedit edit --inputs`
+    faces_seed: int | None = None  # the `--inputs-seed` that gives face i the batch's style i
 
 
 class Report(Model):
@@ -243,6 +270,8 @@ class Report(Model):
     metrics: Metrics = Metrics()
     goal: Goal | None = None
     modes: dict[str, EditModes] = {}  # edit name -> its modes
+    # demo world: per attribute, the unedited batch faces whose reading agrees with their code's truth
+    reliability: dict[str, Rate] = {}
     verdict: dict[str, Verdict] = {}  # edit name -> the best way to make it
     tagger_error: str | None = None
     stages: dict[str, Stage] = {}

@@ -8,6 +8,13 @@ For each edit (a row), from what the same samples show before and after it:
   for comparison).
 - `changes[a]`: for every other attribute a, the fraction of all samples whose value changed.
 - `worst`: the other attribute that changed most often, and how often.
+- `any_change`: the fraction of all samples on which any of the other attributes changed (what a
+  user meets, where `worst` shows one attribute).
+
+The report adds, on the demo world, `floor` (each attribute's change rate along random steps of
+the edit's length orthogonal to its directions: the null-edit control, `scoring.controls`),
+`floor_any` (the same for `any_change`) and `drift` (CIELAB deltaE per region: median, 90th
+percentile, faces).
 
 Each rate comes with its spread over samples (the standard deviation of the per-sample 0/1
 outcome), a 95% Wilson interval and the number of samples it was computed from.
@@ -90,6 +97,10 @@ class EffectRow:
     success: Rate | None = None     # among samples that did not show target_value before
     target_changed: Rate | None = None  # the target attribute changed, among all samples
     changes: dict = field(default_factory=dict)  # other attribute -> Rate among all samples
+    any_change: Rate | None = None  # any attribute of `changes` changed, among all samples
+    floor: dict = field(default_factory=dict)  # attribute -> Rate of change along null steps (noise)
+    floor_any: Rate | None = None  # any_change along the null steps
+    drift: dict = field(default_factory=dict)  # region -> {"median", "p90", "n"} CIELAB deltaE
 
     @property
     def worst(self) -> tuple[str | None, float]:
@@ -105,7 +116,12 @@ class EffectRow:
                 "success": None if self.success is None else self.success.to_dict(),
                 "target_changed": None if self.target_changed is None else self.target_changed.to_dict(),
                 "changes": {a: r.to_dict() for a, r in self.changes.items()},
-                "worst": {"attribute": worst, "rate": _round(worst_rate)}}
+                "worst": {"attribute": worst, "rate": _round(worst_rate)},
+                "any_change": None if self.any_change is None else self.any_change.to_dict(),
+                "floor": {a: r.to_dict() for a, r in self.floor.items()},
+                "floor_any": None if self.floor_any is None else self.floor_any.to_dict(),
+                "drift": {k: {"median": _round(d["median"]), "p90": _round(d["p90"]), "n": d["n"]}
+                          for k, d in self.drift.items()}}
 
     @classmethod
     def from_dict(cls, d: dict) -> "EffectRow":
@@ -113,7 +129,14 @@ class EffectRow:
             return None if x is None else Rate.from_dict(x)
 
         return cls(d["edit"], d["target"], d.get("target_value"), r(d.get("success")), r(d.get("target_changed")),
-                   {a: Rate.from_dict(x) for a, x in d.get("changes", {}).items()})
+                   {a: Rate.from_dict(x) for a, x in d.get("changes", {}).items()}, r(d.get("any_change")),
+                   {a: Rate.from_dict(x) for a, x in (d.get("floor") or {}).items()}, r(d.get("floor_any")),
+                   {k: {"median": _nan(x["median"]), "p90": _nan(x["p90"]), "n": x["n"]}
+                    for k, x in (d.get("drift") or {}).items()})
+
+
+def _nan(x):
+    return float("nan") if x is None else float(x)
 
 
 def _plain(v):
@@ -144,7 +167,9 @@ class SideEffectTable:
         return cls(d["source"], list(d["attributes"]), [EffectRow.from_dict(r) for r in d["rows"]], dict(d.get("notes", {})))
 
     def to_csv(self) -> str:
-        """Long format: one line per (edit, attribute); kind is success, target_changed or side_effect."""
+        """Long format: one line per (edit, attribute); kind is success, target_changed, side_effect,
+        any_change (attribute "any other") or floor (the null-edit control; "any other": of any_change).
+        The colour drift is in report.json only."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["source", "edit", "attribute", "kind", "rate", "std", "ci95_low", "ci95_high", "count", "n"])
@@ -160,6 +185,12 @@ class SideEffectTable:
                 line(row.edit, row.target, "target_changed", row.target_changed)
             for a, r in row.changes.items():
                 line(row.edit, a, "side_effect", r)
+            if row.any_change is not None:
+                line(row.edit, "any other", "any_change", row.any_change)
+            for a, r in row.floor.items():
+                line(row.edit, a, "floor", r)
+            if row.floor_any is not None:
+                line(row.edit, "any other", "floor", row.floor_any)
         return buf.getvalue()
 
 
@@ -191,6 +222,8 @@ def edit_effects(edit: str, before: dict, after: dict, target=None, changed: dic
         row.success = rate(np.asarray(after[attr])[could] == value)
         row.target_changed = rate(changed[attr])
     row.changes = {a: rate(changed[a]) for a in attributes if a != row.target}
+    if row.changes:
+        row.any_change = rate(np.any([np.asarray(changed[a], bool) for a in row.changes], axis=0))
     return row
 
 
