@@ -233,7 +233,8 @@ def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportRe
                           faces=str(out.resolve() / "faces"), faces_seed=styles_seed(req.seed))
     rep = Report(config=config, versions=versions(), generator=run.fingerprint,
                  methods={m: MethodResult() for m in req.methods}, goal=Goal(success=GOAL_SUCCESS, side_effect=GOAL_SIDE))
-    bar = tqdm(total=3 + 6 * len(req.methods) + 2 + 3 + 2, desc="report", unit="stage", disable=not progress)
+    # generator, scorer, samples; 6 per method; metrics fid, dfid, lpips; modes, controls, verdict; figures, files
+    bar = tqdm(total=3 + 6 * len(req.methods) + 3 + 3 + 2, desc="report", unit="stage", disable=not progress)
     ctx = Context(run, req, rep, Stages(bar))
 
     _load(ctx, generator, progress)
