@@ -561,7 +561,7 @@ def test_the_report_faces_and_styles_seed_remake_its_batch(G, tmp_path):
     from latentedit.pipeline.edit import EditRequest
     from latentedit.pipeline.faces import style_code
     from latentedit.pipeline.recipes import request_faces
-    from latentedit.world.evaluate import DemoBatch
+    from latentedit.scoring.demo import DemoBatch
     from latentedit.world.render import demo_selfies
 
     batch = DemoBatch.sample(G, 5, seed=3)
@@ -591,7 +591,7 @@ def test_the_verdicts_command_as_printed_remakes_the_cards_numbers(truth_run, G,
 
     from latentedit.pipeline.report import report
     from latentedit.scoring.controls import reliability
-    from latentedit.world.evaluate import DemoBatch
+    from latentedit.scoring.demo import DemoBatch
 
     n = 24
     result = report(truth_run.path, methods=("linear",), pairs=[("open_mouth", "closed_mouth")], samples=n,
