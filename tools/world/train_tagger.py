@@ -320,8 +320,8 @@ def evaluate_demo_tagger(tagger, generator=None, n: int = 500, seed: int = EVAL_
         images, z = render_examples(n, seed)
     else:
         images, z, geometry = generated_examples(generator, n, seed, styles_per_selfie=1)
-    scores = tagger.score(images)
-    col = {t: scores[:, tagger.tags.index(t)] for t in truth.TAGS}
+    scores = tagger.score(images)[:, [tagger.tags.index(t) for t in truth.TAGS]]  # truth.TAGS order (a WD14 tagger has rating columns first)
+    col = {t: scores[:, k] for k, t in enumerate(truth.TAGS)}
     a = truth.attributes(z)
     length = a["hair_length_class"]
     not_medium = length != 1
