@@ -14,7 +14,7 @@ def fit_directions(
     method: str = typer.Option("svd", help="linear | lasso | svd | sefa | svm | pca"),
     space: str = typer.Option("w", help="w (default) or z."),
     tags: Optional[List[str]] = typer.Option(None, "--tags", help="Fit only these tags (repeat the option)."),
-    tagger: str = typer.Option("demo", help="'demo' or a DeepDanbooru project folder, used if the run is untagged."),
+    tagger: str = typer.Option("demo", help="'demo', 'demo-wd14', a DeepDanbooru project or a WD14 tagger folder, used if the run is untagged."),
     min_count: Optional[int] = typer.Option(None, help="Keep tags in more than this many samples (default: n*100/10200)."),
     max_count: Optional[int] = typer.Option(None, help="Keep tags in fewer than this many samples (default: n - min; thesis: n/3)."),
     out: Optional[Path] = typer.Option(None, help="Also write the direction file here."),

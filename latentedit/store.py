@@ -48,6 +48,7 @@ from .errors import DamagedFileError, InputError, RunError
 from .images import read_rgb
 from .io import atomic_save_npz, atomic_write_bytes, atomic_write_json, load_npz
 from .locking import LOCK_NAME, run_lock, stale_temp_owner_dead
+from .stats import TAG_THRESHOLD, tag_labels
 
 FORMAT = "latentedit-run/2"
 PARTS = ("samples", "tags", "directions", "edits", "report")
@@ -296,8 +297,24 @@ class Run:
         return vocab
 
     def write_tag_vocab(self, vocab: dict) -> Path:
-        """Write RUN/tags/vocab.json: {tags: column names, tagger: fingerprint, source}."""
+        """Write RUN/tags/vocab.json: {tags: column names, tagger: fingerprint, source, categories, thresholds, mcut}."""
         return atomic_write_json(self.tags_dir / "vocab.json", vocab)
+
+    def tag_threshold(self) -> float | None:
+        """The one score threshold of every tag of the run's tagger (0.5 when vocab.json has none), or None
+        when its tags have thresholds of their own or MCut (then use `tag_labels`)."""
+        vocab = self.tag_vocab() or {}
+        thresholds = set(vocab.get("thresholds") or [TAG_THRESHOLD])
+        return None if vocab.get("mcut") or len(thresholds) > 1 else float(thresholds.pop())
+
+    def tag_labels(self, scores) -> np.ndarray:
+        """0/1 labels (N, T) of tag scores as the run's tagger decides them (vocab.json's thresholds or MCut)."""
+        vocab = self.tag_vocab() or {}
+        return tag_labels(scores, vocab.get("thresholds") or TAG_THRESHOLD, vocab.get("categories"), vocab.get("mcut", False))
+
+    def tag_categories(self) -> list | None:
+        """Each tag's category ("general", "character", "rating", ...), or None for runs tagged before they were recorded."""
+        return (self.tag_vocab() or {}).get("categories")
 
     def tag_shard(self, shard: str) -> dict | None:
         """The saved tags {id, scores} of one sample shard, or None when absent or unreadable."""

@@ -123,7 +123,8 @@ def test_load_errors(project, tmp_path):
         return d
 
     cases = [
-        (tmp_path / "nowhere", f"tagger project {tmp_path / 'nowhere'} does not exist; pass a DeepDanbooru project folder or 'demo'"),
+        (tmp_path / "nowhere", f"tagger {tmp_path / 'nowhere'} does not exist; pass 'demo', 'demo-wd14', a DeepDanbooru "
+                               "project folder or a WD14 tagger folder"),
         (broken("a", ["project.json"]), f"{tmp_path / 'a'} is not a DeepDanbooru project: no project.json"),
         (broken("b", ["tags.txt"]), f"{tmp_path / 'b'} is not a DeepDanbooru project: no tags.txt"),
         (broken("c", ["model-resnet_custom_tiny.h5"]),
@@ -173,7 +174,8 @@ def test_tag_run_resumes_and_refuses_another_tagger(tagger, project, tmp_path, m
     assert tags == TAGS and scores.shape == (12, 5)
     np.testing.assert_allclose(scores[:4], tagger.score(complete.shard_images("shard-00000")), atol=1e-6)
     vocab = json.loads((complete.tags_dir / "vocab.json").read_text())
-    assert vocab == {"tags": TAGS, "tagger": tagger.fingerprint, "source": str(project)}
+    assert vocab == {"tags": TAGS, "tagger": tagger.fingerprint, "source": str(project), "categories": ["general"] * 5,
+                     "thresholds": [0.5] * 5, "mcut": False}
 
     run = _fake_run(tmp_path / "interrupted")
     score = tagger.score

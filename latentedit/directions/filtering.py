@@ -1,5 +1,8 @@
 """Which tags get a direction: drop rating tags, rare tags and near-universal ones.
 
+Rating tags are those of the tagger's category "rating" (WD14's category 9; DeepDanbooru's
+rating:* tags); for runs tagged before categories were recorded, the names "rating:...".
+
 The thesis kept tags carried by more than 100 and fewer than 3,400 of its 10,200 images: rarer
 tags give too few positives to fit, commoner ones sit on nearly every image and describe the
 style of the whole set rather than a feature. The lower bound scales with the run size:
@@ -82,11 +85,11 @@ def _check_known(names, vocab):
             raise TagError(unknown_name_message("tag", name, vocab))
 
 
-def filter_tags(vocab, counts, n_samples, min_count=None, max_count=None, include=(), exclude=()):
+def filter_tags(vocab, counts, n_samples, min_count=None, max_count=None, include=(), exclude=(), categories=None):
     """Decide which tags of `vocab` to fit.
 
-    counts: per-tag sample counts (T,) or a 0/1 matrix (N, T). Rating tags ("rating:...") are
-    always dropped. `exclude` drops tags by name; `include` keeps tags despite the count bounds
+    counts: per-tag sample counts (T,) or a 0/1 matrix (N, T). Rating tags (`categories` "rating",
+    or without categories the names "rating:...") are always dropped. `exclude` drops tags by name; `include` keeps tags despite the count bounds
     (not rating tags, and never tags carried by no sample or by every sample: those have no
     direction). Unknown names in include/exclude raise TagError with close matches.
     """
@@ -103,9 +106,10 @@ def filter_tags(vocab, counts, n_samples, min_count=None, max_count=None, includ
     count = _counts(counts, len(vocab))
     include_set, exclude_set = set(include), set(exclude)
 
+    rating = [c == "rating" for c in categories] if categories is not None else [t.startswith("rating:") for t in vocab]
     kept, dropped = [], {}
-    for tag, c in zip(vocab, count.tolist()):
-        if tag.startswith("rating:"):
+    for tag, c, is_rating in zip(vocab, count.tolist(), rating):
+        if is_rating:
             dropped[tag] = "rating tag"
         elif tag in exclude_set:
             dropped[tag] = "excluded"

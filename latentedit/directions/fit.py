@@ -22,7 +22,6 @@ from latentedit.directions.svm import SVMDirections
 from latentedit.errors import DirectionError, RunError, TagError, unknown_name_message
 from latentedit.limits import check_finite
 from latentedit.models.checkpoint import fingerprint
-from latentedit.stats import TAG_THRESHOLD
 
 METHODS = {
     "linear": LinearDirections,
@@ -101,16 +100,20 @@ def _spread(X, directions):
 
 
 def _labels(run, n, threshold):
+    """Scores, tag names, 0/1 labels and the threshold used (None: the tagger's own per tag, or MCut)."""
     scores, vocab = run.tag_scores()
     scores = np.asarray(scores)
     if scores.shape != (n, len(vocab)):
         raise RunError(f"run {_run_name(run)} has tag scores of shape {scores.shape} for {n} samples and "
                        f"{len(vocab)} tags; re-run latentedit tag")
-    return scores, [str(t) for t in vocab], (scores >= threshold).astype(np.uint8)
+    if threshold is None:
+        threshold = run.tag_threshold()
+    labels = run.tag_labels(scores) if threshold is None else (scores >= threshold).astype(np.uint8)
+    return scores, [str(t) for t in vocab], labels, threshold
 
 
 def _select_tags(run, vocab, Y, tags, threshold, min_count, max_count, include, exclude):
-    result = filter_tags(vocab, Y, len(Y), min_count, max_count, include, exclude)
+    result = filter_tags(vocab, Y, len(Y), min_count, max_count, include, exclude, run.tag_categories())
     if not tags:
         if not result.kept:
             raise TagError(f"no tag passes the filter ({result.summary()}); lower min_count or tag "
@@ -121,7 +124,8 @@ def _select_tags(run, vocab, Y, tags, threshold, min_count, max_count, include, 
         if tag not in result.counts:
             raise TagError(unknown_name_message("tag", tag, vocab))
         if result.counts[tag] == 0:
-            raise TagError(f"no sample of run {_run_name(run)} has tag {tag!r} (score >= {threshold}); "
+            on = "by the tagger's thresholds" if threshold is None else f"score >= {threshold}"
+            raise TagError(f"no sample of run {_run_name(run)} has tag {tag!r} ({on}); "
                            f"lower the threshold or sample more")
         reason = result.reason(tag)
         if reason is not None:
@@ -151,12 +155,13 @@ def _scale_without_codes(generator):
     return code_scale(sample_w(generator, SCALE_SAMPLES, SCALE_SEED).cpu().numpy())
 
 
-def fit_directions(run, method, space="w", tags=None, threshold=TAG_THRESHOLD, generator=None, min_count=None,
+def fit_directions(run, method, space="w", tags=None, threshold=None, generator=None, min_count=None,
                    max_count=None, include=(), exclude=(), **params) -> DirectionSet:
     """Fit `method`'s directions on a run's codes and return them as a DirectionSet.
 
     Supervised methods (linear, lasso, svd, svm) use `run.codes()[space]` as X and the tag
-    scores thresholded at `threshold` as Y; tags are those passing `filter_tags` (or exactly
+    scores thresholded at `threshold` as Y (None: as the run's tagger thresholds them, 0.5 for
+    DeepDanbooru, per category or by MCut for WD14 taggers: `Run.tag_labels`); tags are those passing `filter_tags` (or exactly
     `tags`, each of which must pass it). pca uses the codes only; sefa uses `generator` (and the
     run, if given, to check the generator is the one it was sampled with, and for its codes'
     scale). `params` go to the estimator (e.g. alpha=1e-3). Linear fits in w space default to
@@ -188,11 +193,11 @@ def fit_directions(run, method, space="w", tags=None, threshold=TAG_THRESHOLD, g
 
     Y = scores = names = None
     if cls.requires_labels:
-        scores, vocab, labels = _labels(run, len(X), threshold)
+        scores, vocab, labels, threshold = _labels(run, len(X), threshold)
         names, result = _select_tags(run, vocab, labels, tags, threshold, min_count, max_count, include, exclude)
         columns = [vocab.index(t) for t in names]
         Y, scores = labels[:, columns], scores[:, columns]
-        record.update(threshold=float(threshold), min_count=result.min_count, max_count=result.max_count,
+        record.update(threshold=None if threshold is None else float(threshold), min_count=result.min_count, max_count=result.max_count,
                       include=list(include), exclude=list(exclude), dropped=result.dropped)
     estimator.fit(X, Y, tag_names=names, scores=scores, generator=generator)
     record.update(estimator.fit_record())

@@ -34,10 +34,11 @@ def filtered_reason(directions, tag: str, run=None) -> str | None:
     scores, vocab = run.tag_scores()
     if tag not in vocab:
         return None
-    Y = (scores >= params.get("threshold", TAG_THRESHOLD)).astype(np.uint8)
+    threshold = params.get("threshold", TAG_THRESHOLD)  # None: the tagger's own thresholds (or MCut)
+    Y = run.tag_labels(scores) if threshold is None else (scores >= threshold).astype(np.uint8)
     result = filter_tags(vocab, Y, len(Y), params.get("min_count"), params.get("max_count"),
                          [t for t in params.get("include", ()) if t in vocab],
-                         [t for t in params.get("exclude", ()) if t in vocab])
+                         [t for t in params.get("exclude", ()) if t in vocab], run.tag_categories())
     return result.reason(tag)
 
 

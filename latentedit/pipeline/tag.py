@@ -1,4 +1,4 @@
-"""Tagging a run: every sample scored by a DeepDanbooru tagger into RUN/tags (resumable)."""
+"""Tagging a run: every sample scored by a tagger into RUN/tags (resumable)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from ..errors import DamagedFileError, RunError
 from ..store import Run
-from ..tagging import Tagger, load_tagger
+from ..tagging import Tagger, load_tagger, vocab_record
 
 
 @dataclass
@@ -27,6 +27,8 @@ class TagResult:
 def tag_run(run, tagger: Tagger, batch_size: int = 32, progress: bool = True, overwrite: bool = False) -> TagResult:
     """Score every sample of a run into RUN/tags/<shard>.npz (id, scores) and RUN/tags/vocab.json.
 
+    vocab.json records the tagger's columns, fingerprint, categories and thresholds (`vocab_record`).
+
     Resumable: shards already scored by the same tagger are kept. A run tagged by another tagger
     is refused unless `overwrite`.
     """
@@ -39,7 +41,7 @@ def _tag_locked(run: Run, tagger: Tagger, batch_size: int, progress: bool, overw
     shards = run.shards()
     if not shards:
         raise RunError(f"{run.path} has no samples yet; run latentedit sample --out {run.path} first")
-    vocab = {"tags": tagger.tags, "tagger": tagger.fingerprint, "source": tagger.source}
+    vocab = vocab_record(tagger)
     try:
         old = run.tag_vocab()
     except DamagedFileError:  # a damaged vocab.json: every shard is tagged again
@@ -52,7 +54,7 @@ def _tag_locked(run: Run, tagger: Tagger, batch_size: int, progress: bool, overw
                 f"pass --overwrite to re-tag with {tagger.source}"
             )
         run.clear_tags()
-    if not same_tagger:
+    if old != vocab:  # another tagger, or the same one with other thresholds (the scores stay)
         run.write_tag_vocab(vocab)
 
     ids = {s: run.shard_codes(s)["id"].astype(np.int64) for s in shards}

@@ -19,6 +19,7 @@ from latentedit.io import atomic_write_json
 MANIFEST = "manifest.json"
 GENERATOR = "demo-generator.pt"
 TAGGER = "demo-tagger"
+WD14_TAGGER = "demo-wd14"
 SCORER = "demo-scorer.pt"
 STYLE_ENCODER = "demo-style-encoder.pt"
 REBUILD = "rebuild with python -m tools.world.build"
@@ -45,6 +46,11 @@ def demo_generator_path(verify_file: bool = True) -> Path:
 def demo_tagger_path(verify_file: bool = True) -> Path:
     """Folder of the demo DeepDanbooru-format tagger project (every file checked)."""
     return demo_asset_path(TAGGER, verify_file)
+
+
+def demo_wd14_path(verify_file: bool = True) -> Path:
+    """Folder of the demo WD14-format tagger (model.onnx, selected_tags.csv; every file checked)."""
+    return demo_asset_path(WD14_TAGGER, verify_file)
 
 
 def demo_style_encoder_path(verify_file: bool = True) -> Path:

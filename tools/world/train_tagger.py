@@ -35,7 +35,7 @@ import numpy as np
 
 from latentedit.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from latentedit.stats import TAG_THRESHOLD as THRESHOLD
-from latentedit.tagging import Tagger, import_deepdanbooru, quiet_keras
+from latentedit.tagging import DeepDanbooruTagger, import_deepdanbooru, quiet_keras
 from latentedit.world import render, truth
 from tools.world import kernels
 
@@ -271,7 +271,7 @@ def build_demo_tagger(out_dir, seed: int = 0, generator=None, cfg: TaggerTrainCo
         "optimizer": "adam", "learning_rate": cfg.lr, "rotation_range": [0.0, 0.0], "scale_range": [1.0, 1.0],
         "shift_range": [0.0, 0.0],
     })
-    tagger = Tagger(model, truth.TAGS, out, out / f"model-{model.name}.h5", source=str(out))
+    tagger = DeepDanbooruTagger(model, truth.TAGS, out, out / f"model-{model.name}.h5", source=str(out))
     record = {
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
         "generator": None if generator is None else _generator_fingerprint(generator),
@@ -307,10 +307,10 @@ def tag_accuracy(scores: np.ndarray, labels: np.ndarray, threshold: float = THRE
     return {t: None if np.isnan(v) else round(v, 4) for t, v in accuracy.items()}
 
 
-def evaluate_demo_tagger(tagger, generator=None, n: int = 500, seed: int = EVAL_SEED) -> dict:
+def evaluate_demo_tagger(tagger, generator=None, n: int = 500, seed: int = EVAL_SEED, threshold: float = THRESHOLD) -> dict:
     """How well `tagger` recovers ground truth on fresh generator outputs (renders if no generator).
 
-    Balanced accuracies at the 0.5 threshold: hair_length (long_hair on the faces whose hair
+    Balanced accuracies at `threshold` (0.5; a WD14 tagger's general threshold is 0.35): hair_length (long_hair on the faces whose hair
     is long or short, medium left out), open_mouth, closed_eyes, hair_color (macro mean of the
     one-vs-rest colour tags); `tags` has every tag's own, `hair_color_argmax` the fraction whose
     highest-scoring colour tag is the true colour. `errors_by_margin` splits the error rate of the
@@ -320,30 +320,30 @@ def evaluate_demo_tagger(tagger, generator=None, n: int = 500, seed: int = EVAL_
         images, z = render_examples(n, seed)
     else:
         images, z, geometry = generated_examples(generator, n, seed, styles_per_selfie=1)
-    scores = tagger.score(images)
-    col = {t: scores[:, tagger.tags.index(t)] for t in truth.TAGS}
+    scores = tagger.score(images)[:, [tagger.tags.index(t) for t in truth.TAGS]]  # truth.TAGS order (a WD14 tagger has rating columns first)
+    col = {t: scores[:, k] for k, t in enumerate(truth.TAGS)}
     a = truth.attributes(z)
     length = a["hair_length_class"]
     not_medium = length != 1
     colour_tags = [f"{c}_hair" for c in truth.HAIR_COLORS]
-    per_colour = [balanced_accuracy(a["hair_color"] == k, col[t] >= THRESHOLD) for k, t in enumerate(colour_tags)]
+    per_colour = [balanced_accuracy(a["hair_color"] == k, col[t] >= threshold) for k, t in enumerate(colour_tags)]
     guess = np.argmax(np.stack([col[t] for t in colour_tags], axis=1), axis=1)
     return {
         "n": n,
         "seed": seed,
         "source": "renders" if generator is None else "generator",
-        "hair_length": balanced_accuracy(length[not_medium] == 2, col["long_hair"][not_medium] >= THRESHOLD),
-        "open_mouth": balanced_accuracy(a["open_mouth"], col["open_mouth"] >= THRESHOLD),
-        "closed_eyes": balanced_accuracy(a["closed_eyes"], col["closed_eyes"] >= THRESHOLD),
+        "hair_length": balanced_accuracy(length[not_medium] == 2, col["long_hair"][not_medium] >= threshold),
+        "open_mouth": balanced_accuracy(a["open_mouth"], col["open_mouth"] >= threshold),
+        "closed_eyes": balanced_accuracy(a["closed_eyes"], col["closed_eyes"] >= threshold),
         "hair_color": float(np.mean(per_colour)),
         "hair_color_argmax": float(np.mean(guess == a["hair_color"])),
-        "tags": tag_accuracy(scores, truth.tag_matrix(z)),
-        "tags_shown": None if generator is None else tag_accuracy(scores, shown_tags(images, z, geometry)),
+        "tags": tag_accuracy(scores, truth.tag_matrix(z), threshold),
+        "tags_shown": None if generator is None else tag_accuracy(scores, shown_tags(images, z, geometry), threshold),
         "errors_by_margin": {
-            "long_hair": _errors_by_margin(a["hair_length"], truth.LONG_ABOVE, col["long_hair"]),
-            "short_hair": _errors_by_margin(-a["hair_length"], -truth.SHORT_BELOW, col["short_hair"]),
-            "open_mouth": _errors_by_margin(a["mouth_score"], truth.MOUTH_THRESHOLD, col["open_mouth"]),
-            "closed_eyes": _errors_by_margin(a["eyes_score"], truth.EYES_THRESHOLD, col["closed_eyes"]),
+            "long_hair": _errors_by_margin(a["hair_length"], truth.LONG_ABOVE, col["long_hair"], threshold),
+            "short_hair": _errors_by_margin(-a["hair_length"], -truth.SHORT_BELOW, col["short_hair"], threshold),
+            "open_mouth": _errors_by_margin(a["mouth_score"], truth.MOUTH_THRESHOLD, col["open_mouth"], threshold),
+            "closed_eyes": _errors_by_margin(a["eyes_score"], truth.EYES_THRESHOLD, col["closed_eyes"], threshold),
         },
     }
 
@@ -351,9 +351,9 @@ def evaluate_demo_tagger(tagger, generator=None, n: int = 500, seed: int = EVAL_
 NEAR_MARGIN = 0.25
 
 
-def _errors_by_margin(value: np.ndarray, threshold: float, score: np.ndarray) -> dict:
+def _errors_by_margin(value: np.ndarray, threshold: float, score: np.ndarray, on_at: float = THRESHOLD) -> dict:
     """Error rates of a 'value > threshold' tag near the threshold (|value - threshold| < NEAR_MARGIN) and away from it."""
-    wrong = (value > threshold) != (score >= THRESHOLD)
+    wrong = (value > threshold) != (score >= on_at)
     near = np.abs(value - threshold) < NEAR_MARGIN
     return {"near_n": int(near.sum()), "near_error": float(wrong[near].mean()) if near.any() else None,
             "far_n": int((~near).sum()), "far_error": float(wrong[~near].mean()) if (~near).any() else None}

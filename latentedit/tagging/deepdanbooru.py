@@ -1,11 +1,12 @@
-"""DeepDanbooru tagger: load a project folder, score images in compiled batches, tag a run.
+"""DeepDanbooru taggers: load a project folder, score images in compiled batches.
 
 A DeepDanbooru *project* is a folder with project.json, tags.txt (one tag per line, in the order
 of the model's outputs) and model-<model>.keras or model-<model>.h5 (the released model is
 `deepdanbooru-v3-20211112-sgd-e28`; latentedit ships a small demo project for its demo world).
 Every output is an independent sigmoid; a tag is "on" at score >= `stats.TAG_THRESHOLD` (0.5).
+Categories come from categories.json; `rating:*` tags are the category "rating".
 
-`Tagger.score` reproduces DeepDanbooru's own preprocessing (`data.load_image_for_evaluate`):
+`DeepDanbooruTagger.score` reproduces DeepDanbooru's own preprocessing (`data.load_image_for_evaluate`):
 RGB (alpha dropped), resize to fit inside the model's W x H keeping the aspect ratio with TF's
 AREA method, centre with edge-replicating padding, divide by 255. It runs it together with the
 model in one `tf.function`, a batch at a time, where the reference runs one `predict` per image.
@@ -28,17 +29,17 @@ import os
 import sys
 import types
 import warnings
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .errors import AssetError, CheckpointError, InputError, UnsafeFileError
-from .images import read_rgb
-from .models.safeload import keras_refusal
-from .stats import TAG_THRESHOLD
-from .world.assets import demo_tagger_path
+from ..errors import AssetError, CheckpointError, InputError, UnsafeFileError
+from ..images import read_rgb
+from ..models.safeload import keras_refusal
+from ..stats import TAG_THRESHOLD
+from ..world.assets import demo_tagger_path
+from .base import as_items, category_thresholds, score_in_batches
 
 
 # -- importing deepdanbooru politely ---------------------------------------------------------
@@ -84,7 +85,8 @@ def _tf():
 def _model_file(project: Path) -> Path:
     """The model file deepdanbooru's loader would open, after checking the project's shape."""
     if not project.exists():
-        raise CheckpointError(f"tagger project {project} does not exist; pass a DeepDanbooru project folder or 'demo'")
+        raise CheckpointError(f"tagger {project} does not exist; pass 'demo', 'demo-wd14', a DeepDanbooru project "
+                              "folder or a WD14 tagger folder")
     if not project.is_dir():
         raise CheckpointError(f"{project} is a file; pass the DeepDanbooru project folder that holds it")
     if not (project / "project.json").is_file():
@@ -104,8 +106,9 @@ def _model_file(project: Path) -> Path:
     raise CheckpointError(f"{project} has no model-{model_name}.keras or model-{model_name}.h5{hint}")
 
 
-def load_tagger(source="demo") -> "Tagger":
-    """Load a DeepDanbooru project folder ('demo' = the shipped demo project) as a Tagger."""
+def load_deepdanbooru(source="demo", threshold: float | None = None, character_threshold: float | None = None,
+                      mcut: bool = False) -> "DeepDanbooruTagger":
+    """Load a DeepDanbooru project folder ('demo' = the shipped demo project); tags on at `threshold` (0.5)."""
     if str(source) == "demo":
         project = demo_tagger_path()
         if not (project / "project.json").is_file():
@@ -128,7 +131,8 @@ def load_tagger(source="demo") -> "Tagger":
         raise CheckpointError(
             f"{project}: tags.txt lists {len(tags)} tags but the model has {n_out} outputs; use the tags.txt that came with the model"
         )
-    return Tagger(model, tags, project, model_path, source="demo" if str(source) == "demo" else str(project))
+    return DeepDanbooruTagger(model, tags, project, model_path, "demo" if str(source) == "demo" else str(project),
+                              threshold, character_threshold, mcut)
 
 
 @contextlib.contextmanager
@@ -146,12 +150,17 @@ def quiet_keras():
 
 
 # -- the tagger -------------------------------------------------------------------------------
-class Tagger:
-    """A loaded DeepDanbooru model with its tags; `score` tags images in compiled batches."""
+class DeepDanbooruTagger:
+    """A loaded DeepDanbooru model with its tags (a `Tagger`); `score` tags images in compiled batches."""
 
-    def __init__(self, model, tags, project_dir, model_path, source: str):
+    def __init__(self, model, tags, project_dir, model_path, source: str, threshold: float | None = None,
+                 character_threshold: float | None = None, mcut: bool = False):
         self.model = model
         self.tags = list(tags)
+        self.categories = _categories(Path(project_dir), self.tags)
+        general = TAG_THRESHOLD if threshold is None else float(threshold)
+        self.thresholds = category_thresholds(self.categories, general, general if character_threshold is None else character_threshold)
+        self.mcut = bool(mcut)
         self.project_dir = Path(project_dir)
         self.model_path = Path(model_path)
         self.source = source
@@ -163,7 +172,7 @@ class Tagger:
         self._forward = None
 
     def __repr__(self):
-        return f"Tagger({self.source!r}, {len(self.tags)} tags, input {self.input_size[1]}x{self.input_size[0]})"
+        return f"DeepDanbooruTagger({self.source!r}, {len(self.tags)} tags, input {self.input_size[1]}x{self.input_size[0]})"
 
     @property
     def fingerprint(self) -> str:
@@ -182,25 +191,34 @@ class Tagger:
         Images of any size and mode are accepted; files are decoded with PIL. Images of the same
         size share a forward pass, at most `batch_size` at a time.
         """
-        if batch_size < 1:
-            raise InputError(f"batch size must be at least 1, got {batch_size}")
-        items = _as_items(images)
-        out = np.zeros((len(items), len(self.tags)), np.float32)
+        return score_in_batches(images, len(self.tags), batch_size, self._score_chunk)
+
+    def _score_chunk(self, items) -> np.ndarray:
         forward = self._compiled()
-        for start in range(0, len(items), batch_size):
-            chunk = [_rgb_array(x) for x in items[start : start + batch_size]]
-            by_shape: dict[tuple, list[int]] = {}
-            for i, a in enumerate(chunk):
-                by_shape.setdefault(a.shape, []).append(i)
-            for idx in by_shape.values():
-                batch = np.stack([chunk[i] for i in idx])
-                out[[start + i for i in idx]] = forward(batch).numpy()
+        chunk = [_rgb_array(x) for x in items]
+        out = np.zeros((len(chunk), len(self.tags)), np.float32)
+        by_shape: dict[tuple, list[int]] = {}
+        for i, a in enumerate(chunk):
+            by_shape.setdefault(a.shape, []).append(i)
+        for idx in by_shape.values():
+            out[idx] = forward(np.stack([chunk[i] for i in idx])).numpy()
         return out
 
     def _compiled(self):
         if self._forward is None:
             self._forward = _make_forward(self.model, *self.input_size)
         return self._forward
+
+
+def _categories(project: Path, tags) -> list[str]:
+    """Each tag's category: categories.json's (lower case; "general" without the file), "rating" for rating:*."""
+    try:
+        spans = sorted(json.loads((project / "categories.json").read_text(encoding="utf-8")), key=lambda c: c["start_index"])
+        names = [next((c["name"].lower() for c in reversed(spans) if c["start_index"] <= i), "general")
+                 for i in range(len(tags))]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        names = ["general"] * len(tags)
+    return ["rating" if t.startswith("rating:") else n for t, n in zip(tags, names)]
 
 
 def _make_forward(model, height: int, width: int):
@@ -240,19 +258,6 @@ def _centre_on(tf, x, axis: int, size: int):
     return (1.0 - frac) * a + frac * b
 
 
-def _as_items(images) -> list:
-    """A list of per-image items (arrays, PIL images or paths) from what a user may pass."""
-    if isinstance(images, (str, os.PathLike, Image.Image)):
-        return [images]
-    if isinstance(images, np.ndarray):
-        if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-            raise InputError(f"images must be a uint8 (N, H, W, 3) array, got shape {images.shape}")
-        if images.dtype != np.uint8:
-            raise InputError(f"images must be uint8 in [0, 255], got {images.dtype}; convert with latentedit.images.to_uint8")
-        return list(images)
-    return list(images)
-
-
 def _rgb_array(item) -> np.ndarray:
     """uint8 HxWx3 of one image, converted like TF's decode_png(channels=3): alpha dropped."""
     if isinstance(item, (str, os.PathLike)):
@@ -275,13 +280,13 @@ def _rgb_array(item) -> np.ndarray:
 def reference_scores(project, images) -> np.ndarray:
     """Scores (N, T) through DeepDanbooru's own `evaluate_image`, one `predict` per image.
 
-    `project` is a project folder or a Tagger (its model is reused). Arrays and PIL images are
+    `project` is a project folder or a DeepDanbooruTagger (its model is reused). Arrays and PIL images are
     handed over as lossless PNG bytes; PNG and JPEG files by path (TF decodes them itself);
     other formats as PNG, because the reference's WebP/BMP fallback is broken on TF 2.21.
-    Slow by design: it is the yardstick `Tagger.score` is tested against.
+    Slow by design: it is the yardstick `DeepDanbooruTagger.score` is tested against.
     """
     dd = import_deepdanbooru()
-    if isinstance(project, Tagger):
+    if isinstance(project, DeepDanbooruTagger):
         model, tags = project.model, project.tags
     else:
         _model_file(Path(project))
@@ -289,7 +294,7 @@ def reference_scores(project, images) -> np.ndarray:
         with quiet_keras():
             model = dd.project.load_model_from_project(str(project), compile_model=False)
     rows = []
-    for item in _as_items(images):
+    for item in as_items(images):
         with quiet_keras():
             found = dict(dd.commands.evaluate_image(_reference_input(item), model, tags, threshold=-np.inf))
         rows.append([found[t] for t in tags])
@@ -315,10 +320,3 @@ def _png_bytes(img: Image.Image) -> io.BytesIO:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return io.BytesIO(buf.getvalue())
-
-
-# -- summaries -------------------------------------------------------------------------------
-def tag_frequencies(scores: np.ndarray, tags, threshold: float = TAG_THRESHOLD) -> list[tuple[str, int]]:
-    """(tag, number of images with score >= threshold), most frequent first."""
-    counts = Counter({t: int(c) for t, c in zip(tags, (np.asarray(scores) >= threshold).sum(axis=0))})
-    return counts.most_common()
