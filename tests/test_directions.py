@@ -390,7 +390,7 @@ def test_direction_set_errors(tmp_path):
 # --- fit_directions over a run ----------------------------------------------------------------
 
 class FakeRun:
-    """The two store.Run methods fit_directions reads."""
+    """The store.Run methods fit_directions reads (tags thresholded at 0.5, no categories: a DeepDanbooru run)."""
 
     def __init__(self, s, extra_scores=None, extra_vocab=()):
         self.path = "runs/demo"
@@ -406,6 +406,15 @@ class FakeRun:
 
     def tag_scores(self):
         return self._scores, self._vocab
+
+    def tag_threshold(self):
+        return 0.5
+
+    def tag_labels(self, scores):
+        return (scores >= 0.5).astype(np.uint8)
+
+    def tag_categories(self):
+        return None
 
 
 @pytest.fixture(scope="module")
