@@ -66,17 +66,19 @@ MAX_RENORM = 4.0   # a conditioned step is scaled back to the original length, b
 
 @dataclass(frozen=True)
 class AutoOptions:
-    """What to choose by measuring: keep (the conditions), layers (the W+ range), per_sample (each
-    face's multiple of the strengths), hold (each face's correction); `flags` are `latentedit edit`'s."""
+    """What to choose by measuring: keep (the conditions), layers (the W+ range), strength (a multiple of
+    the strengths: benchmarks only, no flag), per_sample (each face's multiple of the strengths), hold
+    (each face's correction); `flags` are `latentedit edit`'s."""
 
     keep: bool = False
     layers: bool = False
     per_sample: bool = False
     hold: bool = False
+    strength: bool = False
 
     @property
     def chooses(self) -> bool:
-        return self.keep or self.layers
+        return self.keep or self.layers or self.strength
 
     @property
     def per_face(self) -> bool:

@@ -86,7 +86,8 @@ def auto_edit(session, edit, auto: AutoOptions, *, tagger="demo", run=None, prob
             probe = tagger_probe(session, content, codes, tagger, run)
             measured_on = {"run": str(run.path), "samples": len(codes), "seed": seed}
         asked = out.edit
-        out.edit, out.choices = choose(session, asked, probe, keep=auto.keep, layers=auto.layers)
+        out.edit, out.choices = choose(session, asked, probe, keep=auto.keep, layers=auto.layers,
+                                       strength=auto.strength)
         layers = session.layers_spec(out.edit.layers)
         out.record["auto"] = {
             "asked": {"keep": list(asked.keep) + ["auto"] * auto.keep,
