@@ -228,3 +228,23 @@ def test_demo_wd14_through_the_pipeline(tmp_path):
     ds = fit_directions(run, "linear", min_count=1)
     assert ds.params["dropped"]["general"] == "rating tag" and "general" not in ds.names
     assert ds.params["threshold"] == 0.35
+
+
+def test_side_effect_reads_count_a_tag_at_the_taggers_own_threshold():
+    """The probes, the report's tagger tables and the studio meter read a WD14 tag at 0.35 / 0.85, not 0.5."""
+    from latentedit.pipeline.probes import thresholds_of
+    from latentedit.scoring.sideeffects import UNSURE, tag_reads
+
+    scores = np.array([[0.40, 0.40], [0.90, 0.80]])
+    reads = tag_reads(scores, ["a_general", "a_character"], [0.35, 0.85], margin=0.1)
+    assert reads["a_general"].tolist() == [UNSURE, 1] and reads["a_character"].tolist() == [0, UNSURE]
+    assert tag_reads(scores, ["x", "y"])["x"].tolist() == [0, 1]  # one number: as before
+
+    class WD14:
+        tags, thresholds = ("a", "b", "c"), (0.35, 0.85, 0.35)
+
+    class NoThresholds:
+        tags = ("a", "b")
+
+    assert thresholds_of(WD14(), [1, 2]).tolist() == [0.85, 0.35]
+    assert thresholds_of(NoThresholds()).tolist() == [0.5, 0.5]

@@ -35,7 +35,7 @@ from ..world.batch_readout import ATTRIBUTES as TRUE_ATTRIBUTES, changes as true
 from ..world.readout import tag_attribute
 from .autoedit import auto_edit
 from .pair_edits import directions_for
-from .probes import DEFAULT_PROBE_SAMPLES, edit_label, exclusive_tags, run_probe_batch, tagger_probe
+from .probes import DEFAULT_PROBE_SAMPLES, edit_label, exclusive_tags, run_probe_batch, tagger_probe, thresholds_of
 
 MIN_TAG_SHARE = 0.02   # tagger tags shown by fewer of the before/after images are left out of its table
 Z_METHOD = "linear"  # the z modes' method when the verdict's cannot name its directions in z (sefa, pca)
@@ -57,17 +57,19 @@ def _tag_target(e: PairEdit, names) -> tuple | None:
     return None
 
 
-def _tag_table(source: str, before_scores, afters: dict, tags, edits: dict, keep=None, related=None) -> SideEffectTable:
-    """A side-effect table over thresholded scores; `keep` limits the tags (default: all).
+def _tag_table(source: str, before_scores, afters: dict, tags, edits: dict, keep=None, related=None,
+               threshold=TAG_THRESHOLD) -> SideEffectTable:
+    """A side-effect table over scores thresholded at `threshold` (one, or one per tag); `keep` limits
+    the tags (default: all).
 
     related(PairEdit) -> tags that name other values of the edit's attributes (not side effects:
     `probes.exclusive_tags`); they are left out of that edit's row.
     """
-    before = tag_reads(before_scores, tags)
+    before = tag_reads(before_scores, tags, threshold)
     names = list(tags) if keep is None else [t for t in tags if t in keep]
     rows = []
     for name, a in afters.items():
-        after, e = tag_reads(a, tags), edits[name]
+        after, e = tag_reads(a, tags, threshold), edits[name]
         target = _tag_target(e, names)
         skip = set(related(e)) if related is not None else set()
         shown = [t for t in names if t not in skip or (target and t == target[0])]
@@ -75,9 +77,10 @@ def _tag_table(source: str, before_scores, afters: dict, tags, edits: dict, keep
     return SideEffectTable(source, names, rows)
 
 
-def shown_tags(before_scores, afters: dict, tags, edits: dict, share: float = MIN_TAG_SHARE) -> list:
+def shown_tags(before_scores, afters: dict, tags, edits: dict, share: float = MIN_TAG_SHARE,
+               threshold=TAG_THRESHOLD) -> list:
     """Tags shown (>= threshold) by at least `share` of the before or of some after images, and the edits' tags."""
-    on = [np.asarray(before_scores) >= TAG_THRESHOLD] + [np.asarray(a) >= TAG_THRESHOLD for a in afters.values()]
+    on = [np.asarray(before_scores) >= threshold] + [np.asarray(a) >= threshold for a in afters.values()]
     frequent = {t for k, t in enumerate(tags) if any(x[:, k].mean() >= share for x in on)}
     own = {t for e in edits.values() for t in e.add + e.sub}
     return [t for t in tags if t in frequent or t in own]
@@ -105,9 +108,10 @@ def side_effects(ctx, method: str) -> dict[str, Table]:
         if ctx.tagger_before is None:
             ctx.tagger_before = tagger.score(ctx.before)
         afters = {name: tagger.score(after) for name, (_, after) in images.items()}
-        keep = shown_tags(ctx.tagger_before, afters, tagger.tags, edits)
+        th = thresholds_of(tagger)
+        keep = shown_tags(ctx.tagger_before, afters, tagger.tags, edits, threshold=th)
         out["tagger tags"] = _tag_table("tagger tags", ctx.tagger_before, afters, list(tagger.tags), edits, keep,
-                                        related_tags(ctx))
+                                        related_tags(ctx), th)
         out["tagger tags"].notes["tagger"] = str(ctx.req.tagger)
     if method in ctx.rescored:
         r = ctx.rescored[method]
@@ -261,9 +265,10 @@ def _mode_tables(ctx, name: str, e: PairEdit, after) -> dict:
                                                    {name: _true_target(e.add[0])}, true_changes, TRUE_ATTRIBUTES)
     if ctx.tagger is not None and ctx.tagger_before is not None:
         scores = ctx.tagger.score(after)
-        keep = shown_tags(ctx.tagger_before, {name: scores}, ctx.tagger.tags, {name: e})
+        th = thresholds_of(ctx.tagger)
+        keep = shown_tags(ctx.tagger_before, {name: scores}, ctx.tagger.tags, {name: e}, threshold=th)
         tables["tagger tags"] = _tag_table("tagger tags", ctx.tagger_before, {name: scores}, list(ctx.tagger.tags),
-                                           {name: e}, keep, related_tags(ctx))
+                                           {name: e}, keep, related_tags(ctx), th)
     if ctx.scorer is not None:
         tables["re-scorer"] = _tag_table("re-scorer", ctx.scorer.predict(ctx.before), {name: ctx.scorer.predict(after)},
                                          list(ctx.scorer.attributes), {name: e}, related=related_tags(ctx))

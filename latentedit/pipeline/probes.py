@@ -27,7 +27,7 @@ from ..world.batch_readout import BatchReader, changes as readout_changes
 from ..world.readout import tag_attribute
 from .sample import run_inputs
 
-__all__ = ["EditProbe", "run_probe_batch", "exclusive_tags", "tagger_probe", "other_values", "tagger_reached", "tagger_moved",
+__all__ = ["EditProbe", "thresholds_of", "run_probe_batch", "exclusive_tags", "tagger_probe", "other_values", "tagger_reached", "tagger_moved",
            "readout_probe", "edit_label", "DEFAULT_PROBE_SAMPLES"]
 
 DEFAULT_PROBE_SAMPLES = 48
@@ -130,6 +130,14 @@ def exclusive_tags(scores, vocab, tags, threshold: float = TAG_THRESHOLD, share:
     return out
 
 
+def thresholds_of(tagger, cols=None) -> np.ndarray:
+    """The score at which `tagger` counts each tag (of columns `cols`) as shown: its own per-tag
+    thresholds (a WD14 tagger's per category), else TAG_THRESHOLD. MCut, a per-image cut, is not used here."""
+    own = getattr(tagger, "thresholds", None)
+    th = np.full(len(tagger.tags), TAG_THRESHOLD) if own is None else np.asarray(own, np.float64)
+    return th if cols is None else th[cols]
+
+
 def tagger_probe(session, content, codes, tagger, run=None) -> EditProbe:
     """A probe reading the tagger's thresholded tags that the session's directions also have.
 
@@ -147,7 +155,7 @@ def tagger_probe(session, content, codes, tagger, run=None) -> EditProbe:
         return exclusive_tags(run_tags[0], run_tags[1], [t for t, _ in edit.terms])
 
     def read(images):
-        return tag_reads(tagger.score(images)[:, cols], names, margin=PROBE_MARGIN)
+        return tag_reads(tagger.score(images)[:, cols], names, thresholds_of(tagger, cols), PROBE_MARGIN)
 
     def target(edit):
         tag = _first_add(edit)
@@ -205,10 +213,10 @@ def tagger_moved(tagger, session, before_images, skip=(), margin: float = PROBE_
     the demo world that flags about half again as many faces, mostly where the pixels show no change."""
     names = [t for t in tagger.tags if t in set(session.directions.names) and t not in set(skip)]
     cols = [list(tagger.tags).index(t) for t in names]
-    before = tag_reads(tagger.score(before_images)[:, cols], names, margin=margin)
+    before = tag_reads(tagger.score(before_images)[:, cols], names, thresholds_of(tagger, cols), margin)
 
     def moved(images, index):
-        after = tag_reads(tagger.score(images)[:, cols], names, margin=margin)
+        after = tag_reads(tagger.score(images)[:, cols], names, thresholds_of(tagger, cols), margin)
         out = []
         for j, i in enumerate(np.asarray(index)):
             out.append({t: (1 if before[t][i] == 1 else -1) for t in names

@@ -241,8 +241,9 @@ def side_effect_table(source: str, before: dict, afters: dict, targets: dict, ch
     return SideEffectTable(source, attributes, rows, dict(notes or {}))
 
 
-def tag_reads(scores, tags, threshold: float = TAG_THRESHOLD, margin: float = 0.0) -> dict:
-    """Scores (N, T) of a tagger or the re-scorer -> {tag: (N,) 0/1} thresholded at `threshold`.
+def tag_reads(scores, tags, threshold=TAG_THRESHOLD, margin: float = 0.0) -> dict:
+    """Scores (N, T) of a tagger or the re-scorer -> {tag: (N,) 0/1} thresholded at `threshold` (one
+    number, or one per tag: a WD14 tagger's per-category thresholds).
 
     With a `margin`, scores within it of the threshold read UNSURE (0.5): see `sure_changes`.
     """
@@ -251,10 +252,10 @@ def tag_reads(scores, tags, threshold: float = TAG_THRESHOLD, margin: float = 0.
         raise InputError(f"scores must be (N, {len(tags)}) for {len(tags)} tags, got {scores.shape}")
     out = {}
     for k, t in enumerate(tags):
-        s = scores[:, k]
-        value = (s >= threshold).astype(np.float64)
+        s, at = scores[:, k], threshold[k] if np.ndim(threshold) else threshold
+        value = (s >= at).astype(np.float64)
         if margin > 0:
-            value[np.abs(s - threshold) < margin] = UNSURE
+            value[np.abs(s - at) < margin] = UNSURE
         out[t] = value
     return out
 

@@ -28,7 +28,7 @@ from ..models.checkpoint import fingerprint, generator_for_run
 from ..pipeline.autoedit import AutoOptions, auto_edit
 from ..pipeline.faces import face_codes
 from ..pipeline.fit import ensure_directions
-from ..pipeline.probes import run_probe_batch, tagger_probe
+from ..pipeline.probes import run_probe_batch, tagger_probe, thresholds_of
 from ..pipeline.recipes import identity, reference_style
 from ..stats import TAG_THRESHOLD
 from ..store import Run
@@ -91,6 +91,7 @@ class MeterRow:
     tag: str
     before: float
     after: float
+    threshold: float = TAG_THRESHOLD  # the tagger's own for this tag
 
     @property
     def change(self) -> float:
@@ -98,7 +99,7 @@ class MeterRow:
 
     @property
     def flipped(self) -> bool:
-        return (self.before >= TAG_THRESHOLD) != (self.after >= TAG_THRESHOLD)
+        return (self.before >= self.threshold) != (self.after >= self.threshold)
 
 
 @dataclass
@@ -294,7 +295,8 @@ class Studio:
             before = self._before_scores(face)
             after = self.tagger.score(image[None])[0]
             edited = {t for t, _ in edit.terms} if edit is not None else set()
-            rows = [MeterRow(t, float(b), float(a)) for t, b, a in zip(self.tagger.tags, before, after)
+            rows = [MeterRow(t, float(b), float(a), float(th))
+                    for t, b, a, th in zip(self.tagger.tags, before, after, thresholds_of(self.tagger))
                     if t not in edited]
             return sorted(rows, key=lambda r: -abs(r.change))
 
