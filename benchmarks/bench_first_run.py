@@ -47,7 +47,7 @@ def timed(args: list[str], env: dict) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the child) of `python -m cli ARGS`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cli", *args], env=env, check=True, stdout=subprocess.DEVNULL,
+    subprocess.run([sys.executable, "-m", "latentedit.cli", *args], env=env, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
