@@ -93,7 +93,7 @@ def auto_edit(session, edit, auto: AutoOptions, *, tagger="demo", run=None, prob
             "asked": {"keep": list(asked.keep) + ["auto"] * auto.keep,
                       "layers": "auto" if auto.layers else _plain(session.layers_spec(asked.layers))},
             "chosen": {**out.edit.to_dict(), "layers": _plain(layers)}, "label": edit_label(out.edit, session),
-            "measured_on": {**measured_on, "by": f"tagger {by} (tags >= 0.5)"},
+            "measured_on": {**measured_on, "by": f"tagger {by} (tags at its own thresholds)"},
             "choices": [c.to_dict() for c in out.choices]}
     if not fits:
         return out
