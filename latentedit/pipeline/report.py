@@ -230,7 +230,7 @@ def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportRe
                           metric_inputs=req.metric_inputs, dfid_augmentations=req.dfid_augmentations,
                           lpips_styles=req.lpips_styles, reference=str(req.reference) if req.reference else None,
                           threads=torch.get_num_threads(), null_draws=req.null_draws,
-                          faces=str(out.resolve() / "faces"), faces_seed=styles_seed(req.seed))
+                          faces=str(Path(req.out or run.report_dir) / "faces"), faces_seed=styles_seed(req.seed))
     rep = Report(config=config, versions=versions(), generator=run.fingerprint,
                  methods={m: MethodResult() for m in req.methods}, goal=Goal(success=GOAL_SUCCESS, side_effect=GOAL_SIDE))
     # generator, scorer, samples; 6 per method; metrics fid, dfid, lpips; modes, controls, verdict; figures, files
