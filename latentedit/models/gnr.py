@@ -21,6 +21,7 @@ from latentedit.models.ops import (
     StyledConv,
     StyledResBlock,
     ToRGB,
+    per_layer,
     set_impl,
 )
 
@@ -146,12 +147,7 @@ class Generator(nn.Module):
                 raise InputError(f"with use_mapping, style must be z of shape (B, {self.latent_dim}) "
                                  f"(or (B, {self.n_latent}, {self.latent_dim})), got {tuple(style.shape)}")
             style = self.mapping(style)
-        if style.ndim == 2 and style.shape[1] == self.style_dim:
-            return [style] * self.n_latent
-        if style.ndim == 3 and style.shape[1:] == (self.n_latent, self.style_dim):
-            return list(style.unbind(1))
-        raise InputError(f"style must be w (B, {self.style_dim}) or W+ (B, {self.n_latent}, {self.style_dim}), "
-                         f"got {tuple(style.shape)}; pass use_mapping=True for z")
+        return per_layer(style, self.n_latent, self.style_dim)
 
     def decode(self, content, style, use_mapping=True):
         """Content code + style -> image (B, 3, size, size), nominally in [-1, 1] (no tanh, no clamp).

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latentedit.errors import InputError
+
 IMPLS = ("reference", "fast")
 DEFAULT_IMPL = "fast"
 BLUR_KERNEL = (1, 3, 3, 1)
@@ -359,3 +361,13 @@ class ToRGB(nn.Module):
         if skip is not None:
             out = out + self.upsample(skip)
         return out
+
+
+def per_layer(style: torch.Tensor, n_latent: int, style_dim: int) -> list[torch.Tensor]:
+    """One w per modulated layer (a list of n_latent (B, style_dim) tensors) from w (B, D) or W+ (B, L, D)."""
+    if style.ndim == 2 and style.shape[1] == style_dim:
+        return [style] * n_latent
+    if style.ndim == 3 and style.shape[1:] == (n_latent, style_dim):
+        return list(style.unbind(1))
+    raise InputError(f"style must be w (B, {style_dim}) or W+ (B, {n_latent}, {style_dim}), "
+                     f"got {tuple(style.shape)}; pass use_mapping=True for z")

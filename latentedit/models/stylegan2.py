@@ -25,7 +25,8 @@ from latentedit.errors import CheckpointError, InputError
 from latentedit.io import atomic_write_bytes
 from latentedit.limits import count_non_finite
 from latentedit.models.layers import stylegan2_layer_names
-from latentedit.models.ops import DEFAULT_IMPL, SQRT2, EqualLinear, FusedLeakyReLU, ModulatedConv2d, set_impl
+from latentedit.models.ops import (DEFAULT_IMPL, SQRT2, EqualLinear, FusedLeakyReLU, ModulatedConv2d, per_layer,
+                                   set_impl)
 from latentedit.models.ops import ToRGB as _ToRGB
 from latentedit.models.safeload import torch_load
 
@@ -162,14 +163,7 @@ class StyleGAN2(nn.Module):
 
     def layer_styles(self, style, use_mapping=True):
         """One w per W+ layer: a list of n_latent tensors (B, style_dim)."""
-        if use_mapping:
-            style = self.mapping(style)
-        if style.ndim == 2 and style.shape[1] == self.style_dim:
-            return [style] * self.n_latent
-        if style.ndim == 3 and style.shape[1:] == (self.n_latent, self.style_dim):
-            return list(style.unbind(1))
-        raise InputError(f"style must be w (B, {self.style_dim}) or W+ (B, {self.n_latent}, {self.style_dim}), "
-                         f"got {tuple(style.shape)}; pass use_mapping=True for z")
+        return per_layer(self.mapping(style) if use_mapping else style, self.n_latent, self.style_dim)
 
     def noise_inputs(self, noise=None, batch=1):
         """The per-conv noise maps: the stored ones (None, "const"), fresh ones ("random") or a list."""
