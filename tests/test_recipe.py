@@ -581,3 +581,15 @@ def test_cli_ids_recipe_png_and_video_without_an_input(tmp_path):
     out = run.path / "videos" / "demo-video-0-edited.mp4"
     assert f"output     {out}" in v.stdout and out.is_file()
     assert load(out.with_name("demo-video-0-edited.recipe.json")).faces[0].style == R.SampleStyle(sample_id=4)
+
+
+def test_edit_outputs_keep_the_bytes_of_the_previous_main(tmp_path):
+    """Architecture step 2 (one Edit value, the recipe schema, one auto orchestration) kept every file
+    `edit` writes byte for byte: PNGs with their recipes, recipe.json, grids, codes.npz. The sha256s were
+    recorded by tests/same_bytes_cases.py run with main at b23cefd, before the refactor."""
+    from same_bytes_cases import sums
+
+    want = json.loads((ROOT / "tests" / "fixtures" / "same_bytes_b23cefd.json").read_text())
+    got = sums(tmp_path)
+    assert sorted(got) == sorted(want)
+    assert [k for k in want if got[k] != want[k]] == []
