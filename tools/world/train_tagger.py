@@ -509,13 +509,13 @@ def build_demo_tagger_assets(assets_dir, seed: int = 0, generator=None, log=prin
     return evaluation
 
 
-def main(argv=None):
+def tagger_build_args(prog: str, description: str, argv=None):
+    """(assets folder, seed, generator or None) from a tagger build script's command line; CPU kernels pinned."""
     import argparse
 
     from latentedit.world import assets
 
-    parser = argparse.ArgumentParser(prog="python -m tools.world.train_tagger",
-                                     description="Train the demo DeepDanbooru tagger into ASSETS/demo-tagger.")
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--out", type=Path, default=None, help="assets folder (default: the shipped one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--generator", default=None,
@@ -523,14 +523,20 @@ def main(argv=None):
     args = parser.parse_args(argv)
     print(f"CPU kernels: {kernels.pin()}")
     out = args.out or assets.assets_dir()
-
     source = args.generator or (out / assets.GENERATOR if (out / assets.GENERATOR).is_file() else "none")
-    generator = None
-    if str(source) != "none":
-        from latentedit.models.checkpoint import load_generator
+    if str(source) == "none":
+        return out, args.seed, None
+    from latentedit.models.checkpoint import load_generator
 
-        generator = load_generator(source)
-    build_demo_tagger_assets(out, seed=args.seed, generator=generator)
+    return out, args.seed, load_generator(source)
+
+
+def main(argv=None):
+    from latentedit.world import assets
+
+    out, seed, generator = tagger_build_args("python -m tools.world.train_tagger",
+                                             "Train the demo DeepDanbooru tagger into ASSETS/demo-tagger.", argv)
+    build_demo_tagger_assets(out, seed=seed, generator=generator)
     assets.update_manifest(out)
 
 

@@ -25,7 +25,8 @@ from latentedit.io import atomic_write_bytes, atomic_write_text
 from latentedit.tagging.wd14 import GENERAL_THRESHOLD, MODEL, TAGS
 from latentedit.world import truth
 from tools.world import kernels
-from tools.world.train_tagger import EVAL_SEED, evaluate_demo_tagger, generated_examples, render_examples
+from tools.world.train_tagger import (EVAL_SEED, evaluate_demo_tagger, generated_examples, render_examples,
+                                     tagger_build_args)
 
 RATINGS = ("general", "sensitive", "questionable", "explicit")  # the WD14 taggers' rating rows; every demo face is "general"
 WIDTHS = (32, 64, 96, 128)
@@ -202,26 +203,11 @@ def model_card(out: Path, ev: dict, seed: int, seconds: float, n_params: int, n_
 
 
 def main(argv=None):
-    import argparse
-
     from latentedit.world import assets
 
-    parser = argparse.ArgumentParser(prog="python -m tools.world.train_wd14",
-                                     description="Train the demo WD14 tagger into ASSETS/demo-wd14.")
-    parser.add_argument("--out", type=Path, default=None, help="assets folder (default: the shipped one)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--generator", default=None,
-                        help="GNR checkpoint to train and evaluate on (default: ASSETS/demo-generator.pt; 'none': renders only)")
-    args = parser.parse_args(argv)
-    print(f"CPU kernels: {kernels.pin()}")
-    out = args.out or assets.assets_dir()
-    source = args.generator or (out / assets.GENERATOR if (out / assets.GENERATOR).is_file() else "none")
-    generator = None
-    if str(source) != "none":
-        from latentedit.models.checkpoint import load_generator
-
-        generator = load_generator(source)
-    evaluations = build(out, args.seed, generator)
+    out, seed, generator = tagger_build_args("python -m tools.world.train_wd14",
+                                             "Train the demo WD14 tagger into ASSETS/demo-wd14.", argv)
+    evaluations = build(out, seed, generator)
     for name, ev in evaluations.items():
         print(name, {k: round(ev[k], 3) for k in ATTRIBUTES})
     assets.update_manifest(out)
