@@ -22,7 +22,10 @@ pixels (world.batch_readout): success = the fraction of the samples that could c
 show the target before) that show it after; worst = the other attribute (of hair length, hair
 colour, eye colour, closed eyes, open mouth, smile, blush, background) that changed in most
 samples; any other = the share of samples on which any of those other attributes changed (what a
-user meets, `EffectRow.any_change`). Goal: some mode with success >= 95% and worst <= 3%.
+user meets, `EffectRow.any_change`); floor = the same share under the null edit (each face's step,
+same length, along a seeded random direction orthogonal to the edit's, `--null-draws` directions:
+`scoring.controls.null_codes`), the rate reading noise and boundary faces give without the edit.
+Goal: some mode with success >= 95% and worst <= 3%.
 
 `--space z` fits the methods on the 8-d z codes instead, and `--space w,z` measures both (SeFa, a
 w-space method, only in w). In z the modes without layers are measured, and "k per sample" and
@@ -47,6 +50,8 @@ from pathlib import Path
 import torch
 from scipy.stats import binomtest
 
+import numpy as np
+
 from latentedit.directions import fit_directions
 from latentedit.editing import EditSession, EditSpec, with_spread
 from latentedit.editing.tags import UNNAMED_METHODS, name_for_tags
@@ -55,6 +60,7 @@ from latentedit.pipeline.autoedit import AutoOptions, auto_edit
 from latentedit.pipeline.probes import edit_label, readout_probe, run_probe_batch, tagger_probe
 from latentedit.store import Run
 from latentedit.tagging import load_tagger
+from latentedit.scoring.controls import any_other_changed, null_codes
 from latentedit.scoring.demo import DemoBatch
 
 EDITS = (("long_hair", "short_hair"), ("open_mouth", "closed_mouth"), ("closed_eyes", None),
@@ -150,16 +156,32 @@ def measure_space(args, space: str, run, G, tagger, fresh) -> list:
                                       or k.endswith("share_after")}}
                 row = truth.effects(chosen, result.images) if each else truth(chosen)
                 worst, worst_rate = row.worst
+                edited = result.codes if result.codes is not None else session.apply(truth.codes, chosen)
+                floor = null_floor(truth, chosen, edited, args.null_draws, args.seed)
                 rows.append({"edit": edit_label(edit), "space": space, "method": method, "mode": mode, "chosen": edit_label(chosen, session),
                              "strengths": [round(s, 3) for s in chosen.strengths],
                              "success": row.success.rate, "candidates": row.success.n,
                              "worst": worst, "worst_rate": worst_rate, "any_change": row.any_change.rate,
+                             "floor": floor,
                              "changes": {a: r.rate for a, r in row.changes.items()},
                              "choices": [c.to_dict() for c in choices], **extra})
                 print(f"{rows[-1]['edit']:28s} {space} {method:6s} {mode:18s} success {row.success.rate:6.1%} "
-                      f"(n={row.success.n:3d})  worst {worst} {worst_rate:.1%}  any other {row.any_change.rate:.1%}   [{edit_label(chosen, session)}]",
+                      f"(n={row.success.n:3d})  worst {worst} {worst_rate:.1%}  any other {row.any_change.rate:.1%} "
+                      f"(floor {floor:.1%})   [{edit_label(chosen, session)}]",
                       file=sys.stderr, flush=True)
     return rows
+
+
+def null_floor(truth, edit, edited, draws: int, seed: int) -> float:
+    """The share of `truth`'s faces on which an attribute other than the edit's own changes under
+    the null edit of `edited` (the faces' edited codes): each face's step along a random direction
+    orthogonal to the edit's directions."""
+    codes = np.asarray(truth.codes)
+    directions = np.stack([truth.session.directions.vector(t) for t, _ in edit.terms])
+    nulls = null_codes(codes, np.asarray(edited), directions, draws, seed)
+    after = truth.read(truth.session.decode(truth.content, nulls))
+    target = truth.target(edit)
+    return any_other_changed(truth.before, after, (target[0],) if target else ())[1].rate
 
 
 def best(rows: list) -> dict:
@@ -185,12 +207,13 @@ def table(result: dict) -> str:
     spaces = result.get("space", "w")
     spaces = [spaces] if isinstance(spaces, str) else spaces  # (a result of one space names it as a string)
     rows = [{"space": spaces[0], **r} for r in result["rows"]]
-    lines = [f"{'edit':28s} {'space':5s} {'method':7s} {'mode':18s} {'success':>8s} {'n':>4s} {'any other':>9s}  "
-             "worst side effect", "-" * 106]
-    for r in rows:
-        any_other = f"{r['any_change']:9.1%}" if "any_change" in r else f"{'-':>9s}"  # (results before it was measured)
+    lines = [f"{'edit':28s} {'space':5s} {'method':7s} {'mode':18s} {'success':>8s} {'n':>4s} {'any other':>9s} "
+             f"{'floor':>6s}  worst side effect", "-" * 113]
+    for r in rows:  # (results from before "any other" and "floor" were measured show -)
+        any_other = f"{r['any_change']:9.1%}" if "any_change" in r else f"{'-':>9s}"
+        floor = f"{r['floor']:6.1%}" if "floor" in r else f"{'-':>6s}"
         lines.append(f"{r['edit']:28s} {r['space']:5s} {r['method']:7s} {r['mode']:18s} {r['success']:8.1%} {r['candidates']:4d} "
-                     f"{any_other}  {r['worst'] or '-'} {r['worst_rate']:.1%}")
+                     f"{any_other} {floor}  {r['worst'] or '-'} {r['worst_rate']:.1%}")
     lines += ["", f"best per edit (goal: success >= {GOAL_SUCCESS:.0%}, every other attribute <= {GOAL_SIDE:.0%}):"]
     for edit, r in best(rows).items():
         met = r["success"] >= GOAL_SUCCESS and r["worst_rate"] <= GOAL_SIDE
@@ -200,7 +223,8 @@ def table(result: dict) -> str:
         lines.append(f"  {edit:28s} {r['method']} in {r['space']}, {r['mode']}: success {r['success']:.1%} {interval(r['success'], r['candidates'])}, "
                      f"worst {r['worst']} {r['worst_rate']:.1%} {interval(r['worst_rate'], result['samples'])}"
                      + (f", any other {r['any_change']:.1%} {interval(r['any_change'], result['samples'])}"
-                        if "any_change" in r else "") + f" -> {verdict}"
+                        if "any_change" in r else "")
+                     + (f" (null-edit floor {r['floor']:.1%})" if "floor" in r else "") + f" -> {verdict}"
                      f"   [{r['chosen']}]")
     lines.append(f"\n{' and '.join(spaces)}-space directions, {result['samples']} fresh samples (seed {result['seed']}), choices on {result['probe_samples']} "
                  f"run samples; [95% Wilson intervals of the rates]; {result['seconds']:.0f} s")
@@ -215,6 +239,7 @@ def main(argv=None):
     p.add_argument("--probe-samples", type=int, default=48, help="run samples the choices are measured on")
     p.add_argument("--methods", default=None, help=f"comma-separated (default: {','.join(METHODS)}; sefa only in w)")
     p.add_argument("--space", default="w", help="w, z or w,z: the codes the directions are fitted on")
+    p.add_argument("--null-draws", type=int, default=4, help="random directions of the null-edit floor")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", type=Path, default=None, help="write every number here")
     p.add_argument("--table", type=Path, default=None, help="print the table of a result --json wrote, measure nothing")

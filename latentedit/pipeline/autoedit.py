@@ -45,12 +45,14 @@ def _by(tagger) -> str:
 class AutoResult:
     """What `auto_edit` chose and made. edit: the edit, its layers and conditions chosen when asked;
     choices: the record of each choice (`editing.auto.Choice`). Per face, when faces were given:
-    chains (its edits, in order: what its recipe carries as steps), images (its decode), each
+    chains (its edits, in order: what its recipe carries as steps), codes and images (its edited
+    code and decode), each
     (`auto.PerSample`) and held (`auto.Held`). record: edit.json's "auto" and "per_face"."""
 
     edit: Edit
     choices: list = field(default_factory=list)
     chains: list | None = None
+    codes: np.ndarray | None = None
     images: np.ndarray | None = None
     each: PerSample | None = None
     held: Held | None = None
@@ -124,8 +126,9 @@ def auto_edit(session, edit, auto: AutoOptions, *, tagger="demo", run=None, prob
         for chain, correction in zip(out.chains, out.held.corrections):
             if correction:
                 chain.append(Edit(tuple(correction.items()), keep=own))
-        out.images = out.held.images
+        edited, out.images = out.held.codes, out.held.images
         record["hold"] = {"factors_tried": list(HOLD_FACTORS), "not_corrected": sorted(skip), **out.held.to_dict()}
+    out.codes = edited
     return out
 
 

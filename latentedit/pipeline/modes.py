@@ -28,7 +28,7 @@ from ..errors import TagError
 from ..reporting.schema import EditModes, EffectRow as Row, ModeResult, PairEdit, Rate as SchemaRate, \
     SideEffectTable as Table
 from ..reporting.verdict import MODES, best_source, csv_text, mode_command, ranked_methods, verdicts
-from ..scoring.controls import any_other_changed, null_directions, reliability
+from ..scoring.controls import any_other_changed, null_codes, reliability
 from ..scoring.sideeffects import SideEffectTable, edit_effects, rate, side_effect_table, tag_reads
 from ..stats import TAG_THRESHOLD
 from ..world.batch_readout import ATTRIBUTES as TRUE_ATTRIBUTES, changes as true_changes, drift_summary
@@ -203,19 +203,11 @@ def _directions(ds, e: PairEdit) -> np.ndarray:
 
 
 def null_control(ctx, target, codes, edited, directions, decode) -> dict:
-    """The null-edit floor of one edit: {"floor": {attribute: Rate}, "floor_any": Rate} (as dicts).
-
-    Each face's step (edited - codes; per W+ layer) is replaced by a step of the same length along a
-    random direction orthogonal to the edit's `directions`: ctx.req.null_draws directions
-    (`controls.null_directions`, seeded with the report's seed), face i along direction i mod draws,
-    so that the control costs one decode and one read. decode(codes) -> images, read like the edit's:
-    how often each attribute (and any but `target`) changes by noise, not the edit.
-    """
-    base = codes[:, None] if edited.ndim == codes.ndim + 1 else codes  # w -> W+ when the edit has layers
-    units = null_directions(ctx.req.null_draws, 1.0, directions, seed=ctx.req.seed)[np.arange(len(codes))
-                                                                                   % ctx.req.null_draws]
-    steps = np.linalg.norm(edited - base, axis=-1, keepdims=True) * (units[:, None] if base.ndim == 3 else units)
-    read = ctx.reader.read(decode((base + steps).astype(np.float32)))
+    """The null-edit floor of one edit: {"floor": {attribute: Rate}, "floor_any": Rate} (as dicts):
+    how often each attribute (and any but `target`) changes along random directions orthogonal to
+    the edit's `directions`, with each face's step length (`controls.null_codes`, ctx.req.null_draws
+    draws seeded with the report's seed); decode(codes) -> images, read like the edit's."""
+    read = ctx.reader.read(decode(null_codes(codes, edited, directions, ctx.req.null_draws, ctx.req.seed)))
     changed = true_changes(ctx.read_before, read)
     return {"floor": {a: rate(changed[a]).to_dict() for a in TRUE_ATTRIBUTES},
             "floor_any": any_other_changed(ctx.read_before, read, (target,))[1].to_dict()}

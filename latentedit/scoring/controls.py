@@ -18,7 +18,7 @@ import numpy as np
 from latentedit.scoring.sideeffects import Rate, rate
 from latentedit.world.batch_readout import agrees, changes
 
-__all__ = ["reliability", "any_other_changed", "null_directions"]
+__all__ = ["reliability", "any_other_changed", "null_directions", "null_codes"]
 
 
 def reliability(reads: dict, z) -> dict[str, Rate]:
@@ -60,3 +60,15 @@ def null_directions(k: int, length: float, directions, seed: int = 0) -> np.ndar
     X = np.random.default_rng(seed).standard_normal((int(k), V.shape[1]))
     X -= (X @ Q.T) @ Q
     return float(length) * X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def null_codes(codes, edited, directions, draws: int, seed: int = 0) -> np.ndarray:
+    """The null edit of `edited` (N, D) or (N, L, D) codes made from `codes` (N, D): each face's step
+    (per W+ layer) replaced by a step of the same length along one of `draws` seeded random
+    directions orthogonal to the edit's `directions` (M, D), face i along direction i mod draws, so
+    the control costs one decode and one read."""
+    codes, edited = np.asarray(codes), np.asarray(edited)
+    base = codes[:, None] if edited.ndim == codes.ndim + 1 else codes  # w -> W+ when the edit has layers
+    units = null_directions(draws, 1.0, directions, seed=seed)[np.arange(len(codes)) % draws]
+    steps = np.linalg.norm(edited - base, axis=-1, keepdims=True) * (units[:, None] if base.ndim == 3 else units)
+    return (base + steps).astype(np.float32)
