@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from scipy.optimize import linprog, minimize
 
-from latentedit.models.checkpoint import load_generator
+from latentedit.models.generator import load_generator
 from latentedit.world import truth
 from latentedit.scoring.demo import DemoBatch
 from latentedit.world.batch_readout import ATTRIBUTES, BatchReader, agrees, changes, truth_reads

@@ -55,7 +55,7 @@ import numpy as np
 from latentedit.directions import fit_directions
 from latentedit.editing import EditSession, EditSpec, with_spread
 from latentedit.editing.tags import UNNAMED_METHODS, name_for_tags
-from latentedit.models.checkpoint import load_generator
+from latentedit.models.generator import load_generator
 from latentedit.pipeline.autoedit import AutoOptions, auto_edit
 from latentedit.pipeline.probes import edit_label, readout_probe, run_probe_batch, tagger_probe
 from latentedit.store import Run

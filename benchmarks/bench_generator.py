@@ -81,8 +81,8 @@ def main(argv=None):
         with torch.inference_mode():
             w = S.mapping(torch.randn(args.batch, S.latent_dim))
         S.set_impl("reference")
-        flops["SG2 decode"] = count_flops(lambda: S.decode(w[:1], use_mapping=False)) * args.batch
-        jobs["SG2 decode"] = lambda: S.decode(w, use_mapping=False)
+        flops["SG2 decode"] = count_flops(lambda: S.decode(None, w[:1], use_mapping=False)) * args.batch
+        jobs["SG2 decode"] = lambda: S.decode(None, w, use_mapping=False)
         models.append(S)
 
     with torch.inference_mode():

@@ -31,7 +31,7 @@ import torch
 from latentedit.directions import DirectionSet
 from latentedit.editing import with_spread
 from latentedit.editing.strengths import resolve_strengths
-from latentedit.models.checkpoint import load_generator
+from latentedit.models.generator import load_generator
 from latentedit.world import truth
 from latentedit.scoring.controls import any_other_changed, reliability
 from latentedit.world import batch_readout

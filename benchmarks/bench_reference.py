@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from latentedit.editing.reference import RefineConfig, load_style_encoder
-from latentedit.models.checkpoint import load_generator
+from latentedit.models.generator import load_generator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/ imports from the repository root
 from tools.world.train_style_encoder import goal_table  # noqa: E402

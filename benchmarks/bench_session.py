@@ -18,7 +18,7 @@ import torch
 
 from latentedit.directions import DirectionSet
 from latentedit.editing import EditSession, EditSpec
-from latentedit.models.checkpoint import load_generator
+from latentedit.models.generator import load_generator
 from latentedit.world.render import demo_selfies
 
 

@@ -57,7 +57,8 @@ def release_run(folder: Path) -> tuple[Path, str]:
 
     from latentedit.directions import DirectionSet
     from latentedit.directions.base import code_scale
-    from latentedit.models.checkpoint import fingerprint, save_generator
+    from latentedit.models.checkpoint import save_generator
+    from latentedit.models.generator import fingerprint
     from latentedit.models.gnr import Generator
     from latentedit.pipeline.sample import sample
     from latentedit.pipeline.tag import ensure_tags

@@ -143,7 +143,7 @@ def main(argv=None):
         print(f"{name:36s} err {np.abs(cx - tx).mean():5.2f} px   lag {lag(cx):+d} frames   "
               f"amplitude {np.ptp(cx) / np.ptp(tx):.3f} of the true motion")
 
-    from latentedit.models.checkpoint import load_generator
+    from latentedit.models.generator import load_generator
 
     G = load_generator("demo")
     z_long = clear_long_hair_code(args.seed + 5)  # the edited style: long hair, all else clear of its threshold

@@ -11,7 +11,7 @@ from latentedit.terminal import printable
 
 
 def sample(
-    generator: str = typer.Option("demo", help="'demo' or a GNR checkpoint path (GNR_checkpoint.pt)."),
+    generator: str = typer.Option("demo", help="demo, demo-stylegan2, demo-dcgan, or a generator file: GNR_checkpoint.pt, a StyleGAN2 .pt (rosinality), .pkl (NVIDIA) or .safetensors, a DCGAN .pt."),
     inputs: Optional[Path] = typer.Option(None, help="Folder of selfie images; default: demo-world selfies."),
     n_inputs: Optional[int] = typer.Option(None, help="Use at most this many inputs (demo default: 64)."),
     styles_per_input: int = typer.Option(3, help="Random styles per input (the thesis used 3)."),

@@ -10,7 +10,7 @@ from latentedit.studio.server import StudioConfig, launch
 
 def studio(
     run: Path = typer.Argument(Path("runs/demo"), help="Run to edit (the demo run is sampled on first start)."),
-    generator: Optional[str] = typer.Option(None, help="demo or a GNR checkpoint (default: the run's)."),
+    generator: Optional[str] = typer.Option(None, help="A demo name or generator file (default: the run's)."),
     tagger: str = typer.Option("demo", help="Tagger ('demo', 'demo-wd14', a DeepDanbooru project or WD14 folder) for the side-effect meter and SeFa/PCA labels."),
     method: str = typer.Option("svd", help="Directions to start with: linear | lasso | svd | svm | sefa | pca"),
     host: str = typer.Option("127.0.0.1", help="Address to bind (the default keeps the studio on this machine)."),

@@ -14,9 +14,9 @@ from latentedit._version import __version__
 _API = {
     # models
     "Generator": "latentedit.models.gnr",
-    "load_generator": "latentedit.models.checkpoint",
+    "load_generator": "latentedit.models.generator",
     "save_generator": "latentedit.models.checkpoint",
-    "fingerprint": "latentedit.models.checkpoint",
+    "fingerprint": "latentedit.models.generator",
     # the run directory
     "Run": "latentedit.store",
     # tagging

@@ -165,9 +165,9 @@ class Run:
 
     @property
     def generator_source(self) -> str | None:
-        """What `load_generator` reloads the run's generator from: "demo", a file, or None (in memory)."""
+        """What `load_generator` reloads the run's generator from: a demo name, a file, or None (in memory)."""
         g = self.manifest["generator"]
-        return {"demo": "demo", "checkpoint": g.get("path")}.get(g["kind"])
+        return {"demo": g.get("name", "demo"), "checkpoint": g.get("path")}.get(g["kind"])
 
     @property
     def is_demo(self) -> bool:

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from latentedit.errors import CheckpointError
-from latentedit.models.checkpoint import fingerprint, infer_config, load_generator, save_generator
+from latentedit.models.checkpoint import infer_config, save_generator
+from latentedit.models.generator import fingerprint, load_generator
 from latentedit.models.gnr import DEMO_CONFIG, Generator
 
 TINY = dict(size=32, num_down=2, channels={4: 16, 8: 16, 16: 8, 32: 8})
@@ -98,7 +99,7 @@ def test_demo_source_resolves_through_assets(tmp_path, monkeypatch):
 def test_fingerprint_is_deterministic_across_processes_and_sensitive():
     G = make()
     code = ("import torch; from latentedit.models.gnr import Generator; "
-            "from latentedit.models.checkpoint import fingerprint; torch.manual_seed(0); "
+            "from latentedit.models.generator import fingerprint; torch.manual_seed(0); "
             f"print(fingerprint(Generator(**{TINY!r})))")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert other == fingerprint(G) and len(other) == 16
@@ -109,7 +110,8 @@ def test_fingerprint_is_deterministic_across_processes_and_sensitive():
 
 def test_missing_file(tmp_path):
     path = tmp_path / "nope.pt"
-    assert load_error(path) == f"checkpoint file not found: {path}; pass the path of GNR_checkpoint.pt or 'demo'"
+    assert load_error(path) == (f"checkpoint file not found: {path}; pass a generator file (GNR_checkpoint.pt, a "
+                                "StyleGAN2 .pt, .pkl or .safetensors, a DCGAN .pt) or demo, demo-stylegan2, demo-dcgan")
 
 
 def test_truncated_and_corrupt_files(tmp_path):
@@ -125,7 +127,7 @@ def test_truncated_and_corrupt_files(tmp_path):
 def test_non_checkpoint_files(tmp_path):
     text = tmp_path / "notes.pt"
     text.write_text("these are not weights\n")
-    assert load_error(text) == f"{text} is a text file, not a PyTorch checkpoint; pass GNR_checkpoint.pt"
+    assert load_error(text) == f"{text} is a text file, not a PyTorch checkpoint; pass a generator checkpoint"
     npz = tmp_path / "codes.npz"
     np.savez(npz, z=np.zeros((2, 8), np.float32))
     assert load_error(npz) == (f"{npz} is a NumPy .npz archive, not a PyTorch checkpoint; "
@@ -136,8 +138,7 @@ def test_non_checkpoint_files(tmp_path):
                               "checkpoint; pass GNR_checkpoint.pt")
     tensor = tmp_path / "tensor.pt"
     torch.save(torch.zeros(3), tensor)
-    assert load_error(tensor) == (f"{tensor} holds a Tensor, not a checkpoint dict; "
-                                  "pass GNR_checkpoint.pt or a generator state dict")
+    assert load_error(tensor) == f"{tensor} holds a Tensor, not a checkpoint dict; pass a generator checkpoint or state dict"
 
 
 def test_python_objects_are_refused_without_unpickling(tmp_path):
@@ -170,7 +171,8 @@ def test_other_models_are_named(tmp_path):
     torch.save({"l_branch.0.0.weight": torch.zeros(64, 3, 1, 1), "g_adv.0.weight": torch.zeros(1, 512, 1, 1)}, path)
     assert load_error(path) == f"{path} looks like a GANs N' Roses discriminator (D_A/D_B), not a generator"
     torch.save({"input.input": torch.zeros(1, 512, 4, 4), "style.1.weight": torch.zeros(512, 512)}, path)
-    assert load_error(path) == f"{path} looks like a StyleGAN2 generator (no encoder), not a GNR generator"
+    assert load_error(path) == (f"{path} does not fit the StyleGAN2 layout inferred as size 4, style_dim 512, n_mlp 1, "
+                                "channels {4:512}: style.1.bias is missing (and 10 more)")  # read as what it looks like
 
 
 def test_requested_config_mismatch_says_what_file_holds(tmp_path):

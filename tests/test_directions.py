@@ -360,8 +360,8 @@ def test_direction_set_errors(tmp_path):
     small_set().save(path)
     with pytest.raises(DirectionError) as e:
         DirectionSet.load(path, generator_fingerprint="ef01ef01ef01ef01")
-    assert str(e.value) == (f"directions in {path} were fitted for generator abcd0123abcd0123, this "
-                            f"generator is ef01ef01ef01ef01; refit with latentedit fit-directions")
+    assert str(e.value) == (f"directions in {path} were fitted for the gnr generator abcd0123abcd0123, this "
+                            f"is the gnr generator ef01ef01ef01ef01; refit with latentedit fit-directions")
     with pytest.raises(DirectionError) as e:
         DirectionSet.load(path, dim=512)
     assert str(e.value) == (f"directions in {path} are 8-dimensional, the w space here is "

@@ -37,7 +37,7 @@ def truth_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def G():
-    from latentedit.models.checkpoint import load_generator
+    from latentedit.models.generator import load_generator
 
     return load_generator("demo")
 
@@ -123,7 +123,7 @@ def test_keep_auto_and_layers_auto_choose_and_record(truth_run, tagger, tmp_path
 
 
 def truth_run_generator(run):
-    from latentedit.models.checkpoint import generator_for_run
+    from latentedit.models.generator import generator_for_run
 
     return generator_for_run(run)
 
@@ -137,7 +137,7 @@ def test_auto_needs_a_run(tmp_path, selfie_dir):
 
 def _demo_set(tmp_path, names=("closed_eyes", "smile")):
     from latentedit.directions import DirectionSet
-    from latentedit.models.checkpoint import fingerprint, load_generator
+    from latentedit.models.generator import fingerprint, load_generator
 
     G = load_generator("demo")
     rng = np.random.default_rng(0)

@@ -14,7 +14,7 @@ from latentedit.editing import (DEFAULT_STRENGTHS, EditSession, EditSpec, check_
                                 with_spread)
 from latentedit.errors import DirectionError, InputError, TagError
 from latentedit.io import atomic_save_npz, atomic_write_json
-from latentedit.models.checkpoint import fingerprint
+from latentedit.models.generator import fingerprint
 from latentedit.models.layers import layer_groups, layer_names
 from latentedit.pipeline.edit import edit
 
@@ -214,7 +214,7 @@ def test_edit_output_is_atomic(tiny_run, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_demo_fitted_directions_flip_their_target_for_most_samples():
     from latentedit.directions import LinearDirections, SVDDirections
-    from latentedit.models.checkpoint import load_generator
+    from latentedit.models.generator import load_generator
     from latentedit.world import truth
     from latentedit.scoring.demo import flip_rates
 

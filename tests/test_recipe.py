@@ -221,8 +221,10 @@ def test_check_compatible_names_the_difference():
     R.check_compatible(r, FP, _ident())  # the same: no error
     R.check_compatible(r, FP, _ident(sha256=None, file=None))  # an unsaved set is pinned by its vectors
     cases = [
-        (("0123456789abcdef", _ident()), "recipe was made with generator 3f2a9c0d1e4b5a67, this generator is "
-                                         "0123456789abcdef; use the generator the recipe names"),
+        (("0123456789abcdef", _ident()), "recipe was made with the gnr generator 3f2a9c0d1e4b5a67, this is the gnr "
+                                         "generator 0123456789abcdef; use the generator the recipe names"),
+        (("stylegan2-0123456789abcdef", _ident()), "recipe was made with the gnr generator 3f2a9c0d1e4b5a67, this is "
+         "the stylegan2 generator stylegan2-0123456789abcdef; use the generator the recipe names"),
         ((FP, _ident(method="lasso")), "recipe was made with svd directions, these are lasso directions; "
                                        "pass --method svd"),
         ((FP, _ident(space="z")), "recipe was made with directions in w, these are in z"),
@@ -358,7 +360,7 @@ def test_ids_pick_those_samples_and_every_png_carries_its_recipe(tiny_run, tmp_p
 
 
 def fingerprint_of(G):
-    from latentedit.models.checkpoint import fingerprint
+    from latentedit.models.generator import fingerprint
 
     return fingerprint(G)
 
@@ -445,8 +447,8 @@ def test_a_recipe_of_another_generator_or_direction_set_is_refused(tiny_run, tmp
     other = recipe.model_copy(update={"generator": "0123456789abcdef"})
     with pytest.raises(R.RecipeError) as e:
         edit(run.path, recipe=other, generator=G)
-    assert str(e.value) == (f"recipe was made with generator 0123456789abcdef, this generator is {recipe.generator}; "
-                            "use the generator the recipe names")
+    assert str(e.value) == (f"recipe was made with the gnr generator 0123456789abcdef, this is the gnr generator "
+                            f"{recipe.generator}; use the generator the recipe names")
     path = run.directions_path("linear", "w")
     saved = path.read_bytes()
     try:
@@ -546,7 +548,8 @@ def test_cli_ids_recipe_png_and_video_without_an_input(tmp_path):
     from test_edit import random_directions
 
     from latentedit.io import atomic_save_npz, atomic_write_json
-    from latentedit.models.checkpoint import fingerprint, save_generator
+    from latentedit.models.checkpoint import save_generator
+    from latentedit.models.generator import fingerprint
     from latentedit.store import Run
     from latentedit.world import truth
 

@@ -14,7 +14,8 @@ from latentedit.editing.reference import (
 )
 from latentedit.errors import CheckpointError, InputError
 from latentedit.images import preprocess_pil
-from latentedit.models.checkpoint import load_generator, save_generator, save_style_encoder
+from latentedit.models.checkpoint import save_generator, save_style_encoder
+from latentedit.models.generator import load_generator
 from latentedit.models.gnr import Generator
 from latentedit.world import render, truth
 

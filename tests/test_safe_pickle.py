@@ -68,9 +68,9 @@ def test_pickle_loads_equal_to_nvidia_and_rosinality(nvidia_pkl):
         assert expected.abs().mean() > 0.1
         for impl in ("fast", "reference"):
             G.set_impl(impl)
-            torch.testing.assert_close(G.decode(z), expected, atol=ATOL, rtol=1e-4)
-            torch.testing.assert_close(G.decode(wplus, use_mapping=False), G_nv.synthesis(wplus), atol=ATOL, rtol=1e-4)
-            torch.testing.assert_close(G.decode(G.truncate(G.mapping(z), 0.7), use_mapping=False),
+            torch.testing.assert_close(G.decode(None, z), expected, atol=ATOL, rtol=1e-4)
+            torch.testing.assert_close(G.decode(None, wplus, use_mapping=False), G_nv.synthesis(wplus), atol=ATOL, rtol=1e-4)
+            torch.testing.assert_close(G.decode(None, G.truncate(G.mapping(z), 0.7), use_mapping=False),
                                        G_nv(z, truncation_psi=0.7), atol=ATOL, rtol=1e-4)
         torch.testing.assert_close(ref([z], randomize_noise=False)[0], expected, atol=ATOL, rtol=1e-4)
 
@@ -83,7 +83,7 @@ def test_other_channels_z_dim_lr_and_conv_clamp(tmp_path):
     assert G.config["channels"] == {4: 64, 8: 32, 16: 16, 32: 8}
     z = torch.randn(3, 48)
     with torch.no_grad():
-        torch.testing.assert_close(G.decode(z), G_nv(z), atol=ATOL, rtol=1e-4)
+        torch.testing.assert_close(G.decode(None, z), G_nv(z), atol=ATOL, rtol=1e-4)
 
 
 def test_convert_writes_safetensors_with_the_config(nvidia_pkl, tmp_path):
@@ -105,7 +105,7 @@ def test_convert_writes_safetensors_with_the_config(nvidia_pkl, tmp_path):
     assert again.config == G.config and torch.equal(again.latent_avg, G.latent_avg)
     z = torch.randn(2, 64)
     with torch.no_grad():
-        assert torch.equal(again.decode(z), G.decode(z))
+        assert torch.equal(again.decode(None, z), G.decode(None, z))
 
 
 def test_unsupported_generators_are_named(tmp_path):
@@ -206,7 +206,7 @@ def test_module_source_is_never_run(tmp_path):
     assert isinstance(loaded, Persistent) and loaded.class_name == "Generator"
     z = torch.randn(2, 64)
     with torch.no_grad():
-        torch.testing.assert_close(load_stylegan2(path).decode(z), G(z), atol=ATOL, rtol=1e-4)
+        torch.testing.assert_close(load_stylegan2(path).decode(None, z), G(z), atol=ATOL, rtol=1e-4)
     assert not marker.exists()
     exec(payload)  # the payload is real: run here on purpose, it creates the file
     assert marker.exists()

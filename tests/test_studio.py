@@ -150,7 +150,7 @@ def test_seed_styles_and_truncation_toward_the_mean():
     import torch
 
     from latentedit.editing import recipe as rc
-    from latentedit.models.checkpoint import load_generator
+    from latentedit.models.generator import load_generator
     from latentedit.pipeline.faces import mean_w, seed_z, style_code
 
     G = load_generator("demo")

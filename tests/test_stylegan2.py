@@ -2,10 +2,12 @@
 
 import argparse
 
+import numpy as np
 import pytest
 import torch
 
 import sg2_rosinality as ros
+from latentedit.directions.sefa import SeFa
 from latentedit.errors import CheckpointError
 from latentedit.models.layers import layer_groups, stylegan2_layer_index
 from latentedit.models.stylegan2 import StyleGAN2, infer_config, load_stylegan2, save_stylegan2
@@ -50,11 +52,11 @@ def test_equals_rosinality_for_z_w_and_wplus(ref, G, impl):
         expected_w = ref([ref.style(z)], input_is_latent=True, randomize_noise=False)[0]
         expected_wplus = ref([wplus], input_is_latent=True, randomize_noise=False)[0]
         assert expected_z.abs().mean() > 0.1
-        torch.testing.assert_close(G.decode(z), expected_z, atol=ATOL, rtol=1e-4)
-        torch.testing.assert_close(G.decode(G.mapping(z), use_mapping=False), expected_w, atol=ATOL, rtol=1e-4)
-        torch.testing.assert_close(G.decode(wplus, use_mapping=False), expected_wplus, atol=ATOL, rtol=1e-4)
+        torch.testing.assert_close(G.decode(None, z), expected_z, atol=ATOL, rtol=1e-4)
+        torch.testing.assert_close(G.decode(None, G.mapping(z), use_mapping=False), expected_w, atol=ATOL, rtol=1e-4)
+        torch.testing.assert_close(G.decode(None, wplus, use_mapping=False), expected_wplus, atol=ATOL, rtol=1e-4)
         noise = [torch.randn(2, 1, *n.shape[2:]) for n in G.noise_inputs()]
-        torch.testing.assert_close(G.decode(wplus, use_mapping=False, noise=noise),
+        torch.testing.assert_close(G.decode(None, wplus, use_mapping=False, noise=noise),
                                    ref([wplus], input_is_latent=True, noise=noise)[0], atol=ATOL, rtol=1e-4)
     G.set_impl("fast")
 
@@ -66,7 +68,7 @@ def test_truncation_and_mean_latent(ref, G):
         torch.testing.assert_close(mean, G.mean_latent(512, seed=3))
         G.latent_avg = mean
         expected = ref([z], truncation=0.6, truncation_latent=mean[None], randomize_noise=False)[0]
-        torch.testing.assert_close(G.decode(G.truncate(G.mapping(z), 0.6), use_mapping=False), expected,
+        torch.testing.assert_close(G.decode(None, G.truncate(G.mapping(z), 0.6), use_mapping=False), expected,
                                    atol=ATOL, rtol=1e-4)
     G.latent_avg = None
 
@@ -79,8 +81,14 @@ def test_layers_groups_and_sefa_weights(ref, G):
     assert [stylegan2_layer_index(m) for m in ("conv1", "to_rgb1", "convs.0", "to_rgbs.0", "convs.2")] == [0, 1, 1, 3, 3]
     # rosinality's closed_form_factorization.py: "modulation" in k and "to_rgbs" not in k and "weight" in k
     cff = {k: v for k, v in ref.state_dict().items() if "modulation" in k and "to_rgbs" not in k and "weight" in k}
-    ours = G.sefa_weights()
-    assert list(ours) == list(cff) and all(torch.equal(ours[k], cff[k]) for k in cff)
+    sefa = SeFa(k=None).fit(generator=G)
+    assert sefa.layer_names_ == list(cff)
+    A = torch.cat(list(cff.values())).double().numpy()
+    _, _, vt = np.linalg.svd(A, full_matrices=False)  # rosinality: eigenvectors of A^T A
+    np.testing.assert_allclose(np.abs(sefa.directions_ @ vt.T).diagonal(), 1.0, atol=1e-6)
+    levels = {k: lvl for k, _, lvl, _ in G.modulation_weights()}
+    assert [levels[k] for k in ("conv1.conv.modulation.weight", "to_rgb1.conv.modulation.weight",
+                                "convs.2.conv.modulation.weight", "to_rgbs.2.conv.modulation.weight")] == [0, 0, 2, 3]
     assert (G.size, G.style_dim, G.latent_dim, G.takes_content) == (32, 64, 64, False)
 
 
@@ -122,7 +130,7 @@ def test_checkpoint_files_and_safetensors(ref, G, tmp_path):
     assert again.config == loaded.config and torch.equal(again.latent_avg, avg)
     z = torch.randn(2, 64)
     with torch.no_grad():
-        torch.testing.assert_close(again.decode(z), G.decode(z), atol=0, rtol=0)
+        torch.testing.assert_close(again.decode(None, z), G.decode(None, z), atol=0, rtol=0)
     assert not again.training and not any(p.requires_grad for p in again.parameters())
 
 

@@ -104,7 +104,7 @@ def test_the_translated_demo_video_follows_the_face_and_keeps_the_edit(tmp_path)
     import imageio.v2 as imageio
     import torch
 
-    from latentedit.models.checkpoint import load_generator
+    from latentedit.models.generator import load_generator
     from latentedit.pipeline.video import translate_video
     from latentedit.world import truth
     from latentedit.world.render import write_video

@@ -90,7 +90,7 @@ def test_unreadable_video(tmp_path):
 
 @pytest.mark.slow
 def test_demo_video_tracks_geometry_and_keeps_the_edit_fixed(tmp_path):
-    from latentedit.models.checkpoint import load_generator
+    from latentedit.models.generator import load_generator
     from latentedit.world import render, truth
     from latentedit.world.batch_readout import BatchReader
 

@@ -193,7 +193,7 @@ def test_manifest_detects_missing_and_altered(tmp_path, monkeypatch):
 
 def test_shipped_generator_draws_the_ground_truth():
     """The demo generator translates held-out selfies into renders of their codes' attributes."""
-    from latentedit.models.checkpoint import load_generator
+    from latentedit.models.generator import load_generator
     from tools.world.build import attribute_accuracy
     from tools.world.train_generator import evaluate, make_pairs
 
@@ -227,7 +227,7 @@ def test_smile_by_mouth_splits_smile_accuracy_by_how_the_mouth_is_drawn():
 
 @pytest.fixture(scope="module")
 def G():
-    from latentedit.models.checkpoint import load_generator
+    from latentedit.models.generator import load_generator
 
     return load_generator("demo")
 
@@ -380,7 +380,7 @@ def test_null_directions_are_seeded_orthogonal_and_of_the_given_length():
 @pytest.mark.slow
 def test_shipped_generator_switches_mouth_and_eyes_at_their_thresholds():
     """Codes moved across a tag's threshold flip what the output shows, close to the threshold."""
-    from latentedit.models.checkpoint import load_generator
+    from latentedit.models.generator import load_generator
     from tools.world.build import SWITCH_OFFSETS, switch_curves
     from tools.world.train_generator import make_pairs
 
@@ -542,7 +542,7 @@ def test_generator_build_resumes_after_its_finished_stages(tmp_path):
     with the same weights as an uninterrupted build; another build's history is not resumed."""
     import torch
 
-    from latentedit.models.checkpoint import load_generator
+    from latentedit.models.generator import load_generator
     from tools.world.build import build_generator, finished_stages
     from tools.world.train_generator import TrainConfig
 

@@ -184,8 +184,10 @@ class DirectionSet:
                                  f"up to {FORMAT_VERSION}; upgrade latentedit")
         saved = str(data["generator_fingerprint"])
         if generator_fingerprint is not None and saved != str(generator_fingerprint):
-            raise DirectionError(f"directions in {path} were fitted for generator {saved or 'unknown'}, "
-                                 f"this generator is {generator_fingerprint}; refit with latentedit fit-directions")
+            from latentedit.models.generator import named
+
+            raise DirectionError(f"directions in {path} were fitted for {named(saved) if saved else 'an unknown generator'}, "
+                                 f"this is {named(str(generator_fingerprint))}; refit with latentedit fit-directions")
         vectors = data["vectors"]
         if dim is not None and vectors.shape[1] != int(dim):
             raise DirectionError(f"directions in {path} are {vectors.shape[1]}-dimensional, the "

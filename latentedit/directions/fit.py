@@ -21,7 +21,7 @@ from latentedit.directions.svd import SVDDirections
 from latentedit.directions.svm import SVMDirections
 from latentedit.errors import DirectionError, RunError, TagError, unknown_name_message
 from latentedit.limits import check_finite
-from latentedit.models.checkpoint import fingerprint
+from latentedit.models.generator import fingerprint
 
 METHODS = {
     "linear": LinearDirections,

@@ -22,7 +22,10 @@ LABEL_STDS = 2.5
 
 
 def sample_content(generator, n: int, seed: int = 0, batch_size: int = 16) -> torch.Tensor:
-    """Content codes of `n` demo-world selfies rendered at the generator's size (seeded)."""
+    """Content codes of `n` demo-world selfies rendered at the generator's size (seeded); empty
+    ones (n, 0) for a generator that draws from codes alone."""
+    if not generator.takes_content:
+        return torch.zeros(n, 0)
     images, _ = demo_selfies(n, seed=seed, size=generator.size)
     device = next(generator.parameters()).device
     return batched.encode_content(generator, from_uint8(images), batch_size, device=device)

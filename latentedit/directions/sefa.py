@@ -1,80 +1,42 @@
-"""SeFa: closed-form directions from a GNR generator's style modulation weights (unsupervised)."""
-
-import re
+"""SeFa: closed-form directions from a generator's style modulation weights (unsupervised)."""
 
 import numpy as np
 
 from latentedit.directions.base import DirectionEstimator, orient_largest_positive
 from latentedit.errors import DirectionError
-from latentedit.models.layers import level_groups
-
-_MODULATED = re.compile(
-    r"(?:^|\.)(?:adain_bottleneck\.(?P<block>\d+)\.conv(?P<half>[12])|(?P<conv1>conv1)|(?P<rgb1>to_rgb1)"
-    r"|convs\.(?P<conv>\d+)|to_rgbs\.(?P<rgb>\d+))\.conv\.modulation\.weight$")
-
-
-def modulated_layers(state_dict) -> list[tuple[str, int]]:
-    """(state-dict key, resolution level) of every modulation weight, in W+ layer order.
-
-    W+ order: the bottleneck's styled convs, conv1, to_rgb1 (level 0, the content resolution),
-    then per doubling of the resolution (level 1, 2, ...): up conv, conv, to_rgb.
-    """
-    layers = []
-    for key in state_dict:
-        if "modulation" not in key or "weight" not in key:
-            continue
-        m = _MODULATED.search(key)
-        if m is None:
-            raise DirectionError(f"unrecognised modulated layer {key!r}; SeFa needs a GANs N' Roses "
-                                 f"generator (state-dict names as in spec/gnr-state-dict.txt)")
-        if m["block"] is not None:
-            order = (0, 0, int(m["block"]), int(m["half"]))
-        elif m["conv1"]:
-            order = (0, 1, 0, 0)
-        elif m["rgb1"]:
-            order = (0, 2, 0, 0)
-        elif m["conv"] is not None:
-            i = int(m["conv"])
-            order = (i // 2 + 1, i % 2, 0, 0)
-        else:
-            order = (int(m["rgb"]) + 1, 2, 0, 0)
-        layers.append((order, key))
-    if not layers:
-        raise DirectionError("no style modulation weights found; SeFa needs a GANs N' Roses generator "
-                             "or its state dict")
-    layers.sort()
-    return [(key, order[0]) for order, key in layers]
-
+from latentedit.models.layers import level_groups, modulated_layers
 
 def select_layers(layers, choice) -> list[int]:
-    """W+ indices of the layers SeFa stacks: "gnr", "all", "coarse", "middle", "fine" or indices.
+    """Positions in `layers` ((key, W+ index, level) per modulation weight) of the weights SeFa
+    stacks: "gnr", "all", "coarse", "middle", "fine" or W+ indices.
 
-    - "gnr": the GNR notebook's set, every modulation weight except the to_rgbs list (to_rgb1
-      stays): 12 tensors, 4416 rows at release.
+    - "gnr": the GNR notebook's set (rosinality's closed_form_factorization.py makes the same
+      choice), every modulation weight except the to_rgbs list (to_rgb1 stays): 12 tensors, 4416
+      rows at release.
     - "all": every modulated layer (16 at release).
     - "coarse" / "middle" / "fine": every modulated layer of the first / second / last third of
       the resolution levels (release: 16-32 px, 64-128 px, 256 px), like genforce's
       lower / middle / upper layer ranges.
     - a list of W+ layer indices (0 .. L-1).
     """
-    n = len(layers)
+    n = max(i for _, i, _ in layers) + 1
     if isinstance(choice, str):
         if choice == "gnr":
-            return [i for i, (key, _) in enumerate(layers) if "to_rgbs" not in key]
+            return [p for p, (key, _, _) in enumerate(layers) if "to_rgbs" not in key]
         if choice == "all":
-            return list(range(n))
+            return list(range(len(layers)))
         if choice in ("coarse", "middle", "fine"):
-            picked = level_groups([level for _, level in layers])[choice]
+            picked = level_groups([level for _, _, level in layers])[choice]
             if not picked:
                 raise DirectionError(f"this generator has too few resolutions for a {choice!r} layer range; "
                                      f"use layers='all' or a list of layer indices")
             return picked
         raise DirectionError(f"unknown SeFa layer set {choice!r}; use gnr, all, coarse, middle, fine or "
                              f"a list of layer indices 0..{n - 1}")
-    picked = sorted({int(i) for i in choice})
-    if not picked or picked[0] < 0 or picked[-1] >= n:
+    wanted = {int(i) for i in choice}
+    if not wanted or min(wanted) < 0 or max(wanted) >= n:
         raise DirectionError(f"SeFa layer indices must be within 0..{n - 1}, got {list(choice)}")
-    return picked
+    return [p for p, (_, i, _) in enumerate(layers) if i in wanted]
 
 
 def _is_generator(obj) -> bool:
@@ -127,11 +89,14 @@ class SeFa(DirectionEstimator):
             if X is not None and _is_generator(X):
                 raise DirectionError("SeFa.fit takes the generator as fit(generator=G); X (codes) is not used")
             raise DirectionError("sefa directions come from the generator's weights; pass generator=")
-        state_dict = generator.state_dict() if hasattr(generator, "state_dict") else generator
-        layers = modulated_layers(state_dict)
-        self.layer_indices_ = select_layers(layers, self.layers)
-        self.layer_names_ = [layers[i][0] for i in self.layer_indices_]
-        A = np.concatenate([_as_numpy(state_dict[key]) for key in self.layer_names_], axis=0)
+        if hasattr(generator, "modulation_weights"):
+            weights = generator.modulation_weights()
+        else:  # a GNR state dict
+            weights = [(key, i, level, generator[key]) for i, (key, level) in enumerate(modulated_layers(generator))]
+        picked = [weights[p] for p in select_layers([w[:3] for w in weights], self.layers)]
+        self.layer_indices_ = sorted({i for _, i, _, _ in picked})
+        self.layer_names_ = [key for key, _, _, _ in picked]
+        A = np.concatenate([_as_numpy(w) for _, _, _, w in picked], axis=0)
         if self.normalize:
             A = A / np.maximum(np.linalg.norm(A, axis=1, keepdims=True), 1e-300)
         k = A.shape[1] if self.k is None else int(self.k)

@@ -458,8 +458,10 @@ def check_compatible(recipe: Recipe, generator_fingerprint: str, directions: Dir
     direction file's sha256 (when both are known) and the vectors' sha256.
     """
     if recipe.generator != generator_fingerprint:
-        raise RecipeError(f"recipe was made with generator {recipe.generator}, this generator is "
-                          f"{generator_fingerprint}; use the generator the recipe names")
+        from ..models.generator import named
+
+        raise RecipeError(f"recipe was made with {named(recipe.generator)}, this is {named(generator_fingerprint)}; "
+                          "use the generator the recipe names")
     need = recipe.directions
     if need.method != directions.method:
         raise RecipeError(f"recipe was made with {need.method} directions, these are {directions.method} "

@@ -22,7 +22,7 @@ from latentedit.editing.algebra import layer_delta, project_out, weighted_sum
 from latentedit.editing.edit import Edit, EditSpec
 from latentedit.editing.strengths import default_scale, default_strengths, sweep_strengths
 from latentedit.editing.tags import check_tags
-from latentedit.errors import DirectionError
+from latentedit.errors import DirectionError, InputError
 from latentedit.images import from_uint8, to_uint8
 from latentedit.limits import check_strength_range
 from latentedit.models import batched
@@ -78,6 +78,8 @@ class EditSession:
             opposite = t in edit.opposite and source is None  # --sub-strength B is the size of -B
             name = f"{source} strength of {t}" if source else "--sub-strength" if opposite else "--strength"
             check_strength_range(-s if opposite else s, self.directions.code_scale, name, self.directions.dim)
+        if edit.layers is not None and "w+" not in self.generator.spaces:
+            raise InputError(f"a {self.generator.kind} generator has one code per face, no W+ layers; drop --layers")
         layers = resolve_layers(edit.layers, self.layer_names)
         out = Edit(tuple((t, s) for (t, _), s in zip(edit.terms, values)), layers, edit.keep, edit.opposite)
         if len(self._resolved) > 256:

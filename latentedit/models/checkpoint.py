@@ -1,18 +1,17 @@
-"""Load and save GNR generators; recognise what a model file holds; fingerprint weights.
+"""Load and save GNR generators; recognise what a model file holds.
 
-`load_generator` accepts the released `GNR_checkpoint.pt` (a dict holding `G_A2B_ema`), a full
-training checkpoint (`G_A2B`, `G_B2A`, `D_A`, ..., `iter`), a bare generator state dict, or a file
-written by `save_generator` (`{"config": ..., "state_dict": ...}`). The configuration is inferred
-from the tensor shapes, so any size and channel table loads. Files are read with
+`load_gnr` (through `models.generator.load_generator`) accepts the released `GNR_checkpoint.pt`
+(a dict holding `G_A2B_ema`), a full training checkpoint (`G_A2B`, `G_B2A`, `D_A`, ..., `iter`),
+a bare generator state dict, or a file written by `save_generator` (`{"config": ...,
+"state_dict": ...}`), as a path or a loaded dict. The configuration is inferred from the tensor
+shapes, so any size and channel table loads. Files are read with
 `torch.load(weights_only=True)`, never with pickle. Every failure is one `CheckpointError` line.
 
 `load_style_encoder` reads the anime->style encoder of the other generator, `G_B2A_ema`, which
 the release saves beside `G_A2B_ema` (GNR trains G_A2B.decode on G_B2A.style_encode(anime)).
 """
 
-import hashlib
 import io
-import json
 import logging
 import pickle
 import zipfile
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from latentedit.errors import CheckpointError, RunError
+from latentedit.errors import CheckpointError
 from latentedit.io import atomic_write_bytes
 from latentedit.limits import count_non_finite
 from latentedit.models.gnr import Encoder, Generator
@@ -35,18 +34,20 @@ STYLE_ENCODER_KEYS = ("G_B2A_ema", "G_B2A")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
-def load_generator(source="demo", device="cpu", config=None) -> Generator:
-    """A GNR generator in eval mode with gradients off, from "demo" or a checkpoint path.
+def load_gnr(source="demo", device="cpu", config=None, where=None) -> Generator:
+    """A GNR generator in eval mode with gradients off, from "demo", a checkpoint path or a loaded
+    checkpoint dict (`where` names it in messages).
 
     `config` (optional dict of Generator arguments) is checked against the file. The result has
     `G.source_info = {"path": ..., "key": ...}` saying which entry of the file was used.
     """
     device = resolve_device(device)  # a bad --device fails before the file is read
-    if isinstance(source, str) and source == "demo":
-        path, origin = Path(demo_generator_path()), "demo"
+    if isinstance(source, dict):
+        path, origin = Path(where or "state dict"), "path"
+        state_dict, key, saved_config = pick_generator_state_dict(source, path)
     else:
-        path, origin = Path(source), "path"
-    state_dict, key, saved_config = read_generator_state_dict(path)
+        path, origin = (Path(demo_generator_path()), "demo") if source == "demo" else (Path(source), "path")
+        state_dict, key, saved_config = pick_generator_state_dict(_torch_load(path), path)
     where = f"{path}" + (f" [{key}]" if key else "")
     inferred = infer_config(state_dict, where)
     check_finite_weights(state_dict, where)
@@ -64,7 +65,7 @@ def load_generator(source="demo", device="cpu", config=None) -> Generator:
 
 
 def save_generator(G: Generator, path) -> Path:
-    """Write `{"config", "state_dict"}` atomically, loadable by `load_generator` with weights_only."""
+    """Write `{"config", "state_dict"}` atomically, loadable by `load_gnr` with weights_only."""
     state_dict = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
     buf = io.BytesIO()
     torch.save({"config": plain_config(G.config), "state_dict": state_dict}, buf)
@@ -122,33 +123,6 @@ def save_style_encoder(encoder: Encoder, config: dict, path, **extra) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def fingerprint(G: Generator) -> str:
-    """First 16 hex chars of sha256 over the config and every tensor's name, shape and float32 bytes."""
-    h = hashlib.sha256(json.dumps(plain_config(G.config), sort_keys=True).encode())
-    for name, t in sorted(G.state_dict().items()):
-        h.update(f"{name}:{tuple(t.shape)}".encode())
-        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def generator_for_run(run, generator=None, device="cpu") -> Generator:
-    """The generator `run` (a `latentedit.store.Run`) was sampled with, checked by its fingerprint.
-
-    `generator` (a Generator, "demo" or a checkpoint path) overrides what the run records; a run
-    sampled with an in-memory generator needs it.
-    """
-    source = run.generator_source if generator is None else generator
-    if source is None:
-        raise RunError(f"{run.path} was sampled with an in-memory generator; pass the generator")
-    G = load_generator(source, device=device) if isinstance(source, (str, Path)) else source
-    fp = fingerprint(G)
-    if fp != run.fingerprint:
-        hint = run.generator_source or "the in-memory generator it was sampled with"
-        raise RunError(f"generator {fp} is not the one {run.path} was sampled with ({run.fingerprint}); "
-                       f"pass --generator {hint}")
-    return G
-
-
 def hub_checkpoint_dir() -> Path:
     """torch hub's checkpoint folder ($TORCH_HOME/hub/checkpoints by default), where torchvision and
     the metrics look for pretrained weights (ImageNet ResNet50, FID Inception, AlexNet)."""
@@ -163,9 +137,8 @@ def plain_config(config: dict) -> dict:
     return out
 
 
-def read_generator_state_dict(path: Path):
-    """(state_dict, key used or None, saved config or None) from a model file, or a CheckpointError."""
-    obj = _torch_load(path)
+def pick_generator_state_dict(obj, path: Path):
+    """(state_dict, key used or None, saved config or None) of a loaded GNR file, or a CheckpointError."""
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a checkpoint dict; "
                               "pass GNR_checkpoint.pt or a generator state dict")
@@ -180,9 +153,11 @@ def read_generator_state_dict(path: Path):
                           "GNR_checkpoint.pt, a training checkpoint or a bare generator state dict")
 
 
-def _torch_load(path: Path):
+def check_file(path: Path) -> None:
+    """A one-line CheckpointError when `path` is missing, a folder, or a file of another kind."""
     if not path.exists():
-        raise CheckpointError(f"checkpoint file not found: {path}; pass the path of GNR_checkpoint.pt or 'demo'")
+        raise CheckpointError(f"checkpoint file not found: {path}; pass a generator file (GNR_checkpoint.pt, a "
+                              "StyleGAN2 .pt, .pkl or .safetensors, a DCGAN .pt) or demo, demo-stylegan2, demo-dcgan")
     if path.is_dir():
         hint = "a DeepDanbooru project folder" if (path / "project.json").exists() else "a folder"
         raise CheckpointError(f"{path} is {hint}, not a generator checkpoint; pass the path of GNR_checkpoint.pt")
@@ -195,12 +170,21 @@ def _torch_load(path: Path):
         raise CheckpointError(f"{path} is a NumPy .npz archive, not a PyTorch checkpoint; "
                               "pass GNR_checkpoint.pt or a file written by save_generator")
     if _looks_like_text(head):
-        raise CheckpointError(f"{path} is a text file, not a PyTorch checkpoint; pass GNR_checkpoint.pt")
+        raise CheckpointError(f"{path} is a text file, not a PyTorch checkpoint; pass a generator checkpoint")
+
+
+def read_torch_file(path: Path):
+    """What a torch.save file holds, read with weights_only (never running pickled code)."""
     try:
         return torch_load(path)  # UnsafeFileError (a CheckpointError) when the pickle data would run code
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, KeyError,
             IndexError):
         raise CheckpointError(f"{path} is truncated or not a PyTorch file; download or save it again") from None
+
+
+def _torch_load(path: Path):
+    check_file(path)
+    return read_torch_file(path)
 
 
 def check_finite_weights(state_dict: dict, where: str) -> None:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from latentedit.errors import InputError
-from latentedit.models.layers import layer_names
+from latentedit.models.layers import layer_names, modulated_layers
 from latentedit.models.ops import (
     DEFAULT_IMPL,
     ConvLayer,
@@ -81,6 +81,8 @@ class Encoder(nn.Module):
 class Generator(nn.Module):
     """GNR generator. `encode` a selfie, `decode` its content with any style (z, w or W+)."""
 
+    kind, spaces, takes_content = "gnr", ("z", "w", "w+"), True
+
     def __init__(self, size=256, num_down=4, latent_dim=8, n_mlp=5, n_res=1, lr_mlp=0.01, style_dim=512,
                  channels=None):
         super().__init__()
@@ -125,6 +127,12 @@ class Generator(nn.Module):
     def set_impl(self, impl: str) -> "Generator":
         """Choose the "fast" (default) or the "reference" code path; both compute the same function."""
         return set_impl(self, impl)
+
+    def modulation_weights(self) -> list:
+        """(state-dict key, W+ index, resolution level, weight (in_channels, style_dim)) of every
+        modulated layer in W+ order: what SeFa factorises."""
+        sd = self.state_dict()
+        return [(key, i, level, sd[key]) for i, (key, level) in enumerate(modulated_layers(sd))]
 
     def encode(self, x):
         """Images (B, 3, size, size) in [-1, 1] -> (content (B, C, S, S), style (B, latent_dim))."""

@@ -25,7 +25,7 @@ import numpy as np
 
 from latentedit.errors import DirectionError, InputError
 
-__all__ = ["GROUPS", "layer_names", "stylegan2_layer_names", "stylegan2_layer_index", "resolution_index", "level_groups",
+__all__ = ["GROUPS", "layer_names", "modulated_layers", "stylegan2_layer_names", "stylegan2_layer_index", "resolution_index", "level_groups",
            "layer_groups", "parse_layers", "parse_ranges", "resolve_layers"]
 
 GROUPS = ("all", "coarse", "middle", "fine")
@@ -141,3 +141,41 @@ def resolve_layers(spec, names) -> list[int] | None:
     if not value:
         raise InputError("--layers is empty; give all, coarse, middle, fine or I-J")
     return value
+
+
+_MODULATED = re.compile(
+    r"(?:^|\.)(?:adain_bottleneck\.(?P<block>\d+)\.conv(?P<half>[12])|(?P<conv1>conv1)|(?P<rgb1>to_rgb1)"
+    r"|convs\.(?P<conv>\d+)|to_rgbs\.(?P<rgb>\d+))\.conv\.modulation\.weight$")
+
+
+def modulated_layers(state_dict) -> list[tuple[str, int]]:
+    """(state-dict key, resolution level) of every modulation weight, in W+ layer order.
+
+    W+ order: the bottleneck's styled convs, conv1, to_rgb1 (level 0, the content resolution),
+    then per doubling of the resolution (level 1, 2, ...): up conv, conv, to_rgb.
+    """
+    layers = []
+    for key in state_dict:
+        if "modulation" not in key or "weight" not in key:
+            continue
+        m = _MODULATED.search(key)
+        if m is None:
+            raise DirectionError(f"unrecognised modulated layer {key!r}; SeFa needs a GANs N' Roses "
+                                 f"generator (state-dict names as in spec/gnr-state-dict.txt)")
+        if m["block"] is not None:
+            order = (0, 0, int(m["block"]), int(m["half"]))
+        elif m["conv1"]:
+            order = (0, 1, 0, 0)
+        elif m["rgb1"]:
+            order = (0, 2, 0, 0)
+        elif m["conv"] is not None:
+            i = int(m["conv"])
+            order = (i // 2 + 1, i % 2, 0, 0)
+        else:
+            order = (int(m["rgb"]) + 1, 2, 0, 0)
+        layers.append((order, key))
+    if not layers:
+        raise DirectionError("no style modulation weights found; SeFa needs a generator or a GANs N' Roses "
+                             "state dict")
+    layers.sort()
+    return [(key, order[0]) for order, key in layers]

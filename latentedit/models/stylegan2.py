@@ -24,7 +24,8 @@ from torch import nn
 from latentedit.errors import CheckpointError, InputError
 from latentedit.io import atomic_write_bytes
 from latentedit.limits import count_non_finite
-from latentedit.models.layers import stylegan2_layer_names
+from latentedit.models.generator import ContentFree
+from latentedit.models.layers import resolution_index, stylegan2_layer_index, stylegan2_layer_names
 from latentedit.models.ops import (DEFAULT_IMPL, SQRT2, EqualLinear, FusedLeakyReLU, ModulatedConv2d, per_layer,
                                    set_impl)
 from latentedit.models.ops import ToRGB as _ToRGB
@@ -97,8 +98,10 @@ class ToRGB(_ToRGB):
         return out if skip is None else out + self.upsample(skip)
 
 
-class StyleGAN2(nn.Module):
+class StyleGAN2(ContentFree, nn.Module):
     """StyleGAN2 generator: `mapping` z -> w, `decode` w / W+ -> images (B, 3, size, size) in [-1, 1]."""
+
+    kind, spaces = "stylegan2", ("z", "w", "w+")
 
     def __init__(self, size=256, style_dim=512, n_mlp=8, channel_multiplier=2, channels=None, z_dim=None,
                  lr_mlp=0.01, conv_clamp=None):
@@ -137,8 +140,6 @@ class StyleGAN2(nn.Module):
         self.register_buffer("latent_avg", None, persistent=False)  # the file's mean w, else mean_latent()
         self.impl = DEFAULT_IMPL
 
-    takes_content = False
-
     def set_impl(self, impl: str) -> "StyleGAN2":
         """Choose the "fast" (default) or the "reference" code path; both compute the same function."""
         return set_impl(self, impl)
@@ -176,8 +177,9 @@ class StyleGAN2(nn.Module):
             raise InputError(f"noise must be 'const', 'random' or {self.num_layers} maps, got {len(noise)}")
         return list(noise)
 
-    def decode(self, style, use_mapping=True, noise=None):
-        """Images (B, 3, size, size), nominally in [-1, 1], of z (`use_mapping`), w or W+ codes."""
+    def decode(self, content, style, use_mapping=True, noise=None):
+        """Images (B, 3, size, size), nominally in [-1, 1], of z (`use_mapping`), w or W+ codes;
+        `content` (None or empty) is not used: a StyleGAN2 draws from its codes alone."""
         ws = self.layer_styles(style, use_mapping)
         noises = self.noise_inputs(noise, ws[0].shape[0])
         out = self.input.input.expand(ws[0].shape[0], -1, -1, -1)
@@ -190,22 +192,25 @@ class StyleGAN2(nn.Module):
         return skip.contiguous()
 
     def forward(self, z):
-        return self.decode(z)
+        return self.decode(None, z)
 
-    def sefa_weights(self) -> dict[str, torch.Tensor]:
-        """The modulation weights rosinality's closed_form_factorization.py stacks: every
-        `*.conv.modulation.weight` except the to_rgbs list (to_rgb1 stays), in state-dict order."""
-        return {k: v for k, v in self.state_dict().items()
-                if k.endswith("conv.modulation.weight") and "to_rgbs" not in k}
+    def modulation_weights(self) -> list:
+        """(state-dict key, W+ index, resolution level, weight (in_channels, style_dim)) of every
+        modulated layer, in state-dict order; SeFa's default set drops the to_rgbs list as
+        rosinality's closed_form_factorization.py does."""
+        suffix = ".conv.modulation.weight"
+        return [(key, stylegan2_layer_index(key[: -len(suffix)]), resolution_index([key[: -len(suffix)]])[0], w)
+                for key, w in self.state_dict().items() if key.endswith(suffix)]
 
 
 # ---- files ----
 
-def load_stylegan2(source, device="cpu") -> StyleGAN2:
+def load_stylegan2(source, device="cpu", where=None) -> StyleGAN2:
     """A StyleGAN2 in eval mode, gradients off, from a path (.pt/.pth, .safetensors, NVIDIA .pkl),
-    a rosinality checkpoint dict (`g_ema`) or a bare state dict; strict names and shapes."""
+    a rosinality checkpoint dict (`g_ema`) or a bare state dict (`where` names it in messages);
+    strict names and shapes."""
     if isinstance(source, dict):
-        sd, latent_avg, saved, where = pick_generator(source, "state dict")
+        sd, latent_avg, saved, where = pick_generator(source, where or "state dict")
     else:
         sd, latent_avg, saved, where = read_generator_file(Path(source))
     sd = {k: v.to(torch.float32) for k, v in sd.items()}

@@ -72,6 +72,9 @@ def auto_edit(session, edit, auto: AutoOptions, *, tagger="demo", run=None, prob
     edit, and on a tagged run the tags exclusive with them, are not corrected.
     """
     out = AutoResult(session.resolve(edit))
+    if auto.layers and "w+" not in session.generator.spaces:
+        raise InputError(f"a {session.generator.kind} generator has one code per face, no W+ layers to choose; "
+                         "drop --layers auto")
     fits = auto.per_face and faces is not None
     if not (auto.chooses or fits):
         return out

@@ -32,9 +32,12 @@ def styles_seed(seed: int) -> int:
 
 
 def face_files(run, G, n: int, seed: int) -> dict:
-    """{"faces/NNN.png": selfie of batch face NNN}: what `latentedit edit --inputs` takes to remake the batch."""
+    """{"faces/NNN.png": selfie of batch face NNN}: what `latentedit edit --inputs` takes to remake the
+    batch (none for a generator that draws from codes alone: `--inputs-seed` alone remakes it)."""
     from ..images import encode_png
 
+    if not G.takes_content:
+        return {}
     selfies = run_selfies(run, G, n, seed)
     return {f"faces/{i:03d}.png": encode_png(selfies[i % len(selfies)]) for i in range(n)}
 
@@ -42,9 +45,11 @@ def face_files(run, G, n: int, seed: int) -> dict:
 class SelfieBatch:
     """Content codes of the run's own input selfies (cycled) with fresh random styles; no readout."""
 
-    def __init__(self, G, selfies: np.ndarray, n: int, seed: int):
-        idx = np.arange(n) % len(selfies)
-        self.content = batched.encode_content(G, from_uint8(selfies[idx]), BATCH_SIZE)
+    def __init__(self, G, selfies: np.ndarray | None, n: int, seed: int):
+        if G.takes_content:
+            self.content = batched.encode_content(G, from_uint8(selfies[np.arange(n) % len(selfies)]), BATCH_SIZE)
+        else:
+            self.content = torch.zeros(n, 0)
         self.z = np.random.default_rng([seed, 1]).standard_normal((n, G.latent_dim)).astype(np.float32)
         with torch.inference_mode():
             self.w = G.mapping(torch.from_numpy(self.z))
@@ -62,7 +67,7 @@ def evaluation_batch(run, G, n: int, seed: int):
     """The batch a report edits: a DemoBatch on the demo world, else a SelfieBatch of the run's inputs."""
     if run.is_demo:
         return DemoBatch.sample(G, n, seed)
-    return SelfieBatch(G, run_selfies(run, G, n, seed), n, seed)
+    return SelfieBatch(G, run_selfies(run, G, n, seed) if G.takes_content else None, n, seed)
 
 
 def run_selfies(run, G, n: int, seed: int) -> np.ndarray:

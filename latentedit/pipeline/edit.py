@@ -40,7 +40,7 @@ from ..editing import EditSession, EditSpec, with_spread
 from ..editing.strengths import check_strength, default_strengths
 from ..editing.tags import UNNAMED_METHODS, name_for_tags
 from ..errors import InputError, RunError
-from ..models.checkpoint import fingerprint, generator_for_run, load_generator
+from ..models.generator import fingerprint, generator_for_run, load_generator
 from ..store import Run, check_output_folder, write_folder
 from . import recipes
 from .autoedit import AutoOptions, auto_edit, tagger_of
@@ -346,7 +346,7 @@ def _record(req, session, path, gen_source, pairs, edit, source) -> dict:
                        if "labelled_from" in ds.params else None,
                        "fitted_for": ds.generator_fingerprint},
         "seed": req.seed,
-        "generator": {"fingerprint": fingerprint(G), "config": _plain(G.config), "source": gen_source},
+        "generator": {"fingerprint": fingerprint(G), "backend": G.kind, "config": _plain(G.config), "source": gen_source},
         **source,
         "grid": {"rows": "samples", "columns": ["before"] + [f"A={pa:g}, B={pb:g}" for pa, pb in pairs]},
     }

@@ -45,7 +45,7 @@ def _map(G, z: np.ndarray) -> np.ndarray:
 
 def mean_w(G) -> np.ndarray:
     """The generator's mean style w (style_dim,) float64 (see the module docstring); cached."""
-    from ..models.checkpoint import fingerprint
+    from ..models.generator import fingerprint
 
     key = fingerprint(G)
     if key not in _mean_cache:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..directions import DirectionSet, estimator_class, fit_directions, params_key
 from ..errors import DirectionError
-from ..models.checkpoint import generator_for_run
+from ..models.generator import generator_for_run
 from ..store import Run
 from .tag import ensure_tags
 

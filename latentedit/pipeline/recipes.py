@@ -16,7 +16,7 @@ import numpy as np
 from ..editing import recipe as R
 from ..editing.edit import Edit
 from ..errors import InputError
-from ..models.checkpoint import fingerprint
+from ..models.generator import fingerprint
 from ..world.assets import sha256_file
 
 __all__ = ["identity", "check", "load", "save", "read_png", "png_bytes", "sha256_file", "seed_style",

@@ -398,6 +398,8 @@ def _metrics(ctx: Context) -> Metrics:
             add_row(method, name, M.fid(ctx.images[method][name][1], ref, space))
     if ref is None:
         stage.skip("metrics:dfid", "needs the FID feature space and the reference images")
+    elif not G.takes_content:
+        stage.skip("metrics:dfid", f"the {G.kind} generator takes no input to hold fixed across styles")
     else:
         with stage("metrics:dfid"):
             contents, ws = _dfid_inputs(ctx)
@@ -411,8 +413,8 @@ def _metrics(ctx: Context) -> Metrics:
         k = req.lpips_styles
         rng = np.random.default_rng([req.seed, 3])
         with torch.inference_mode():
-            content = batched.encode_content(G, from_uint8(run_selfies(ctx.run, G, req.metric_inputs, req.seed + 2)),
-                                             BATCH_SIZE)
+            content = (batched.encode_content(G, from_uint8(run_selfies(ctx.run, G, req.metric_inputs, req.seed + 2)),
+                                              BATCH_SIZE) if G.takes_content else torch.zeros(req.metric_inputs, 0))
             ws = [G.mapping(torch.from_numpy(rng.standard_normal((k, G.latent_dim)).astype(np.float32)))
                   for _ in range(len(content))]
         for method, name, apply in configs:

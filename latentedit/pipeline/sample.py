@@ -25,7 +25,7 @@ from ..errors import InputError, NonFiniteError, RunError
 from ..images import encode_png, from_uint8, grid, list_images, load_selfie, to_uint8
 from ..models.batched import decode, encode_content
 from ..limits import MAX_SAMPLES, check_count
-from ..models.checkpoint import fingerprint, load_generator
+from ..models.generator import DEMO_GENERATORS, fingerprint, load_generator
 from ..models.device import resolve_device  # the one --device check
 from ..locking import run_lock
 from ..store import PARTS, Run, shard_name, versions
@@ -110,9 +110,17 @@ def demo_inputs(n_inputs: int, seed: int, size: int) -> Inputs:
     return Inputs([f"demo-selfie-{seed}-{i}" for i in range(n_inputs)], load)
 
 
+def blank_inputs(n_inputs: int, seed: int) -> Inputs:
+    """Inputs of a generator that draws from codes alone (`takes_content` False): empty ones."""
+    return Inputs([f"codes-{seed}-{i}" for i in range(n_inputs)], lambda i: torch.zeros(1, 0))
+
+
 def run_inputs(run: Run, size: int) -> Inputs:
-    """The inputs a run was sampled from, as its manifest records them (demo selfies or a folder)."""
+    """The inputs a run was sampled from, as its manifest records them (demo selfies, a folder, or
+    none: a generator that draws from codes alone)."""
     src = run.input_source
+    if src.kind == "none":
+        return blank_inputs(len(src.names), src.seed)
     if src.kind == "demo":
         return demo_inputs(len(src.names), src.seed, size)
     if src.path is None or not src.path.is_dir():
@@ -132,17 +140,20 @@ def style_codes(seed: int, input_index: int, k: int, latent_dim: int) -> np.ndar
 
 
 def generator_record(generator, G) -> dict:
-    """The manifest's generator entry: kind ("demo", "checkpoint", "in-memory"), path, fingerprint, config."""
+    """The manifest's generator entry: kind ("demo", "checkpoint", "in-memory"), path, fingerprint,
+    config, backend ("gnr", "stylegan2", "dcgan") and, for a demo generator but GNR's, its name."""
     info = getattr(G, "source_info", None) or {}
+    name = str(generator) if isinstance(generator, (str, Path)) else info.get("name", "demo")
     if isinstance(generator, (str, Path)):
-        kind, path = ("demo", None) if str(generator) == "demo" else ("checkpoint", str(Path(generator).resolve()))
+        kind, path = ("demo", None) if name in DEMO_GENERATORS else ("checkpoint", str(Path(generator).resolve()))
     elif info.get("source") == "demo":
         kind, path = "demo", None
     elif info.get("path"):
         kind, path = "checkpoint", info["path"]
     else:
         kind, path = "in-memory", None
-    return {"kind": kind, "path": path, "fingerprint": fingerprint(G), "config": G.config}
+    record = {"kind": kind, "path": path, "fingerprint": fingerprint(G), "config": G.config, "backend": G.kind}
+    return {**record, "name": name} if kind == "demo" and name != "demo" else record
 
 
 @torch.inference_mode()
@@ -150,7 +161,7 @@ def _render_shard(G, inputs: Inputs, index_range, k: int, seed: int, batch_size:
     idx = list(index_range)
     x = torch.cat([inputs.load(i) for i in idx])
     content = encode_content(G, x, batch_size, device=device).repeat_interleave(k, dim=0)
-    z = np.concatenate([style_codes(seed, i, k, G.config["latent_dim"]) for i in idx])
+    z = np.concatenate([style_codes(seed, i, k, G.latent_dim) for i in idx])
     z_t = torch.from_numpy(z).to(device)
     w = torch.cat([G.mapping(z_t[i : i + batch_size]) for i in range(0, len(z), batch_size)])
     images = decode(G, content, w, batch_size, convert=to_uint8)
@@ -174,12 +185,16 @@ def sample(generator="demo", out="runs/demo", request: SampleRequest | None = No
     req = make_request(SampleRequest, request, options)
     dev = resolve_device(req.device)
     G = load_generator(generator, device=str(dev)) if isinstance(generator, (str, Path)) else generator
-    size = G.config["size"]
-    if req.inputs is None:
-        src = demo_inputs(64 if req.n_inputs is None else req.n_inputs, req.seed, size)
+    n_inputs = 64 if req.n_inputs is None else req.n_inputs
+    if not G.takes_content:
+        if req.inputs is not None:
+            raise InputError(f"a {G.kind} generator draws from codes alone and takes no input images; drop --inputs")
+        src, input_source = blank_inputs(n_inputs, req.seed), {"kind": "none", "seed": req.seed}
+    elif req.inputs is None:
+        src = demo_inputs(n_inputs, req.seed, G.size)
         input_source = {"kind": "demo", "seed": req.seed}
     else:
-        src = folder_inputs(req.inputs, size, req.n_inputs)
+        src = folder_inputs(req.inputs, G.size, req.n_inputs)
         input_source = {"kind": "folder", "path": str(Path(req.inputs).resolve())}
     with run_lock(out):  # one writer per run: a second sample/tag/fit on it is refused (or waits)
         fresh = not (Path(out) / "manifest.json").exists()

@@ -33,7 +33,7 @@ from ..editing import recipe as R
 from ..errors import InputError
 from ..images import preprocess_pil, to_uint8
 from ..io import atomic_write_bytes
-from ..models.checkpoint import fingerprint
+from ..models.generator import fingerprint
 from . import recipes
 from .edit import EditOptions, open_run, open_session
 from .faces import style_code
@@ -336,6 +336,9 @@ def edit_video(in_path=None, run=None, request: VideoRequest | None = None, **op
 
     session, path, source = open_session(run, req, tags, req.style_seed, req.batch_size)
     G = session.generator
+    if not G.takes_content:
+        raise InputError(f"a video is translated frame by frame through the generator's content input, and a "
+                         f"{G.kind} generator has none; use a GANs N' Roses generator")
     if recipe is not None:
         recipes.check(recipe, session, path)
         edit, style, steps = session.resolve(R.sweep_edits(recipe)[0], "the recipe's"), face.style, face.steps

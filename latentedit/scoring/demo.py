@@ -27,7 +27,7 @@ from latentedit.images import to_uint8
 from latentedit.models import batched
 from latentedit.world.batch_readout import ATTRIBUTES, BatchReader, changes as attribute_changes
 from latentedit.world.readout import tag_attribute
-from latentedit.world.render import demo_selfies
+from latentedit.world.render import canonical_geometry, demo_selfies
 
 __all__ = ["DemoBatch", "attribute_changes", "layer_effects", "flip_rates", "measure_edits"]
 
@@ -45,7 +45,7 @@ class DemoBatch:
 
     @classmethod
     def sample(cls, G, n: int, seed: int = 0, batch_size: int = BATCH_SIZE) -> "DemoBatch":
-        _, geometry = demo_selfies(n, seed=seed, size=G.size)
+        geometry = demo_selfies(n, seed=seed, size=G.size)[1] if G.takes_content else canonical_geometry(n)
         content = sample_content(G, n, seed, batch_size)
         z = np.random.default_rng([seed, 1]).standard_normal((n, G.latent_dim)).astype(np.float32)
         with torch.inference_mode():

@@ -24,7 +24,7 @@ from ..editing import recipe as rc
 from ..errors import AssetError, CheckpointError, InputError, RunError, unknown_name_message
 from ..images import to_uint8
 from ..models.batched import decode
-from ..models.checkpoint import fingerprint, generator_for_run
+from ..models.generator import fingerprint, generator_for_run
 from ..pipeline.autoedit import AutoOptions, auto_edit
 from ..pipeline.faces import face_codes
 from ..pipeline.fit import ensure_directions
@@ -230,6 +230,8 @@ class Studio:
 
     def selfie_face(self, face: rc.Face, upload: Upload) -> rc.Face:
         """The face's style on an uploaded selfie's content."""
+        if not self.G.takes_content:
+            raise InputError(f"a {self.G.kind} generator draws from codes alone and takes no selfie")
         content = rc.FileContent(sha256=upload.sha256, name=upload.name)
         _cached(self._images, upload.sha256, lambda: upload.image)
         result = rc.Face(style=face.style, content=content)

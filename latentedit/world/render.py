@@ -83,6 +83,13 @@ def sample_geometry(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     }
 
 
+def canonical_geometry(n: int) -> dict[str, np.ndarray]:
+    """`n` copies of the centre of `sample_geometry`'s ranges: the one face of the demo world's
+    content-free generators (StyleGAN2, DCGAN), which draw from codes alone."""
+    one = {"cx": 0.5, "cy": 0.47, "scale": 1.0, "tilt": 0.0, "jaw": 0.95, "chin": 1.0, "seed": 0}
+    return {k: np.full(n, v, np.int64 if k == "seed" else np.float64) for k, v in one.items()}
+
+
 def take(batch: dict[str, np.ndarray], i: int) -> dict:
     """Row `i` of a dict of arrays (geometry or attributes) as a dict of scalars."""
     return {k: v[i].item() if hasattr(v[i], "item") else v[i] for k, v in batch.items()}

@@ -234,7 +234,7 @@ def _stage_lines(stages: list[TrainConfig], histories: list[dict]) -> str:
 
 def model_card(G, stages: list[TrainConfig], histories: list[dict], measured: dict, sample_z: np.ndarray,
                size_bytes: int) -> str:
-    from latentedit.models.checkpoint import fingerprint
+    from latentedit.models.generator import fingerprint
 
     cfg = stages[0]
     acc = measured["attribute_accuracy"]
@@ -389,7 +389,8 @@ def build_generator(out_dir: Path, seed: int = 0, stages: list[TrainConfig] | No
 
     resume: start after the stages the saved generator in `out_dir` has finished (`finished_stages`).
     """
-    from latentedit.models.checkpoint import load_generator, save_generator
+    from latentedit.models.checkpoint import save_generator
+    from latentedit.models.generator import load_generator
     from latentedit.models.gnr import DEMO_CONFIG, Generator
 
     stages = stages or default_stages(seed)
@@ -437,7 +438,7 @@ def write_generator_report(G, out_dir: Path, stages: list[TrainConfig], historie
 
 def rewrite_generator_card(out_dir: Path, log=print) -> dict:
     """Re-measure the saved generator; rewrite its sample grid and model card from its training history."""
-    from latentedit.models.checkpoint import load_generator
+    from latentedit.models.generator import load_generator
 
     out_dir = Path(out_dir)
     histories = json.loads((out_dir / HISTORY).read_text())
@@ -501,7 +502,7 @@ def main(argv=None) -> None:
         G = build_generator(out, args.seed, stages, resume=args.resume)
     if args.only in (None, "tagger"):
         if G is None and (out / assets.GENERATOR).is_file():
-            from latentedit.models.checkpoint import load_generator
+            from latentedit.models.generator import load_generator
 
             G = load_generator(out / assets.GENERATOR)
         build_tagger(out, args.seed, generator=G)

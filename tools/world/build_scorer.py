@@ -60,7 +60,7 @@ def generator_outputs(G, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def build_demo_scorer(out_dir, seed: int = 0, config: dict | None = None, threads: int = 2, log=print) -> dict:
     """Train the demo scorer, ship it in half precision into OUT, measure it, write its card."""
-    from latentedit.models.checkpoint import load_generator
+    from latentedit.models.generator import load_generator
 
     out_dir = Path(out_dir)
     config = {**T.DEMO_CONFIG, "seed": int(seed)} if config is None else dict(config)

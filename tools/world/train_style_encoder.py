@@ -302,7 +302,8 @@ def build_style_encoder_assets(out_dir, seed: int = 0, generator=None, cfg: Styl
 
     from latentedit.editing.reference import RefineConfig
     from latentedit.io import atomic_write_text
-    from latentedit.models.checkpoint import fingerprint, load_generator, save_style_encoder
+    from latentedit.models.checkpoint import save_style_encoder
+    from latentedit.models.generator import fingerprint, load_generator
 
     from latentedit.world import assets
 

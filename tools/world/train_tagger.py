@@ -287,7 +287,7 @@ def build_demo_tagger(out_dir, seed: int = 0, generator=None, cfg: TaggerTrainCo
 
 
 def _generator_fingerprint(generator) -> str:
-    from latentedit.models.checkpoint import fingerprint
+    from latentedit.models.generator import fingerprint
 
     return fingerprint(generator)
 
@@ -526,7 +526,7 @@ def tagger_build_args(prog: str, description: str, argv=None):
     source = args.generator or (out / assets.GENERATOR if (out / assets.GENERATOR).is_file() else "none")
     if str(source) == "none":
         return out, args.seed, None
-    from latentedit.models.checkpoint import load_generator
+    from latentedit.models.generator import load_generator
 
     return out, args.seed, load_generator(source)
 

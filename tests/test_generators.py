@@ -1,0 +1,127 @@
+"""One generator interface: every stage runs on a content-free StyleGAN2 file as on GNR, and nothing
+outside latentedit/models/ asks which backend it has."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from latentedit.errors import CheckpointError, InputError, RunError
+from latentedit.models.generator import backend_of, fingerprint, generator_for_run, load_generator, named
+from latentedit.models.stylegan2 import StyleGAN2, save_stylegan2
+from latentedit.world import truth
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def sg2_file(tmp_path_factory):
+    torch.manual_seed(0)
+    G = StyleGAN2(size=16, style_dim=32, n_mlp=2, z_dim=8, channels={4: 16, 8: 16, 16: 8})
+    path = tmp_path_factory.mktemp("sg2") / "g.safetensors"
+    save_stylegan2(G, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sg2_run(sg2_file, tmp_path_factory):
+    """A StyleGAN2 run tagged with the demo world's truth of its codes."""
+    from latentedit.pipeline.sample import sample
+
+    run = sample(str(sg2_file), tmp_path_factory.mktemp("run") / "run", n_inputs=6, styles_per_input=4,
+                 progress=False).run
+    for s in run.shards():
+        codes = run.shard_codes(s)
+        run.write_tag_shard(s, codes["id"], truth.tag_matrix(codes["z"]))
+    run.write_tag_vocab({"tags": truth.TAGS, "tagger": "ground-truth", "source": "truth"})
+    return run
+
+
+def test_no_stage_branches_on_the_backend():
+    """Capabilities (`takes_content`, `spaces`) may be asked anywhere; the backend's name only in models/."""
+    kinds = re.compile(r"""(\.kind\s*[!=]=|==\s*\w*\.kind|\bkind\s+in\b).*["'](gnr|stylegan2|dcgan)["']|"""
+                       r"""isinstance\([^)]*(StyleGAN2|DCGAN|Generator)\b""")
+    offenders = []
+    for path in sorted((ROOT / "latentedit").rglob("*.py")) + sorted((ROOT / "cli").rglob("*.py")):
+        if "models" in path.relative_to(ROOT).parts:
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if kinds.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert offenders == []
+
+
+def test_a_stylegan2_run_records_its_backend_and_draws_from_codes_alone(sg2_file, sg2_run):
+    g = sg2_run.manifest["generator"]
+    assert (g["backend"], g["kind"], g["path"]) == ("stylegan2", "checkpoint", str(sg2_file.resolve()))
+    assert g["fingerprint"].startswith("stylegan2-") and backend_of(g["fingerprint"]) == "stylegan2"
+    assert sg2_run.manifest["input_source"] == {"kind": "none", "seed": 0}
+    codes = sg2_run.codes()
+    assert codes["z"].shape == (24, 8) and codes["w"].shape == (24, 32)
+    G = generator_for_run(sg2_run)  # reloaded from the file the run records, same fingerprint
+    images = sg2_run.images([0, 5])
+    with torch.inference_mode():
+        again = G.decode(None, torch.from_numpy(codes["w"][[0, 5]]), use_mapping=False)
+    expected = ((again.permute(0, 2, 3, 1).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+    assert np.abs(images.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_another_backend_is_named_in_the_refusal(sg2_run):
+    with pytest.raises(RunError) as e:
+        generator_for_run(sg2_run, "demo")
+    fp = load_generator("demo")
+    assert str(e.value) == (f"{named(fingerprint(fp))} is not the one {sg2_run.path} was sampled with "
+                            f"({named(sg2_run.fingerprint)}); pass --generator {sg2_run.generator_source}")
+    assert named(fingerprint(fp)).startswith("the gnr generator ")
+
+
+def test_sample_refuses_input_images_for_a_content_free_generator(sg2_file, tmp_path):
+    from latentedit.pipeline.sample import sample
+
+    with pytest.raises(InputError) as e:
+        sample(str(sg2_file), tmp_path / "r", inputs=tmp_path, progress=False)
+    assert str(e.value) == "a stylegan2 generator draws from codes alone and takes no input images; drop --inputs"
+
+
+def test_fit_and_edit_a_stylegan2_run_in_w_and_wplus(sg2_run, tmp_path):
+    from latentedit.pipeline.edit import edit
+    from latentedit.pipeline.fit import ensure_directions
+
+    for method in ("svd", "sefa"):
+        ensure_directions(sg2_run, method, progress=False)
+    result = edit(sg2_run.path, out=tmp_path / "e", add="long_hair", sub="short_hair", layers="coarse", ids=(0, 3))
+    record = json.loads((tmp_path / "e" / "edit.json").read_text())
+    G = generator_for_run(sg2_run)
+    assert G.layer_names == ["conv1", "convs.0", "convs.1", "convs.2", "convs.3", "to_rgbs.1"]  # 4, 8, 16 px
+    assert record["generator"]["backend"] == "stylegan2" and record["layer_indices"] == [0]  # the 4 px third
+    recipe = json.loads((tmp_path / "e" / "recipe.json").read_text())
+    assert recipe["generator"] == sg2_run.fingerprint
+    assert len(list((tmp_path / "e" / "after").glob("*.png"))) == 2 and result is not None
+    sefa = edit(sg2_run.path, out=tmp_path / "s", add="sefa_0", method="sefa", ids=(1,))
+    assert sefa is not None and (tmp_path / "s" / "after" / "000000001.png").exists()
+
+
+def test_video_says_a_content_free_generator_cannot_translate_frames(sg2_run, tmp_path):
+    from latentedit.pipeline.video import edit_video
+
+    with pytest.raises(InputError) as e:
+        edit_video(run=sg2_run.path, add="long_hair", sub="short_hair", out=tmp_path / "v.mp4")
+    assert str(e.value) == ("a video is translated frame by frame through the generator's content input, and a "
+                            "stylegan2 generator has none; use a GANs N' Roses generator")
+
+
+def test_an_unknown_file_says_what_it_holds(tmp_path):
+    path = tmp_path / "x.pt"
+    torch.save({"optimizer": {}, "epoch": 3}, path)
+    with pytest.raises(CheckpointError) as e:
+        load_generator(path)
+    assert str(e.value).startswith(f"{path} holds no generator (keys: optimizer, epoch)")
+
+
+def test_an_unknown_demo_name_suggests_the_close_ones():
+    with pytest.raises(CheckpointError) as e:
+        load_generator("demo-stylegan")
+    assert str(e.value) == "unknown demo generator 'demo-stylegan'; did you mean demo-stylegan2, demo-dcgan?"
