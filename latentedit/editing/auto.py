@@ -44,7 +44,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from latentedit.errors import InputError
-from latentedit.limits import strength_limit
 from latentedit.models.layers import layer_groups
 
 from .edit import Edit, EditSpec
@@ -155,13 +154,13 @@ def _best(trials: list) -> tuple:
 def renormalised(session, edit, reference, max_ratio: float = MAX_RENORM):
     """`edit` with its strengths scaled so that its step is as long as `reference`'s (InterFaceGAN
     normalises a conditioned direction the same way); the scale is capped at `max_ratio` and at
-    the largest strength style codes can carry (`latentedit.limits.strength_limit`)."""
+    the largest strength style codes can carry (`EditSession.strength_limit`)."""
     target = float(np.linalg.norm(session.delta(reference)))
     length = float(np.linalg.norm(session.delta(edit)))
     if length <= 0 or target <= 0:
         return edit
     largest = max(abs(x) for x in edit.strengths)
-    ratio = min(target / length, max_ratio, strength_limit(session.directions.code_scale, session.directions.dim) / largest)
+    ratio = min(target / length, max_ratio, session.strength_limit / largest)
     return edit.scaled(ratio)
 
 
@@ -243,7 +242,7 @@ def choose_strength(session, edit, measure, factors=STRENGTH_FACTORS) -> Choice:
     Multiples beyond what style codes can carry are skipped.
     """
     own = set(t for t, _ in edit.terms)
-    limit = strength_limit(session.directions.code_scale, session.directions.dim)
+    limit = session.strength_limit
     trials = []
     for f in factors:
         if max(abs(s * f) for s in edit.strengths) > limit:
@@ -296,7 +295,7 @@ def per_sample(session, content, codes, edit, reached, factors=PER_SAMPLE_FACTOR
     reached keeps the largest multiple. Multiples beyond what style codes can carry are skipped.
     """
     codes = np.asarray(codes, np.float32)
-    limit = strength_limit(session.directions.code_scale, session.directions.dim)
+    limit = session.strength_limit
     usable = [f for f in sorted(factors) if max(abs(s * f) for s in edit.strengths) <= limit]
     if not usable:
         raise InputError("no strength multiple within what style codes can carry")

@@ -24,7 +24,7 @@ from latentedit.editing.strengths import default_scale, default_strengths, sweep
 from latentedit.editing.tags import check_tags
 from latentedit.errors import DirectionError, InputError
 from latentedit.images import from_uint8, to_uint8
-from latentedit.limits import check_strength_range
+from latentedit.limits import check_strength_range, strength_limit
 from latentedit.models import batched
 from latentedit.models.layers import GROUPS, layer_groups, resolve_layers
 
@@ -77,7 +77,8 @@ class EditSession:
         for (t, _), s in zip(edit.terms, values):
             opposite = t in edit.opposite and source is None  # --sub-strength B is the size of -B
             name = f"{source} strength of {t}" if source else "--sub-strength" if opposite else "--strength"
-            check_strength_range(-s if opposite else s, self.directions.code_scale, name, self.directions.dim)
+            check_strength_range(-s if opposite else s, self.directions.code_scale, name, self.directions.dim,
+                                 self.directions.space)
         if edit.layers is not None and "w+" not in self.generator.spaces:
             raise InputError(f"a {self.generator.kind} generator has one code per face, no W+ layers; drop --layers")
         layers = resolve_layers(edit.layers, self.layer_names)
@@ -86,6 +87,12 @@ class EditSession:
             self._resolved.clear()
         self._resolved[edit] = out
         return out
+
+    @property
+    def strength_limit(self) -> float:
+        """The largest |strength| these directions' codes carry (`latentedit.limits.strength_limit`)."""
+        d = self.directions
+        return strength_limit(d.code_scale, d.dim, d.space)
 
     @property
     def defaults(self) -> tuple[float, float]:

@@ -121,6 +121,10 @@ def content_code(G, content, run=None, images=None) -> torch.Tensor:
     """
     from .sample import demo_inputs, run_inputs
 
+    if not G.takes_content:  # a generator that draws from codes alone: every face's content is empty
+        if content.kind == "file":
+            raise InputError(f"a {G.kind} generator draws from codes alone and takes no selfie ({content.name or '?'})")
+        return torch.zeros(1, 0, device=_device(G))
     if content.kind == "run_input":
         run = _run(run)
         n = len(run.input_source.names)

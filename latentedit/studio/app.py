@@ -258,7 +258,7 @@ class StudioPage:
                         next_seed = gr.Button("Next seed", elem_id="next-seed")
                 with gr.Tab("Upload"):
                     selfie = gr.File(label=f"selfie (its content; <= {MAX_BYTES // 2**20} MiB)", type="filepath",
-                                     elem_id="selfie")
+                                     elem_id="selfie", visible=self.studio.G.takes_content)
                     reference = gr.File(label="anime reference (its style)", type="filepath", elem_id="reference")
         return Picker(gallery, ids, seed, creativity, use_seed, next_seed, selfie, reference)
 
