@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from latentedit.errors import CheckpointError, InputError, RunError
 from latentedit.models.generator import backend_of, fingerprint, generator_for_run, load_generator, named
@@ -125,3 +126,24 @@ def test_an_unknown_demo_name_suggests_the_close_ones():
     with pytest.raises(CheckpointError) as e:
         load_generator("demo-stylegan")
     assert str(e.value) == "unknown demo generator 'demo-stylegan'; did you mean demo-stylegan2, demo-dcgan?"
+
+
+def test_the_studio_edits_a_stylegan2_face_and_round_trips_its_recipe(sg2_run, tmp_path):
+    from latentedit.editing import recipe as rc
+    from latentedit.pipeline.fit import ensure_directions
+    from latentedit.studio.core import EditState, Studio
+    from latentedit.studio.uploads import Upload
+
+    ensure_directions(sg2_run, "svd", progress=False)
+    st = Studio(sg2_run)
+    face = st.sample_face(5)
+    plain = st.render(face, EditState("svd", {}), meter=False)
+    assert np.array_equal(plain.image, sg2_run.images([5])[0])  # the run's own sample, content-free
+    state = EditState("svd", {"pair:long_hair:short_hair": 1.0}, layers="coarse")
+    frame = st.render(face, state, meter=False)
+    assert frame.edit.layers == (0,) and np.abs(frame.image.astype(int) - frame.before).mean() > 0.5
+    r = st.recipe(face, state)
+    assert r.generator == sg2_run.fingerprint and np.array_equal(st.image_of(rc.from_json(rc.to_json(r))), frame.image)
+    with pytest.raises(InputError) as e:
+        st.selfie_face(face, Upload(Image.new("RGB", (64, 64)), "x.png", "0" * 64, b""))
+    assert str(e.value) == "a stylegan2 generator draws from codes alone and takes no selfie"
