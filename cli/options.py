@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import numpy as np
+import typer
 
 from latentedit.editing.strengths import check_strength
 from latentedit.errors import InputError
 from latentedit.limits import MAX_SAMPLES, check_sweep_steps
 from latentedit.models import layers
+from latentedit.pipeline.engine import Engine
 from latentedit.pipeline.video import check_crop_box
 
-__all__ = ["parse_strength", "parse_sweep", "parse_layers", "parse_tags", "parse_crop", "parse_ids"]
+__all__ = ["parse_strength", "parse_sweep", "parse_layers", "parse_tags", "parse_crop", "parse_ids", "ENGINE",
+           "RAY_ADDRESS", "WORKERS", "make_engine"]
+
+# --engine, --ray-address, --workers: the options of every command that processes a run's shards
+ENGINE = typer.Option("local", help="Where the shards are processed: local (this process) or ray (Ray workers, "
+                                    "each loading the model once; pip install 'latentedit[ray]').")
+RAY_ADDRESS = typer.Option(None, help="With --engine ray: the cluster to join (HOST:PORT, as `ray start --head` "
+                                      "prints); default RAY_ADDRESS, else a Ray started on this machine.")
+WORKERS = typer.Option(None, help="With --engine ray: how many Ray workers (default: one per CPU of the cluster).")
+
+
+def make_engine(engine: str, ray_address: str | None, workers: int | None) -> Engine:
+    """--engine, --ray-address, --workers -> an Engine (one-line errors: unknown engine, Ray not installed)."""
+    if workers is not None and engine != "ray":
+        raise InputError("--workers sets the number of Ray workers; pass it with --engine ray")
+    return Engine(engine, address=ray_address, workers=workers)
 
 
 def parse_strength(value, option: str = "--strength") -> float:

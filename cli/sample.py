@@ -9,6 +9,8 @@ import typer
 from latentedit.pipeline.sample import SampleRequest, sample as sample_run, write_preview
 from latentedit.terminal import printable
 
+from .options import ENGINE, RAY_ADDRESS, WORKERS, make_engine
+
 
 def sample(
     generator: str = typer.Option("demo", help="demo, demo-stylegan2, demo-dcgan, or a generator file: GNR_checkpoint.pt, a StyleGAN2 .pt (rosinality), .pkl (NVIDIA) or .safetensors, a DCGAN .pt."),
@@ -17,15 +19,20 @@ def sample(
     styles_per_input: int = typer.Option(3, help="Random styles per input (the thesis used 3)."),
     seed: int = typer.Option(0, help="Seed of the styles (and of the demo selfies)."),
     batch_size: int = typer.Option(8, help="Images per forward pass."),
+    inputs_per_shard: int = typer.Option(16, help="Inputs per shard, the unit of resuming and of a Ray worker's task."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     out: Path = typer.Option(Path("runs/demo"), help="Run directory to create or resume."),
     overwrite: bool = typer.Option(False, help="Replace a run of another generator/seed/inputs at --out."),
+    engine: str = ENGINE,
+    ray_address: Optional[str] = RAY_ADDRESS,
+    workers: Optional[int] = WORKERS,
 ):
     """Sample style codes and anime images into a run directory (resumable)."""
     t0 = time.perf_counter()
     request = SampleRequest(inputs=inputs, n_inputs=n_inputs, styles_per_input=styles_per_input, seed=seed,
-                            batch_size=batch_size, device=device, overwrite=overwrite)
-    result = sample_run(generator, out, request)
+                            batch_size=batch_size, inputs_per_shard=inputs_per_shard, device=device,
+                            overwrite=overwrite)
+    result = sample_run(generator, out, request, engine=make_engine(engine, ray_address, workers))
     run, m = result.run, result.run.manifest
     grid = write_preview(run)
     g = m["generator"]
@@ -36,5 +43,7 @@ def sample(
         typer.echo(f"           skipped {printable(s['name'])}: {printable(s['reason'])}")  # names from the folder
     typer.echo(f"samples    {m['n_samples']} ({m['styles_per_input']} styles per input, seed {m['seed']})")
     typer.echo(f"shards     {result.shards} ({result.resumed_shards} already done, kept)")
+    if result.peak_mb and engine == "ray":
+        typer.echo(f"workers    {len(result.peak_mb)} on Ray (peak memory {max(result.peak_mb):.0f} MB)")
     typer.echo(f"preview    {grid}")
     typer.echo(f"time       {time.perf_counter() - t0:.1f} s")

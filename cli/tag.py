@@ -2,6 +2,7 @@
 
 import time
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -9,6 +10,8 @@ from latentedit.pipeline.tag import tag_run
 from latentedit.store import Run
 from latentedit.tagging import load_tagger, tag_frequencies
 from latentedit.terminal import printable
+
+from .options import ENGINE, RAY_ADDRESS, WORKERS, make_engine
 
 
 def tag(
@@ -23,18 +26,24 @@ def tag(
     batch_size: int = typer.Option(32, help="Images per forward pass."),
     overwrite: bool = typer.Option(False, help="Replace tags made by another tagger."),
     top: int = typer.Option(10, help="How many of the most frequent tags to list."),
+    engine: str = ENGINE,
+    ray_address: Optional[str] = RAY_ADDRESS,
+    workers: Optional[int] = WORKERS,
 ):
     """Tag the run's images (resumable): RUN/tags/<shard>.npz and RUN/tags/vocab.json."""
     t0 = time.perf_counter()
     the_run = Run(run)  # a bad run path fails before TensorFlow loads
+    the_engine = make_engine(engine, ray_address, workers)
     the_tagger = load_tagger(tagger, threshold=threshold, character_threshold=character_threshold, mcut=mcut,
                              threads=threads or None)
-    result = tag_run(the_run, the_tagger, batch_size=batch_size, overwrite=overwrite)
+    result = tag_run(the_run, the_tagger, batch_size=batch_size, overwrite=overwrite, engine=the_engine)
     scores, tags = result.run.tag_scores()
     typer.echo(f"run        {result.run.path}")
     typer.echo(f"tagger     {printable(the_tagger.source)} ({len(tags)} tags, fingerprint {the_tagger.fingerprint}, "
                f"input {the_tagger.input_size[1]}x{the_tagger.input_size[0]})")
     typer.echo(f"samples    {result.samples} ({result.tagged} tagged now, {result.kept} already tagged, kept)")
+    if result.peak_mb and the_engine.remote:
+        typer.echo(f"workers    {len(result.peak_mb)} on Ray (peak memory {max(result.peak_mb):.0f} MB)")
     typer.echo(f"top tags   ({_rule(the_tagger)})")
     frequencies = tag_frequencies(scores, tags, the_tagger.thresholds, the_tagger.categories, the_tagger.mcut)
     for name, count in frequencies[:top]:

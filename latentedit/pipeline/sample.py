@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..errors import InputError, NonFiniteError, RunError
 from ..images import encode_png, from_uint8, grid, list_images, load_selfie, to_uint8
@@ -31,6 +31,7 @@ from ..locking import run_lock
 from ..store import PARTS, Run, shard_name, versions
 from ..world.render import demo_selfies
 from ..requests import make_request
+from .engine import Engine, run_shards
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class SampleResult:
     shards: int
     resumed_shards: int
     sampled: int  # samples made now (the rest were kept from an interrupted or earlier run)
+    peak_mb: list[float] = field(default_factory=list)  # each worker's peak resident memory (`engine.run_shards`)
 
 
 @dataclass
@@ -91,7 +93,7 @@ def folder_inputs(folder, size: int, n_inputs: int | None = None) -> Inputs:
         except InputError as e:
             skipped.append({"name": p.name, "reason": str(e).split(": ", 1)[-1]})
             continue
-        good.append(p)
+        good.append(p.resolve())  # absolute: a Ray worker's working folder is not the driver's
         if n_inputs is not None and len(good) == n_inputs:
             break
     if not good:
@@ -156,6 +158,18 @@ def generator_record(generator, G) -> dict:
     return {**record, "name": name} if kind == "demo" and name != "demo" else record
 
 
+def _shard_renderer(generator, expected: str, src: Inputs, n: int, req: SampleRequest):
+    """A worker's `work(shard) -> (codes, pngs)`: the generator loaded once (from "demo" or a checkpoint
+    path; a loaded one is used as is) and checked to be the one the run records."""
+    dev = resolve_device(req.device)
+    G = load_generator(generator, device=str(dev)) if isinstance(generator, (str, Path)) else generator
+    if fingerprint(G) != expected:
+        raise RunError(f"the generator {generator} is another one on this Ray node (fingerprint {fingerprint(G)}, "
+                       f"the run's {expected}); give every node the same checkpoint file")
+    per, k = req.inputs_per_shard, req.styles_per_input
+    return lambda s: _render_shard(G, src, range(s * per, min(n, (s + 1) * per)), k, req.seed, req.batch_size, dev)
+
+
 @torch.inference_mode()
 def _render_shard(G, inputs: Inputs, index_range, k: int, seed: int, batch_size: int, device) -> tuple[dict, list]:
     idx = list(index_range)
@@ -175,15 +189,17 @@ def _render_shard(G, inputs: Inputs, index_range, k: int, seed: int, batch_size:
 
 
 def sample(generator="demo", out="runs/demo", request: SampleRequest | None = None, *, progress: bool = True,
-           **options) -> SampleResult:
+           engine: Engine | None = None, **options) -> SampleResult:
     """Sample `styles_per_input` anime images for each input into the run at `out`.
 
     `generator` is "demo", a checkpoint path, or a loaded Generator; `request` a SampleRequest,
     or give its fields as keywords. Re-running with the same request resumes: finished shards
-    are kept, missing ones are made.
+    are kept, missing ones are made. `engine` (`pipeline.engine`) makes the shards here or on Ray
+    workers, with the same bytes; on Ray the driver loads the generator on the CPU and each worker on `device`.
     """
     req = make_request(SampleRequest, request, options)
-    dev = resolve_device(req.device)
+    engine = (engine or Engine()).for_device(req.device)
+    dev = resolve_device("cpu" if engine.remote else req.device)
     G = load_generator(generator, device=str(dev)) if isinstance(generator, (str, Path)) else generator
     n_inputs = 64 if req.n_inputs is None else req.n_inputs
     if not G.takes_content:
@@ -199,7 +215,7 @@ def sample(generator="demo", out="runs/demo", request: SampleRequest | None = No
     with run_lock(out):  # one writer per run: a second sample/tag/fit on it is refused (or waits)
         fresh = not (Path(out) / "manifest.json").exists()
         try:
-            return _sample_locked(G, src, input_source, generator, out, req, dev, progress)
+            return _sample_locked(G, src, input_source, generator, out, req, progress, engine)
         except NonFiniteError:  # a generator that decodes NaN leaves no run to block the next one's --out
             if fresh:
                 (Path(out) / "manifest.json").unlink(missing_ok=True)
@@ -208,7 +224,7 @@ def sample(generator="demo", out="runs/demo", request: SampleRequest | None = No
             raise
 
 
-def _sample_locked(G, src, input_source, generator, out, req, dev, progress) -> SampleResult:
+def _sample_locked(G, src, input_source, generator, out, req, progress, engine) -> SampleResult:
     n, k, per_shard = len(src.names), req.styles_per_input, req.inputs_per_shard
     run = Run.create(
         out,
@@ -239,18 +255,19 @@ def _sample_locked(G, src, input_source, generator, out, req, dev, progress) -> 
         else:
             run.remove_shard(s)
     todo = [s for s in range(n_shards) if shard_name(s) not in done]
-    resumed = n_shards - len(todo)
-    sampled = 0
-    with tqdm(total=n * k, disable=not progress, desc="sample", unit="img") as bar:
-        bar.update(min(n, resumed * per_shard) * k)
-        for s in todo:
-            inputs = range(s * per_shard, min(n, (s + 1) * per_shard))
-            codes, pngs = _render_shard(G, src, inputs, k, req.seed, req.batch_size, dev)
-            run.write_shard(s, codes, pngs)
-            sampled += len(pngs)
-            bar.update(len(pngs))
+    made = []
+
+    def write(s, shard):
+        codes, pngs = shard
+        run.write_shard(s, codes, pngs)
+        made.append(len(pngs))
+
+    # a Ray worker loads the generator itself ("demo" or the checkpoint's absolute path); an in-memory one is shipped
+    make_worker = partial(_shard_renderer, (engine.remote and run.generator_source) or G, run.fingerprint, src, n, req)
+    peaks = run_shards(engine, make_worker, todo, write, done=n_shards - len(todo), progress=progress, desc="sample")
+    resumed, sampled = n_shards - len(todo), sum(made)
     run.update_manifest(complete=True)
-    return SampleResult(run, n_shards, resumed, sampled)
+    return SampleResult(run, n_shards, resumed, sampled, peaks)
 
 
 def write_preview(run, n_inputs: int = 8) -> Path:

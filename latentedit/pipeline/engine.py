@@ -1,0 +1,166 @@
+"""Where a stage's shards are processed: in this process ("local") or on Ray actors ("ray").
+
+`run_shards(engine, make_worker, shards, on_result)` calls `make_worker()` once per worker (it
+loads the generator or tagger and returns `work(shard) -> result`), runs `work` on every shard and
+hands each result to `on_result(shard, result)` in the driver, which writes it through the run
+store exactly as a local run does: a run made on Ray has the bytes of the local run. On Ray each
+actor holds `cpus_per_worker` CPUs (torch's threads) and loads the model once; an actor whose process
+dies is replaced and its shards are given again (`RESTARTS` times per shard); a killed driver leaves whole shards
+only, so running the command again does the missing ones. Ray is the optional extra `ray`.
+
+    peaks = run_shards(Engine("ray", address="10.0.0.1:6379"), make_worker, range(64), write)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import resource
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import InputError, RunError
+
+ENGINES = ("local", "ray")
+RESTARTS = 3  # a shard whose worker process died is given to a new worker this often, then the run stops
+INSTALL = "--engine ray needs Ray, an optional extra: pip install 'latentedit[ray]' (or pip install 'ray==2.60.0')"
+
+
+@dataclass(frozen=True)
+class Engine:
+    """kind: "local" or "ray"; address: a Ray cluster to join (`ray start --head` prints it; None:
+    RAY_ADDRESS, else a Ray started on this machine); workers: Ray actors (None: the cluster's CPUs
+    / cpus_per_worker, at most one per shard); gpus_per_worker: GPUs each actor reserves."""
+
+    kind: str = "local"
+    address: str | None = None
+    workers: int | None = None
+    cpus_per_worker: int = 1
+    gpus_per_worker: float = 0.0
+
+    def __post_init__(self):
+        if self.kind not in ENGINES:
+            raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {self.kind!r}")
+        if self.kind == "local" and self.address:
+            raise InputError("--ray-address joins a Ray cluster; pass it with --engine ray")
+        if self.workers is not None and self.workers < 1:
+            raise InputError("--workers must be at least 1")
+        if self.cpus_per_worker < 1:
+            raise InputError("cpus_per_worker must be at least 1")
+        if self.kind == "ray" and importlib.util.find_spec("ray") is None:
+            raise InputError(INSTALL)
+
+    def for_device(self, device: str) -> "Engine":
+        """This engine with one GPU per Ray worker when the work runs on a GPU (`--device cuda`) and none was set."""
+        gpu = self.remote and not self.gpus_per_worker and not str(device).startswith("cpu")
+        return dataclasses.replace(self, gpus_per_worker=1.0) if gpu else self
+
+    @property
+    def remote(self) -> bool:
+        """True when the shards are processed by other processes (which load the model themselves)."""
+        return self.kind == "ray"
+
+
+def run_shards(engine: Engine | None, make_worker: Callable[[], Callable], shards: Iterable, on_result: Callable,
+               *, done: int = 0, progress: bool = True, desc: str = "shards") -> list[float]:
+    """Process `shards` with `make_worker()`'s function; `on_result(shard, result)` in this process, as each
+    finishes. A progress bar over the shards (`done` of them finished before). Returns each worker's peak
+    resident memory in MB (local: this process's)."""
+    shards = list(shards)
+    engine = engine or Engine()
+    with tqdm(total=done + len(shards), initial=done, disable=not progress, desc=desc, unit="shard") as bar:
+        if not shards:
+            return []
+        if not engine.remote:
+            work = make_worker()
+            for s in shards:
+                on_result(s, work(s))
+                bar.update(1)
+            return [peak_mb()]
+        return _run_ray(engine, make_worker, shards, on_result, bar)
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process, MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _ShardWorker:
+    """A Ray actor: the model loaded once, then one shard per call."""
+
+    def __init__(self, make_worker, threads: int):
+        torch.set_num_threads(threads)
+        self.work, self.error = None, None
+        try:
+            self.work = make_worker()
+        except Exception as e:  # noqa: BLE001 - raised by run(), so the driver shows it as itself, in one line
+            self.error = e
+
+    def run(self, shard):
+        if self.error is not None:
+            raise self.error
+        return self.work(shard)
+
+    def peak_mb(self) -> float:
+        return peak_mb()
+
+
+def import_ray():
+    """The ray module, or a one-line InputError saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError(INSTALL) from None
+    return ray
+
+
+def _run_ray(engine: Engine, make_worker, shards: list, on_result, bar) -> list[float]:
+    ray = import_ray()
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=engine.address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+                 configure_logging=True)
+    actors = []
+    try:
+        n = engine.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // engine.cpus_per_worker))
+        Worker = ray.remote(_ShardWorker).options(num_cpus=engine.cpus_per_worker, num_gpus=engine.gpus_per_worker)
+        factory = ray.put(make_worker)  # one copy in the object store, whatever the number of actors
+        new_actor = lambda: Worker.remote(factory, engine.cpus_per_worker)  # noqa: E731
+        actors = [new_actor() for _ in range(min(n, len(shards)))]
+        todo, running, tries = list(reversed(shards)), {}, {}
+
+        def submit(i, s):
+            running[actors[i].run.remote(s)] = (i, actors[i], s)
+
+        for i in [*range(len(actors))] * 2:  # two shards queued per actor: it starts the next while the driver writes
+            if todo:
+                submit(i, todo.pop())
+        while running:
+            [ref], _ = ray.wait(list(running), num_returns=1)
+            i, actor, s = running.pop(ref)
+            try:
+                result = ray.get(ref)
+            except ray.exceptions.RayActorError:  # its process died (killed, out of memory, node lost): a new one
+                tries[s] = tries.get(s, 0) + 1
+                if tries[s] > RESTARTS:
+                    raise RunError(f"Ray workers died {tries[s]} times on shard {s}; the finished shards are kept: "
+                                   "run the command again to resume") from None
+                if actors[i] is actor:
+                    actors[i] = new_actor()
+                submit(i, s)
+                continue
+            except ray.exceptions.RayTaskError as e:  # the worker's own error, raised as itself (one line)
+                raise (e.cause if isinstance(e.cause, Exception) else e) from None
+            on_result(s, result)
+            bar.update(1)
+            if todo:
+                submit(i, todo.pop())
+        return ray.get([a.peak_mb.remote() for a in actors])
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+        if started:
+            ray.shutdown()

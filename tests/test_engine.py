@@ -1,0 +1,143 @@
+"""`--engine ray`: runs made by Ray workers on a two-node cluster (one machine) equal local runs byte for
+byte, and a run whose worker and driver were killed half way resumes with only the missing shards."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from latentedit.pipeline.engine import INSTALL, Engine
+from latentedit.pipeline.sample import sample
+from latentedit.pipeline.tag import tag_run
+from latentedit.store import shard_name
+from latentedit.tagging import load_tagger
+
+try:
+    import psutil
+    import ray
+    from ray.cluster_utils import Cluster
+except ImportError:  # the Ray tests need the extra; the message test below runs without it
+    ray = None
+needs_ray = pytest.mark.skipif(ray is None, reason="ray is not installed: pip install -e '.[ray]' (the test extra has it)")
+
+# 10 shards of 2 demo inputs x 2 styles (64 px): small, yet slow enough on Ray to be killed half way
+RUN = dict(n_inputs=20, styles_per_input=2, inputs_per_shard=2, seed=3)
+SHARDS = 10
+
+
+def sums(run) -> dict:
+    """sha256 of every file of a run (the lock file, which names its last holder, aside)."""
+    return {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(run).rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two Ray nodes of one CPU each on this machine: a worker per node."""
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    c.add_node(num_cpus=1)
+    c.wait_for_nodes()
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("local") / "run"
+    sample("demo", out, progress=False, **RUN)
+    tag_run(out, load_tagger("demo-wd14"), progress=False)
+    return out
+
+
+def test_engine_ray_without_ray_says_how_to_install(tmp_path):
+    code = ("import sys; sys.modules['ray'] = None; from latentedit.cli.app import main; "
+            f"sys.argv = ['latentedit', 'sample', '--engine', 'ray', '--out', {str(tmp_path / 'r')!r}]; main()")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr == f"error: {INSTALL}\n"
+    assert not (tmp_path / "r").exists()
+    bad = subprocess.run([sys.executable, "-m", "latentedit.cli", "sample", "--engine", "spark", "--out", tmp_path / "r"],
+                         capture_output=True, text=True)
+    assert bad.stderr == "error: --engine must be one of local, ray, got 'spark'\n"
+
+
+def _shards_done(run: Path) -> int:
+    return sum((run / "samples" / shard_name(s)).is_dir() for s in range(SHARDS))
+
+
+def _wait_for(run: Path, n: int, proc) -> int:
+    deadline = time.time() + 240
+    while _shards_done(run) < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, "the Ray run made no progress"
+        time.sleep(0.02)
+    return _shards_done(run)
+
+
+def _shard_workers() -> list:
+    """This test's Ray worker processes holding a latentedit shard worker (children of our cluster's raylets)."""
+    return [p for p in psutil.Process().children(recursive=True)
+            if any("_ShardWorker" in part for part in p.cmdline())]
+
+
+@needs_ray
+@pytest.mark.slow
+def test_ray_run_killed_half_way_resumes_to_the_bytes_of_the_local_run(cluster, local_run, tmp_path):
+    out = tmp_path / "run"
+    args = [f"--{k.replace('_', '-')}={v}" for k, v in RUN.items()]
+    driver = subprocess.Popen([sys.executable, "-m", "latentedit.cli", "sample", *args, "--out", out,
+                               "--engine", "ray", "--ray-address", cluster.address], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(out, 2, driver)
+        workers = _shard_workers()
+        assert len(workers) == 2  # one per node
+        workers[0].send_signal(signal.SIGKILL)  # a worker dies: the driver gives its shards to a new one
+        before = _wait_for(out, 5, driver)  # the run went on after the worker's death
+        assert {p.pid for p in _shard_workers()} - {p.pid for p in workers}  # on a new worker process
+        driver.send_signal(signal.SIGKILL)  # then the driver dies
+        driver.wait(30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    kept = _shards_done(out)
+    assert before <= kept < SHARDS  # killed half way: whole shards only, some missing
+
+    result = sample("demo", out, progress=False, engine=Engine("ray", address=cluster.address), **RUN)
+    assert (result.shards, result.resumed_shards) == (SHARDS, kept)
+    assert result.sampled == (SHARDS - kept) * 2 * 2  # only the missing shards were made
+    assert len(result.peak_mb) == 2 and all(100 < m < 4000 for m in result.peak_mb)
+
+    tagger = load_tagger("demo-wd14")
+    tagged = tag_run(out, tagger, progress=False, engine=Engine("ray", address=cluster.address))
+    assert (tagged.tagged, tagged.kept) == (40, 0)
+    (out / "tags" / "shard-00003.npz").unlink()  # a lost tag shard: only it is scored again
+    again = tag_run(out, tagger, progress=False, engine=Engine("ray", address=cluster.address, workers=1))
+    assert (again.tagged, again.kept) == (4, 36)
+
+    got, want = sums(out), sums(local_run)
+    assert len(want) == 1 + SHARDS * 5 + 1 + SHARDS  # manifest, shards (codes.npz + 4 PNGs), vocab.json, tag shards
+    assert got == want  # file for file, the same bytes as the local run
+
+
+@needs_ray
+def test_worker_errors_are_raised_as_themselves(cluster, tmp_path):
+    from latentedit.errors import RunError
+    from latentedit.pipeline.engine import run_shards
+
+    def make_worker():
+        def work(s):
+            if s == 2:
+                raise RunError("shard 2 is bad")
+            return s * s
+        return work
+
+    got = {}
+    peaks = run_shards(Engine("ray", address=cluster.address), make_worker, range(2), got.__setitem__, progress=False)
+    assert got == {0: 0, 1: 1} and len(peaks) == 2
+    with pytest.raises(RunError, match="^shard 2 is bad$"):
+        run_shards(Engine("ray", address=cluster.address), make_worker, range(4), got.__setitem__, progress=False)
