@@ -9,11 +9,11 @@ from latentedit.editing.strengths import check_strength
 from latentedit.errors import InputError
 from latentedit.limits import MAX_SAMPLES, check_sweep_steps
 from latentedit.models import layers
-from latentedit.pipeline.engine import Engine
+from latentedit.pipeline.engine import Engine, WorkerStats
 from latentedit.pipeline.video import check_crop_box
 
 __all__ = ["parse_strength", "parse_sweep", "parse_layers", "parse_tags", "parse_crop", "parse_ids", "ENGINE",
-           "RAY_ADDRESS", "WORKERS", "make_engine"]
+           "RAY_ADDRESS", "WORKERS", "make_engine", "workers_line"]
 
 # --engine, --ray-address, --workers: the options of every command that processes a run's shards
 ENGINE = typer.Option("local", help="Where the shards are processed: local (this process) or ray (Ray workers, "
@@ -28,6 +28,12 @@ def make_engine(engine: str, ray_address: str | None, workers: int | None) -> En
     if workers is not None and engine != "ray":
         raise InputError("--workers sets the number of Ray workers; pass it with --engine ray")
     return Engine(engine, address=ray_address, workers=workers)
+
+
+def workers_line(stats: WorkerStats) -> str:
+    """'2 on Ray: models loaded in 5.1 s, shards done in 12.0 s, peak memory 880 MB per worker'."""
+    return (f"{len(stats.peak_mb)} on Ray: models loaded in {stats.start_s:.1f} s, shards done in {stats.work_s:.1f} s, "
+            f"peak memory {max(stats.peak_mb):.0f} MB per worker")
 
 
 def parse_strength(value, option: str = "--strength") -> float:

@@ -9,7 +9,7 @@ import typer
 from latentedit.pipeline.sample import SampleRequest, sample as sample_run, write_preview
 from latentedit.terminal import printable
 
-from .options import ENGINE, RAY_ADDRESS, WORKERS, make_engine
+from .options import ENGINE, RAY_ADDRESS, WORKERS, make_engine, workers_line
 
 
 def sample(
@@ -20,6 +20,8 @@ def sample(
     seed: int = typer.Option(0, help="Seed of the styles (and of the demo selfies)."),
     batch_size: int = typer.Option(8, help="Images per forward pass."),
     inputs_per_shard: int = typer.Option(16, help="Inputs per shard, the unit of resuming and of a Ray worker's task."),
+    threads: int = typer.Option(0, help="torch CPU threads (0: every core); recorded in the run, as they can change "
+                                        "its bytes; with --engine ray each worker takes this many CPUs."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     out: Path = typer.Option(Path("runs/demo"), help="Run directory to create or resume."),
     overwrite: bool = typer.Option(False, help="Replace a run of another generator/seed/inputs at --out."),
@@ -30,7 +32,8 @@ def sample(
     """Sample style codes and anime images into a run directory (resumable)."""
     t0 = time.perf_counter()
     request = SampleRequest(inputs=inputs, n_inputs=n_inputs, styles_per_input=styles_per_input, seed=seed,
-                            batch_size=batch_size, inputs_per_shard=inputs_per_shard, device=device,
+                            batch_size=batch_size, inputs_per_shard=inputs_per_shard, threads=threads,
+                            device=device,
                             overwrite=overwrite)
     result = sample_run(generator, out, request, engine=make_engine(engine, ray_address, workers))
     run, m = result.run, result.run.manifest
@@ -43,7 +46,7 @@ def sample(
         typer.echo(f"           skipped {printable(s['name'])}: {printable(s['reason'])}")  # names from the folder
     typer.echo(f"samples    {m['n_samples']} ({m['styles_per_input']} styles per input, seed {m['seed']})")
     typer.echo(f"shards     {result.shards} ({result.resumed_shards} already done, kept)")
-    if result.peak_mb and engine == "ray":
-        typer.echo(f"workers    {len(result.peak_mb)} on Ray (peak memory {max(result.peak_mb):.0f} MB)")
+    if result.workers.peak_mb and engine == "ray":
+        typer.echo(f"workers    {workers_line(result.workers)}")
     typer.echo(f"preview    {grid}")
     typer.echo(f"time       {time.perf_counter() - t0:.1f} s")

@@ -11,7 +11,7 @@ from latentedit.store import Run
 from latentedit.tagging import load_tagger, tag_frequencies
 from latentedit.terminal import printable
 
-from .options import ENGINE, RAY_ADDRESS, WORKERS, make_engine
+from .options import ENGINE, RAY_ADDRESS, WORKERS, make_engine, workers_line
 
 
 def tag(
@@ -42,8 +42,8 @@ def tag(
     typer.echo(f"tagger     {printable(the_tagger.source)} ({len(tags)} tags, fingerprint {the_tagger.fingerprint}, "
                f"input {the_tagger.input_size[1]}x{the_tagger.input_size[0]})")
     typer.echo(f"samples    {result.samples} ({result.tagged} tagged now, {result.kept} already tagged, kept)")
-    if result.peak_mb and the_engine.remote:
-        typer.echo(f"workers    {len(result.peak_mb)} on Ray (peak memory {max(result.peak_mb):.0f} MB)")
+    if result.workers.peak_mb and the_engine.remote:
+        typer.echo(f"workers    {workers_line(result.workers)}")
     typer.echo(f"top tags   ({_rule(the_tagger)})")
     frequencies = tag_frequencies(scores, tags, the_tagger.thresholds, the_tagger.categories, the_tagger.mcut)
     for name, count in frequencies[:top]:

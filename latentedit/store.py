@@ -26,7 +26,8 @@ manifest.json (format latentedit-run/2):
     input_source  {kind: "demo", seed} (demo-world selfies rendered from the seed) or
                   {kind: "folder", path} (the selfie folder, absolute)
     inputs [{id, name}], skipped [{name, reason}], n_inputs, n_samples, seed, styles_per_input,
-    inputs_per_shard, batch_size, complete, versions {python, torch, numpy, latentedit}
+    inputs_per_shard, batch_size, threads (torch's, the bytes can depend on them; absent before they were
+    recorded), complete, versions {python, torch, numpy, latentedit}
 A latentedit-run/1 manifest (generator.source, inputs_dir) is read as /2.
 """
 

@@ -25,8 +25,9 @@ except ImportError:  # the Ray tests need the extra; the message test below runs
     ray = None
 needs_ray = pytest.mark.skipif(ray is None, reason="ray is not installed: pip install -e '.[ray]' (the test extra has it)")
 
-# 10 shards of 2 demo inputs x 2 styles (64 px): small, yet slow enough on Ray to be killed half way
-RUN = dict(n_inputs=20, styles_per_input=2, inputs_per_shard=2, seed=3)
+# 10 shards of 2 demo inputs x 2 styles (64 px): small, yet slow enough on Ray to be killed half way. On one
+# torch thread, as the workers of one CPU (a batch of 4 is summed in another order on 2 threads)
+RUN = dict(n_inputs=20, styles_per_input=2, inputs_per_shard=2, seed=3, threads=1)
 SHARDS = 10
 
 
@@ -96,9 +97,8 @@ def test_ray_run_killed_half_way_resumes_to_the_bytes_of_the_local_run(cluster, 
         _wait_for(out, 2, driver)
         workers = _shard_workers()
         assert len(workers) == 2  # one per node
-        workers[0].send_signal(signal.SIGKILL)  # a worker dies: the driver gives its shards to a new one
+        workers[0].send_signal(signal.SIGKILL)  # a worker dies: its shards go to a new one (the next test)
         before = _wait_for(out, 5, driver)  # the run went on after the worker's death
-        assert {p.pid for p in _shard_workers()} - {p.pid for p in workers}  # on a new worker process
         driver.send_signal(signal.SIGKILL)  # then the driver dies
         driver.wait(30)
     finally:
@@ -110,7 +110,8 @@ def test_ray_run_killed_half_way_resumes_to_the_bytes_of_the_local_run(cluster, 
     result = sample("demo", out, progress=False, engine=Engine("ray", address=cluster.address), **RUN)
     assert (result.shards, result.resumed_shards) == (SHARDS, kept)
     assert result.sampled == (SHARDS - kept) * 2 * 2  # only the missing shards were made
-    assert len(result.peak_mb) == 2 and all(100 < m < 4000 for m in result.peak_mb)
+    assert len(result.workers.peak_mb) == 2 and all(100 < m < 4000 for m in result.workers.peak_mb)
+    assert result.workers.start_s > 0 and result.workers.work_s > 0
 
     tagger = load_tagger("demo-wd14")
     tagged = tag_run(out, tagger, progress=False, engine=Engine("ray", address=cluster.address))
@@ -126,7 +127,7 @@ def test_ray_run_killed_half_way_resumes_to_the_bytes_of_the_local_run(cluster, 
 
 @needs_ray
 def test_worker_errors_are_raised_as_themselves(cluster, tmp_path):
-    from latentedit.errors import RunError
+    from latentedit.errors import InputError, RunError
     from latentedit.pipeline.engine import run_shards
 
     def make_worker():
@@ -137,7 +138,56 @@ def test_worker_errors_are_raised_as_themselves(cluster, tmp_path):
         return work
 
     got = {}
-    peaks = run_shards(Engine("ray", address=cluster.address), make_worker, range(2), got.__setitem__, progress=False)
-    assert got == {0: 0, 1: 1} and len(peaks) == 2
+    stats = run_shards(Engine("ray", address=cluster.address), make_worker, range(2), got.__setitem__, progress=False)
+    assert got == {0: 0, 1: 1} and len(stats.peak_mb) == 2
     with pytest.raises(RunError, match="^shard 2 is bad$"):
         run_shards(Engine("ray", address=cluster.address), make_worker, range(4), got.__setitem__, progress=False)
+    with pytest.raises(InputError, match=r"needs 2 CPUs \(the torch threads it is made with\) but the largest node of "
+                                         r"the cluster has 1; start a new run with --threads 1,"):
+        sample("demo", tmp_path / "r", n_inputs=2, threads=2, progress=False, engine=Engine("ray", address=cluster.address))
+
+
+def test_the_run_records_its_threads_and_a_resume_uses_them(tmp_path):
+    import shutil
+
+    import torch
+
+    small = dict(n_inputs=4, styles_per_input=3, inputs_per_shard=2)  # batches of 6: summed another way on 2 threads
+    one = sample("demo", tmp_path / "one", progress=False, threads=1, **small).run
+    two = sample("demo", tmp_path / "two", progress=False, threads=2, **small).run
+    assert (one.manifest["threads"], two.manifest["threads"]) == (1, 2)
+    assert sums(one.path) != sums(two.path)  # why the run records them
+    want = sums(one.path)
+    shutil.rmtree(one.samples_dir / "shard-00001")
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        again = sample("demo", one.path, progress=False, **small)  # threads not given: the run's 1, not this 2
+        assert torch.get_num_threads() == 2  # and the caller's threads are back
+    finally:
+        torch.set_num_threads(old)
+    assert (again.resumed_shards, again.sampled) == (1, 6)
+    assert sums(one.path) == want
+
+
+@needs_ray
+def test_a_killed_worker_is_replaced_and_its_shards_done(cluster):
+    from latentedit.pipeline.engine import run_shards
+
+    def make_worker():
+        def work(s):
+            time.sleep(0.2)
+            return os.getpid()
+        return work
+
+    got, killed = {}, []
+
+    def on_result(s, pid):
+        got[s] = pid
+        if not killed:  # the worker of the first shard dies (with the next shard queued on it)
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    stats = run_shards(Engine("ray", address=cluster.address), make_worker, range(8), on_result, progress=False)
+    assert sorted(got) == list(range(8)) and len(stats.peak_mb) == 2
+    assert len(set(got.values()) - set(killed)) == 2  # the other worker and the one that replaced the dead one

@@ -8,7 +8,7 @@ actor holds `cpus_per_worker` CPUs (torch's threads) and loads the model once; a
 dies is replaced and its shards are given again (`RESTARTS` times per shard); a killed driver leaves whole shards
 only, so running the command again does the missing ones. Ray is the optional extra `ray`.
 
-    peaks = run_shards(Engine("ray", address="10.0.0.1:6379"), make_worker, range(64), write)
+    stats = run_shards(Engine("ray", address="10.0.0.1:6379"), make_worker, range(64), write)
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import resource
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -33,12 +34,13 @@ INSTALL = "--engine ray needs Ray, an optional extra: pip install 'latentedit[ra
 class Engine:
     """kind: "local" or "ray"; address: a Ray cluster to join (`ray start --head` prints it; None:
     RAY_ADDRESS, else a Ray started on this machine); workers: Ray actors (None: the cluster's CPUs
-    / cpus_per_worker, at most one per shard); gpus_per_worker: GPUs each actor reserves."""
+    / cpus_per_worker, at most one per shard); cpus_per_worker: CPUs each actor reserves and torch
+    threads it runs (None: the stage's, `sized`; sampling: the run's threads); gpus_per_worker: GPUs each."""
 
     kind: str = "local"
     address: str | None = None
     workers: int | None = None
-    cpus_per_worker: int = 1
+    cpus_per_worker: int | None = None
     gpus_per_worker: float = 0.0
 
     def __post_init__(self):
@@ -48,15 +50,16 @@ class Engine:
             raise InputError("--ray-address joins a Ray cluster; pass it with --engine ray")
         if self.workers is not None and self.workers < 1:
             raise InputError("--workers must be at least 1")
-        if self.cpus_per_worker < 1:
+        if self.cpus_per_worker is not None and self.cpus_per_worker < 1:
             raise InputError("cpus_per_worker must be at least 1")
         if self.kind == "ray" and importlib.util.find_spec("ray") is None:
             raise InputError(INSTALL)
 
-    def for_device(self, device: str) -> "Engine":
-        """This engine with one GPU per Ray worker when the work runs on a GPU (`--device cuda`) and none was set."""
+    def sized(self, threads: int, device: str = "cpu") -> "Engine":
+        """This engine with workers of `threads` CPUs (unless set) and one GPU when the work runs on one (`--device cuda`)."""
         gpu = self.remote and not self.gpus_per_worker and not str(device).startswith("cpu")
-        return dataclasses.replace(self, gpus_per_worker=1.0) if gpu else self
+        return dataclasses.replace(self, cpus_per_worker=self.cpus_per_worker or threads,
+                                   gpus_per_worker=1.0 if gpu else self.gpus_per_worker)
 
     @property
     def remote(self) -> bool:
@@ -64,23 +67,33 @@ class Engine:
         return self.kind == "ray"
 
 
+@dataclass
+class WorkerStats:
+    """How a stage's shards went: each worker's peak resident memory (MB; local: this process's), the
+    seconds until every worker had loaded its model (start) and from then to the last shard written (work)."""
+
+    peak_mb: list[float] = dataclasses.field(default_factory=list)
+    start_s: float = 0.0
+    work_s: float = 0.0
+
+
 def run_shards(engine: Engine | None, make_worker: Callable[[], Callable], shards: Iterable, on_result: Callable,
-               *, done: int = 0, progress: bool = True, desc: str = "shards") -> list[float]:
+               *, done: int = 0, progress: bool = True, desc: str = "shards") -> WorkerStats:
     """Process `shards` with `make_worker()`'s function; `on_result(shard, result)` in this process, as each
-    finishes. A progress bar over the shards (`done` of them finished before). Returns each worker's peak
-    resident memory in MB (local: this process's)."""
-    shards = list(shards)
-    engine = engine or Engine()
+    finishes. A progress bar over the shards (`done` of them finished before)."""
+    shards, t0 = list(shards), time.perf_counter()
+    engine = (engine or Engine()).sized(1)
     with tqdm(total=done + len(shards), initial=done, disable=not progress, desc=desc, unit="shard") as bar:
         if not shards:
-            return []
-        if not engine.remote:
-            work = make_worker()
-            for s in shards:
-                on_result(s, work(s))
-                bar.update(1)
-            return [peak_mb()]
-        return _run_ray(engine, make_worker, shards, on_result, bar)
+            return WorkerStats()
+        if engine.remote:
+            return _run_ray(engine, make_worker, shards, on_result, bar)
+        work = make_worker()
+        t1 = time.perf_counter()
+        for s in shards:
+            on_result(s, work(s))
+            bar.update(1)
+        return WorkerStats([peak_mb()], t1 - t0, time.perf_counter() - t1)
 
 
 def peak_mb() -> float:
@@ -107,6 +120,9 @@ class _ShardWorker:
     def peak_mb(self) -> float:
         return peak_mb()
 
+    def ready(self) -> bool:
+        return True
+
 
 def import_ray():
     """The ray module, or a one-line InputError saying how to install it."""
@@ -117,19 +133,26 @@ def import_ray():
     return ray
 
 
-def _run_ray(engine: Engine, make_worker, shards: list, on_result, bar) -> list[float]:
-    ray = import_ray()
+def _run_ray(engine: Engine, make_worker, shards: list, on_result, bar) -> WorkerStats:
+    ray, t0 = import_ray(), time.perf_counter()
     started = not ray.is_initialized()
     if started:
         ray.init(address=engine.address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
                  configure_logging=True)
     actors = []
     try:
+        biggest = max((node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]), default=0)
+        if biggest < engine.cpus_per_worker:  # no node could ever hold a worker: Ray would wait for ever
+            raise InputError(f"a Ray worker of this run needs {engine.cpus_per_worker} CPUs (the torch threads it is "
+                             f"made with) but the largest node of the cluster has {biggest:g}; start a new run with "
+                             f"--threads {max(1, int(biggest))}, or use nodes that large, or --engine local")
         n = engine.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // engine.cpus_per_worker))
         Worker = ray.remote(_ShardWorker).options(num_cpus=engine.cpus_per_worker, num_gpus=engine.gpus_per_worker)
         factory = ray.put(make_worker)  # one copy in the object store, whatever the number of actors
         new_actor = lambda: Worker.remote(factory, engine.cpus_per_worker)  # noqa: E731
         actors = [new_actor() for _ in range(min(n, len(shards)))]
+        ray.get([a.ready.remote() for a in actors])  # every model loaded (a worker's own error comes with its shard)
+        t1 = time.perf_counter()
         todo, running, tries = list(reversed(shards)), {}, {}
 
         def submit(i, s):
@@ -158,7 +181,8 @@ def _run_ray(engine: Engine, make_worker, shards: list, on_result, bar) -> list[
             bar.update(1)
             if todo:
                 submit(i, todo.pop())
-        return ray.get([a.peak_mb.remote() for a in actors])
+        t2 = time.perf_counter()
+        return WorkerStats(ray.get([a.peak_mb.remote() for a in actors]), t1 - t0, t2 - t1)
     finally:
         for actor in actors:
             ray.kill(actor)

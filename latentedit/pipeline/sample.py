@@ -31,14 +31,16 @@ from ..locking import run_lock
 from ..store import PARTS, Run, shard_name, versions
 from ..world.render import demo_selfies
 from ..requests import make_request
-from .engine import Engine, run_shards
+from .engine import Engine, WorkerStats, run_shards
 
 
 @dataclass(frozen=True)
 class SampleRequest:
     """What to sample: `inputs` (a selfie folder; None = `n_inputs` demo-world selfies, 64 by
     default), `styles_per_input` random styles each, from `seed`; `batch_size` images per forward
-    pass and `inputs_per_shard` inputs per shard (both change bytes, so they are part of the run)."""
+    pass and `inputs_per_shard` inputs per shard (both change bytes, so they are part of the run);
+    `threads` torch CPU threads (0: torch's default here, the cores): some batch shapes are summed in
+    another order with another count, so the run records it and every worker and resume uses it."""
 
     inputs: str | Path | None = None
     n_inputs: int | None = None
@@ -46,6 +48,7 @@ class SampleRequest:
     seed: int = 0
     batch_size: int = 8
     inputs_per_shard: int = 16
+    threads: int = 0
     device: str = "cpu"
     overwrite: bool = False
 
@@ -60,6 +63,7 @@ class SampleRequest:
         if self.n_inputs is not None:
             check_count(self.n_inputs, "--n-inputs", 1, MAX_SAMPLES // self.styles_per_input)
         check_count(self.seed, "--seed", 0)
+        check_count(self.threads, "--threads", 0, 1024)
 
 
 @dataclass
@@ -70,7 +74,7 @@ class SampleResult:
     shards: int
     resumed_shards: int
     sampled: int  # samples made now (the rest were kept from an interrupted or earlier run)
-    peak_mb: list[float] = field(default_factory=list)  # each worker's peak resident memory (`engine.run_shards`)
+    workers: WorkerStats = field(default_factory=WorkerStats)  # memory and time of the workers (`engine.run_shards`)
 
 
 @dataclass
@@ -158,9 +162,10 @@ def generator_record(generator, G) -> dict:
     return {**record, "name": name} if kind == "demo" and name != "demo" else record
 
 
-def _shard_renderer(generator, expected: str, src: Inputs, n: int, req: SampleRequest):
-    """A worker's `work(shard) -> (codes, pngs)`: the generator loaded once (from "demo" or a checkpoint
-    path; a loaded one is used as is) and checked to be the one the run records."""
+def _shard_renderer(generator, expected: str, src: Inputs, n: int, req: SampleRequest, threads: int):
+    """A worker's `work(shard) -> (codes, pngs)` on `threads` torch threads: the generator loaded once (from
+    "demo" or a checkpoint path; a loaded one is used as is) and checked to be the one the run records."""
+    torch.set_num_threads(threads)
     dev = resolve_device(req.device)
     G = load_generator(generator, device=str(dev)) if isinstance(generator, (str, Path)) else generator
     if fingerprint(G) != expected:
@@ -198,7 +203,7 @@ def sample(generator="demo", out="runs/demo", request: SampleRequest | None = No
     workers, with the same bytes; on Ray the driver loads the generator on the CPU and each worker on `device`.
     """
     req = make_request(SampleRequest, request, options)
-    engine = (engine or Engine()).for_device(req.device)
+    engine = engine or Engine()
     dev = resolve_device("cpu" if engine.remote else req.device)
     G = load_generator(generator, device=str(dev)) if isinstance(generator, (str, Path)) else generator
     n_inputs = 64 if req.n_inputs is None else req.n_inputs
@@ -239,6 +244,7 @@ def _sample_locked(G, src, input_source, generator, out, req, progress, engine) 
             "n_inputs": n,
             "n_samples": n * k,
             "batch_size": req.batch_size,
+            "threads": req.threads or torch.get_num_threads(),
             "complete": False,
             "versions": versions(),
         },
@@ -263,11 +269,18 @@ def _sample_locked(G, src, input_source, generator, out, req, progress, engine) 
         made.append(len(pngs))
 
     # a Ray worker loads the generator itself ("demo" or the checkpoint's absolute path); an in-memory one is shipped
-    make_worker = partial(_shard_renderer, (engine.remote and run.generator_source) or G, run.fingerprint, src, n, req)
-    peaks = run_shards(engine, make_worker, todo, write, done=n_shards - len(todo), progress=progress, desc="sample")
+    threads = run.manifest.get("threads") or torch.get_num_threads()  # the run's, also when resumed elsewhere
+    make_worker = partial(_shard_renderer, (engine.remote and run.generator_source) or G, run.fingerprint, src, n, req,
+                          threads)
+    old_threads = torch.get_num_threads()
+    try:
+        stats = run_shards(engine.sized(threads, req.device), make_worker, todo, write, done=n_shards - len(todo),
+                           progress=progress, desc="sample")
+    finally:
+        torch.set_num_threads(old_threads)
     resumed, sampled = n_shards - len(todo), sum(made)
     run.update_manifest(complete=True)
-    return SampleResult(run, n_shards, resumed, sampled, peaks)
+    return SampleResult(run, n_shards, resumed, sampled, stats)
 
 
 def write_preview(run, n_inputs: int = 8) -> Path:

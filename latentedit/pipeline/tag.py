@@ -7,11 +7,12 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..errors import DamagedFileError, RunError, TagError
 from ..store import Run
 from ..tagging import Tagger, load_tagger, vocab_record
-from .engine import Engine, run_shards
+from .engine import Engine, WorkerStats, run_shards
 
 
 @dataclass
@@ -23,7 +24,7 @@ class TagResult:
     tagged: int
     kept: int
     shards: int
-    peak_mb: list[float] = field(default_factory=list)  # each worker's peak resident memory (`engine.run_shards`)
+    workers: WorkerStats = field(default_factory=WorkerStats)  # memory and time of the workers (`engine.run_shards`)
 
 
 def tag_run(run, tagger: Tagger, batch_size: int = 32, progress: bool = True, overwrite: bool = False,
@@ -67,16 +68,16 @@ def _tag_locked(run: Run, tagger: Tagger, batch_size: int, progress: bool, overw
     total = sum(len(v) for v in ids.values())
     source = tagger.source if engine is not None and engine.remote else tagger
     make_worker = partial(_shard_scorer, run.path.resolve(), source, vocab["tagger"], batch_size)
-    peaks = run_shards(engine, make_worker, todo, lambda s, scores: run.write_tag_shard(s, ids[s], scores),
+    stats = run_shards(engine, make_worker, todo, lambda s, scores: run.write_tag_shard(s, ids[s], scores),
                done=len(shards) - len(todo), progress=progress, desc="tag")
     tagged = sum(len(ids[s]) for s in todo)
-    return TagResult(run, total, tagged, total - tagged, len(shards), peaks)
+    return TagResult(run, total, tagged, total - tagged, len(shards), stats)
 
 
 def _shard_scorer(run_path, tagger, expected: str, batch_size: int):
-    """A worker's `work(shard) -> scores`: the tagger (a loaded one, or loaded once from its source) checked
-    to be the driver's, scoring the shard's images read from the run."""
-    tagger = load_tagger(tagger) if isinstance(tagger, (str, Path)) else tagger
+    """A worker's `work(shard) -> scores`: the tagger (a loaded one, or loaded once from its source with the
+    worker's threads) checked to be the driver's, scoring the shard's images read from the run."""
+    tagger = load_tagger(tagger, threads=torch.get_num_threads()) if isinstance(tagger, (str, Path)) else tagger
     if tagger.fingerprint != expected:
         raise TagError(f"the tagger {tagger.source} is another one on this Ray node (fingerprint {tagger.fingerprint}, "
                        f"the driver's {expected}); give every node the same tagger folder")
