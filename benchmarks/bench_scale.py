@@ -8,7 +8,7 @@ large runs once every worker has loaded its model (`engine.WorkerStats`: what a 
 gets); the start-up before (loading the model, starting Ray's actors) and the rate over the whole call
 are printed beside them. Ray's overhead is local's rate over Ray's at equal CPUs, minus 1 (goal: at
 most 10%). Peak memory is each Ray worker's peak resident set in the small and the large run (flat:
-a worker holds two shards at a time). Every Ray run is checked to have the bytes of the local run on
+a worker holds its model and one shard at a time). Every Ray run is checked to have the bytes of the local run on
 one thread (`--threads 1`). On a machine others keep busy the rates move with their load: the load
 average is printed.
 
