@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import os
 import resource
 import time
 from dataclasses import dataclass
@@ -137,7 +138,8 @@ def _run_ray(engine: Engine, make_worker, shards: list, on_result, bar) -> Worke
     ray, t0 = import_ray(), time.perf_counter()
     started = not ray.is_initialized()
     if started:
-        ray.init(address=engine.address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+        address = engine.address or os.environ.get("RAY_ADDRESS") or "local"  # "local": not the last `ray start` here
+        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
                  configure_logging=True)
     actors = []
     try:
