@@ -39,9 +39,9 @@ def sums(run) -> dict:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """Two Ray nodes of one CPU each on this machine: a worker per node."""
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    c.add_node(num_cpus=1)
+    """Two Ray nodes of one CPU (and no GPU, whatever the machine has) each on this machine: a worker per node."""
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0, "include_dashboard": False})
+    c.add_node(num_cpus=1, num_gpus=0)
     c.wait_for_nodes()
     yield c
     c.shutdown()
@@ -145,6 +145,9 @@ def test_worker_errors_are_raised_as_themselves(cluster, tmp_path):
     with pytest.raises(InputError, match=r"needs 2 CPUs \(the torch threads it is made with\) but the largest node of "
                                          r"the cluster has 1; start a new run with --threads 1,"):
         sample("demo", tmp_path / "r", n_inputs=2, threads=2, progress=False, engine=Engine("ray", address=cluster.address))
+    with pytest.raises(InputError, match="^a Ray worker on a GPU .* no node of the cluster has one; join GPU nodes or "):
+        sample("demo", tmp_path / "g", n_inputs=2, threads=1, device="cuda", progress=False,
+               engine=Engine("ray", address=cluster.address))
 
 
 def test_the_run_records_its_threads_and_a_resume_uses_them(tmp_path):

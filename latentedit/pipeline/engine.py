@@ -143,11 +143,7 @@ def _run_ray(engine: Engine, make_worker, shards: list, on_result, bar) -> Worke
                  configure_logging=True)
     actors = []
     try:
-        biggest = max((node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]), default=0)
-        if biggest < engine.cpus_per_worker:  # no node could ever hold a worker: Ray would wait for ever
-            raise InputError(f"a Ray worker of this run needs {engine.cpus_per_worker} CPUs (the torch threads it is "
-                             f"made with) but the largest node of the cluster has {biggest:g}; start a new run with "
-                             f"--threads {max(1, int(biggest))}, or use nodes that large, or --engine local")
+        _check_fits(ray.nodes(), engine)
         n = engine.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // engine.cpus_per_worker))
         Worker = ray.remote(_ShardWorker).options(num_cpus=engine.cpus_per_worker, num_gpus=engine.gpus_per_worker)
         factory = ray.put(make_worker)  # one copy in the object store, whatever the number of actors
@@ -190,3 +186,16 @@ def _run_ray(engine: Engine, make_worker, shards: list, on_result, bar) -> Worke
             ray.kill(actor)
         if started:
             ray.shutdown()
+
+
+def _check_fits(nodes: list, engine: Engine) -> None:
+    """A one-line InputError when no node of the cluster could hold a worker (Ray would wait for ever)."""
+    alive = [node["Resources"] for node in nodes if node["Alive"]]
+    cpus, gpus = (max((r.get(k, 0) for r in alive), default=0) for k in ("CPU", "GPU"))
+    if cpus < engine.cpus_per_worker:
+        raise InputError(f"a Ray worker of this run needs {engine.cpus_per_worker} CPUs (the torch threads it is "
+                         f"made with) but the largest node of the cluster has {cpus:g}; start a new run with "
+                         f"--threads {max(1, int(cpus))}, or use nodes that large, or --engine local")
+    if gpus < engine.gpus_per_worker:
+        raise InputError(f"a Ray worker on a GPU (--device) needs {engine.gpus_per_worker:g} GPU but no node of the "
+                         "cluster has one; join GPU nodes or use --device cpu")
