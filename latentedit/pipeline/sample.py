@@ -164,7 +164,7 @@ def generator_record(generator, G) -> dict:
 
 def _shard_renderer(generator, expected: str, src: Inputs, n: int, req: SampleRequest, threads: int):
     """A worker's `work(shard) -> (codes, pngs)` on `threads` torch threads: the generator loaded once (from
-    "demo" or a checkpoint path; a loaded one is used as is) and checked to be the one the run records."""
+    a demo name or a checkpoint path; a loaded one is used as is) and checked to be the one the run records."""
     torch.set_num_threads(threads)
     dev = resolve_device(req.device)
     G = load_generator(generator, device=str(dev)) if isinstance(generator, (str, Path)) else generator
@@ -268,7 +268,7 @@ def _sample_locked(G, src, input_source, generator, out, req, progress, engine) 
         run.write_shard(s, codes, pngs)
         made.append(len(pngs))
 
-    # a Ray worker loads the generator itself ("demo" or the checkpoint's absolute path); an in-memory one is shipped
+    # a Ray worker loads the generator itself (a demo name or the checkpoint's absolute path); an in-memory one is shipped
     threads = run.manifest.get("threads") or torch.get_num_threads()  # the run's, also when resumed elsewhere
     make_worker = partial(_shard_renderer, (engine.remote and run.generator_source) or G, run.fingerprint, src, n, req,
                           threads)
