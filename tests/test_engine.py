@@ -194,3 +194,19 @@ def test_a_killed_worker_is_replaced_and_its_shards_done(cluster):
     stats = run_shards(Engine("ray", address=cluster.address), make_worker, range(8), on_result, progress=False)
     assert sorted(got) == list(range(8)) and len(stats.peak_mb) == 2
     assert len(set(got.values()) - set(killed)) == 2  # the other worker and the one that replaced the dead one
+
+
+@needs_ray
+def test_a_stylegan2_file_samples_on_ray_to_the_bytes_of_the_local_run(cluster, tmp_path):
+    import torch
+
+    from latentedit.models.stylegan2 import StyleGAN2, save_stylegan2
+
+    torch.manual_seed(0)
+    path = tmp_path / "g.safetensors"
+    save_stylegan2(StyleGAN2(size=16, style_dim=32, n_mlp=2, z_dim=8, channels={4: 16, 8: 16, 16: 8}), path)
+    small = dict(n_inputs=6, styles_per_input=2, inputs_per_shard=2, threads=1, progress=False)
+    sample(str(path), tmp_path / "local", **small)
+    ray_run = sample(str(path), tmp_path / "ray", engine=Engine("ray", address=cluster.address), **small)
+    assert ray_run.sampled == 12 and len(ray_run.workers.peak_mb) == 2  # each worker loaded the file itself
+    assert sums(tmp_path / "ray") == sums(tmp_path / "local")
