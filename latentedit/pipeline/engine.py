@@ -4,9 +4,10 @@
 loads the generator or tagger and returns `work(shard) -> result`), runs `work` on every shard and
 hands each result to `on_result(shard, result)` in the driver, which writes it through the run
 store exactly as a local run does: a run made on Ray has the bytes of the local run. On Ray each
-actor holds `cpus_per_worker` CPUs (torch's threads) and loads the model once; an actor whose process
-dies is replaced and its shards are given again (`RESTARTS` times per shard); a killed driver leaves whole shards
-only, so running the command again does the missing ones. Ray is the optional extra `ray`.
+actor holds `cpus_per_worker` CPUs (torch's threads) and loads the model once; an actor whose
+process dies is replaced and its shards are given again (`RESTARTS` times per shard); a killed
+driver leaves whole shards only, so running the command again does the missing ones. Ray is the
+optional extra `ray` (docs/scale.md).
 
     stats = run_shards(Engine("ray", address="10.0.0.1:6379"), make_worker, range(64), write)
 """
