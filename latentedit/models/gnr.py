@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from latentedit.errors import InputError
-from latentedit.models.layers import layer_names, modulated_layers
+from latentedit.models.layers import layer_names, modulated_layers, stop_level
 from latentedit.models.ops import (
     DEFAULT_IMPL,
     ConvLayer,
@@ -157,11 +157,14 @@ class Generator(nn.Module):
             style = self.mapping(style)
         return per_layer(style, self.n_latent, self.style_dim)
 
-    def decode(self, content, style, use_mapping=True):
+    def decode(self, content, style, use_mapping=True, resolution=None):
         """Content code + style -> image (B, 3, size, size), nominally in [-1, 1] (no tanh, no clamp).
 
         style is z (B, latent_dim) when `use_mapping`, else w (B, style_dim) or W+ (B, n_latent, style_dim).
+        `resolution`: stop there and return that resolution's RGB skip output (a cheap preview; see
+        `layers.rgb_resolutions`); the layers above it are not run.
         """
+        levels = stop_level(resolution, self.layer_names, self.size)
         if content.ndim != 4 or tuple(content.shape[1:]) != self.content_shape:
             raise InputError(f"expected content codes of shape (B, {', '.join(map(str, self.content_shape))}), "
                              f"got {tuple(content.shape)}")
@@ -171,7 +174,7 @@ class Generator(nn.Module):
             out = block(out, next(ws), next(ws))
         out = self.conv1(out, next(ws))
         skip = self.to_rgb1(out, next(ws))
-        for up_conv, conv, to_rgb in zip(self.convs[::2], self.convs[1::2], self.to_rgbs):
+        for up_conv, conv, to_rgb in zip(self.convs[::2][:levels], self.convs[1::2], self.to_rgbs):
             out = up_conv(out, next(ws))
             out = conv(out, next(ws))
             skip = to_rgb(out, next(ws), skip)

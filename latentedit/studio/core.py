@@ -25,6 +25,7 @@ from ..errors import AssetError, CheckpointError, InputError, RunError, unknown_
 from ..images import to_uint8
 from ..models.batched import decode
 from ..models.generator import fingerprint, generator_for_run
+from ..models.layers import resolution_index, rgb_resolutions
 from ..pipeline.autoedit import AutoOptions, auto_edit
 from ..pipeline.faces import face_codes
 from ..pipeline.fit import ensure_directions
@@ -106,7 +107,7 @@ class MeterRow:
 class Frame:
     """What one render produced: images, the edit (None: unedited), meter rows, timings in ms, held."""
 
-    image: np.ndarray
+    image: np.ndarray  # (r, r, 3) for a preview at r px, else at the generator's size
     before: np.ndarray
     edit: object
     meter: list | None
@@ -272,8 +273,21 @@ class Studio:
             entry[1] = self.tagger.score(entry[0][None])[0]
         return entry[1]
 
-    def render(self, face: rc.Face, state: EditState, meter: bool = True) -> Frame:
-        """The edited face (and, with `meter`, the side-effect meter) for the controls' state."""
+    def preview_resolution(self, edits: list, resolution: int | None) -> int | None:
+        """The resolution a preview of `edits` is decoded at: `resolution`, or the resolution of the first
+        edited W+ layer when that is higher (a preview stopping below the edited layers would not show the
+        edit); None (the full render) when that is the generator's size or `resolution` is None."""
+        if resolution is None:
+            return None
+        levels = resolution_index(self.G.layer_names)
+        first = min((min(levels[i] for i in e.layers) if e.layers is not None else 0 for e in edits), default=0)
+        resolution = max(int(resolution), rgb_resolutions(self.G.layer_names, self.G.size)[first])
+        return None if resolution >= self.G.size else resolution
+
+    def render(self, face: rc.Face, state: EditState, meter: bool = True, preview: int | None = None) -> Frame:
+        """The edited face (and, with `meter`, the side-effect meter) for the controls' state; with
+        `preview`, the generator's RGB output at that resolution (`preview_resolution`) instead of the
+        full image, a cheap stand-in while a slider moves."""
         with self.lock:
             t0 = time.perf_counter()
             before = self.unedited(face)
@@ -284,7 +298,8 @@ class Studio:
             else:
                 content, code = self.face_tensors(face, state.space)
                 session = self.session(state.method, state.space)
-                image = session.decode(content, session.apply_all(code, edits))[0]
+                image = session.decode(content, session.apply_all(code, edits),
+                                       self.preview_resolution(edits, preview))[0]
             t1 = time.perf_counter()
             rows = self.meter(face, image, edit) if meter else None
             return Frame(image, before, edit, rows, (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3,
