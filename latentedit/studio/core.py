@@ -305,6 +305,21 @@ class Studio:
             return Frame(image, before, edit, rows, (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3,
                          held=len(edits) > 1)
 
+    def preview_error(self, face: rc.Face, state: EditState, resolution: int) -> tuple[float, float]:
+        """How well a preview at `resolution` shows the edit: the mean absolute pixel difference (0-255) from the
+        full render downsampled to the preview's size (box filter), of the preview and of the unedited face
+        (what the page shows without a preview)."""
+        full = self.render(face, state, False).image.astype(np.float64)
+        preview = self.render(face, state, False, preview=resolution).image
+        r = preview.shape[0]
+        k = full.shape[0] // r
+
+        def down(image):
+            return image.reshape(r, k, r, k, 3).mean((1, 3))
+
+        target = down(full)
+        return float(np.abs(preview - target).mean()), float(np.abs(down(self.unedited(face)) - target).mean())
+
     def meter(self, face: rc.Face, image: np.ndarray, edit=None) -> list[MeterRow]:
         """Tagger scores of `image` against the unedited face for every tag the edit does not target,
         largest change first."""

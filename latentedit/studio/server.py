@@ -36,7 +36,8 @@ class StudioConfig:
 
     meter: "live" (every move), "release" (when the slider is let go) or "auto" (live if the
     tagger takes under LIVE_METER_MS per face). preview: "auto" (a preview while a slider moves when the full
-    decode takes over PREVIEW_MS: the largest RGB output that decodes within it), "off", or a resolution in px.
+    decode takes over PREVIEW_MS: the largest RGB output that decodes within it, if it shows an edit better than
+    the unedited face does), "off", or a resolution in px.
     threads: torch CPU threads (None: torch's default).
     """
 
@@ -143,7 +144,16 @@ def preview_of(config: StudioConfig, studio, face) -> int | None:
         return int(config.preview)
     if _decode_ms(studio, face, None) <= PREVIEW_MS:
         return None
-    return next((r for r in reversed(choices) if _decode_ms(studio, face, r) <= PREVIEW_MS), choices[0])
+    r = next((r for r in reversed(choices) if _decode_ms(studio, face, r) <= PREVIEW_MS), choices[0])
+    from .core import EditState
+
+    state = EditState(config.method, {studio.specs(config.method)[0].key: 1.0})
+    error, stale = studio.preview_error(face, state, r)
+    if error >= stale:  # a generator whose RGB skips do not look like its images (trained on the last one only)
+        print(f"studio: no preview: this generator's {r} px RGB output does not show edits (pixel error {error:.1f} "
+              f"against {stale:.1f} for the unedited face); --preview {r} forces it", flush=True)
+        return None
+    return r
 
 
 def build(config: StudioConfig):
