@@ -1,21 +1,25 @@
-"""Slider move -> new image shown, in the running studio, in a real headless Chromium.
+"""Slider move -> preview shown, slider release -> full image shown, in the running studio, in a real headless Chromium.
 
-Starts `latentedit studio` as a user would (a subprocess serving on 127.0.0.1), opens it in
-Debian's chromium through Playwright, and moves a slider `--moves` times (each move waits for the
-previous image): prints the median and 95th percentile of the time from the slider's input event
-to the edited image decoded in the page, and of the time until the side-effect meter is updated
-too. Two configurations:
+For each configuration, starts `latentedit studio --preview R` as a user would (a subprocess serving on 127.0.0.1),
+opens it in Debian's chromium through Playwright, and moves a slider `--moves` times: each move sets the slider
+(the page shows the R px preview: the generator's RGB output there, `decode(..., resolution=R)`), then lets go of
+it (the page shows the full image and the side-effect meter). Prints the median and 95th percentile of the time
+from the input event to the preview decoded in the page, and from the release to the full image decoded. Then,
+in this process, how well previews show the edits (every face of the run x the first sliders at -1 and +1): the
+mean absolute pixel difference from the full render box-downsampled to R px, and how often the tagger reads each
+tag the same way (score >= its threshold) on the preview (bilinearly upsampled) as on the full render; each beside
+what the page would show without a preview, the unedited face. Last, the decoding work a slider move could reuse
+(issue 34 item 2), timed on the same face: the content encoding (cached per face), the mapping network (z space),
+and the layers below a layer-limited edit's first edited layer.
 
   demo     the shipped demo generator (64 px) on a small demo run (16 selfies x 3 styles)
   256      the 256 px release configuration of GNR with seeded random weights
            (latentedit.models.gnr.Generator(size=256): RELEASE_CHANNELS, num_down 4) on a run of
            4 samples, with random unit directions named like tags (speed does not depend on them)
 
-Goal (issue 12): median <= 150 ms on the demo; at 256 px, a low-resolution preview first if the
-full image takes more than 1 s.
+Goal (issue 34): slider -> preview median <= 150 ms, p95 <= 250 ms at 256 px on 2 cores.
 
-    python benchmarks/bench_studio.py --config demo --moves 60
-    python benchmarks/bench_studio.py --config 256 --moves 20
+    python benchmarks/bench_studio.py --configs demo,256 --moves 20
 """
 
 from __future__ import annotations
@@ -79,9 +83,9 @@ def release_run(folder: Path) -> tuple[Path, str]:
     return run, "pair:long_hair:short_hair"
 
 
-def serve(run: Path, port: int, threads: int, log) -> subprocess.Popen:
+def serve(run: Path, port: int, threads: int, preview: str, log) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("latentedit")
-    cmd = [str(exe), "studio", str(run), "--port", str(port), "--threads", str(threads)]
+    cmd = [str(exe), "studio", str(run), "--port", str(port), "--threads", str(threads), "--preview", preview]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 600
     while time.time() < deadline:
@@ -106,64 +110,144 @@ def pct(xs, q):
 def measure(url: str, slider: str, moves: int, warmup: int = 3) -> dict:
     from playwright.sync_api import sync_playwright
 
-    from latentedit.studio.sliders import slider_id
     from latentedit.studio.browser import launch_chromium, move_slider, open_page
+    from latentedit.studio.sliders import slider_id
 
     sid = slider_id(slider)
-    image, meter = [], []
+    shown, full, kinds = [], [], set()
     with sync_playwright() as p:
         browser = launch_chromium(p)
         try:
             page, requests = open_page(browser, url)
             for k in range(warmup + moves):
                 value = round(((k % 9) - 4) * 0.35 + 0.05, 2)  # never the same value twice in a row
-                a, b = move_slider(page, sid, value, meter=True)
+                move = move_slider(page, sid, value)
                 if k >= warmup:
-                    image.append(a)
-                    if b is not None:
-                        meter.append(b)
+                    shown.append(move.shown_ms)
+                    full.append(move.full_ms)
+                    kinds.add(move.kind)
                 time.sleep(0.05)
-            status = page.text_content("#timing") or ""
             outside = [u for u in requests if not u.startswith(url.rstrip("/")) and not u.startswith("data:")]
         finally:
             browser.close()
-    return {"image": image, "meter": meter, "status": status.strip(), "outside": outside}
+    return {"shown": shown, "full": full, "kinds": kinds, "outside": outside}
+
+
+def agreement(run: Path, resolution: int, n_sliders: int = 3) -> dict:
+    """Previews against full renders on every face of the run x the first sliders at -1 and +1 (see the docstring)."""
+    import torch.nn.functional as F
+    import torch
+
+    from latentedit.pipeline.probes import thresholds_of
+    from latentedit.studio.core import EditState, Studio
+
+    st = Studio(run)
+    method = "svd"
+    keys = [s.key for s in st.specs(method)][:n_sliders]
+    errors, images = [], {"full": [], "preview": [], "unedited": []}
+    for i in st.sample_ids():
+        face = st.sample_face(int(i))
+        for key in keys:
+            for v in (-1.0, 1.0):
+                state = EditState(method, {key: v})
+                errors.append(st.preview_error(face, state, resolution))
+                small = torch.from_numpy(st.render(face, state, False, preview=resolution).image).permute(2, 0, 1)
+                up = F.interpolate(small[None].float(), size=st.G.size, mode="bilinear", align_corners=False)
+                images["preview"].append(up[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy())
+                images["full"].append(st.render(face, state, False).image)
+                images["unedited"].append(st.unedited(face))
+    th = np.asarray(thresholds_of(st.tagger))
+    read = {k: st.tagger.score(np.stack(v)) >= th for k, v in images.items()}
+    errors = np.asarray(errors)
+    return {"n": len(errors), "error": errors.mean(0), "tags": {k: float((read[k] == read["full"]).mean())
+                                                             for k in ("preview", "unedited")}}
+
+
+def reuse(run: Path, threads: int, repeat: int = 5) -> list[tuple[str, float, float]]:
+    """(work a slider move could skip, its ms, the full decode's ms), timed on the run's first face."""
+    import torch
+
+    from latentedit.models.layers import layer_groups, resolution_index, rgb_resolutions
+    from latentedit.studio.core import Studio
+
+    torch.set_num_threads(threads)
+    st = Studio(run)
+    G = st.G
+    face = st.sample_face(int(st.sample_ids()[0]))
+    content, w = st.face_tensors(face)
+    w = torch.from_numpy(w)[None] if w.ndim == 1 else torch.from_numpy(w)
+    selfie = torch.zeros(1, 3, G.size, G.size)
+    z = torch.zeros(1, G.latent_dim)
+
+    def ms(fn):
+        with torch.inference_mode():
+            fn()
+            times = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - t) * 1e3)
+        return statistics.median(times)
+
+    full = ms(lambda: G.decode(content, w, use_mapping=False))
+    rows = [("content encoding (the studio caches it per face)", ms(lambda: G.encode(selfie)), full),
+            ("mapping network z -> w (z space)", ms(lambda: G.mapping(z)), full)]
+    levels, sizes = resolution_index(G.layer_names), rgb_resolutions(G.layer_names, G.size)
+    for group, idx in layer_groups(G.layer_names).items():
+        first = min(levels[i] for i in idx)
+        if group != "all" and first > 0:
+            below = sizes[first - 1]
+            rows.append((f"layers below a {group} edit (up to {below} px)",
+                         ms(lambda: G.decode(content, w, use_mapping=False, resolution=below)), full))
+    return rows
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", choices=["demo", "256"], default="demo")
-    ap.add_argument("--moves", type=int, default=60)
+    ap.add_argument("--configs", default="demo,256", help="comma-separated: demo, 256")
+    ap.add_argument("--moves", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the studio")
+    ap.add_argument("--preview", default="demo:32,256:64", help="preview resolution per configuration")
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        t = time.perf_counter()
-        run, slider = demo_run(tmp) if args.config == "demo" else release_run(tmp)
-        print(f"run ready in {time.perf_counter() - t:.0f} s: {run}")
-        port = free_port()
-        with open(tmp / "studio.log", "w") as log:
+    previews = dict(item.split(":") for item in args.preview.split(","))
+    results = []
+    for config in args.configs.split(","):
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
             t = time.perf_counter()
-            proc = serve(run, port, args.threads, log)
-            print(f"studio up in {time.perf_counter() - t:.0f} s at http://127.0.0.1:{port}/")
-            try:
-                r = measure(f"http://127.0.0.1:{port}/", slider, args.moves)
-            finally:
-                proc.terminate()
-                proc.wait(30)
-    load = os.getloadavg()
-    print(f"config {args.config}, {os.cpu_count()} CPU cores (load average {load[0]:.2f}), torch threads "
-          f"{args.threads}, {args.moves} moves of slider {slider}")
-    print(f"slider move -> new image shown:      median {statistics.median(r['image']):7.1f} ms   "
-          f"p95 {pct(r['image'], 0.95):7.1f} ms")
-    if r["meter"]:
-        print(f"slider move -> image and meter shown: median {statistics.median(r['meter']):7.1f} ms   "
-              f"p95 {pct(r['meter'], 0.95):7.1f} ms ({len(r['meter'])} of {args.moves} moves updated it)")
-    else:
-        print("side-effect meter: updated on slider release only (the tagger is slower than the live limit)")
-    print(f"last server-side timing: {r['status']}")
-    print(f"requests outside the studio's address: {len(r['outside'])}")
+            run, slider = demo_run(tmp) if config == "demo" else release_run(tmp)
+            print(f"[{config}] run ready in {time.perf_counter() - t:.0f} s: {run}", flush=True)
+            port = free_port()
+            with open(tmp / "studio.log", "w") as log:
+                t = time.perf_counter()
+                proc = serve(run, port, args.threads, previews[config], log)
+                print(f"[{config}] studio up in {time.perf_counter() - t:.0f} s at http://127.0.0.1:{port}/",
+                      flush=True)
+                try:
+                    r = measure(f"http://127.0.0.1:{port}/", slider, args.moves)
+                finally:
+                    proc.terminate()
+                    proc.wait(30)
+            r.update(config=config, slider=slider, preview=int(previews[config]), load=os.getloadavg()[0],
+                     agree=agreement(run, int(previews[config])), reuse=reuse(run, args.threads))
+            results.append(r)
+    print(f"\n{os.cpu_count()} CPU cores, torch threads {args.threads}, {args.moves} moves per configuration")
+    for r in results:
+        print(f"\n[{r['config']}] slider {r['slider']}, preview {r['preview']} px (load average {r['load']:.1f}; "
+              f"first image of each move: {', '.join(sorted(r['kinds']))})")
+        print(f"  slider move    -> preview shown:    median {statistics.median(r['shown']):7.1f} ms   "
+              f"p95 {pct(r['shown'], 0.95):7.1f} ms")
+        ratio = statistics.median(r["full"]) / statistics.median(r["shown"])
+        print(f"  slider release -> full image shown: median {statistics.median(r['full']):7.1f} ms   "
+              f"p95 {pct(r['full'], 0.95):7.1f} ms   (full / preview medians: {ratio:.1f}x)")
+        a = r["agree"]
+        print(f"  agreement with the full render over {a['n']} edits: pixel error at {r['preview']} px "
+              f"{a['error'][0]:.1f} (unedited face: {a['error'][1]:.1f}); tag reads equal "
+              f"{100 * a['tags']['preview']:.1f}% (unedited face: {100 * a['tags']['unedited']:.1f}%)")
+        for what, t, full in r["reuse"]:
+            print(f"  reusable: {what:<48} {t:7.2f} ms of a {full:6.1f} ms decode ({100 * t / full:5.1f}%)")
+        print(f"  requests outside the studio's address: {len(r['outside'])}")
 
 
 if __name__ == "__main__":

@@ -250,3 +250,19 @@ def test_decode_stops_at_each_rgb_output():
         with pytest.raises(InputError) as e:
             G.decode(content, wplus, use_mapping=False, resolution=bad)
         assert str(e.value) == f"resolution must be one of 8, 16, 32 px (this generator's RGB outputs), got {bad}"
+
+
+def test_levels_resume_above_unedited_layers():
+    """A W+ edit from the 16 px up conv on: resuming from the 8 px state of the unedited code draws the same image."""
+    G = randomized(TINY)
+    content = torch.randn(2, 16, 8, 8)
+    wplus = torch.randn(2, G.n_latent, 512)
+    edited = wplus.clone()
+    edited[:, G.layer_names.index("convs.0"):] += torch.randn(2, 1, 512)
+    with torch.no_grad():
+        states = list(G.levels(content, wplus, use_mapping=False))
+        assert [(k, s.shape[-1]) for k, _, s in states] == [(0, 8), (1, 16), (2, 32)]
+        resumed = list(G.levels(content, edited, use_mapping=False, start=states[0]))
+        assert [k for k, _, _ in resumed] == [1, 2]
+        assert torch.equal(resumed[-1][2], G.decode(content, edited, use_mapping=False))
+        assert not torch.equal(resumed[-1][2], states[-1][2])

@@ -363,14 +363,15 @@ class StudioPage:
     def wire_edit(self):
         st, e, sliders, status = self.studio, self.edit, self.sliders.all, self.result.status
         # Slider moves: the edited face (a low-resolution preview with `preview`: the full image on release); the
-        # meter too when the tagger is fast enough and there is no preview. Moves skip Gradio's queue (one
+        # meter too when the tagger is fast enough and there is no preview. Moves and releases skip Gradio's queue (one
         # plain HTTP request instead of join + event stream: 66-75 ms against 137-167 ms median per move on the demo,
         # benchmarks/bench_studio.py, load 8); the page keeps at most one move per slider in flight (always_last)
         # and the Studio's lock serialises renders. The slider's own reset button sets it to 0 and fires `release`.
         for s in sliders:
             s.input(self._guard(self.on_move, self.moved), self.inputs, self.moved, trigger_mode="always_last",
                     show_progress="hidden", queue=False)
-            s.release(self._guard(self.on_rest, self.shown), self.inputs, self.shown, **RENDER)
+            s.release(self._guard(self.on_rest, self.shown), self.inputs, self.shown, show_progress="hidden",
+                      queue=False)
         self._on(e.reset.click, lambda: [0.0] * len(sliders), None, sliders, guard=False, queue=False)
 
         def on_method(m, sp):
