@@ -284,6 +284,17 @@ def test_studio_preview_is_the_generators_rgb_output_and_rises_to_the_edited_lay
         assert not np.array_equal(raised.image, unedited)
         fine = EditState("svd", {HAIR: 1.2}, layers="fine")  # layers 7-9, 64 px: the full render
         assert np.array_equal(st.render(face, fine, meter=False, preview=32).image, straight(fine)[0])
+        # while its slider moves, a layer-limited edit resumes from the layers below it, drawing the same image
+        assert st._prefix[0][:2] == (repr(face), 2) and st._prefix[1][2].shape[-1] == 32
+        kept = st._prefix[1]
+        for v in (-0.7, 0.3):
+            moved = replace(fine, values={HAIR: v})
+            assert np.array_equal(st.render(face, moved, meter=False).image, straight(moved)[0])
+            assert st._prefix[1] is kept
+        in_z = replace(fine, space="z")
+        assert np.array_equal(st.render(face, in_z, meter=False).image,
+                              st.session("svd", "z").decode(content, st.session("svd", "z").apply(
+                                  st.face_tensors(face, "z")[1], st.edit(in_z)))[0])
     finally:
         for h in hooks:
             h.remove()
