@@ -177,9 +177,9 @@ def test_decode_stops_at_each_rgb_output_as_rosinality_draws_it(ref, G):
             h.remove()
         assert sorted(seen) == [4, 8, 16, 32]
         for r, expected in seen.items():
-            stopped = G.decode(wplus, use_mapping=False, resolution=r)
+            stopped = G.decode(None, wplus, use_mapping=False, resolution=r)
             assert stopped.shape == (2, 3, r, r)
             torch.testing.assert_close(stopped, expected, atol=ATOL, rtol=1e-4)
     with pytest.raises(InputError, match=r"^resolution must be one of 4, 8, 16, 32 px \(this generator's RGB "
                                          r"outputs\), got 64$"):
-        G.decode(wplus, use_mapping=False, resolution=64)
+        G.decode(None, wplus, use_mapping=False, resolution=64)

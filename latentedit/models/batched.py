@@ -45,6 +45,6 @@ def decode(generator, content: torch.Tensor, styles: torch.Tensor, batch_size: i
     with torch.inference_mode():
         for i in range(0, len(styles), batch_size):
             img = generator.decode(content[i : i + batch_size], styles[i : i + batch_size], use_mapping=use_mapping,
-                                   resolution=resolution)
+                                   **({} if resolution is None else {"resolution": resolution}))
             out.append(img if convert is None else convert(img))
     return _join(out)
