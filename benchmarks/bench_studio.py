@@ -8,7 +8,8 @@ from the input event to the preview decoded in the page, and from the release to
 in this process, how well previews show the edits (every face of the run x the first sliders at -1 and +1): the
 mean absolute pixel difference from the full render box-downsampled to R px, and how often the tagger reads each
 tag the same way (score >= its threshold) on the preview (bilinearly upsampled) as on the full render; each beside
-what the page would show without a preview, the unedited face. Last, decoding work a slider move can reuse (issue
+what the page would show without a preview, the unedited face, and beside a candidate not built (GNR's content code
+box-downsampled to the preview's scale, decoded through every layer). Last, decoding work a slider move can reuse (issue
 34 item 2), a render timed with and without it: the content encoding (cached per face), the mapping network (z
 space; not cached: it costs nothing), the layers below a layer-limited edit's first edited layer (reused).
 
@@ -134,33 +135,56 @@ def measure(url: str, slider: str, moves: int, warmup: int = 3) -> dict:
 
 
 def agreement(run: Path, resolution: int, n_sliders: int = 3) -> dict:
-    """Previews against full renders on every face of the run x the first sliders at -1 and +1 (see the docstring)."""
-    import torch.nn.functional as F
+    """Previews against full renders on every face of the run x the first sliders at -1 and +1 (see the docstring).
+    Also a candidate not built (GNR only): the content code box-downsampled to the preview's scale, decoded through
+    every layer (the decoder is fully convolutional from it)."""
     import torch
+    import torch.nn.functional as F
 
+    from latentedit.images import to_uint8
     from latentedit.pipeline.probes import thresholds_of
     from latentedit.studio.core import EditState, Studio
 
     st = Studio(run)
-    method = "svd"
+    G, method = st.G, "svd"
     keys = [s.key for s in st.specs(method)][:n_sliders]
-    errors, images = [], {"full": [], "preview": [], "unedited": []}
+    errors, images = [], {"full": [], "preview": [], "unedited": [], "small content": []}
+
+    def up(image):
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+        x = F.interpolate(x, size=G.size, mode="bilinear", align_corners=False)
+        return x[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+
+    def small_content(content, codes):  # the candidate: a content code at the preview's scale
+        shape, G.content_shape = G.content_shape, None
+        try:
+            G.content_shape = (shape[0],) + tuple(s * resolution // G.size for s in shape[1:])
+            with torch.inference_mode():
+                return to_uint8(G.decode(F.avg_pool2d(content, G.size // resolution), torch.as_tensor(codes),
+                                         use_mapping=False))[0]
+        finally:
+            G.content_shape = shape
+
     for i in st.sample_ids():
         face = st.sample_face(int(i))
+        content, w = st.face_tensors(face)
         for key in keys:
             for v in (-1.0, 1.0):
                 state = EditState(method, {key: v})
                 errors.append(st.preview_error(face, state, resolution))
-                small = torch.from_numpy(st.render(face, state, False, preview=resolution).image).permute(2, 0, 1)
-                up = F.interpolate(small[None].float(), size=st.G.size, mode="bilinear", align_corners=False)
-                images["preview"].append(up[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy())
-                images["full"].append(st.render(face, state, False).image)
+                full = st.render(face, state, False).image
+                candidate = small_content(content, st.session(method).apply(w, st.edit(state)))
+                target = full.reshape(resolution, G.size // resolution, resolution, -1, 3).mean((1, 3))
+                errors[-1] += (float(np.abs(candidate - target).mean()),)
+                images["preview"].append(up(st.render(face, state, False, preview=resolution).image))
+                images["small content"].append(up(candidate))
+                images["full"].append(full)
                 images["unedited"].append(st.unedited(face))
     th = np.asarray(thresholds_of(st.tagger))
     read = {k: st.tagger.score(np.stack(v)) >= th for k, v in images.items()}
     errors = np.asarray(errors)
     return {"n": len(errors), "error": errors.mean(0), "tags": {k: float((read[k] == read["full"]).mean())
-                                                             for k in ("preview", "unedited")}}
+                                                             for k in ("preview", "unedited", "small content")}}
 
 
 def reuse(run: Path, threads: int, repeat: int = 6) -> list[tuple[str, float, float]]:
@@ -248,6 +272,8 @@ def main():
         print(f"  agreement with the full render over {a['n']} edits: pixel error at {r['preview']} px "
               f"{a['error'][0]:.1f} (unedited face: {a['error'][1]:.1f}); tag reads equal "
               f"{100 * a['tags']['preview']:.1f}% (unedited face: {100 * a['tags']['unedited']:.1f}%)")
+        print(f"  candidate, not built: content code downsampled to {r['preview']} px scale: pixel error "
+              f"{a['error'][2]:.1f}, tag reads equal {100 * a['tags']['small content']:.1f}%")
         for what, reused, again in r["reuse"]:
             print(f"  reuse {what:<40} render {reused:6.1f} ms reused, {again:6.1f} ms redone ({again / reused:.2f}x)")
         print(f"  requests outside the studio's address: {len(r['outside'])}")
