@@ -1,21 +1,26 @@
-"""Slider move -> new image shown, in the running studio, in a real headless Chromium.
+"""Slider move -> preview shown, slider release -> full image shown, in the running studio, in a real headless Chromium.
 
-Starts `latentedit studio` as a user would (a subprocess serving on 127.0.0.1), opens it in
-Debian's chromium through Playwright, and moves a slider `--moves` times (each move waits for the
-previous image): prints the median and 95th percentile of the time from the slider's input event
-to the edited image decoded in the page, and of the time until the side-effect meter is updated
-too. Two configurations:
+For each configuration, starts `latentedit studio --preview R` as a user would (a subprocess serving on 127.0.0.1),
+opens it in Debian's chromium through Playwright, and moves a slider `--moves` times: each move sets the slider
+(the page shows the R px preview: the generator's RGB output there, `decode(..., resolution=R)`), then lets go of
+it (the page shows the full image and the side-effect meter). Prints the median and 95th percentile of the time
+from the input event to the preview decoded in the page, and from the release to the full image decoded. Then,
+in this process, how well previews show the edits (every face of the run x the first sliders at -1 and +1): the
+mean absolute pixel difference from the full render box-downsampled to R px, and how often the tagger reads each
+tag the same way (score >= its threshold) on the preview (bilinearly upsampled) as on the full render; each beside
+what the page would show without a preview, the unedited face, and beside a candidate not built (GNR's content code
+box-downsampled to the preview's scale, decoded through every layer). Last, decoding work a slider move can reuse (issue
+34 item 2), a render timed with and without it: the content encoding (cached per face), the mapping network (z
+space; not cached: it costs nothing), the layers below a layer-limited edit's first edited layer (reused).
 
   demo     the shipped demo generator (64 px) on a small demo run (16 selfies x 3 styles)
   256      the 256 px release configuration of GNR with seeded random weights
            (latentedit.models.gnr.Generator(size=256): RELEASE_CHANNELS, num_down 4) on a run of
            4 samples, with random unit directions named like tags (speed does not depend on them)
 
-Goal (issue 12): median <= 150 ms on the demo; at 256 px, a low-resolution preview first if the
-full image takes more than 1 s.
+Goal (issue 34): slider -> preview median <= 150 ms, p95 <= 250 ms at 256 px on 2 cores.
 
-    python benchmarks/bench_studio.py --config demo --moves 60
-    python benchmarks/bench_studio.py --config 256 --moves 20
+    python benchmarks/bench_studio.py --configs demo,256 --moves 20
 """
 
 from __future__ import annotations
@@ -79,9 +84,9 @@ def release_run(folder: Path) -> tuple[Path, str]:
     return run, "pair:long_hair:short_hair"
 
 
-def serve(run: Path, port: int, threads: int, log) -> subprocess.Popen:
+def serve(run: Path, port: int, threads: int, preview: str, log) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("latentedit")
-    cmd = [str(exe), "studio", str(run), "--port", str(port), "--threads", str(threads)]
+    cmd = [str(exe), "studio", str(run), "--port", str(port), "--threads", str(threads), "--preview", preview]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 600
     while time.time() < deadline:
@@ -106,64 +111,172 @@ def pct(xs, q):
 def measure(url: str, slider: str, moves: int, warmup: int = 3) -> dict:
     from playwright.sync_api import sync_playwright
 
-    from latentedit.studio.sliders import slider_id
     from latentedit.studio.browser import launch_chromium, move_slider, open_page
+    from latentedit.studio.sliders import slider_id
 
     sid = slider_id(slider)
-    image, meter = [], []
+    shown, full, kinds = [], [], set()
     with sync_playwright() as p:
         browser = launch_chromium(p)
         try:
             page, requests = open_page(browser, url)
             for k in range(warmup + moves):
                 value = round(((k % 9) - 4) * 0.35 + 0.05, 2)  # never the same value twice in a row
-                a, b = move_slider(page, sid, value, meter=True)
+                move = move_slider(page, sid, value)
                 if k >= warmup:
-                    image.append(a)
-                    if b is not None:
-                        meter.append(b)
+                    shown.append(move.shown_ms)
+                    full.append(move.full_ms)
+                    kinds.add(move.kind)
                 time.sleep(0.05)
-            status = page.text_content("#timing") or ""
             outside = [u for u in requests if not u.startswith(url.rstrip("/")) and not u.startswith("data:")]
         finally:
             browser.close()
-    return {"image": image, "meter": meter, "status": status.strip(), "outside": outside}
+    return {"shown": shown, "full": full, "kinds": kinds, "outside": outside}
+
+
+def agreement(run: Path, resolution: int, n_sliders: int = 3) -> dict:
+    """Previews against full renders on every face of the run x the first sliders at -1 and +1 (see the docstring).
+    Also a candidate not built (GNR only): the content code box-downsampled to the preview's scale, decoded through
+    every layer (the decoder is fully convolutional from it)."""
+    import torch
+    import torch.nn.functional as F
+
+    from latentedit.images import to_uint8
+    from latentedit.pipeline.probes import thresholds_of
+    from latentedit.studio.core import EditState, Studio
+
+    st = Studio(run)
+    G, method = st.G, "svd"
+    keys = [s.key for s in st.specs(method)][:n_sliders]
+    errors, images = [], {"full": [], "preview": [], "unedited": [], "small content": []}
+
+    def up(image):
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+        x = F.interpolate(x, size=G.size, mode="bilinear", align_corners=False)
+        return x[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+
+    def small_content(content, codes):  # the candidate: a content code at the preview's scale
+        shape, G.content_shape = G.content_shape, None
+        try:
+            G.content_shape = (shape[0],) + tuple(s * resolution // G.size for s in shape[1:])
+            with torch.inference_mode():
+                return to_uint8(G.decode(F.avg_pool2d(content, G.size // resolution), torch.as_tensor(codes),
+                                         use_mapping=False))[0]
+        finally:
+            G.content_shape = shape
+
+    for i in st.sample_ids():
+        face = st.sample_face(int(i))
+        content, w = st.face_tensors(face)
+        for key in keys:
+            for v in (-1.0, 1.0):
+                state = EditState(method, {key: v})
+                errors.append(st.preview_error(face, state, resolution))
+                full = st.render(face, state, False).image
+                candidate = small_content(content, st.session(method).apply(w, st.edit(state)))
+                target = full.reshape(resolution, G.size // resolution, resolution, -1, 3).mean((1, 3))
+                errors[-1] += (float(np.abs(candidate - target).mean()),)
+                images["preview"].append(up(st.render(face, state, False, preview=resolution).image))
+                images["small content"].append(up(candidate))
+                images["full"].append(full)
+                images["unedited"].append(st.unedited(face))
+    th = np.asarray(thresholds_of(st.tagger))
+    read = {k: st.tagger.score(np.stack(v)) >= th for k, v in images.items()}
+    errors = np.asarray(errors)
+    return {"n": len(errors), "error": errors.mean(0), "tags": {k: float((read[k] == read["full"]).mean())
+                                                             for k in ("preview", "unedited", "small content")}}
+
+
+def reuse(run: Path, threads: int, repeat: int = 6) -> list[tuple[str, float, float]]:
+    """(decoding work, render ms with it reused, ms with it redone) on the run's first face: the content encoding (the
+    studio caches it per face), the mapping network (z space: not cached), and, for a middle and a fine edit's
+    slider moving, the layers below its first edited layer (Studio._decode) against decoding them every move."""
+    import torch
+
+    from latentedit.studio.core import EditState, Studio
+
+    torch.set_num_threads(threads)
+    st = Studio(run)
+    G = st.G
+    face = st.sample_face(int(st.sample_ids()[0]))
+    content, w = st.face_tensors(face)
+    w = torch.from_numpy(w).reshape(1, -1)
+    key = st.specs("svd")[0].key
+
+    def ms(fn, before=lambda: None):
+        with torch.inference_mode():
+            fn()
+            times = []
+            for k in range(repeat):
+                before()
+                t = time.perf_counter()
+                fn(k)
+                times.append((time.perf_counter() - t) * 1e3)
+        return statistics.median(times)
+
+    full = ms(lambda k=0: G.decode(content, w, use_mapping=False))
+    selfie, z = torch.zeros(1, 3, G.size, G.size), torch.zeros(1, G.latent_dim)
+    rows = [("content encoding (kept: cached per face)", full, full + ms(lambda k=0: G.encode(selfie))),
+            ("mapping network z -> w (not kept)", full, full + ms(lambda k=0: G.mapping(z)))]
+    for group in ("middle", "fine"):  # a coarse edit starts at the first layer: nothing below it
+        def move(k=0, group=group):
+            st.render(face, EditState("svd", {key: 0.3 + 0.1 * k}, layers=group), meter=False)
+
+        def forget():
+            st._prefix = (None, None)
+
+        rows.append((f"layers below a {group} edit (kept)", ms(move), ms(move, forget)))
+    return rows
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", choices=["demo", "256"], default="demo")
-    ap.add_argument("--moves", type=int, default=60)
+    ap.add_argument("--configs", default="demo,256", help="comma-separated: demo, 256")
+    ap.add_argument("--moves", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the studio")
+    ap.add_argument("--preview", default="demo:32,256:64", help="preview resolution per configuration")
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        t = time.perf_counter()
-        run, slider = demo_run(tmp) if args.config == "demo" else release_run(tmp)
-        print(f"run ready in {time.perf_counter() - t:.0f} s: {run}")
-        port = free_port()
-        with open(tmp / "studio.log", "w") as log:
+    previews = dict(item.split(":") for item in args.preview.split(","))
+    results = []
+    for config in args.configs.split(","):
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
             t = time.perf_counter()
-            proc = serve(run, port, args.threads, log)
-            print(f"studio up in {time.perf_counter() - t:.0f} s at http://127.0.0.1:{port}/")
-            try:
-                r = measure(f"http://127.0.0.1:{port}/", slider, args.moves)
-            finally:
-                proc.terminate()
-                proc.wait(30)
-    load = os.getloadavg()
-    print(f"config {args.config}, {os.cpu_count()} CPU cores (load average {load[0]:.2f}), torch threads "
-          f"{args.threads}, {args.moves} moves of slider {slider}")
-    print(f"slider move -> new image shown:      median {statistics.median(r['image']):7.1f} ms   "
-          f"p95 {pct(r['image'], 0.95):7.1f} ms")
-    if r["meter"]:
-        print(f"slider move -> image and meter shown: median {statistics.median(r['meter']):7.1f} ms   "
-              f"p95 {pct(r['meter'], 0.95):7.1f} ms ({len(r['meter'])} of {args.moves} moves updated it)")
-    else:
-        print("side-effect meter: updated on slider release only (the tagger is slower than the live limit)")
-    print(f"last server-side timing: {r['status']}")
-    print(f"requests outside the studio's address: {len(r['outside'])}")
+            run, slider = demo_run(tmp) if config == "demo" else release_run(tmp)
+            print(f"[{config}] run ready in {time.perf_counter() - t:.0f} s: {run}", flush=True)
+            port = free_port()
+            with open(tmp / "studio.log", "w") as log:
+                t = time.perf_counter()
+                proc = serve(run, port, args.threads, previews[config], log)
+                print(f"[{config}] studio up in {time.perf_counter() - t:.0f} s at http://127.0.0.1:{port}/",
+                      flush=True)
+                try:
+                    r = measure(f"http://127.0.0.1:{port}/", slider, args.moves)
+                finally:
+                    proc.terminate()
+                    proc.wait(30)
+            r.update(config=config, slider=slider, preview=int(previews[config]), load=os.getloadavg()[0],
+                     agree=agreement(run, int(previews[config])), reuse=reuse(run, args.threads))
+            results.append(r)
+    print(f"\n{os.cpu_count()} CPU cores, torch threads {args.threads}, {args.moves} moves per configuration")
+    for r in results:
+        print(f"\n[{r['config']}] slider {r['slider']}, preview {r['preview']} px (load average {r['load']:.1f}; "
+              f"first image of each move: {', '.join(sorted(r['kinds']))})")
+        print(f"  slider move    -> preview shown:    median {statistics.median(r['shown']):7.1f} ms   "
+              f"p95 {pct(r['shown'], 0.95):7.1f} ms")
+        ratio = statistics.median(r["full"]) / statistics.median(r["shown"])
+        print(f"  slider release -> full image shown: median {statistics.median(r['full']):7.1f} ms   "
+              f"p95 {pct(r['full'], 0.95):7.1f} ms   (full / preview medians: {ratio:.1f}x)")
+        a = r["agree"]
+        print(f"  agreement with the full render over {a['n']} edits: pixel error at {r['preview']} px "
+              f"{a['error'][0]:.1f} (unedited face: {a['error'][1]:.1f}); tag reads equal "
+              f"{100 * a['tags']['preview']:.1f}% (unedited face: {100 * a['tags']['unedited']:.1f}%)")
+        print(f"  candidate, not built: content code downsampled to {r['preview']} px scale: pixel error "
+              f"{a['error'][2]:.1f}, tag reads equal {100 * a['tags']['small content']:.1f}%")
+        for what, reused, again in r["reuse"]:
+            print(f"  reuse {what:<40} render {reused:6.1f} ms reused, {again:6.1f} ms redone ({again / reused:.2f}x)")
+        print(f"  requests outside the studio's address: {len(r['outside'])}")
 
 
 if __name__ == "__main__":

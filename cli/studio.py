@@ -17,9 +17,11 @@ def studio(
     port: int = typer.Option(7860, help="Port to serve on."),
     out: Optional[Path] = typer.Option(None, help="Folder for saved recipes, PNGs and sweeps (default RUN/edits/studio)."),
     meter: str = typer.Option("auto", help="Side-effect meter: live (every move), release, or auto (live when the tagger is fast)."),
+    preview: str = typer.Option("auto", help="While a slider moves: auto (a low-resolution preview when a full render is slow), off, or a resolution in px (e.g. 64); the full image follows on release."),
     threads: int = typer.Option(1, help="torch CPU threads for rendering (0: torch's default)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Open the studio: pick a face, move sliders, watch side effects, save recipes and sweeps."""
     launch(StudioConfig(run=run, generator=generator, tagger=tagger, method=method, host=host, port=port, out=out,
-                        device=device, threads=threads or None, meter=meter))
+                        device=device, threads=threads or None, meter=meter,
+                        preview=preview))

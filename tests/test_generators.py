@@ -144,6 +144,15 @@ def test_the_studio_edits_a_stylegan2_face_and_round_trips_its_recipe(sg2_run, t
     assert frame.edit.layers == (0,) and np.abs(frame.image.astype(int) - frame.before).mean() > 0.5
     r = st.recipe(face, state)
     assert r.generator == sg2_run.fingerprint and np.array_equal(st.image_of(rc.from_json(rc.to_json(r))), frame.image)
+    # a preview: the RGB output at 8 px of the edited W+ code (a coarse edit starts at 4 px)
+    import torch
+
+    from latentedit.images import to_uint8
+
+    wplus = torch.as_tensor(st.session("svd").apply(st.face_tensors(face)[1], frame.edit))
+    with torch.inference_mode():
+        expected = to_uint8(st.G.decode(None, wplus, use_mapping=False, resolution=8))[0]
+    assert np.array_equal(st.render(face, state, meter=False, preview=8).image, expected) and expected.shape == (8, 8, 3)
     with pytest.raises(InputError) as e:
         st.selfie_face(face, Upload(Image.new("RGB", (64, 64)), "x.png", "0" * 64, b""))
     assert str(e.value) == "a stylegan2 generator draws from codes alone and takes no selfie"

@@ -216,3 +216,53 @@ def test_decode_rejects_bad_style_shapes():
         G.decode(torch.randn(1, 16, 4, 4), torch.randn(1, 8))
     with pytest.raises(ValueError, match="impl must be one of"):
         G.set_impl("cuda")
+
+
+def rgb_outputs(G, run):
+    """{resolution: RGB skip output} of every to_rgb while `run()` decodes, read by forward hooks."""
+    seen = {}
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.__setitem__(o.shape[-1], o.clone()))
+             for m in [G.to_rgb1, *G.to_rgbs]]
+    try:
+        full = run()
+    finally:
+        for h in hooks:
+            h.remove()
+    return full, seen
+
+
+def test_decode_stops_at_each_rgb_output():
+    G = randomized(TINY)  # content 8 px, RGB outputs at 8, 16 and 32 px
+    content = torch.randn(2, 16, 8, 8)
+    wplus = torch.randn(2, G.n_latent, 512)
+    with torch.no_grad():
+        full, seen = rgb_outputs(G, lambda: G.decode(content, wplus, use_mapping=False))
+        assert sorted(seen) == [8, 16, 32]
+        for r in (8, 16, 32):
+            stopped = G.decode(content, wplus, use_mapping=False, resolution=r)
+            assert stopped.shape == (2, 3, r, r) and torch.equal(stopped, seen[r])
+        assert torch.equal(full, seen[32])
+        # a preview at 16 px does not read the layers above it
+        changed = wplus.clone()
+        changed[:, G.layer_names.index("convs.2"):] += 1.0
+        assert torch.equal(G.decode(content, changed, use_mapping=False, resolution=16), seen[16])
+    for bad in (4, 12, 64):
+        with pytest.raises(InputError) as e:
+            G.decode(content, wplus, use_mapping=False, resolution=bad)
+        assert str(e.value) == f"resolution must be one of 8, 16, 32 px (this generator's RGB outputs), got {bad}"
+
+
+def test_levels_resume_above_unedited_layers():
+    """A W+ edit from the 16 px up conv on: resuming from the 8 px state of the unedited code draws the same image."""
+    G = randomized(TINY)
+    content = torch.randn(2, 16, 8, 8)
+    wplus = torch.randn(2, G.n_latent, 512)
+    edited = wplus.clone()
+    edited[:, G.layer_names.index("convs.0"):] += torch.randn(2, 1, 512)
+    with torch.no_grad():
+        states = list(G.levels(content, wplus, use_mapping=False))
+        assert [(k, s.shape[-1]) for k, _, s in states] == [(0, 8), (1, 16), (2, 32)]
+        resumed = list(G.levels(content, edited, use_mapping=False, start=states[0]))
+        assert [k for k, _, _ in resumed] == [1, 2]
+        assert torch.equal(resumed[-1][2], G.decode(content, edited, use_mapping=False))
+        assert not torch.equal(resumed[-1][2], states[-1][2])

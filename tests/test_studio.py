@@ -240,6 +240,77 @@ def test_studio_model_edits_measures_and_round_trips(studio_model):
 
 
 @pytest.mark.slow
+def test_studio_preview_is_the_generators_rgb_output_and_rises_to_the_edited_layers(studio_model):
+    import torch
+
+    from latentedit.images import to_uint8
+    from latentedit.studio.core import EditState
+
+    st, G = studio_model, studio_model.G  # demo generator: 16 px content, RGB outputs at 16, 32 and 64 px
+    face = st.sample_face(4)
+    content, w = st.face_tensors(face)
+    seen = {}
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.__setitem__(o.shape[-1], to_uint8(o)[0]))
+             for m in [G.to_rgb1, *G.to_rgbs]]
+    session = st.session("svd")
+
+    def straight(state):  # the full decode of the edited code, its RGB skips read by the hooks
+        seen.clear()
+        edit = st.edit(state)
+        with torch.inference_mode():
+            full = G.decode(content, torch.as_tensor(w if edit is None else session.apply(w, edit)), use_mapping=False)
+        return to_uint8(full)[0], dict(seen)
+
+    try:
+        plain = EditState("svd", {HAIR: 1.2})
+        full, skips = straight(plain)
+        preview = st.render(face, plain, meter=False, preview=32)
+        assert preview.image.shape == (32, 32, 3) and np.array_equal(preview.image, skips[32])
+        assert np.array_equal(st.render(face, plain, meter=False, preview=16).image, skips[16])
+        assert np.array_equal(st.render(face, plain, meter=False).image, full)
+        # its agreement with the full render downsampled to 32 px, against the unedited face's: the demo generator
+        # was trained on its last RGB output only, and its 32 px one does not look like its images
+        small = full.reshape(32, 2, 32, 2, 3).mean((1, 3))
+        error, stale = st.preview_error(face, plain, 32)
+        assert error == pytest.approx(np.abs(skips[32] - small).mean())
+        assert stale == pytest.approx(np.abs(st.unedited(face).reshape(32, 2, 32, 2, 3).mean((1, 3)) - small).mean())
+        assert error > stale > 5
+        unedited = straight(EditState("svd", {}))[1][32]
+        # a layer-limited edit: a preview starts at its first edited layer's resolution (lower shows no edit)
+        middle = EditState("svd", {HAIR: 1.2}, layers="middle")  # layers 4-6, 32 px
+        _, skips = straight(middle)
+        raised = st.render(face, middle, meter=False, preview=16)
+        assert raised.image.shape == (32, 32, 3) and np.array_equal(raised.image, skips[32])
+        assert not np.array_equal(raised.image, unedited)
+        fine = EditState("svd", {HAIR: 1.2}, layers="fine")  # layers 7-9, 64 px: the full render
+        assert np.array_equal(st.render(face, fine, meter=False, preview=32).image, straight(fine)[0])
+        # while its slider moves, a layer-limited edit resumes from the layers below it, drawing the same image
+        assert st._prefix[0][:2] == (repr(face), 2) and st._prefix[1][2].shape[-1] == 32
+        kept = st._prefix[1]
+        for v in (-0.7, 0.3):
+            moved = replace(fine, values={HAIR: v})
+            assert np.array_equal(st.render(face, moved, meter=False).image, straight(moved)[0])
+            assert st._prefix[1] is kept
+        in_z = replace(fine, space="z")
+        assert np.array_equal(st.render(face, in_z, meter=False).image,
+                              st.session("svd", "z").decode(content, st.session("svd", "z").apply(
+                                  st.face_tensors(face, "z")[1], st.edit(in_z)))[0])
+    finally:
+        for h in hooks:
+            h.remove()
+    # --preview: auto keeps full renders on the demo (fast, and its previews do not show edits); sizes are checked
+    from latentedit.studio.server import StudioConfig, preview_of
+
+    assert [preview_of(StudioConfig(preview=p), st, face) for p in ("auto", "off", "32", 16)] == [None, None, 32, 16]
+    with pytest.raises(InputError) as e:
+        preview_of(StudioConfig(preview="48"), st, face)
+    assert str(e.value) == "--preview 48: this generator's previews are 16, 32 px; give one of them, auto or off"
+    with pytest.raises(InputError) as e:
+        StudioConfig(preview="fast")
+    assert str(e.value) == "--preview must be auto, off or a resolution in px (e.g. 64), got 'fast'"
+
+
+@pytest.mark.slow
 def test_studio_hold_corrects_this_face_and_travels_in_its_recipe(studio_model, demo_run):
     from latentedit.editing import recipe as rc
     from latentedit.pipeline.edit import edit
@@ -350,7 +421,7 @@ def studio_server(demo_run, tmp_path_factory):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path_factory.mktemp("studio-out")
-    server = launch(StudioConfig(run=demo_run, port=port, out=out, meter="live"), block=False)
+    server = launch(StudioConfig(run=demo_run, port=port, out=out, meter="live", preview="32"), block=False)
     yield server
     server.close()
 
@@ -380,9 +451,19 @@ def test_studio_in_a_real_browser(studio_server, demo_run, tmp_path):
             before = shown_image(page, "before")
             st = studio_server.studio
             assert np.array_equal(before, st.unedited(st.sample_face(7))) and not np.array_equal(before, first)
-            # move a slider: the edited face changes and the meter measures the other tags
-            image_ms, meter_ms = move_slider(page, slider_id(HAIR), 1.2, meter=True)
-            assert image_ms > 0 and meter_ms is not None
+            # move a slider: a 32 px preview while it moves (the generator's RGB output there), then on release
+            # the full edited face and the meter of the other tags
+            moving = move_slider(page, slider_id(HAIR), 1.2, release=False)
+            assert moving.kind == "preview" and moving.shown_ms > 0 and moving.full_ms is None
+            from latentedit.studio.core import EditState
+
+            assert np.array_equal(shown_image(page, "after"),
+                                  st.render(st.sample_face(7), EditState("svd", {HAIR: 1.2}), False, preview=32).image)
+            assert page.get_attribute("#face-after", "class") == "preview" and "preview 32 px" in page.text_content(
+                "#after-box")
+            move = move_slider(page, slider_id(HAIR), 1.2, meter=True)
+            assert move.kind == "preview" and move.full_ms > 0 and move.meter_ms is not None
+            assert page.get_attribute("#face-after", "data-kind") == "full"
             after = shown_image(page, "after")
             assert after.shape == before.shape and np.abs(after.astype(int) - before).mean() > 1.0
             rows = meter_rows(page)
@@ -441,8 +522,6 @@ def test_studio_in_a_real_browser(studio_server, demo_run, tmp_path):
             move_slider(page, slider_id(HAIR), -0.8)
             assert not np.array_equal(shown_image(page, "after"), after)
             # hold: the tagger reads what else the edit moved on this face, and the face steps back along it
-            from latentedit.studio.core import EditState
-
             plain = shown_image(page, "after")
             held, notes = st.hold(st.sample_face(7), EditState("svd", {HAIR: -0.8}))
             page.click("#hold")

@@ -161,3 +161,25 @@ def test_strict_errors_are_one_line(ref, tmp_path):
     gnr = tmp_path / "gnr.pt"
     torch.save({"G_A2B_ema": tiny_generator().state_dict()}, gnr)
     assert load_error(gnr) == f"{gnr} is a GANs N' Roses checkpoint, not a StyleGAN2; load it with load_generator"
+
+
+def test_decode_stops_at_each_rgb_output_as_rosinality_draws_it(ref, G):
+    """decode(resolution=r) is the RGB skip rosinality's Generator holds at r px (read by forward hooks)."""
+    from latentedit.errors import InputError
+
+    wplus = torch.randn(2, ref.n_latent, 64, generator=torch.Generator().manual_seed(4))
+    seen = {}
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.__setitem__(o.shape[-1], o.clone()))
+             for m in [ref.to_rgb1, *ref.to_rgbs]]
+    with torch.no_grad():
+        ref([wplus], input_is_latent=True, randomize_noise=False)
+        for h in hooks:
+            h.remove()
+        assert sorted(seen) == [4, 8, 16, 32]
+        for r, expected in seen.items():
+            stopped = G.decode(None, wplus, use_mapping=False, resolution=r)
+            assert stopped.shape == (2, 3, r, r)
+            torch.testing.assert_close(stopped, expected, atol=ATOL, rtol=1e-4)
+    with pytest.raises(InputError, match=r"^resolution must be one of 4, 8, 16, 32 px \(this generator's RGB "
+                                         r"outputs\), got 64$"):
+        G.decode(None, wplus, use_mapping=False, resolution=64)

@@ -186,10 +186,11 @@ class EditSession:
         self._content = (content, value)
         return value
 
-    def decode(self, content, codes) -> np.ndarray:
-        """uint8 (B, H, W, 3) images of content codes with codes of the directions' space."""
+    def decode(self, content, codes, resolution=None) -> np.ndarray:
+        """uint8 (B, H, W, 3) images of content codes with codes of the directions' space (with `resolution`:
+        the generator's RGB output there, a preview)."""
         return batched.decode(self.generator, self._on_device(content), self.to_w(codes), self.batch_size,
-                              convert=to_uint8)
+                              convert=to_uint8, resolution=resolution)
 
     def render(self, content, codes, edit: EditSpec | Edit) -> np.ndarray:
         """uint8 (B, H, W, 3) images of the edited codes."""

@@ -33,16 +33,18 @@ def encode_content(generator, images: torch.Tensor, batch_size: int = 16, device
 
 
 def decode(generator, content: torch.Tensor, styles: torch.Tensor, batch_size: int = 16, use_mapping: bool = False,
-           convert=None):
+           convert=None, resolution=None):
     """Images of content codes with styles (w, W+, or z with `use_mapping`), `batch_size` at a time.
 
-    Returns (B, 3, H, W) in [-1, 1], or the joined outputs of `convert` applied to each chunk.
+    Returns (B, 3, H, W) in [-1, 1], or the joined outputs of `convert` applied to each chunk. With
+    `resolution`, the generator's RGB output at that resolution (H = W = resolution; a preview).
     """
     if len(content) != len(styles):
         raise ValueError(f"{len(content)} content codes for {len(styles)} styles")
     out = []
     with torch.inference_mode():
         for i in range(0, len(styles), batch_size):
-            img = generator.decode(content[i : i + batch_size], styles[i : i + batch_size], use_mapping=use_mapping)
+            img = generator.decode(content[i : i + batch_size], styles[i : i + batch_size], use_mapping=use_mapping,
+                                   **({} if resolution is None else {"resolution": resolution}))
             out.append(img if convert is None else convert(img))
     return _join(out)

@@ -13,6 +13,7 @@ Each backend is an nn.Module with the same surface, so nothing after loading ask
     encode(x)                input images -> (content, style or None)
     mapping(z)               z -> w
     decode(content, style, use_mapping=True)   images (B, 3, size, size), nominally in [-1, 1]
+    decode(..., resolution=r)  the RGB skip output at r px (layers.rgb_resolutions): a cheap preview
     sefa_weights()           {name: (k, style_dim) weight} SeFa factorises
     truncate(codes, psi)     codes moved toward the mean code
     config, set_impl(impl)   plain constructor arguments; "fast" or "reference" code path

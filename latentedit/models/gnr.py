@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from latentedit.errors import InputError
-from latentedit.models.layers import layer_names, modulated_layers
+from latentedit.models.layers import layer_names, modulated_layers, stop_level
 from latentedit.models.ops import (
     DEFAULT_IMPL,
     ConvLayer,
@@ -157,25 +157,42 @@ class Generator(nn.Module):
             style = self.mapping(style)
         return per_layer(style, self.n_latent, self.style_dim)
 
-    def decode(self, content, style, use_mapping=True):
+    def decode(self, content, style, use_mapping=True, resolution=None):
         """Content code + style -> image (B, 3, size, size), nominally in [-1, 1] (no tanh, no clamp).
 
         style is z (B, latent_dim) when `use_mapping`, else w (B, style_dim) or W+ (B, n_latent, style_dim).
+        `resolution`: stop there and return that resolution's RGB skip output (a cheap preview; see
+        `layers.rgb_resolutions`); the layers above it are not run.
         """
-        if content.ndim != 4 or tuple(content.shape[1:]) != self.content_shape:
-            raise InputError(f"expected content codes of shape (B, {', '.join(map(str, self.content_shape))}), "
-                             f"got {tuple(content.shape)}")
-        ws = iter(self.layer_styles(style, use_mapping))
-        out = content
-        for block in self.adain_bottleneck:
-            out = block(out, next(ws), next(ws))
-        out = self.conv1(out, next(ws))
-        skip = self.to_rgb1(out, next(ws))
-        for up_conv, conv, to_rgb in zip(self.convs[::2], self.convs[1::2], self.to_rgbs):
-            out = up_conv(out, next(ws))
-            out = conv(out, next(ws))
-            skip = to_rgb(out, next(ws), skip)
-        return skip.contiguous()
+        stop = stop_level(resolution, self.layer_names, self.size)
+        for level, _, skip in self.levels(content, style, use_mapping):
+            if level == stop:
+                return skip.contiguous()
+
+    def levels(self, content, style, use_mapping=True, start=None):
+        """Yield (level, features, RGB skip) after each resolution level (0: the content resolution, then one
+        per upsampling). `start`, a triple yielded before, resumes above its level without running the layers
+        up to it again (their styles are not read): a W+ edit from a later layer reuses them."""
+        ws = self.layer_styles(style, use_mapping)
+        if start is None:
+            if content.ndim != 4 or tuple(content.shape[1:]) != self.content_shape:
+                raise InputError(f"expected content codes of shape (B, {', '.join(map(str, self.content_shape))}), "
+                                 f"got {tuple(content.shape)}")
+            out = content
+            for k, block in enumerate(self.adain_bottleneck):
+                out = block(out, ws[2 * k], ws[2 * k + 1])
+            n = 2 * len(self.adain_bottleneck)
+            out = self.conv1(out, ws[n])
+            skip = self.to_rgb1(out, ws[n + 1])
+            start = (0, out, skip)
+            yield start
+        level, out, skip = start
+        for k in range(level, len(self.to_rgbs)):
+            i = 2 * len(self.adain_bottleneck) + 2 + 3 * k
+            out = self.convs[2 * k](out, ws[i])
+            out = self.convs[2 * k + 1](out, ws[i + 1])
+            skip = self.to_rgbs[k](out, ws[i + 2], skip)
+            yield k + 1, out, skip
 
     def forward(self, x, z=None):
         """Translate images with style codes z (B, latent_dim); z=None reuses the encoded style."""

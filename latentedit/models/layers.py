@@ -25,8 +25,9 @@ import numpy as np
 
 from latentedit.errors import DirectionError, InputError
 
-__all__ = ["GROUPS", "layer_names", "modulated_layers", "stylegan2_layer_names", "stylegan2_layer_index", "resolution_index", "level_groups",
-           "layer_groups", "parse_layers", "parse_ranges", "resolve_layers"]
+__all__ = ["GROUPS", "layer_names", "modulated_layers", "rgb_resolutions", "stop_level", "stylegan2_layer_names",
+           "stylegan2_layer_index", "resolution_index", "level_groups", "layer_groups", "parse_layers", "parse_ranges",
+           "resolve_layers"]
 
 GROUPS = ("all", "coarse", "middle", "fine")
 _UPSAMPLED = re.compile(r"convs\.(\d+)|to_rgbs\.(\d+)")
@@ -75,6 +76,25 @@ def resolution_index(names) -> list[int]:
         else:
             out.append(1 + int(m.group(2)))
     return out
+
+
+def rgb_resolutions(names, size: int) -> list[int]:
+    """The resolutions of a generator's RGB outputs (one to_rgb per resolution level), lowest first."""
+    top = max(resolution_index(names))
+    return [size >> (top - k) for k in range(top + 1)]
+
+
+def stop_level(resolution, names, size: int) -> int:
+    """How many upsamplings `decode(..., resolution=)` runs: the level of that RGB output (None: the last).
+
+    An InputError naming the choices for a resolution the generator has no RGB output at."""
+    choices = rgb_resolutions(names, size)
+    if resolution is None:
+        return len(choices) - 1
+    if resolution not in choices:
+        raise InputError(f"resolution must be one of {', '.join(map(str, choices))} px (this generator's RGB "
+                         f"outputs), got {resolution}")
+    return choices.index(resolution)
 
 
 def level_groups(levels) -> dict[str, list[int]]:

@@ -25,7 +25,7 @@ from latentedit.errors import CheckpointError, InputError
 from latentedit.io import atomic_write_bytes
 from latentedit.limits import count_non_finite
 from latentedit.models.generator import ContentFree
-from latentedit.models.layers import resolution_index, stylegan2_layer_index, stylegan2_layer_names
+from latentedit.models.layers import resolution_index, stop_level, stylegan2_layer_index, stylegan2_layer_names
 from latentedit.models.ops import (DEFAULT_IMPL, SQRT2, EqualLinear, FusedLeakyReLU, ModulatedConv2d, per_layer,
                                    set_impl)
 from latentedit.models.ops import ToRGB as _ToRGB
@@ -177,15 +177,17 @@ class StyleGAN2(ContentFree, nn.Module):
             raise InputError(f"noise must be 'const', 'random' or {self.num_layers} maps, got {len(noise)}")
         return list(noise)
 
-    def decode(self, content, style, use_mapping=True, noise=None):
+    def decode(self, content, style, use_mapping=True, noise=None, resolution=None):
         """Images (B, 3, size, size), nominally in [-1, 1], of z (`use_mapping`), w or W+ codes;
-        `content` (None or empty) is not used: a StyleGAN2 draws from its codes alone."""
+        `content` (None or empty) is not used: a StyleGAN2 draws from its codes alone. With `resolution`,
+        that resolution's RGB skip output (the layers above it are not run)."""
+        levels = stop_level(resolution, self.layer_names, self.size)
         ws = self.layer_styles(style, use_mapping)
         noises = self.noise_inputs(noise, ws[0].shape[0])
         out = self.input.input.expand(ws[0].shape[0], -1, -1, -1)
         out = self.conv1(out, ws[0], noises[0])
         skip = self.to_rgb1(out, ws[1])
-        for k, (up_conv, conv, to_rgb) in enumerate(zip(self.convs[::2], self.convs[1::2], self.to_rgbs)):
+        for k, (up_conv, conv, to_rgb) in enumerate(zip(self.convs[::2][:levels], self.convs[1::2], self.to_rgbs)):
             out = up_conv(out, ws[2 * k + 1], noises[2 * k + 1])
             out = conv(out, ws[2 * k + 2], noises[2 * k + 2])
             skip = to_rgb(out, ws[2 * k + 3], skip)

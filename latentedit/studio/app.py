@@ -18,6 +18,7 @@ import base64
 import functools
 import html
 import io
+import itertools
 import logging
 import traceback
 from collections import namedtuple
@@ -47,6 +48,7 @@ METER_ROWS = 8
 
 CSS = """
 .face img {image-rendering: pixelated; width: 100%; max-width: 300px; height: auto; border-radius: 6px;}
+.face img.preview {image-rendering: auto;}  /* a low-resolution preview, smoothly upsampled by the browser */
 .face {margin: 0; text-align: center;}
 .face figcaption {font-size: 0.85em; opacity: 0.75;}
 #meter table {width: 100%; border-collapse: collapse; font-size: 0.9em;}
@@ -68,10 +70,15 @@ def data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def face_html(image: np.ndarray, which: str, caption: str) -> str:
-    """One face as a native-size PNG (the page scales it up without blur): id face-before/face-after."""
-    return (f'<figure class="face"><img id="face-{which}" alt="{which} face" src="{data_uri(image)}">'
-            f'<figcaption>{html.escape(caption)}</figcaption></figure>')
+_SHOWN = itertools.count()  # each face shown gets a new data-seq, so the page can tell a re-render of the same image
+
+
+def face_html(image: np.ndarray, which: str, caption: str, preview: bool = False) -> str:
+    """One face as a native-size PNG (the page scales it up, without blur; smoothly for a `preview`):
+    id face-before/face-after, data-kind "preview" or "full"."""
+    kind = "preview" if preview else "full"
+    return (f'<figure class="face"><img id="face-{which}" class="{kind}" data-kind="{kind}" data-seq="{next(_SHOWN)}" '
+            f'alt="{which} face" src="{data_uri(image)}"><figcaption>{html.escape(caption)}</figcaption></figure>')
 
 
 def meter_html(rows) -> str:
@@ -119,15 +126,18 @@ Sweep = namedtuple("Sweep", "key lo hi n fmt export exported")
 class StudioPage:
     """Builds the Gradio Blocks of the studio over `studio`; files are saved into `out`.
 
-    live_meter: measure side effects at every slider move (else on release only). `build` makes the page (once): then
-    its panels are attributes (picker, result, edit, sliders, recipes, sweep; face, held: gr.State).
+    live_meter: measure side effects at every slider move (else on release only). preview: while a slider moves,
+    show the generator's RGB output at this resolution (px; the full image and the meter follow on release);
+    None: full renders while moving. `build` makes the page (once): then its panels are attributes (picker,
+    result, edit, sliders, recipes, sweep; face, held: gr.State).
     """
 
-    def __init__(self, studio: Studio, out, method: str = "svd", live_meter: bool = True):
+    def __init__(self, studio: Studio, out, method: str = "svd", live_meter: bool = True, preview: int | None = None):
         self.studio = studio
         self.out = Path(out)
         self.method = method
-        self.live_meter = live_meter
+        self.live_meter = live_meter and preview is None
+        self.preview = preview
         self.tag_specs = studio.specs(method if method not in COMPONENT_METHODS else "svd")
         self.n_layers = len(studio.G.layer_names)
 
@@ -169,21 +179,26 @@ class StudioPage:
 
         return wrapped
 
-    def _render(self, face, *controls, meter=True):
+    def _render(self, face, *controls, meter=True, preview=None):
         state = self.state(*controls)
-        frame = self.studio.render(face, state, meter=meter)
+        frame = self.studio.render(face, state, meter=meter, preview=preview)
         where = f" in {state.space}" if state.space != "w" else ""
         caption = "edited" if frame.edit is None else f"edited ({state.method}{where}{', held' if frame.held else ''})"
-        note = (f"render {frame.render_ms:.0f} ms" + (f", meter {frame.meter_ms:.0f} ms" if meter else ""))
+        size = frame.image.shape[0]
+        small = size < frame.before.shape[0]
+        caption += f" - preview {size} px" if small else ""
+        note = (f"{'preview' if small else 'render'} {size} px {frame.render_ms:.0f} ms"
+                + (f", meter {frame.meter_ms:.0f} ms" if meter else ""))
         if meter and frame.edit is None:
             meter_out = '<div id="meter"><p class="note">side effects: move a slider to edit the face</p></div>'
         else:
             meter_out = meter_html(frame.meter if meter else None)
-        return frame, face_html(frame.image, "after", caption), meter_out, timing_html(note), gr.update()
+        return frame, face_html(frame.image, "after", caption, small), meter_out, timing_html(note), gr.update()
 
     def on_move(self, face, *controls):
-        """A slider moved: the edited face (and the meter when it is live); the unedited one and messages stay."""
-        return self._render(face, *controls, meter=self.live_meter)[1:]
+        """A slider moved: the edited face, or its preview (and the meter when it is live); the unedited one
+        and messages stay."""
+        return self._render(face, *controls, meter=self.live_meter, preview=self.preview)[1:]
 
     def on_rest(self, face, *controls):
         """Anything else changed, or a slider was let go: both faces and the meter."""
@@ -347,14 +362,16 @@ class StudioPage:
 
     def wire_edit(self):
         st, e, sliders, status = self.studio, self.edit, self.sliders.all, self.result.status
-        # Slider moves: live preview; the meter too when the tagger is fast enough. Moves skip Gradio's queue (one
+        # Slider moves: the edited face (a low-resolution preview with `preview`: the full image on release); the
+        # meter too when the tagger is fast enough and there is no preview. Moves and releases skip Gradio's queue (one
         # plain HTTP request instead of join + event stream: 66-75 ms against 137-167 ms median per move on the demo,
         # benchmarks/bench_studio.py, load 8); the page keeps at most one move per slider in flight (always_last)
         # and the Studio's lock serialises renders. The slider's own reset button sets it to 0 and fires `release`.
         for s in sliders:
             s.input(self._guard(self.on_move, self.moved), self.inputs, self.moved, trigger_mode="always_last",
                     show_progress="hidden", queue=False)
-            s.release(self._guard(self.on_rest, self.shown), self.inputs, self.shown, **RENDER)
+            s.release(self._guard(self.on_rest, self.shown), self.inputs, self.shown, show_progress="hidden",
+                      queue=False)
         self._on(e.reset.click, lambda: [0.0] * len(sliders), None, sliders, guard=False, queue=False)
 
         def on_method(m, sp):

@@ -2,7 +2,8 @@
 
 Uses Debian's chromium (`apt-get install -y chromium`), never a browser Playwright downloads.
 `move_slider` measures what a user waits for: from the slider's input event to the new edited
-image decoded in the page (the image travels as a data URI, see app.py).
+image (or its preview) decoded in the page, and from the slider's release to the full image (the
+images travel as data URIs, see app.py).
 """
 
 from __future__ import annotations
@@ -11,48 +12,69 @@ import base64
 import io
 import os
 import shutil
+from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["CHROMIUM_ARGS", "chromium_path", "launch_chromium", "open_page", "move_slider", "shown_image",
+__all__ = ["CHROMIUM_ARGS", "Move", "chromium_path", "launch_chromium", "open_page", "move_slider", "shown_image",
            "meter_rows", "wait_status"]
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
-# Set a slider's range input and resolve, once the edited image has changed and decoded, with the
-# milliseconds that took (and the meter's, when asked to wait for it too).
-MOVE_JS = """async ([id, value, meter, meterTimeout]) => {
+# Set a slider's range input, wait for the edited image it brings (a preview or the full image), then let go of
+# the slider (pointerup: Gradio's `release`) and wait for the full image; resolves with [ms from input to the
+# first new image, its kind, ms from release to the full image, ms from input to the meter changed].
+MOVE_JS = """async ([id, value, release, meter, meterTimeout, timeout]) => {
   const after = () => document.querySelector('#face-after');
+  const seq = () => after() ? after().dataset.seq : null;
   const table = () => document.querySelector('#meter');
-  const before = after() ? after().src : null;
   const meterBefore = table() ? table().innerHTML : null;
   const input = document.querySelector('#' + id + ' input[type=range]');
   if (!input) throw new Error('no slider ' + id);
-  const t0 = performance.now();
-  const shown = new Promise((resolve) => {
-    let image = null;
-    const done = (m) => { obs.disconnect(); resolve([image, m]); };
+  const shown = (since, kind) => new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let found = false;
     const check = async () => {
       const img = after();
-      if (image === null && img && img.src !== before) {
-        await img.decode();
-        image = performance.now() - t0;
-        if (meter) setTimeout(() => done(null), meterTimeout);
-      }
-      const m = table();
-      if (image !== null && (!meter || (m && m.innerHTML !== meterBefore))) done(performance.now() - t0);
+      if (found || !img || img.dataset.seq === since || (kind && img.dataset.kind !== kind)) return;
+      found = true;
+      obs.disconnect();
+      await img.decode();
+      resolve([performance.now() - t0, img.dataset.kind]);
     };
     const obs = new MutationObserver(check);
     obs.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+    setTimeout(() => { obs.disconnect(); reject(new Error('no new ' + (kind || '') + ' image shown')); }, timeout);
   });
+  const t0 = performance.now();
+  let wait = shown(seq(), null);
   input.value = String(value);
   input.dispatchEvent(new Event('input', {bubbles: true}));
-  return await shown;
+  const [first, kind] = await wait;
+  let full = null;
+  if (release) {
+    wait = shown(seq(), 'full');
+    input.dispatchEvent(new PointerEvent('pointerup', {bubbles: true}));
+    full = (await wait)[0];
+  }
+  let m = null;
+  if (meter) {
+    const changed = () => table() && table().innerHTML !== meterBefore && !table().textContent.includes('release the');
+    const until = performance.now() + meterTimeout;
+    while (!changed() && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+    if (changed()) m = performance.now() - t0;
+  }
+  return [first, kind, full, m];
 }"""
+
+Move = namedtuple("Move", "shown_ms kind full_ms meter_ms")
+Move.__doc__ = """One slider move: ms from its input event to the first new edited image decoded in the page, that
+image's kind ("preview" or "full"), ms from the release to the full image (None without release), ms from the
+input event to the meter changed (None when not asked or not within the meter timeout)."""
 
 
 def chromium_path() -> str:
@@ -79,13 +101,11 @@ def open_page(browser, url: str, width: int = 1500, height: int = 1100, timeout_
     return page, requests
 
 
-def move_slider(page, slider_id: str, value: float, meter: bool = False,
-                meter_timeout_ms: float = 3000) -> tuple[float, float | None]:
-    """Move a slider (its DOM id, app.slider_id) to `value`: (ms until the new image is shown, ms until
-    the meter changed too; None when it did not within `meter_timeout_ms` after the image, e.g. a meter
-    that waits for the slider's release; the image's time when `meter` is False)."""
-    image_ms, all_ms = page.evaluate(MOVE_JS, [slider_id, float(value), bool(meter), float(meter_timeout_ms)])
-    return float(image_ms), (None if all_ms is None else float(all_ms))
+def move_slider(page, slider_id: str, value: float, meter: bool = False, release: bool = True,
+                meter_timeout_ms: float = 3000, timeout_ms: float = 120_000) -> Move:
+    """Move a slider (its DOM id, app.slider_id) to `value` and, with `release`, let go of it (see `Move`)."""
+    return Move(*page.evaluate(MOVE_JS, [slider_id, float(value), bool(release), bool(meter), float(meter_timeout_ms),
+                                         float(timeout_ms)]))
 
 
 def shown_image(page, which: str = "after") -> np.ndarray:

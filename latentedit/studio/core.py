@@ -25,6 +25,7 @@ from ..errors import AssetError, CheckpointError, InputError, RunError, unknown_
 from ..images import to_uint8
 from ..models.batched import decode
 from ..models.generator import fingerprint, generator_for_run
+from ..models.layers import resolution_index, rgb_resolutions, stop_level
 from ..pipeline.autoedit import AutoOptions, auto_edit
 from ..pipeline.faces import face_codes
 from ..pipeline.fit import ensure_directions
@@ -106,7 +107,7 @@ class MeterRow:
 class Frame:
     """What one render produced: images, the edit (None: unedited), meter rows, timings in ms, held."""
 
-    image: np.ndarray
+    image: np.ndarray  # (r, r, 3) for a preview at r px, else at the generator's size
     before: np.ndarray
     edit: object
     meter: list | None
@@ -132,6 +133,7 @@ class Studio:
         self._images: OrderedDict = OrderedDict()
         self._before: OrderedDict = OrderedDict()
         self._probe = (None, None)  # ((n, space), (content, codes)) of the automatic modes' samples
+        self._prefix = (None, None)  # (key, state) of the layers below the last layer-limited edit (see _decode)
         self.lock = threading.RLock()
 
     # -- models ------------------------------------------------------------------------------------
@@ -272,8 +274,43 @@ class Studio:
             entry[1] = self.tagger.score(entry[0][None])[0]
         return entry[1]
 
-    def render(self, face: rc.Face, state: EditState, meter: bool = True) -> Frame:
-        """The edited face (and, with `meter`, the side-effect meter) for the controls' state."""
+    def _first_level(self, edits: list) -> int:
+        """The resolution level of the first W+ layer `edits` change (0 when one edits every layer)."""
+        levels = resolution_index(self.G.layer_names)
+        return min((min(levels[i] for i in e.layers) if e.layers is not None else 0 for e in edits), default=0)
+
+    def preview_resolution(self, edits: list, resolution: int | None) -> int | None:
+        """The resolution a preview of `edits` is decoded at: `resolution`, or the resolution of the first
+        edited W+ layer when that is higher (a preview stopping below the edited layers would not show the
+        edit); None (the full render) when that is the generator's size or `resolution` is None."""
+        if resolution is None:
+            return None
+        first = rgb_resolutions(self.G.layer_names, self.G.size)[self._first_level(edits)]
+        resolution = max(int(resolution), first)
+        return None if resolution >= self.G.size else resolution
+
+    def _decode(self, face: rc.Face, session, content, codes, edits: list, preview: int | None) -> np.ndarray:
+        """uint8 (H, W, 3): the edited codes decoded (at `preview_resolution`). A layer-limited edit resumes
+        from the layers below its first edited one as the last decode with the same codes there left them
+        (`Generator.levels`): while one slider moves, only the layers it edits run."""
+        resolution, level = self.preview_resolution(edits, preview), self._first_level(edits)
+        if level == 0 or not hasattr(self.G, "levels"):
+            return session.decode(content, codes, resolution)[0]
+        w = session.to_w(codes)
+        below = resolution_index(self.G.layer_names).index(level)  # the W+ layers under the first edited level
+        key = (repr(face), level, w[:, :below].cpu().numpy().tobytes())
+        stop = stop_level(resolution, self.G.layer_names, self.G.size)
+        with torch.inference_mode():
+            for state in self.G.levels(content, w, False, start=self._prefix[1] if self._prefix[0] == key else None):
+                if state[0] == level - 1:
+                    self._prefix = (key, state)
+                if state[0] == stop:
+                    return to_uint8(state[2])[0]
+
+    def render(self, face: rc.Face, state: EditState, meter: bool = True, preview: int | None = None) -> Frame:
+        """The edited face (and, with `meter`, the side-effect meter) for the controls' state; with
+        `preview`, the generator's RGB output at that resolution (`preview_resolution`) instead of the
+        full image, a cheap stand-in while a slider moves."""
         with self.lock:
             t0 = time.perf_counter()
             before = self.unedited(face)
@@ -284,11 +321,26 @@ class Studio:
             else:
                 content, code = self.face_tensors(face, state.space)
                 session = self.session(state.method, state.space)
-                image = session.decode(content, session.apply_all(code, edits))[0]
+                image = self._decode(face, session, content, session.apply_all(code, edits), edits, preview)
             t1 = time.perf_counter()
             rows = self.meter(face, image, edit) if meter else None
             return Frame(image, before, edit, rows, (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3,
                          held=len(edits) > 1)
+
+    def preview_error(self, face: rc.Face, state: EditState, resolution: int) -> tuple[float, float]:
+        """How well a preview at `resolution` shows the edit: the mean absolute pixel difference (0-255) from the
+        full render downsampled to the preview's size (box filter), of the preview and of the unedited face
+        (what the page shows without a preview)."""
+        full = self.render(face, state, False).image.astype(np.float64)
+        preview = self.render(face, state, False, preview=resolution).image
+        r = preview.shape[0]
+        k = full.shape[0] // r
+
+        def down(image):
+            return image.reshape(r, k, r, k, 3).mean((1, 3))
+
+        target = down(full)
+        return float(np.abs(preview - target).mean()), float(np.abs(down(self.unedited(face)) - target).mean())
 
     def meter(self, face: rc.Face, image: np.ndarray, edit=None) -> list[MeterRow]:
         """Tagger scores of `image` against the unedited face for every tag the edit does not target,

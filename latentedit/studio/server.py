@@ -27,6 +27,7 @@ OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_H
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
 LIVE_METER_MS = 80.0   # the meter follows every slider move when the tagger scores a face faster than this
+PREVIEW_MS = 100.0     # --preview auto: a preview while moving when a full decode takes longer, as large as fits this
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,10 @@ class StudioConfig:
     """What `latentedit studio` was asked for.
 
     meter: "live" (every move), "release" (when the slider is let go) or "auto" (live if the
-    tagger takes under LIVE_METER_MS per face). threads: torch CPU threads (None: torch's default).
+    tagger takes under LIVE_METER_MS per face). preview: "auto" (a preview while a slider moves when the full
+    decode takes over PREVIEW_MS: the largest RGB output that decodes within it, if it shows an edit better than
+    the unedited face does), "off", or a resolution in px.
+    threads: torch CPU threads (None: torch's default).
     """
 
     run: Path = Path("runs/demo")
@@ -47,8 +51,11 @@ class StudioConfig:
     device: str = "cpu"
     threads: int | None = 1
     meter: str = "auto"
+    preview: str = "auto"
 
     def __post_init__(self):
+        if str(self.preview) not in ("auto", "off") and not str(self.preview).isdigit():
+            raise InputError(f"--preview must be auto, off or a resolution in px (e.g. 64), got {self.preview!r}")
         if self.meter not in ("live", "release", "auto"):
             raise InputError(f"--meter must be live, release or auto, got {self.meter!r}")
         if not 0 < int(self.port) < 65536:
@@ -108,6 +115,47 @@ def _tagger_ms(studio, face) -> float:
     return statistics.median(times[1:])
 
 
+def _decode_ms(studio, face, resolution) -> float:
+    import torch
+
+    from ..models.batched import decode
+
+    content, w = studio.face_tensors(face)
+    w = torch.from_numpy(w).to(content.device)
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        decode(studio.G, content, w, 1, resolution=resolution)
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def preview_of(config: StudioConfig, studio, face) -> int | None:
+    """The preview resolution config.preview asks for (None: none), checked against the generator's RGB outputs."""
+    from ..models.layers import rgb_resolutions
+
+    choices = rgb_resolutions(studio.G.layer_names, studio.G.size)[:-1]
+    if config.preview == "off" or not choices:
+        return None
+    if config.preview != "auto":
+        if int(config.preview) not in choices:
+            raise InputError(f"--preview {config.preview}: this generator's previews are "
+                             f"{', '.join(map(str, choices))} px; give one of them, auto or off")
+        return int(config.preview)
+    if _decode_ms(studio, face, None) <= PREVIEW_MS:
+        return None
+    r = next((r for r in reversed(choices) if _decode_ms(studio, face, r) <= PREVIEW_MS), choices[0])
+    from .core import EditState
+
+    state = EditState(config.method, {studio.specs(config.method)[0].key: 1.0})
+    error, stale = studio.preview_error(face, state, r)
+    if error >= stale:  # a generator whose RGB skips do not look like its images (trained on the last one only)
+        print(f"studio: no preview: this generator's {r} px RGB output does not show edits (pixel error {error:.1f} "
+              f"against {stale:.1f} for the unedited face); --preview {r} forces it", flush=True)
+        return None
+    return r
+
+
 def build(config: StudioConfig):
     """(studio, page, blocks): the model warmed up (first face rendered, tagger compiled) and the page."""
     for k, v in OFFLINE_ENV.items():
@@ -126,7 +174,7 @@ def build(config: StudioConfig):
     out.mkdir(parents=True, exist_ok=True)
     face = studio.sample_face(int(studio.sample_ids()[0]))
     live = config.meter == "live" or (config.meter == "auto" and _tagger_ms(studio, face) < LIVE_METER_MS)
-    page = StudioPage(studio, out, config.method, live_meter=live)
+    page = StudioPage(studio, out, config.method, live_meter=live, preview=preview_of(config, studio, face))
     return studio, page, page.build()
 
 
