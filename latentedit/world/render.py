@@ -83,6 +83,13 @@ def sample_geometry(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     }
 
 
+def canonical_geometry(n: int = 1) -> dict[str, np.ndarray]:
+    """`n` identical faces at the centre of `sample_geometry`'s ranges, upright: the one geometry of the
+    content-free demo generators (demo StyleGAN2 and DCGAN draw every code with it)."""
+    centre = {"cx": 0.5, "cy": 0.47, "scale": 0.99, "tilt": 0.0, "jaw": 0.95, "chin": 1.01}
+    return {**{k: np.full(n, v) for k, v in centre.items()}, "seed": np.zeros(n, dtype=np.int64)}
+
+
 def take(batch: dict[str, np.ndarray], i: int) -> dict:
     """Row `i` of a dict of arrays (geometry or attributes) as a dict of scalars."""
     return {k: v[i].item() if hasattr(v[i], "item") else v[i] for k, v in batch.items()}

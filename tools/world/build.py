@@ -8,7 +8,8 @@ attribute switched), measures it against the ground
 truth, writes assets/demo-generator.pt, its sample grid and model card, then trains the demo
 tagger (tools.world.train_tagger.build_demo_tagger_assets) into assets/demo-tagger/, and finally
 rewrites assets/manifest.json. `--only generator` or `--only tagger` builds one part;
-`--only style-encoder` trains the demo anime->style encoder (train_style_encoder.py).
+`--only style-encoder` trains the demo anime->style encoder (train_style_encoder.py), `--only stylegan2`
+and `--only dcgan` the content-free demo generators (train_z_generator.py).
 """
 
 from __future__ import annotations
@@ -455,8 +456,9 @@ def build_tagger(out_dir: Path, seed: int, generator=None, log=print):
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m tools.world.build", description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", choices=["generator", "tagger", "scorer", "style-encoder", "card"], default=None,
-                   help="build one part only; 'card' re-measures the saved generator and rewrites its card and grid")
+    p.add_argument("--only", choices=["generator", "tagger", "scorer", "style-encoder", "stylegan2", "dcgan", "card"],
+                   default=None, help="build one part only; 'card' re-measures the saved generator and rewrites its "
+                   "card and grid; 'stylegan2' and 'dcgan' train the content-free demo generators (train_z_generator.py)")
     p.add_argument("--out", type=Path, default=None, help="assets folder (default: the shipped one)")
     p.add_argument("--steps", type=int, default=None, help="stage-1 (pretraining) steps")
     p.add_argument("--finetune-steps", type=int, default=None, help="stage-2 (fine-tuning) steps; 0 skips it")
@@ -472,6 +474,9 @@ def main(argv=None) -> None:
     p.add_argument("--style-steps", type=int, default=None, help="style-encoder training steps")
     p.add_argument("--style-stop-after", type=int, default=None,
                    help="stop the style-encoder training at this step (same lr schedule: reproduces a budget stop)")
+    p.add_argument("--z-steps", type=int, default=None, help="steps of the demo StyleGAN2 / DCGAN training")
+    p.add_argument("--z-stop-after", type=int, default=None,
+                   help="stop the demo StyleGAN2 / DCGAN training at this step (same lr schedule: reproduces a budget stop)")
     args = p.parse_args(argv)
     print(f"CPU kernels: {kernels.pin()}")  # before any kernel runs, so the weights do not depend on the CPU
     out = args.out or assets.assets_dir()
@@ -514,6 +519,15 @@ def main(argv=None) -> None:
         if args.budget_minutes:
             style_cfg.time_budget_s = args.budget_minutes * 60
         build_style_encoder_assets(out, args.seed, generator=G, cfg=style_cfg)
+    for kind in ("stylegan2", "dcgan"):
+        if args.only in (None, kind):
+            from tools.world.train_z_generator import build_z_generator, default_config
+
+            z_cfg = default_config(kind, args.seed)
+            z_cfg.steps, z_cfg.stop_after = args.z_steps or z_cfg.steps, args.z_stop_after
+            if args.budget_minutes:
+                z_cfg.time_budget_s = args.budget_minutes * 60
+            build_z_generator(out, kind, z_cfg)
     if args.only in (None, "scorer"):
         from tools.world.build_scorer import build_demo_scorer
 

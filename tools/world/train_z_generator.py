@@ -1,0 +1,327 @@
+"""Train the demo content-free generators (StyleGAN2, DCGAN) on the demo world, supervised. Build-time only.
+
+`python -m tools.world.build --seed 0 --only stylegan2` (or `--only dcgan`) runs this and writes
+assets/demo-stylegan2.safetensors (or assets/demo-dcgan.pt) and its model card.
+
+A content-free generator draws a face from a code alone, so every face has one geometry
+(`render.canonical_geometry`) and a code z decides the render: G(z) should equal
+`render_anime(canonical, attributes(z))`. The losses are those of the demo GNR's stages
+(train_generator.py) on fresh codes every step, a share of them next to a tag threshold
+(`near_threshold_codes`): first L1 (eyes and mouth weighted up) plus gradient L1; then, for the
+rest of the steps, also the cheeks weighted up, squared error on the eye, mouth and cheek blobs and
+the counterfactual contrast loss, which the GNR needed for the small features (its model card).
+One Adam run, one cosine schedule, 1 thread (two builds can share the 2-core machine).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from latentedit.io import atomic_write_bytes, atomic_write_text
+from latentedit.world import assets, render
+from tools.world import kernels
+from tools.world.train_generator import (CONTRAST_MARGIN, NEAR_SPREAD, _gradient_l1, _to_tensor, contrast_loss,
+                                         counterfactuals, feature_weights, near_threshold_codes)
+
+VAL_SEED_OFFSET = 30_000
+FILES = {"stylegan2": assets.STYLEGAN2, "dcgan": assets.DCGAN}
+CARDS = {"stylegan2": "MODEL_CARD_stylegan2.md", "dcgan": "MODEL_CARD_dcgan.md"}
+MODELS = {
+    "stylegan2": dict(size=64, style_dim=128, n_mlp=4, z_dim=8, channels={4: 128, 8: 128, 16: 128, 32: 64, 64: 32}),
+    "dcgan": dict(nz=8, ngf=32, nc=3, size=64),
+}
+
+
+@dataclass
+class ZTrainConfig:
+    """Everything that decides the trained weights (saved into the model card)."""
+
+    kind: str = "stylegan2"
+    model: dict = field(default_factory=dict)
+    seed: int = 0
+    steps: int = 2400
+    batch: int = 8
+    lr: float = 2e-3
+    mapping_lr_boost: float = 10.0   # StyleGAN2's mapping network (lr_mlp 0.01) learns this much faster
+    plain_fraction: float = 0.3      # share of the steps with the plain losses only
+    feature_weight: float = 16.0     # extra L1 weight on the eyes and mouth (4 in the plain steps)
+    blush_weight: float = 16.0
+    feature_l2: float = 64.0
+    contrast_weight: float = 2.0
+    gradient_weight: float = 1.0
+    near_threshold: float = 0.5
+    n_val: int = 600
+    threads: int = 1
+    time_budget_s: float = 80 * 60   # safety stop on a busy machine (see stop_after)
+    stop_after: int | None = None    # stop at this step without changing the lr schedule
+
+
+def default_config(kind: str, seed: int = 0) -> ZTrainConfig:
+    if kind == "dcgan":  # a step costs about a quarter of StyleGAN2's at twice the batch
+        return ZTrainConfig(kind="dcgan", model=dict(MODELS["dcgan"]), seed=seed, steps=5000, batch=16, lr=1e-3)
+    return ZTrainConfig(kind="stylegan2", model=dict(MODELS["stylegan2"]), seed=seed)
+
+
+def new_generator(cfg: ZTrainConfig):
+    """A seeded, untrained generator: StyleGAN2 with its noise weights held at 0, or DCGAN with the
+    tutorial's init (conv weights N(0, 0.02), batch-norm scales N(1, 0.02))."""
+    torch.manual_seed(cfg.seed)
+    if cfg.kind == "stylegan2":
+        from latentedit.models.stylegan2 import StyleGAN2
+
+        G = StyleGAN2(**cfg.model)
+        for name, p in G.named_parameters():
+            p.requires_grad_("noise.weight" not in name)
+        return G
+    from latentedit.models.dcgan import DCGAN
+
+    G = DCGAN(**cfg.model)
+    for m in G.modules():
+        if isinstance(m, torch.nn.ConvTranspose2d):
+            torch.nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.normal_(m.weight, 1.0, 0.02)
+            torch.nn.init.zeros_(m.bias)
+    return G
+
+
+def _lr_at(step: int, steps: int, lr: float) -> float:
+    """100-step warm-up, then cosine decay to 5% of lr."""
+    warm = min(1.0, (step + 1) / 100)
+    return lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / max(steps, 1), 1.0))))
+
+
+@torch.no_grad()
+def decode_uint8(G, z: np.ndarray, batch: int = 64) -> np.ndarray:
+    """G(z) as uint8 (N, H, W, 3)."""
+    out = [G(torch.from_numpy(z[i:i + batch]).float()) for i in range(0, len(z), batch)]
+    return torch.cat(out).clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+@torch.no_grad()
+def settle_batch_norm(G, seed: int, n_batches: int = 64, batch: int = 64) -> None:
+    """Running batch-norm statistics as the exact mean over n_batches of N(0, I) codes (none in StyleGAN2):
+    eval mode then draws what training drew, not a momentum average of stale batches."""
+    bns = [m for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    if not bns:
+        return
+    gen = torch.Generator().manual_seed(seed)
+    G.train()
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    for _ in range(n_batches):
+        G(torch.randn(batch, G.latent_dim, generator=gen))
+    for m in bns:
+        m.momentum = 0.1
+    G.eval()
+
+
+def train(G, cfg: ZTrainConfig, log=print) -> dict:
+    """Fit G(z) to the canonical renders of fresh codes with Adam; stops at cfg.steps, stop_after or the budget."""
+    torch.manual_seed(cfg.seed)
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed + 1)
+    geometry = render.canonical_geometry(cfg.batch)
+    size = G.size
+    plain_w = feature_weights(geometry, [0], size, 4.0)
+    full_w = feature_weights(geometry, [0], size, cfg.feature_weight, cfg.blush_weight)
+    blobs = feature_weights(geometry, [0], size, 1.0, 1.0) - 1
+    mapping = [p for p in (G.style.parameters() if hasattr(G, "style") else []) if p.requires_grad]
+    ids = {id(p) for p in mapping}
+    others = [p for p in G.parameters() if p.requires_grad and id(p) not in ids]
+    groups = [{"params": others, "boost": 1.0}] + ([{"params": mapping, "boost": cfg.mapping_lr_boost}] if mapping else [])
+    opt = torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.99))
+    val_z = np.random.default_rng(cfg.seed + VAL_SEED_OFFSET + 1).standard_normal((64, G.latent_dim))
+    history = {"step": [], "loss": [], "pixel_l1": [], "val_accuracy": [], "seconds": []}
+    start, running, done = time.time(), [], 0
+    G.train()
+    try:
+        for step in range(cfg.steps):
+            if (cfg.stop_after is not None and step >= cfg.stop_after) or time.time() - start > cfg.time_budget_s:
+                log(f"stopped at step {step}")
+                break
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(step, cfg.steps, cfg.lr) * group["boost"]
+            codes = near_threshold_codes(rng, cfg.batch, cfg.near_threshold)
+            target = _to_tensor(render.anime_batch(geometry, codes, size))
+            y = G(torch.from_numpy(codes).float())
+            full = step >= cfg.plain_fraction * cfg.steps
+            l1 = (y - target).abs()
+            pixel = (l1 * (full_w if full else plain_w)).mean()
+            loss = pixel + cfg.gradient_weight * _gradient_l1(y, target)
+            if full:
+                loss = loss + cfg.feature_l2 * ((y - target).pow(2) * blobs).mean()
+                if cfg.contrast_weight:
+                    other = _to_tensor(counterfactuals(rng, geometry, codes, size))
+                    loss = loss + cfg.contrast_weight * contrast_loss(y, target, other)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running.append((loss.item(), l1.mean().item()))
+            done = step + 1
+            if done % 100 == 0 or done == cfg.steps:
+                acc = float("nan")
+                if done % 1000 == 0 or done == cfg.steps:
+                    G.eval()
+                    acc = float(np.mean(list(accuracy(G, val_z)[0].values())))
+                    G.train()
+                loss_mean, l1_mean = np.mean(running, axis=0)
+                running = []
+                for key, v in zip(history, (done, loss_mean, l1_mean, acc, time.time() - start)):
+                    history[key].append(float(v))
+                log(f"{cfg.kind} step {done:5d}  loss {loss_mean:.4f}  pixel_l1 {l1_mean:.4f}  "
+                    f"val mean accuracy {acc:.3f}  {(time.time() - start) / 60:.1f} min")
+    finally:
+        torch.set_num_threads(old_threads)
+    settle_batch_norm(G, cfg.seed + 2)
+    G.eval().requires_grad_(False)
+    history.update(steps_done=done, train_seconds=time.time() - start, config=asdict(cfg), kernels=kernels.describe())
+    return history
+
+
+# --------------------------------------------------------------------------- measuring and files
+
+def accuracy(G, z: np.ndarray, reads=None) -> tuple[dict, list, np.ndarray]:
+    """(ground-truth attribute accuracy, (true, read) pairs, uint8 images) of G's renders of codes z."""
+    from tools.world.build import _reads, attribute_accuracy
+
+    images = decode_uint8(G, z)
+    reads = _reads(images, render.canonical_geometry(len(z)), z)
+    return attribute_accuracy(images, None, z, reads), reads, images
+
+
+def measure(G, cfg: ZTrainConfig) -> dict:
+    """Held-out L1 to the target renders and attribute accuracy (of the outputs and of the targets)."""
+    from tools.world.build import attribute_accuracy, smile_by_mouth
+
+    z = np.random.default_rng(cfg.seed + VAL_SEED_OFFSET).standard_normal((cfg.n_val, G.latent_dim))
+    geometry = render.canonical_geometry(len(z))
+    targets = render.anime_batch(geometry, z, G.size)
+    acc, reads, images = accuracy(G, z)
+    return {"l1_255": float(np.abs(images.astype(np.float32) - targets).mean()), "attribute_accuracy": acc,
+            "attribute_accuracy_of_targets": attribute_accuracy(targets, geometry, z),
+            "smile_by_mouth": smile_by_mouth(reads), "n": len(z)}
+
+
+def save(G, kind: str, path: Path) -> Path:
+    """StyleGAN2: .safetensors (save_stylegan2); DCGAN: the tutorial's plain state dict (torch.save)."""
+    if kind == "stylegan2":
+        from latentedit.models.stylegan2 import save_stylegan2
+
+        return save_stylegan2(G, path)
+    buf = io.BytesIO()
+    torch.save(G.state_dict(), buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load(kind: str, path: Path):
+    if kind == "stylegan2":
+        from latentedit.models.stylegan2 import load_stylegan2
+
+        return load_stylegan2(path)
+    from latentedit.models.dcgan import load_dcgan
+
+    return load_dcgan(path)
+
+
+def history_path(out_dir: Path, kind: str) -> Path:
+    return Path(out_dir) / f".demo-{kind}-history.json"  # hidden: kept out of the manifest, lets the card be redone
+
+
+def build_z_generator(out_dir: Path, kind: str, cfg: ZTrainConfig | None = None, log=print):
+    """Train, save, measure and document one demo content-free generator."""
+    cfg = cfg or default_config(kind)
+    G = new_generator(cfg)
+    log(f"{kind}: {sum(p.numel() for p in G.parameters()):,} parameters, {cfg.steps} steps of batch {cfg.batch}")
+    history = train(G, cfg, log=log)
+    path = save(G, kind, Path(out_dir) / FILES[kind])
+    atomic_write_text(history_path(out_dir, kind), json.dumps(history) + "\n")
+    log(f"wrote {path}")
+    return write_card(out_dir, kind, log=log)
+
+
+def write_card(out_dir: Path, kind: str, log=print) -> dict:
+    """Load the saved generator (as users will), measure it and write its model card."""
+    from latentedit.models.checkpoint import fingerprint
+
+    out_dir = Path(out_dir)
+    history = json.loads(history_path(out_dir, kind).read_text())
+    cfg = ZTrainConfig(**history["config"])
+    G = load(kind, out_dir / FILES[kind])
+    m = measure(G, cfg)
+    log(f"{kind}: held-out L1 {m['l1_255']:.2f}/255, accuracy "
+        f"{json.dumps({k: round(v, 3) for k, v in m['attribute_accuracy'].items()})}")
+    acc, acc_t = m["attribute_accuracy"], m["attribute_accuracy_of_targets"]
+    rows = "\n".join(f"| {k} | {acc[k]:.3f} | {acc_t[k]:.3f} |" for k in sorted(acc))
+    cells = m["smile_by_mouth"]
+    rebuild = f"python -m tools.world.build --seed {cfg.seed} --only {kind}"
+    if history["steps_done"] < cfg.steps:
+        rebuild += f" --z-stop-after {history['steps_done']}"
+    size_bytes = (out_dir / FILES[kind]).stat().st_size
+    n_params = sum(p.numel() for p in G.parameters())
+    arch = ("latentedit.models.stylegan2.StyleGAN2 (rosinality's layout; noise weights held at 0, so the "
+            "output does not depend on noise)" if kind == "stylegan2" else
+            "latentedit.models.dcgan.DCGAN (the PyTorch DCGAN tutorial's Generator; the file is its plain "
+            "`state_dict()`)")
+    last = {"loss": round(history["loss"][-1], 4), "pixel_l1": round(history["pixel_l1"][-1], 4)}
+    card = f"""# Model card: demo {'StyleGAN2' if kind == 'stylegan2' else 'DCGAN'} (assets/{FILES[kind]})
+
+A small content-free generator (z only) trained on the procedural demo world (latentedit.world), so
+that `--generator demo-{kind}` runs without downloading weights and its edits can be scored against
+the world's ground truth as the demo GNR's are. Every face has the one canonical geometry
+(`render.canonical_geometry`): the code decides only the attributes. It is not a model of real anime.
+
+- Architecture: {arch}, config `{json.dumps(G.config, sort_keys=True)}`
+  ({n_params:,} parameters, float32, {size_bytes / 1e6:.1f} MB).
+- Fingerprint: `{fingerprint(G)}`.
+- Rebuild: `{rebuild}`.
+
+## Training data and objective (supervised, no GAN)
+Fresh codes z ~ N(0, I_8) every step ({cfg.near_threshold:.0%} of them moved along one planted vector to within
+{NEAR_SPREAD} of its tag threshold, `train_generator.near_threshold_codes`), targets
+`render_anime(canonical geometry, truth.attributes(z))` rendered on the fly, 64x64 RGB.
+G(z) should equal the target: L1 on pixels weighted up on the eyes and mouth (x4 in the first
+{cfg.plain_fraction:.0%} of the steps; then x{cfg.feature_weight}, cheeks x{cfg.blush_weight}, plus squared error x{cfg.feature_l2}
+on the eye, mouth and cheek blobs and the counterfactual contrast loss x{cfg.contrast_weight}, margin
+{CONTRAST_MARGIN}) plus {cfg.gradient_weight} x L1 on image gradients. Adam (betas 0.9, 0.99), lr {cfg.lr}
+(100-step warm-up, cosine decay to 5%){', mapping network lr x' + str(cfg.mapping_lr_boost) if kind == 'stylegan2' else ''},
+batch {cfg.batch}, torch.manual_seed({cfg.seed}), {cfg.threads} thread{'s' if cfg.threads > 1 else ''}.{'''
+The batch-norm running statistics are then recomputed as the exact mean over 64 batches of 64
+N(0, I) codes, so eval mode draws what training drew.''' if kind == 'dcgan' else ''}
+
+## Training run
+{history['steps_done']} of {cfg.steps} steps in {history['train_seconds'] / 60:.1f} min on {platform.machine()} CPU
+({kernels.summary(history['kernels'])}), a 2-core machine shared with other jobs; last 100-step mean
+losses {json.dumps(last)}.
+
+## Measured quality ({m['n']} held-out codes z ~ N(0, I), seed {cfg.seed + VAL_SEED_OFFSET})
+- Per-pixel L1 between G(z) and the target render: **{m['l1_255']:.2f}** / 255.
+- Ground-truth attribute accuracy: each attribute read off the image by the world's reader
+  (`latentedit.world.batch_readout.BatchReader` with the canonical geometry), against the truth of
+  the code; the last column applies the same reader to the target renders (its ceiling). eye_color
+  counts open eyes only.
+
+| attribute | generator output | target render |
+|---|---|---|
+{rows}
+
+Smile accuracy by how the target draws the mouth:
+
+| target mouth | {" | ".join(cells)} |
+|---|{"---|" * len(cells)}
+| faces | {" | ".join(str(c["n"]) for c in cells.values())} |
+| smile read right | {" | ".join("-" if c["accuracy"] is None else f"{c['accuracy']:.3f}" for c in cells.values())} |
+"""
+    atomic_write_text(out_dir / CARDS[kind], card)
+    return m
