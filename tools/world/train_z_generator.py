@@ -60,6 +60,7 @@ class ZTrainConfig:
     gradient_weight: float = 1.0
     near_threshold: float = 0.5
     n_val: int = 600
+    bn_batches: int = 64             # DCGAN: batches of 64 codes its batch-norm statistics are recomputed on
     threads: int = 1
     time_budget_s: float = 80 * 60   # safety stop on a busy machine (see stop_after)
     stop_after: int | None = None    # stop at this step without changing the lr schedule
@@ -172,7 +173,7 @@ def train(G, cfg: ZTrainConfig, log=print) -> dict:
             done = step + 1
             if done % 100 == 0 or done == cfg.steps:
                 acc = float("nan")
-                if done % 1000 == 0 or done == cfg.steps:
+                if done % 1000 == 0:  # 64 held-out codes read by the world's reader (does not touch the training draws)
                     G.eval()
                     acc = float(np.mean(list(accuracy(G, val_z)[0].values())))
                     G.train()
@@ -184,7 +185,7 @@ def train(G, cfg: ZTrainConfig, log=print) -> dict:
                     f"val mean accuracy {acc:.3f}  {(time.time() - start) / 60:.1f} min")
     finally:
         torch.set_num_threads(old_threads)
-    settle_batch_norm(G, cfg.seed + 2)
+    settle_batch_norm(G, cfg.seed + 2, cfg.bn_batches)
     G.eval().requires_grad_(False)
     history.update(steps_done=done, train_seconds=time.time() - start, config=asdict(cfg), kernels=kernels.describe())
     return history
@@ -297,7 +298,7 @@ on the eye, mouth and cheek blobs and the counterfactual contrast loss x{cfg.con
 {CONTRAST_MARGIN}) plus {cfg.gradient_weight} x L1 on image gradients. Adam (betas 0.9, 0.99), lr {cfg.lr}
 (100-step warm-up, cosine decay to 5%){', mapping network lr x' + str(cfg.mapping_lr_boost) if kind == 'stylegan2' else ''},
 batch {cfg.batch}, torch.manual_seed({cfg.seed}), {cfg.threads} thread{'s' if cfg.threads > 1 else ''}.{'''
-The batch-norm running statistics are then recomputed as the exact mean over 64 batches of 64
+The batch-norm running statistics are then recomputed as the exact mean over {cfg.bn_batches} batches of 64
 N(0, I) codes, so eval mode draws what training drew.''' if kind == 'dcgan' else ''}
 
 ## Training run
