@@ -153,3 +153,15 @@ def test_strict_errors_are_one_line(ref, tmp_path):
     gnr = tmp_path / "gnr.pt"
     torch.save({"G_A2B_ema": tiny_generator().state_dict()}, gnr)
     assert load_error(gnr) == f"{gnr} is a GANs N' Roses checkpoint, not a StyleGAN2; load it with load_generator"
+
+
+def test_pixel_norm_off_survives_safetensors(tmp_path):
+    """The demo StyleGAN2 maps z without PixelNorm (its world's truth depends on z's length); only the
+    .safetensors config can say so, a bare state dict loads with rosinality's PixelNorm."""
+    G = randomized(StyleGAN2(size=8, style_dim=8, n_mlp=1, z_dim=4, channels={4: 4, 8: 4}, pixel_norm=False))
+    H = load_stylegan2(save_stylegan2(G, tmp_path / "g.safetensors"))
+    z = torch.randn(2, 4, generator=torch.Generator().manual_seed(0))
+    assert H.config["pixel_norm"] is False and torch.equal(H.mapping(z), G.mapping(z))
+    assert not torch.allclose(H.mapping(2 * z), H.mapping(z))
+    bare = load_stylegan2(G.state_dict())
+    assert bare.config["pixel_norm"] is True and torch.allclose(bare.mapping(2 * z), bare.mapping(z))

@@ -36,7 +36,8 @@ VAL_SEED_OFFSET = 30_000
 FILES = {"stylegan2": assets.STYLEGAN2, "dcgan": assets.DCGAN}
 CARDS = {"stylegan2": "MODEL_CARD_stylegan2.md", "dcgan": "MODEL_CARD_dcgan.md"}
 MODELS = {
-    "stylegan2": dict(size=64, style_dim=128, n_mlp=4, z_dim=8, channels={4: 128, 8: 128, 16: 128, 32: 64, 64: 32}),
+    "stylegan2": dict(size=64, style_dim=128, n_mlp=4, z_dim=8, channels={4: 128, 8: 128, 16: 128, 32: 64, 64: 32},
+                      pixel_norm=False),  # the world's truth is on z itself, length included
     "dcgan": dict(nz=8, ngf=32, nc=3, size=64),
 }
 
@@ -48,7 +49,7 @@ class ZTrainConfig:
     kind: str = "stylegan2"
     model: dict = field(default_factory=dict)
     seed: int = 0
-    steps: int = 2400
+    steps: int = 3000
     batch: int = 8
     lr: float = 2e-3
     mapping_lr_boost: float = 10.0   # StyleGAN2's mapping network (lr_mlp 0.01) learns this much faster
