@@ -20,6 +20,7 @@ from latentedit.errors import CheckpointError, InputError
 from latentedit.io import atomic_write_bytes
 from latentedit.limits import count_non_finite
 from latentedit.models.safeload import torch_load
+from latentedit.models.stylegan2 import _is_state_dict
 
 SAFETENSORS_FORMAT = "latentedit.dcgan"
 GENERATOR_KEYS = ("netG", "generator", "G", "g", "gen", "netG_state_dict", "generator_state_dict", "model_G")
@@ -133,10 +134,6 @@ def read_dcgan_file(path: Path):
     return pick_generator(obj, str(path))
 
 
-def _is_state_dict(obj) -> bool:
-    return isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items())
-
-
 def pick_generator(obj, where: str):
     """(state dict, where) of a bare state dict, or of the one generator entry of a training checkpoint."""
     if not isinstance(obj, dict):
@@ -163,7 +160,8 @@ def describe(sd: dict) -> str | None:
     if "main.0.weight" not in sd:
         return "no DCGAN generator layout (no main.0.weight)"
     if "main.1.weight" not in sd and sd["main.0.weight"].ndim == 4 and sd["main.0.weight"].shape[1] in (1, 3):
-        return "the DCGAN discriminator (Conv2d from 3 channels down to one Sigmoid output), not the generator; use netG"
+        return ("the DCGAN discriminator (Conv2d from 3 channels down to one Sigmoid output), not the generator; "
+                "use netG")
     return None
 
 

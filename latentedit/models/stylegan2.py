@@ -117,8 +117,8 @@ class StyleGAN2(nn.Module):
         dims = [z_dim] + [style_dim] * n_mlp
         # pixel_norm=False (no parameters, so only a .safetensors' config says it): z's length reaches w, as
         # the demo StyleGAN2 needs, whose world decides attributes by thresholds on z (world/truth.py)
-        self.style = nn.Sequential(PixelNorm() if pixel_norm else nn.Identity(), *[EqualLinear(i, o, lr_mul=lr_mlp, activation=True)
-                                                  for i, o in zip(dims, dims[1:])])
+        self.style = nn.Sequential(PixelNorm() if pixel_norm else nn.Identity(),
+                                   *[EqualLinear(i, o, lr_mul=lr_mlp, activation=True) for i, o in zip(dims, dims[1:])])
         self.input = ConstantInput(ch[4])
         self.conv1 = StyledConv(ch[4], ch[4], style_dim, clamp=conv_clamp)
         self.to_rgb1 = ToRGB(ch[4], style_dim, upsample=False, clamp=conv_clamp)
@@ -342,7 +342,8 @@ def infer_config(sd: dict, where="state dict") -> dict:
         rgb = sd.get(f"to_rgbs.{k}.conv.weight")
         channels[8 * 2**k] = rgb.shape[2] if rgb is not None and rgb.ndim == 5 else channels[4 * 2**k]
     config = dict(size=4 * 2**n_up, style_dim=int(style_dim), n_mlp=_count(sd, "style.{}.weight", start=1),
-                  z_dim=int(z_dim), lr_mlp=0.01, conv_clamp=None, pixel_norm=True, channels={r: int(c) for r, c in channels.items()})
+                  z_dim=int(z_dim), lr_mlp=0.01, conv_clamp=None, pixel_norm=True,
+                  channels={r: int(c) for r, c in channels.items()})
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in StyleGAN2(**config).state_dict().items()}
     config["channel_multiplier"] = channel_multiplier_of(config["channels"])

@@ -476,7 +476,8 @@ def main(argv=None) -> None:
                    help="stop the style-encoder training at this step (same lr schedule: reproduces a budget stop)")
     p.add_argument("--z-steps", type=int, default=None, help="steps of the demo StyleGAN2 / DCGAN training")
     p.add_argument("--z-stop-after", type=int, default=None,
-                   help="stop the demo StyleGAN2 / DCGAN training at this step (same lr schedule: reproduces a budget stop)")
+                   help="stop the demo StyleGAN2 / DCGAN training at this step (same lr schedule: reproduces a "
+                   "budget stop)")
     args = p.parse_args(argv)
     print(f"CPU kernels: {kernels.pin()}")  # before any kernel runs, so the weights do not depend on the CPU
     out = args.out or assets.assets_dir()

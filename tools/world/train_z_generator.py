@@ -153,7 +153,8 @@ def train(G, cfg: ZTrainConfig, log=print) -> dict:
     mapping = [p for p in (G.style.parameters() if hasattr(G, "style") else []) if p.requires_grad]
     ids = {id(p) for p in mapping}
     others = [p for p in G.parameters() if p.requires_grad and id(p) not in ids]
-    groups = [{"params": others, "boost": 1.0}] + ([{"params": mapping, "boost": cfg.mapping_lr_boost}] if mapping else [])
+    groups = [{"params": others, "boost": 1.0}]
+    groups += [{"params": mapping, "boost": cfg.mapping_lr_boost}] if mapping else []
     opt = torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.99))
     val_z = np.random.default_rng(cfg.seed + VAL_SEED_OFFSET + 1).standard_normal((64, G.latent_dim))
     history = {"step": [], "loss": [], "pixel_l1": [], "val_accuracy": [], "seconds": []}
@@ -288,6 +289,7 @@ def write_card(out_dir: Path, kind: str, log=print) -> dict:
             "latentedit.models.dcgan.DCGAN (the PyTorch DCGAN tutorial's Generator; the file is its plain "
             "`state_dict()`)")
     last = {"loss": round(history["loss"][-1], 4), "pixel_l1": round(history["pixel_l1"][-1], 4)}
+    mapping_lr = f", mapping network lr x{cfg.mapping_lr_boost}" if kind == "stylegan2" else ""
     look = f"\n## What a look at the outputs shows\n{textwrap.fill(LOOKS[kind], 100)}\n" if kind in LOOKS else ""
     card = f"""# Model card: demo {'StyleGAN2' if kind == 'stylegan2' else 'DCGAN'} (assets/{FILES[kind]})
 
@@ -306,10 +308,10 @@ Fresh codes z ~ N(0, I_8) every step ({cfg.near_threshold:.0%} of them moved alo
 {NEAR_SPREAD} of its tag threshold, `train_generator.near_threshold_codes`), targets
 `render_anime(canonical geometry, truth.attributes(z))` rendered on the fly, 64x64 RGB.
 G(z) should equal the target: L1 on pixels weighted up on the eyes and mouth (x4 in the first
-{cfg.plain_fraction:.0%} of the steps; then x{cfg.feature_weight}, cheeks x{cfg.blush_weight}, plus squared error x{cfg.feature_l2}
-on the eye, mouth and cheek blobs and the counterfactual contrast loss x{cfg.contrast_weight}, margin
+{cfg.plain_fraction:.0%} of the steps; then x{cfg.feature_weight}, cheeks x{cfg.blush_weight}, plus squared error
+x{cfg.feature_l2} on the eye, mouth and cheek blobs and the counterfactual contrast loss x{cfg.contrast_weight}, margin
 {CONTRAST_MARGIN}) plus {cfg.gradient_weight} x L1 on image gradients. Adam (betas 0.9, 0.99), lr {cfg.lr}
-(100-step warm-up, cosine decay to 5%){', mapping network lr x' + str(cfg.mapping_lr_boost) if kind == 'stylegan2' else ''},
+(100-step warm-up, cosine decay to 5%){mapping_lr},
 batch {cfg.batch}, torch.manual_seed({cfg.seed}), {cfg.threads} thread{'s' if cfg.threads > 1 else ''}.{'''
 The batch-norm running statistics are then recomputed as the exact mean over {cfg.bn_batches} batches of 64
 N(0, I) codes, so eval mode draws what training drew.''' if kind == 'dcgan' else ''}
