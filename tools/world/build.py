@@ -475,8 +475,8 @@ def main(argv=None) -> None:
     p.add_argument("--style-stop-after", type=int, default=None,
                    help="stop the style-encoder training at this step (same lr schedule: reproduces a budget stop)")
     p.add_argument("--z-steps", type=int, default=None, help="steps of the demo StyleGAN2 / DCGAN training")
-    p.add_argument("--z-stop-after", type=int, default=None,
-                   help="stop the demo StyleGAN2 / DCGAN training at this step (same lr schedule: reproduces a "
+    p.add_argument("--z-stop-after", type=int, nargs="+", default=None, metavar="STEP",
+                   help="stop the demo StyleGAN2 / DCGAN stages at these steps (same lr schedule: reproduces a "
                    "budget stop)")
     args = p.parse_args(argv)
     print(f"CPU kernels: {kernels.pin()}")  # before any kernel runs, so the weights do not depend on the CPU
@@ -522,13 +522,14 @@ def main(argv=None) -> None:
         build_style_encoder_assets(out, args.seed, generator=G, cfg=style_cfg)
     for kind in ("stylegan2", "dcgan"):
         if args.only in (None, kind):
-            from tools.world.train_z_generator import build_z_generator, default_config
+            from tools.world.train_z_generator import build_z_generator, default_stages
 
-            z_cfg = default_config(kind, args.seed)
-            z_cfg.steps, z_cfg.stop_after = args.z_steps or z_cfg.steps, args.z_stop_after
-            if args.budget_minutes:
-                z_cfg.time_budget_s = args.budget_minutes * 60
-            build_z_generator(out, kind, z_cfg)
+            z_stages = default_stages(kind, args.seed)
+            z_stages[0].steps = args.z_steps or z_stages[0].steps
+            for k, cfg in enumerate(z_stages):
+                cfg.stop_after = args.z_stop_after[k] if args.z_stop_after and k < len(args.z_stop_after) else None
+                cfg.time_budget_s = args.budget_minutes * 60 if args.budget_minutes else cfg.time_budget_s
+            build_z_generator(out, kind, z_stages, resume=args.resume)
     if args.only in (None, "scorer"):
         from tools.world.build_scorer import build_demo_scorer
 
