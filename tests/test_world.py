@@ -637,4 +637,5 @@ def test_shipped_z_generators_draw_the_ground_truth_and_are_the_documented_build
     assert (G.size, G.latent_dim) == (64, 8)
     assert len(finished_stages(assets.assets_dir(), kind, default_stages(kind))) == len(default_stages(kind))
     acc = accuracy(G, np.random.default_rng(515151).standard_normal((40, 8)))[0]
-    assert min(acc.values()) >= 0.75 and np.mean(list(acc.values())) >= 0.9, acc
+    floor, mean = {"dcgan": (0.85, 0.93), "stylegan2": (0.4, 0.75)}[kind]  # cards: 0.96-0.995; 0.64-0.975 (hair colour)
+    assert min(acc.values()) >= floor and np.mean(list(acc.values())) >= mean, acc
