@@ -73,7 +73,7 @@ def test_truncation_and_mean_latent(ref, G):
     G.latent_avg = None
 
 
-def test_layers_groups_and_sefa_weights(ref, G):
+def test_layers_groups_and_sefa_as_rosinality(ref, G):
     assert G.n_latent == ref.n_latent == len(G.layer_names) == 8
     assert G.layer_names == ["conv1", "convs.0", "convs.1", "convs.2", "convs.3", "convs.4", "convs.5", "to_rgbs.2"]
     assert layer_groups(G.layer_names) == {"all": list(range(8)), "coarse": [0, 1, 2], "middle": [3, 4],
@@ -183,3 +183,15 @@ def test_decode_stops_at_each_rgb_output_as_rosinality_draws_it(ref, G):
     with pytest.raises(InputError, match=r"^resolution must be one of 4, 8, 16, 32 px \(this generator's RGB "
                                          r"outputs\), got 64$"):
         G.decode(None, wplus, use_mapping=False, resolution=64)
+
+
+def test_pixel_norm_off_survives_safetensors(tmp_path):
+    """The demo StyleGAN2 maps z without PixelNorm (its world's truth depends on z's length); only the
+    .safetensors config can say so, a bare state dict loads with rosinality's PixelNorm."""
+    G = randomized(StyleGAN2(size=8, style_dim=8, n_mlp=1, z_dim=4, channels={4: 4, 8: 4}, pixel_norm=False))
+    H = load_stylegan2(save_stylegan2(G, tmp_path / "g.safetensors"))
+    z = torch.randn(2, 4, generator=torch.Generator().manual_seed(0))
+    assert H.config["pixel_norm"] is False and torch.equal(H.mapping(z), G.mapping(z))
+    assert not torch.allclose(H.mapping(2 * z), H.mapping(z))
+    bare = load_stylegan2(G.state_dict())
+    assert bare.config["pixel_norm"] is True and torch.allclose(bare.mapping(2 * z), bare.mapping(z))

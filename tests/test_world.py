@@ -593,3 +593,49 @@ def test_shipped_tagger_card_names_the_kernels_its_build_ran_with():
     assert {k: record["kernels"][k] for k in kernels.PINNED} == kernels.PINNED  # built pinned
     assert kernels_note(record) in (assets.assets_dir() / "MODEL_CARD_tagger.md").read_text()
     assert kernels.summary(record["kernels"]) == "ONEDNN_MAX_CPU_ISA=AVX2, MKL_CBWR=AVX2"
+
+
+# --------------------------------------------------------------------------- content-free demo generators
+
+def test_canonical_geometry_is_one_face_inside_the_sampled_ranges():
+    g = render.canonical_geometry(3)
+    sampled = render.sample_geometry(np.random.default_rng(0), 2000)
+    assert set(g) == set(render.GEOMETRY_FIELDS)
+    for k in ("cx", "cy", "scale", "tilt", "jaw", "chin"):
+        assert len(set(g[k])) == 1 and sampled[k].min() < g[k][0] < sampled[k].max(), k
+    z = np.zeros((1, truth.LATENT_DIM))
+    assert np.array_equal(render.anime_batch(render.canonical_geometry(1), z)[0],
+                          render.anime_batch({k: v[2:] for k, v in g.items()}, z)[0])
+
+
+@pytest.mark.parametrize("kind,model", [("dcgan", dict(nz=8, ngf=4, size=32)),
+                                        ("stylegan2", dict(size=32, style_dim=16, n_mlp=2, z_dim=8,
+                                                           channels={4: 16, 8: 16, 16: 8, 32: 8}))])
+def test_z_generator_training_is_reproducible(kind, model):
+    """Same seed, same weights to the bit (both loss phases run): `--only stylegan2 / dcgan` rebuilds the shipped file."""
+    import torch
+
+    from tools.world.train_z_generator import ZTrainConfig, new_generator, train
+
+    def trained(seed):
+        cfg = ZTrainConfig(kind=kind, model=model, seed=seed, steps=4, batch=2, plain_fraction=0.5, bn_batches=2)
+        G = new_generator(cfg)
+        train(G, cfg, log=lambda _: None)
+        return torch.cat([t.flatten().float() for t in G.state_dict().values()])
+
+    first = trained(1)
+    assert torch.equal(first, trained(1)) and not torch.equal(first, trained(2))
+
+
+@pytest.mark.parametrize("kind", ["stylegan2", "dcgan"])
+def test_shipped_z_generators_draw_the_ground_truth_and_are_the_documented_build(kind):
+    """The demo StyleGAN2 / DCGAN draw held-out codes' attributes (reader on the canonical geometry)."""
+    from latentedit.world import assets
+    from tools.world.train_z_generator import FILES, accuracy, default_stages, finished_stages, load
+
+    G = load(kind, assets.verify(FILES[kind]))
+    assert (G.size, G.latent_dim) == (64, 8)
+    assert len(finished_stages(assets.assets_dir(), kind, default_stages(kind))) == len(default_stages(kind))
+    acc = accuracy(G, np.random.default_rng(515151).standard_normal((40, 8)))[0]
+    floor, mean = {"dcgan": (0.85, 0.93), "stylegan2": (0.4, 0.75)}[kind]  # cards: 0.96-0.995; 0.64-0.975 (hair colour)
+    assert min(acc.values()) >= floor and np.mean(list(acc.values())) >= mean, acc

@@ -132,8 +132,10 @@ def hub_checkpoint_dir() -> Path:
 def plain_config(config: dict) -> dict:
     """Config as plain ints/floats/str (channels keyed by int), accepted by weights_only loading."""
     out = {k: v for k, v in config.items() if k != "channels"}
-    out["lr_mlp"] = float(out["lr_mlp"])
-    out["channels"] = {int(r): int(c) for r, c in sorted(config["channels"].items())}
+    if "lr_mlp" in out:
+        out["lr_mlp"] = float(out["lr_mlp"])
+    if "channels" in config:
+        out["channels"] = {int(r): int(c) for r, c in sorted(config["channels"].items())}
     return out
 
 

@@ -14,7 +14,7 @@ Each backend is an nn.Module with the same surface, so nothing after loading ask
     mapping(z)               z -> w
     decode(content, style, use_mapping=True)   images (B, 3, size, size), nominally in [-1, 1]
     decode(..., resolution=r)  the RGB skip output at r px (layers.rgb_resolutions): a cheap preview
-    sefa_weights()           {name: (k, style_dim) weight} SeFa factorises
+    modulation_weights()     [(state-dict key, W+ index, level, (k, style_dim) weight)] SeFa factorises
     truncate(codes, psi)     codes moved toward the mean code
     config, set_impl(impl)   plain constructor arguments; "fast" or "reference" code path
 

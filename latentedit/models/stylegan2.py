@@ -32,7 +32,7 @@ from latentedit.models.ops import ToRGB as _ToRGB
 from latentedit.models.safeload import torch_load
 
 SAFETENSORS_FORMAT = "latentedit.stylegan2"
-CONFIG_KEYS = ("size", "style_dim", "n_mlp", "z_dim", "lr_mlp", "conv_clamp", "channels")
+CONFIG_KEYS = ("size", "style_dim", "n_mlp", "z_dim", "lr_mlp", "conv_clamp", "channels", "pixel_norm")
 
 
 def rosinality_channels(channel_multiplier: int) -> dict[int, int]:
@@ -104,7 +104,7 @@ class StyleGAN2(ContentFree, nn.Module):
     kind, spaces = "stylegan2", ("z", "w", "w+")
 
     def __init__(self, size=256, style_dim=512, n_mlp=8, channel_multiplier=2, channels=None, z_dim=None,
-                 lr_mlp=0.01, conv_clamp=None):
+                 lr_mlp=0.01, conv_clamp=None, pixel_norm=True):
         super().__init__()
         log_size = int(round(math.log2(size)))
         if size < 4 or 2**log_size != size:
@@ -113,12 +113,15 @@ class StyleGAN2(ContentFree, nn.Module):
         ch = {2**i: int(table[2**i]) for i in range(2, log_size + 1)}
         z_dim = style_dim if z_dim is None else z_dim
         self.config = dict(size=size, style_dim=style_dim, n_mlp=n_mlp, z_dim=z_dim, lr_mlp=float(lr_mlp),
-                           conv_clamp=conv_clamp, channels=ch, channel_multiplier=channel_multiplier_of(ch))
+                           conv_clamp=conv_clamp, channels=ch, channel_multiplier=channel_multiplier_of(ch),
+                           pixel_norm=bool(pixel_norm))
         self.size, self.style_dim, self.latent_dim = size, style_dim, z_dim
 
         dims = [z_dim] + [style_dim] * n_mlp
-        self.style = nn.Sequential(PixelNorm(), *[EqualLinear(i, o, lr_mul=lr_mlp, activation=True)
-                                                  for i, o in zip(dims, dims[1:])])
+        # pixel_norm=False (no parameters, so only a .safetensors' config says it): z's length reaches w, as
+        # the demo StyleGAN2 needs, whose world decides attributes by thresholds on z (world/truth.py)
+        self.style = nn.Sequential(PixelNorm() if pixel_norm else nn.Identity(),
+                                   *[EqualLinear(i, o, lr_mul=lr_mlp, activation=True) for i, o in zip(dims, dims[1:])])
         self.input = ConstantInput(ch[4])
         self.conv1 = StyledConv(ch[4], ch[4], style_dim, clamp=conv_clamp)
         self.to_rgb1 = ToRGB(ch[4], style_dim, upsample=False, clamp=conv_clamp)
@@ -217,7 +220,7 @@ def load_stylegan2(source, device="cpu", where=None) -> StyleGAN2:
         sd, latent_avg, saved, where = read_generator_file(Path(source))
     sd = {k: v.to(torch.float32) for k, v in sd.items()}
     config = infer_config(sd, where)
-    for key in ("lr_mlp", "conv_clamp"):  # not visible in the shapes
+    for key in ("lr_mlp", "conv_clamp", "pixel_norm"):  # not visible in the shapes
         config[key] = (saved or {}).get(key, config[key])
     bad = next((k for k, v in sd.items() if count_non_finite(v)), None)
     if bad is not None:
@@ -346,7 +349,8 @@ def infer_config(sd: dict, where="state dict") -> dict:
         rgb = sd.get(f"to_rgbs.{k}.conv.weight")
         channels[8 * 2**k] = rgb.shape[2] if rgb is not None and rgb.ndim == 5 else channels[4 * 2**k]
     config = dict(size=4 * 2**n_up, style_dim=int(style_dim), n_mlp=_count(sd, "style.{}.weight", start=1),
-                  z_dim=int(z_dim), lr_mlp=0.01, conv_clamp=None, channels={r: int(c) for r, c in channels.items()})
+                  z_dim=int(z_dim), lr_mlp=0.01, conv_clamp=None, pixel_norm=True,
+                  channels={r: int(c) for r, c in channels.items()})
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in StyleGAN2(**config).state_dict().items()}
     config["channel_multiplier"] = channel_multiplier_of(config["channels"])

@@ -22,6 +22,8 @@ TAGGER = "demo-tagger"
 WD14_TAGGER = "demo-wd14"
 SCORER = "demo-scorer.pt"
 STYLE_ENCODER = "demo-style-encoder.pt"
+STYLEGAN2 = "demo-stylegan2.safetensors"
+DCGAN = "demo-dcgan.pt"
 REBUILD = "rebuild with python -m tools.world.build"
 
 
@@ -41,6 +43,16 @@ def demo_asset_path(name: str, verify_file: bool = True) -> Path:
 def demo_generator_path(verify_file: bool = True) -> Path:
     """The demo GNR generator."""
     return demo_asset_path(GENERATOR, verify_file)
+
+
+def demo_stylegan2_path(verify_file: bool = True) -> Path:
+    """The demo StyleGAN2 (content-free, z -> canonical-geometry face; .safetensors)."""
+    return demo_asset_path(STYLEGAN2, verify_file)
+
+
+def demo_dcgan_path(verify_file: bool = True) -> Path:
+    """The demo DCGAN (the tutorial's Generator as a plain state dict)."""
+    return demo_asset_path(DCGAN, verify_file)
 
 
 def demo_tagger_path(verify_file: bool = True) -> Path:

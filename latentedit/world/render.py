@@ -83,11 +83,11 @@ def sample_geometry(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     }
 
 
-def canonical_geometry(n: int) -> dict[str, np.ndarray]:
-    """`n` copies of the centre of `sample_geometry`'s ranges: the one face of the demo world's
-    content-free generators (StyleGAN2, DCGAN), which draw from codes alone."""
-    one = {"cx": 0.5, "cy": 0.47, "scale": 1.0, "tilt": 0.0, "jaw": 0.95, "chin": 1.0, "seed": 0}
-    return {k: np.full(n, v, np.int64 if k == "seed" else np.float64) for k, v in one.items()}
+def canonical_geometry(n: int = 1) -> dict[str, np.ndarray]:
+    """`n` identical faces at the centre of `sample_geometry`'s ranges, upright: the one geometry of the
+    content-free demo generators (demo StyleGAN2 and DCGAN draw every code with it)."""
+    centre = {"cx": 0.5, "cy": 0.47, "scale": 0.99, "tilt": 0.0, "jaw": 0.95, "chin": 1.01}
+    return {**{k: np.full(n, v) for k, v in centre.items()}, "seed": np.zeros(n, dtype=np.int64)}
 
 
 def take(batch: dict[str, np.ndarray], i: int) -> dict:

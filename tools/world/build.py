@@ -8,7 +8,8 @@ attribute switched), measures it against the ground
 truth, writes assets/demo-generator.pt, its sample grid and model card, then trains the demo
 tagger (tools.world.train_tagger.build_demo_tagger_assets) into assets/demo-tagger/, and finally
 rewrites assets/manifest.json. `--only generator` or `--only tagger` builds one part;
-`--only style-encoder` trains the demo anime->style encoder (train_style_encoder.py).
+`--only style-encoder` trains the demo anime->style encoder (train_style_encoder.py), `--only stylegan2`
+and `--only dcgan` the content-free demo generators (train_z_generator.py).
 """
 
 from __future__ import annotations
@@ -456,8 +457,9 @@ def build_tagger(out_dir: Path, seed: int, generator=None, log=print):
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m tools.world.build", description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", choices=["generator", "tagger", "scorer", "style-encoder", "card"], default=None,
-                   help="build one part only; 'card' re-measures the saved generator and rewrites its card and grid")
+    p.add_argument("--only", choices=["generator", "tagger", "scorer", "style-encoder", "stylegan2", "dcgan", "card"],
+                   default=None, help="build one part only; 'card' re-measures the saved generator and rewrites its "
+                   "card and grid; 'stylegan2' and 'dcgan' train the content-free demo generators (train_z_generator.py)")
     p.add_argument("--out", type=Path, default=None, help="assets folder (default: the shipped one)")
     p.add_argument("--steps", type=int, default=None, help="stage-1 (pretraining) steps")
     p.add_argument("--finetune-steps", type=int, default=None, help="stage-2 (fine-tuning) steps; 0 skips it")
@@ -473,6 +475,10 @@ def main(argv=None) -> None:
     p.add_argument("--style-steps", type=int, default=None, help="style-encoder training steps")
     p.add_argument("--style-stop-after", type=int, default=None,
                    help="stop the style-encoder training at this step (same lr schedule: reproduces a budget stop)")
+    p.add_argument("--z-steps", type=int, default=None, help="steps of the demo StyleGAN2 / DCGAN training")
+    p.add_argument("--z-stop-after", type=int, nargs="+", default=None, metavar="STEP",
+                   help="stop the demo StyleGAN2 / DCGAN stages at these steps (same lr schedule: reproduces a "
+                   "budget stop)")
     args = p.parse_args(argv)
     print(f"CPU kernels: {kernels.pin()}")  # before any kernel runs, so the weights do not depend on the CPU
     out = args.out or assets.assets_dir()
@@ -515,6 +521,16 @@ def main(argv=None) -> None:
         if args.budget_minutes:
             style_cfg.time_budget_s = args.budget_minutes * 60
         build_style_encoder_assets(out, args.seed, generator=G, cfg=style_cfg)
+    for kind in ("stylegan2", "dcgan"):
+        if args.only in (None, kind):
+            from tools.world.train_z_generator import build_z_generator, default_stages
+
+            z_stages = default_stages(kind, args.seed)
+            z_stages[0].steps = args.z_steps or z_stages[0].steps
+            for k, cfg in enumerate(z_stages):
+                cfg.stop_after = args.z_stop_after[k] if args.z_stop_after and k < len(args.z_stop_after) else None
+                cfg.time_budget_s = args.budget_minutes * 60 if args.budget_minutes else cfg.time_budget_s
+            build_z_generator(out, kind, z_stages, resume=args.resume)
     if args.only in (None, "scorer"):
         from tools.world.build_scorer import build_demo_scorer
 
