@@ -156,3 +156,43 @@ def test_the_studio_edits_a_stylegan2_face_and_round_trips_its_recipe(sg2_run, t
     with pytest.raises(InputError) as e:
         st.selfie_face(face, Upload(Image.new("RGB", (64, 64)), "x.png", "0" * 64, b""))
     assert str(e.value) == "a stylegan2 generator draws from codes alone and takes no selfie"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["demo-stylegan2", "demo-dcgan"])
+def test_the_whole_pipeline_runs_on_each_demo_backend(name, tmp_path, monkeypatch):
+    """sample, tag (DeepDanbooru), fit every method, edit with the automatic modes, re-apply the recipe,
+    report (ground truth on the canonical face) on the demo StyleGAN2 and DCGAN."""
+    from latentedit.pipeline.autoedit import AutoOptions
+    from latentedit.pipeline.edit import edit
+    from latentedit.pipeline.fit import ensure_directions
+    from latentedit.pipeline.report import ReportRequest, report
+    from latentedit.pipeline.sample import sample
+    from latentedit.pipeline.tag import tag_run
+    from latentedit.tagging import load_tagger
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    run = sample(name, tmp_path / "run", n_inputs=24, styles_per_input=3, progress=False).run
+    assert run.is_demo and run.generator_source == name and run.manifest["generator"]["name"] == name
+    tag_run(run, load_tagger("demo"), progress=False)
+    for method in ("linear", "lasso", "svd", "sefa", "svm", "pca"):
+        ds, _ = ensure_directions(run, method, progress=False)
+        assert ds.vectors.shape[1] == (8 if name == "demo-dcgan" else 128)  # w: a DCGAN's w is its z
+    wplus = name == "demo-stylegan2"
+    if not wplus:
+        with pytest.raises(InputError) as e:
+            edit(run.path, out=tmp_path / "x", add="long_hair", sub="short_hair", layers="coarse", ids=(0,))
+        assert str(e.value) == "a dcgan generator has one code per face, no W+ layers; drop --layers"
+    out = tmp_path / "long"
+    edit(run.path, out=out, add="long_hair", sub="short_hair", samples=4,
+         auto=AutoOptions(keep=True, layers=wplus, per_sample=True))
+    record = json.loads((out / "edit.json").read_text())
+    assert record["generator"]["backend"] == name.split("-")[1] and "auto" in record and "per_face" in record
+    again = edit(run.path, out=tmp_path / "again", recipe=out / "recipe.json")
+    for png in sorted((out / "after").glob("*.png")):
+        assert (tmp_path / "again" / "after" / png.name).read_bytes() == png.read_bytes()
+    rep = report(run.path, ReportRequest(methods=("svd", "sefa"), samples=24, sweep_samples=4, metric_inputs=2,
+                                         dfid_augmentations=4, lpips_styles=3, out=tmp_path / "rep"),
+                 progress=False).report
+    assert rep.stages["metrics:dfid"].status == "skipped"  # no input to hold fixed
+    assert "ground truth" in rep.methods["svd"].side_effects and rep.verdict and again is not None

@@ -61,7 +61,7 @@ class SeFa(DirectionEstimator):
     normalize: genforce's reference first scales every channel's 512-d weight vector (a column in
     genforce's transposed layout, a row of A here) to unit length, so wide layers do not dominate
     through weight magnitude.
-    k: number of directions kept (None: all D).
+    k: at most this many directions kept (None: all D; a DCGAN's 8-d z has 8).
 
     Unsupervised and code-free: `fit(generator=G)` reads the modulation weights of G (a GNR
     generator or its state dict); X, Y and the other arguments of the shared signature (see
@@ -99,7 +99,7 @@ class SeFa(DirectionEstimator):
         A = np.concatenate([_as_numpy(w) for _, _, _, w in picked], axis=0)
         if self.normalize:
             A = A / np.maximum(np.linalg.norm(A, axis=1, keepdims=True), 1e-300)
-        k = A.shape[1] if self.k is None else int(self.k)
+        k = A.shape[1] if self.k is None else min(int(self.k), A.shape[1])
         if not 1 <= k <= A.shape[1]:
             raise ValueError(f"k must be in 1..{A.shape[1]}, got {self.k}")
         eig, V = np.linalg.eigh(A.T @ A)

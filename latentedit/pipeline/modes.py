@@ -158,11 +158,12 @@ def evaluate_modes(ctx) -> dict[str, EditModes]:
         e = ctx.report.methods[ranked[0]].edits[name]
         # one auto_edit per choice made: modes that differ only in per sample / hold share its faces
         union, made, rows = {}, {}, {}
-        for mode in MODES.values():
+        modes = {n: m for n, m in MODES.items() if not m.layers or "w+" in ctx.G.spaces}  # W+ layers to choose
+        for mode in modes.values():
             key = (mode.space, mode.keep, mode.layers)
             u = union.get(key, mode)
             union[key] = replace(u, per_sample=u.per_sample or mode.per_sample, hold=u.hold or mode.hold)
-        for mode_name, mode in MODES.items():
+        for mode_name, mode in modes.items():
             method = ranked[0] if mode.space == "w" else z_method(ranked[0])
             probe, key = probe_of(method, mode.space), (mode.space, mode.keep, mode.layers)
             session, codes = probe.session, ctx.batch.z if mode.space == "z" else ctx.batch.w

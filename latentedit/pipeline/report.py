@@ -279,6 +279,8 @@ def _load(ctx: Context, generator, progress: bool) -> None:
     stage, req = ctx.stage, ctx.req
     with stage("generator"):
         ctx.G, _ = load_generator_for(ctx.run, generator)
+        if not ctx.G.takes_content:  # its faces are styles alone: no selfies to write for `edit --inputs`
+            ctx.report.config.faces = None
     with stage("scorer"):
         sc = ctx.scorer = ScoreCache(load_scorer(req.scorer))  # each image set scored once
         ctx.report.scorer = ScorerInfo(
