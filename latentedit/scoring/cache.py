@@ -55,18 +55,17 @@ class ScoreCache:
         return self._store([key], [len(images)], images, batch_size)[0]
 
     def _store(self, keys, sizes, images, batch_size: int) -> list:
-        """One ResNet50 pass over `images`, split into sets of `sizes` kept under `keys`."""
-        features = self.scorer.features(images, batch_size=batch_size)
-        with torch.no_grad():
-            fc = self.scorer.net.fc
-            logits = fc(torch.from_numpy(features).to(fc.weight.device, fc.weight.dtype))
-            probs = torch.sigmoid(logits).cpu().numpy().astype(np.float32)
-        ends = np.cumsum(sizes)[:-1]
-        out = list(zip(np.split(features, ends), np.split(probs, ends)))
-        for key, entry in zip(keys, out):
+        """One ResNet50 pass over `images`, split into sets of `sizes` kept under `keys` (`fc` on each set
+        alone: a matmul's rounding depends on its rows, so a set's predictions are those of a pass of its own)."""
+        fc, out = self.scorer.net.fc, []
+        for key, features in zip(keys, np.split(self.scorer.features(images, batch_size=batch_size),
+                                                np.cumsum(sizes)[:-1])):
+            with torch.no_grad():
+                logits = fc(torch.from_numpy(features).to(fc.weight.device, fc.weight.dtype))
+            out.append((features, torch.sigmoid(logits).cpu().numpy().astype(np.float32)))
             if len(self._cache) >= self.max_sets:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = entry
+            self._cache[key] = out[-1]
         return out
 
     def warm(self, image_sets, batch_size: int = 128) -> None:
