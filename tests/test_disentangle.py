@@ -238,6 +238,9 @@ def test_per_sample_takes_the_smallest_multiple_that_reaches_the_target(linear, 
     assert shown_before.any() and (result.factors[shown_before] == 0).all()
     kept = result.codes[shown_before]  # W+ (a layer range was edited), every layer the unedited w
     np.testing.assert_array_equal(kept, np.broadcast_to(w[shown_before][:, None], kept.shape))
+    given = per_sample(session, batch.content, batch.w, edit, reached, factors, before=session.decode(batch.content, w))
+    np.testing.assert_array_equal(given.images, result.images)  # the unedited decodes given: the same faces
+    np.testing.assert_array_equal(given.factors, result.factors)
 
 
 def test_hold_steps_back_along_what_moved_and_keeps_the_target(linear, G):
@@ -405,6 +408,22 @@ def test_score_cache_answers_predict_and_features_from_one_pass():
     np.testing.assert_allclose(cached.predict(images), scorer.predict(images), atol=1e-5)
     np.testing.assert_allclose(cached.features(images.copy()), scorer.features(images), atol=1e-5)
     assert (cached.misses, cached.hits) == (1, 1) and cached.attributes == scorer.attributes
+
+
+def test_score_cache_warm_scores_many_sets_in_one_pass_with_the_same_numbers():
+    from latentedit.scoring.cache import ScoreCache
+    from latentedit.scoring.scorer import load_scorer
+
+    scorer = load_scorer("demo")
+    cached = ScoreCache(scorer)
+    images = render.demo_anime(32, seed=4)[0]
+    sets = [images[:10], images[10:22], images[22:], images[:10].copy()]  # the last one listed twice
+    cached.warm(sets)
+    assert cached.misses == 3 and len(cached._cache) == 3
+    for s in sets:
+        np.testing.assert_array_equal(cached.features(s), scorer.features(s))
+        np.testing.assert_array_equal(cached.predict(s), ScoreCache(scorer).predict(s))
+    assert (cached.misses, cached.hits) == (3, 8)
 
 
 def test_z_modes_refit_tag_methods_and_fall_back_to_linear_for_components():

@@ -286,13 +286,14 @@ class PerSample:
                 "reached_share": float(self.reached.mean()) if len(self.reached) else None}
 
 
-def per_sample(session, content, codes, edit, reached, factors=PER_SAMPLE_FACTORS) -> PerSample:
+def per_sample(session, content, codes, edit, reached, factors=PER_SAMPLE_FACTORS, before=None) -> PerSample:
     """Each sample at the smallest multiple of `edit`'s strengths at which it shows the target.
 
     reached(images, index) -> (n,) bool for uint8 images of the samples `index` (e.g. the tagger's
     score of the added tag >= 0.5). Multiples are tried in increasing order, each only on the samples not
     yet reached (a multiple 0 asks whether the unedited face shows it already); a sample never
     reached keeps the largest multiple. Multiples beyond what style codes can carry are skipped.
+    `before`: the unedited decodes of all samples, if at hand (multiple 0 then decodes nothing).
     """
     codes = np.asarray(codes, np.float32)
     limit = session.strength_limit
@@ -309,7 +310,7 @@ def per_sample(session, content, codes, edit, reached, factors=PER_SAMPLE_FACTOR
             break
         e = edit.scaled(f)
         x = session.apply(codes[todo], e)
-        img = session.render(content[todo], codes[todo], e)
+        img = before[todo] if f == 0 and before is not None else session.render(content[todo], codes[todo], e)
         if images is None:
             images = np.zeros((n, *img.shape[1:]), np.uint8)
             edited = np.zeros((n, *x.shape[1:]), np.float32)

@@ -60,7 +60,7 @@ class AutoResult:
 
 
 def auto_edit(session, edit, auto: AutoOptions, *, tagger="demo", run=None, probe=None, faces=None,
-              seed: int = 0) -> AutoResult:
+              seed: int = 0, before=None) -> AutoResult:
     """The one orchestration of `auto` for `latentedit edit`, the report's modes and the studio.
 
     edit: an EditSpec or Edit (resolved by the session). Layers and conditions are chosen with
@@ -69,7 +69,8 @@ def auto_edit(session, edit, auto: AutoOptions, *, tagger="demo", run=None, prob
     the chosen edit to each face: the tagger judges each face's own decode (the added tag reached
     at a score >= `probes.reached_score` with the attribute's other values at most QUIET_SCORE; a
     tag moved when read surely, by PROBE_MARGIN, the other way after than before). Tags of the
-    edit, and on a tagged run the tags exclusive with them, are not corrected.
+    edit, and on a tagged run the tags exclusive with them, are not corrected. `before`: the faces'
+    unedited decodes when the caller has them (the report's batch), not decoded again.
     """
     out = AutoResult(session.resolve(edit))
     if auto.layers and "w+" not in session.generator.spaces:
@@ -111,7 +112,7 @@ def auto_edit(session, edit, auto: AutoOptions, *, tagger="demo", run=None, prob
         "tagger": by, "unsure_margin": PROBE_MARGIN,
         "reached": f"{add} score >= {reached_score(edit)}" + (f" with {', '.join(quiet)} <= {QUIET_SCORE}" if quiet else "")}}
     if auto.per_sample:
-        out.each = per_sample(session, content, codes, edit, reached)
+        out.each = per_sample(session, content, codes, edit, reached, before=before)
         out.chains = [[edit.scaled(f)] for f in out.each.factors]
         edited, out.images = out.each.codes, out.each.images
         record["per_sample"] = {"factors_tried": list(PER_SAMPLE_FACTORS), **out.each.to_dict()}
@@ -124,7 +125,7 @@ def auto_edit(session, edit, auto: AutoOptions, *, tagger="demo", run=None, prob
     if auto.hold:
         own = tuple(dict.fromkeys(t for t, _ in edit.terms))
         skip = set(own) | (exclusive_tags(*run.tag_scores(), own) if run is not None and run.has_tags() else set())
-        moved = tagger_moved(tagger, session, session.decode(content, codes), skip)
+        moved = tagger_moved(tagger, session, session.decode(content, codes) if before is None else before, skip)
         out.held = hold(session, content, edited, out.images, edit, moved, reached)
         for chain, correction in zip(out.chains, out.held.corrections):
             if correction:

@@ -169,7 +169,7 @@ def evaluate_modes(ctx) -> dict[str, EditModes]:
             session, codes = probe.session, ctx.batch.z if mode.space == "z" else ctx.batch.w
             if key not in made:
                 made[key] = auto_edit(session, EditSpec.paired(e.add, e.sub), union[key], tagger=tagger, run=ctx.run,
-                                      probe=probe, faces=(ctx.batch.content, codes))
+                                      probe=probe, faces=(ctx.batch.content, codes), before=ctx.before)
             result = made[key]
             chosen, extra = result.edit, {}
             if mode.hold:  # each face at its multiple, then stepped back along the tags the tagger sees moved

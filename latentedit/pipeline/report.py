@@ -335,6 +335,7 @@ def _evaluate(ctx: Context, method: str, result: MethodResult) -> None:
         stage.skip(f"rescore:{method}", "no scorer")
     else:
         with stage(f"rescore:{method}"):
+            ctx.scorer.warm([after for _, after in ctx.images[method].values()])
             ctx.rescored[method] = rescore_matrix(ctx.images[method], ctx.scorer)
             result.rescore = Matrix(**ctx.rescored[method].to_dict())
     if ctx.read_before is None:
@@ -360,13 +361,15 @@ def _sweeps(ctx: Context, method: str) -> dict[str, Sweep]:
     attributes = list(ctx.scorer.attributes)
     w, content = ctx.batch.w[:n], ctx.batch.content[:n]
     before = ctx.scorer.predict(ctx.before[:n])
+    decoded = {(name, f): ctx.before[:n] if f == 0.0 else ctx.images[method][name][1][:n] if f == 1.0  # reused
+               else decode(ctx.G, content, e.apply(w, f)) for name, e in ctx.edits[method].items()
+               for f in ctx.req.sweep_factors}
+    ctx.scorer.warm(decoded.values())
     out = {}
     for name, e in ctx.edits[method].items():
         column, sign = _target(attributes, e.add, e.sub)
         others = [k for k, a in enumerate(attributes) if a != column]
-        decoded = {0.0: ctx.before[:n], 1.0: ctx.images[method][name][1][:n]}  # already decoded: reused
-        changes = [(ctx.scorer.predict(decoded[f] if f in decoded else decode(ctx.G, content, e.apply(w, f))) - before)
-                   .mean(0) for f in ctx.req.sweep_factors]
+        changes = [(ctx.scorer.predict(decoded[name, f]) - before).mean(0) for f in ctx.req.sweep_factors]
         out[name] = Sweep(strengths=[f * e.record["strength"] for f in ctx.req.sweep_factors],
                           target=None if column is None else ("+" if sign > 0 else "-") + column,
                           target_change=[float(sign * c[attributes.index(column)]) for c in changes] if column is not None else [],
@@ -405,9 +408,12 @@ def _metrics(ctx: Context) -> Metrics:
     else:
         with stage("metrics:dfid"):
             contents, ws = _dfid_inputs(ctx)
-            for method, name, apply in configs:
-                groups = [decode(G, c, w if apply is None else apply(w)) for c, w in zip(contents, ws)]
-                add_row(method, name, M.dfid(groups, ref, space))
+            groups = [[decode(G, c, w if apply is None else apply(w)) for c, w in zip(contents, ws)]
+                      for _, _, apply in configs]
+            if not space.standard:
+                ctx.scorer.warm([g for gs in groups for g in gs])
+            for (method, name, _), gs in zip(configs, groups):
+                add_row(method, name, M.dfid(gs, ref, space))
     with stage("metrics:lpips"):
         measure = M.diversity_measure(ctx.scorer)
         if not measure.standard:
@@ -419,10 +425,12 @@ def _metrics(ctx: Context) -> Metrics:
                                               BATCH_SIZE) if G.takes_content else torch.zeros(req.metric_inputs, 0))
             ws = [G.mapping(torch.from_numpy(rng.standard_normal((k, G.latent_dim)).astype(np.float32)))
                   for _ in range(len(content))]
-        for method, name, apply in configs:
-            groups = [decode(G, content[i : i + 1].expand(k, *content.shape[1:]), w if apply is None else apply(w))
-                      for i, w in enumerate(ws)]
-            add_row(method, name, M.diversity(groups, measure))
+        groups = [[decode(G, content[i : i + 1].expand(k, *content.shape[1:]), w if apply is None else apply(w))
+                   for i, w in enumerate(ws)] for _, _, apply in configs]
+        if not measure.standard:
+            ctx.scorer.warm([g for gs in groups for g in gs])
+        for (method, name, _), gs in zip(configs, groups):
+            add_row(method, name, M.diversity(gs, measure))
     return metrics
 
 

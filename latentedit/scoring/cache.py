@@ -52,15 +52,33 @@ class ScoreCache:
             self.hits += 1
             return hit
         self.misses += 1
-        features = self.scorer.features(images, batch_size=batch_size)
-        with torch.no_grad():
-            fc = self.scorer.net.fc
-            logits = fc(torch.from_numpy(features).to(fc.weight.device, fc.weight.dtype))
-            probs = torch.sigmoid(logits).cpu().numpy().astype(np.float32)
-        if len(self._cache) >= self.max_sets:
-            self._cache.pop(next(iter(self._cache)))
-        self._cache[key] = (features, probs)
-        return features, probs
+        return self._store([key], [len(images)], images, batch_size)[0]
+
+    def _store(self, keys, sizes, images, batch_size: int) -> list:
+        """One ResNet50 pass over `images`, split into sets of `sizes` kept under `keys` (`fc` on each set
+        alone: a matmul's rounding depends on its rows, so a set's predictions are those of a pass of its own)."""
+        fc, out = self.scorer.net.fc, []
+        for key, features in zip(keys, np.split(self.scorer.features(images, batch_size=batch_size),
+                                                np.cumsum(sizes)[:-1])):
+            with torch.no_grad():
+                logits = fc(torch.from_numpy(features).to(fc.weight.device, fc.weight.dtype))
+            out.append((features, torch.sigmoid(logits).cpu().numpy().astype(np.float32)))
+            if len(self._cache) >= self.max_sets:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = out[-1]
+        return out
+
+    def warm(self, image_sets, batch_size: int = 128) -> None:
+        """Score many image sets in one pass, each then a cache hit: a ResNet50 call costs far more per
+        image in sets of 10 or 25 (DFID, LPIPS, sweeps) than in batches of 128 (CPU: 10 calls of 10
+        images 7.6 s, one of 100 1.6 s; the features are the same)."""
+        todo = {}
+        for images in image_sets:  # a set scored already, or listed twice, is scored once
+            if self._cacheable(images) and (key := _key(images)) not in self._cache:
+                todo[key] = images
+        if todo:
+            self.misses += len(todo)
+            self._store(list(todo), [len(s) for s in todo.values()], np.concatenate(list(todo.values())), batch_size)
 
     @staticmethod
     def _cacheable(images) -> bool:
