@@ -37,9 +37,9 @@ import torch
 from latentedit.errors import CheckpointError, RunError, unknown_name_message
 from latentedit.models import checkpoint
 from latentedit.models.device import resolve_device
-from latentedit.world.assets import demo_asset_path
+from latentedit.world.assets import demo_dcgan_path, demo_generator_path, demo_stylegan2_path
 
-DEMO_GENERATORS = {"demo": None, "demo-stylegan2": "demo-stylegan2.safetensors", "demo-dcgan": "demo-dcgan.pt"}
+DEMO_GENERATORS = {"demo": demo_generator_path, "demo-stylegan2": demo_stylegan2_path, "demo-dcgan": demo_dcgan_path}
 BACKENDS = ("gnr", "stylegan2", "dcgan")
 
 
@@ -58,10 +58,9 @@ def load_generator(source="demo", device="cpu", config=None):
     """A generator in eval mode with gradients off, from a demo name or a model file of any backend."""
     device = resolve_device(device)
     if isinstance(source, str) and source in DEMO_GENERATORS:
-        if DEMO_GENERATORS[source] is None:
+        if source == "demo":
             return checkpoint.load_gnr("demo", device=device, config=config)
-        path = demo_asset_path(DEMO_GENERATORS[source])
-        G = _load_file(path, device)
+        G = _load_file(DEMO_GENERATORS[source](), device)
         G.source_info = {**G.source_info, "source": "demo", "name": source}
         return G
     if config is not None:
