@@ -94,7 +94,8 @@ KILLER = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
         return real(run, index, codes, pngs)
     Run.write_shard = write_then_die
-    latentedit.sample(tiny_generator(), {out!r}, n_inputs=7, seed=5, batch_size=3, inputs_per_shard=2, progress=False)
+    latentedit.sample(tiny_generator(), {out!r}, n_inputs=7, seed=5, batch_size=3, inputs_per_shard=2, threads=1,
+                      progress=False)
     """
 )
 
@@ -111,9 +112,11 @@ def test_resume_after_kill_gives_identical_bytes(tmp_path):
     assert sorted(p.name for p in (out / "samples").iterdir()) == [".shard-00002.tmp-dying", "shard-00000", "shard-00001"]
     assert json.loads((out / "manifest.json").read_text())["complete"] is False
 
-    resumed = sample(tiny_generator(), out, n_inputs=7, seed=5, batch_size=3, inputs_per_shard=2, progress=False)
+    resumed = sample(tiny_generator(), out, n_inputs=7, seed=5, batch_size=3, inputs_per_shard=2, threads=1,
+                     progress=False)
     assert (resumed.shards, resumed.resumed_shards, resumed.sampled) == (4, 2, 9)
-    fresh = sample(tiny_generator(), tmp_path / "fresh", n_inputs=7, seed=5, batch_size=3, inputs_per_shard=2, progress=False)
+    fresh = sample(tiny_generator(), tmp_path / "fresh", n_inputs=7, seed=5, batch_size=3, inputs_per_shard=2,
+                   threads=1, progress=False)  # (the runs' threads are recorded: a worker process may have another default)
     assert tree_digest(out / "samples") == tree_digest(fresh.run.path / "samples")
     assert resumed.run.manifest == fresh.run.manifest
 

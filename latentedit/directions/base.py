@@ -237,7 +237,7 @@ class DirectionEstimator(BaseEstimator):
     spaces = ("w", "z")
 
     @classmethod
-    def defaults_for(cls, space, latent_dim) -> dict:
+    def defaults_for(cls, space, latent_dim, dim=None) -> dict:
         """Parameter defaults that depend on the codes' space and the generator's latent_dim."""
         return {}
 

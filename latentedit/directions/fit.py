@@ -134,17 +134,20 @@ def _select_tags(run, vocab, Y, tags, threshold, min_count, max_count, include, 
     return tags, result
 
 
-def latent_dim(run):
-    """Dimension of the style code z that the run's w were mapped from (8 for GNR); None if unknown."""
+def latent_dim(run, space: str = "z"):
+    """Dimension of the run's z (8 for GNR), or of its w with space "w"; None if unknown."""
     try:
-        return int(run.manifest["generator"]["config"]["latent_dim"])
+        g = run.manifest["generator"]
+        key = "latent_dim" if space == "z" else "style_dim"
+        return int(g.get(key) or g["config"][key])  # (runs before the generator interface: GNR's config)
     except (AttributeError, KeyError, TypeError):
         return None
 
 
 def run_defaults(method, space, run) -> dict:
     """The estimator parameters `fit_directions` uses for `method` on `run` when none are given."""
-    extra = estimator_class(method).defaults_for(space, latent_dim(run)) if run is not None else {}
+    dims = (latent_dim(run), latent_dim(run, space)) if run is not None else None
+    extra = estimator_class(method).defaults_for(space, *dims) if dims else {}
     return {**estimator_defaults(method), **extra}
 
 

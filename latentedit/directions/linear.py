@@ -46,7 +46,7 @@ class LinearDirections(DirectionEstimator):
         self.rcond = rcond
 
     @classmethod
-    def defaults_for(cls, space, latent_dim) -> dict:
+    def defaults_for(cls, space, latent_dim, dim=None) -> dict:
         """In w space, solve within the latent_dim-dimensional span of w = mapping(z) (see above)."""
         return {"n_components": latent_dim} if space == "w" else {}
 

@@ -25,8 +25,8 @@ class PCADirections(DirectionEstimator):
         self.n_components = n_components
 
     @classmethod
-    def defaults_for(cls, space, latent_dim) -> dict:
-        return {"n_components": min(10, latent_dim)} if space == "z" and latent_dim else {}  # GNR's z is 8-d
+    def defaults_for(cls, space, latent_dim, dim=None) -> dict:
+        return {"n_components": dim} if dim and dim < 10 else {}  # GNR's z, a DCGAN's z (= its w) are 8-d
 
     def fit(self, X, Y=None, *, tag_names=None, scores=None, generator=None):
         X = np.asarray(X, dtype=np.float64)

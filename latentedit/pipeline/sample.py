@@ -147,7 +147,8 @@ def style_codes(seed: int, input_index: int, k: int, latent_dim: int) -> np.ndar
 
 def generator_record(generator, G) -> dict:
     """The manifest's generator entry: kind ("demo", "checkpoint", "in-memory"), path, fingerprint,
-    config, backend ("gnr", "stylegan2", "dcgan") and, for a demo generator but GNR's, its name."""
+    config, backend ("gnr", "stylegan2", "dcgan"), z and w dimensions and, for a demo generator but
+    GNR's, its name."""
     info = getattr(G, "source_info", None) or {}
     name = str(generator) if isinstance(generator, (str, Path)) else info.get("name", "demo")
     if isinstance(generator, (str, Path)):
@@ -158,7 +159,8 @@ def generator_record(generator, G) -> dict:
         kind, path = "checkpoint", info["path"]
     else:
         kind, path = "in-memory", None
-    record = {"kind": kind, "path": path, "fingerprint": fingerprint(G), "config": G.config, "backend": G.kind}
+    record = {"kind": kind, "path": path, "fingerprint": fingerprint(G), "config": G.config, "backend": G.kind,
+              "latent_dim": G.latent_dim, "style_dim": G.style_dim}
     return {**record, "name": name} if kind == "demo" and name != "demo" else record
 
 
