@@ -1,5 +1,6 @@
 """Throughput of the generators: GNR at the official 256px configuration, StyleGAN2 (rosinality layout,
-256px, channel multiplier 2 by default), random seeded weights.
+256px, channel multiplier 2 by default), the DCGAN tutorial's 64 px generator (one code path, so its two
+rows time the same code: their ratio is the run's noise), random seeded weights.
 
 Prints images/s for encode and decode on the fast (default) and the reference code path, the
 achieved GFLOP/s (FLOPs counted once on the reference path with FlopCounterMode, so both paths are
@@ -19,6 +20,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from latentedit.models.dcgan import DCGAN
 from latentedit.models.gnr import Generator
 from latentedit.models.stylegan2 import StyleGAN2
 
@@ -50,7 +52,7 @@ def main(argv=None):
     parser.add_argument("--mm-size", type=int, default=4096)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--backends", default="gnr,stylegan2", help="comma-separated: gnr, stylegan2")
+    parser.add_argument("--backends", default="gnr,stylegan2,dcgan", help="comma-separated: gnr, stylegan2, dcgan")
     parser.add_argument("--sg2-size", type=int, default=256)
     parser.add_argument("--sg2-multiplier", type=int, default=2, help="rosinality's channel_multiplier")
     args = parser.parse_args(argv)
@@ -84,6 +86,12 @@ def main(argv=None):
         flops["SG2 decode"] = count_flops(lambda: S.decode(None, w[:1], use_mapping=False)) * args.batch
         jobs["SG2 decode"] = lambda: S.decode(None, w, use_mapping=False)
         models.append(S)
+    if "dcgan" in backends:  # the tutorial's 64 px generator: plain transposed convolutions, its one path
+        D = DCGAN().eval()
+        zd = torch.randn(args.batch, D.latent_dim)
+        flops["DCGAN decode"] = count_flops(lambda: D.decode(None, zd[:1])) * args.batch
+        jobs["DCGAN decode"] = lambda: D.decode(None, zd)
+        models.append(D)
 
     with torch.inference_mode():
         mm_before = matmul()
@@ -97,7 +105,8 @@ def main(argv=None):
     mm_wall, mm_cpu = min(mm_before[0], mm_after[0]), min(mm_before[1], mm_after[1])
     mm_flops = 2 * args.mm_size**3
 
-    names = {"gnr": "GNR 256px", "stylegan2": f"StyleGAN2 {args.sg2_size}px channel multiplier {args.sg2_multiplier}"}
+    names = {"gnr": "GNR 256px", "stylegan2": f"StyleGAN2 {args.sg2_size}px channel multiplier {args.sg2_multiplier}",
+             "dcgan": "DCGAN 64px (one path: fast = reference)"}
     print(f"{', '.join(names[b] for b in backends)}; batch {args.batch}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}")
     print("nominal work per image: " + ", ".join(f"{k} {v / args.batch / 1e9:.1f} GFLOP" for k, v in flops.items()))
