@@ -21,8 +21,7 @@ from latentedit.errors import CheckpointError, InputError
 from latentedit.io import atomic_write_bytes
 from latentedit.limits import count_non_finite
 from latentedit.models.generator import ContentFree
-from latentedit.models.safeload import torch_load
-from latentedit.models.stylegan2 import _is_state_dict
+from latentedit.models.stylegan2 import _is_state_dict, _read_safetensors, is_safetensors, read_torch
 
 SAFETENSORS_FORMAT = "latentedit.dcgan"
 GENERATOR_KEYS = ("netG", "generator", "G", "g", "gen", "netG_state_dict", "generator_state_dict", "model_G")
@@ -117,22 +116,9 @@ def read_dcgan_file(path: Path):
     """(state dict, where) of a DCGAN file; runs none of it."""
     if not path.is_file():
         raise CheckpointError(f"generator file not found: {path}")
-    with open(path, "rb") as f:
-        head = f.read(16)
-    if path.suffix == ".safetensors" or (len(head) > 8 and head[8:9] == b"{"):
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path)), str(path)
-        except Exception as e:  # noqa: BLE001 - any failure to read is one line
-            raise CheckpointError(f"{path} is truncated or not a safetensors file ({e})") from None
-    try:
-        obj = torch_load(path)
-    except CheckpointError:
-        raise
-    except Exception as e:  # noqa: BLE001 - any failure to read is one line
-        raise CheckpointError(f"{path} is truncated or not a PyTorch file ({type(e).__name__})") from None
-    return pick_generator(obj, str(path))
+    if is_safetensors(path):
+        return _read_safetensors(path)[0], str(path)
+    return pick_generator(read_torch(path), str(path))
 
 
 def pick_generator(obj, where: str):

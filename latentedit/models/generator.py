@@ -79,10 +79,12 @@ def _loader(backend: str):
 
 
 def _load_file(path: Path, device):
+    from latentedit.models.stylegan2 import is_safetensors
+
     checkpoint.check_file(path)
     with open(path, "rb") as f:
         head = f.read(16)
-    if path.suffix == ".safetensors" or (len(head) > 8 and head[8:9] == b"{"):
+    if is_safetensors(path):
         from safetensors import safe_open
 
         try:

@@ -251,22 +251,34 @@ def read_generator_file(path: Path):
     """(state dict, latent_avg or None, saved config or None, where) of a StyleGAN2 file; runs none of it."""
     if not path.is_file():
         raise CheckpointError(f"generator file not found: {path}")
+    if is_safetensors(path):
+        return _read_safetensors(path)
     with open(path, "rb") as f:
         head = f.read(16)
-    if path.suffix == ".safetensors" or (len(head) > 8 and head[8:9] == b"{"):
-        return _read_safetensors(path)
     if head.startswith(b"\x80") and not head.startswith(b"\x80\x02\x8a\x0a"):  # a pickle, not torch.save
         from latentedit.models.nvidia import read_nvidia_pickle
 
         return read_nvidia_pickle(path)
-    try:  # rosinality's training checkpoints carry their argparse options
+    return pick_generator(read_torch(path), str(path))
+
+
+def is_safetensors(path: Path) -> bool:
+    """A .safetensors name, or a file opening with its 8-byte header length and JSON."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return path.suffix == ".safetensors" or (len(head) > 8 and head[8:9] == b"{")
+
+
+def read_torch(path: Path):
+    """What a torch.save file holds, read with weights_only (argparse options allowed: rosinality's
+    training checkpoints carry them); one line when it cannot be read."""
+    try:
         with torch.serialization.safe_globals([argparse.Namespace]):
-            obj = torch_load(path)
+            return torch_load(path)
     except CheckpointError:
         raise
     except Exception as e:  # noqa: BLE001 - any failure to read is one line
         raise CheckpointError(f"{path} is truncated or not a PyTorch file ({type(e).__name__})") from None
-    return pick_generator(obj, str(path))
 
 
 def _read_safetensors(path: Path):
