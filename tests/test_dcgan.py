@@ -158,7 +158,7 @@ def test_one_line_errors(ref, tmp_path):
         "state dict looks like no DCGAN generator layout (no main.0.weight)")
     assert load_error(tmp_path / "none.pt") == f"generator file not found: {tmp_path / 'none.pt'}"
     (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04garbage")
-    assert load_error(tmp_path / "cut.pt") == f"{tmp_path / 'cut.pt'} is truncated or not a PyTorch file (RuntimeError)"
+    assert load_error(tmp_path / "cut.pt") == f"{tmp_path / 'cut.pt'} is truncated or not a PyTorch file; download or save it again"
     bad = {k: v.clone() for k, v in sd.items()}
     bad["main.6.weight"][0, 0, 0, 0] = float("nan")
     assert load_error(bad) == "state dict has non-finite weights in main.6.weight; the file is damaged, download it again"

@@ -128,6 +128,21 @@ def test_an_unknown_demo_name_suggests_the_close_ones():
     assert str(e.value) == "unknown demo generator 'demo-stylegan'; did you mean demo-stylegan2, demo-dcgan?"
 
 
+def test_a_truncated_seed_style_moves_toward_each_backends_own_mean():
+    """Recipes truncate with the backend's mean: StyleGAN2's file w_avg, the DCGAN prior's 0, GNR's mapped mean."""
+    from latentedit.editing.recipe import SeedStyle
+    from latentedit.models.batched import mean_style
+    from latentedit.pipeline.faces import style_code
+
+    sg2, dcgan, gnr = (load_generator(n) for n in ("demo-stylegan2", "demo-dcgan", "demo"))
+    sg2.latent_avg = torch.full((sg2.style_dim,), 0.25)
+    half = {G.kind: style_code(G, SeedStyle(seed=4, index=1, truncation=0.5)) for G in (sg2, dcgan, gnr)}
+    full = {G.kind: style_code(G, SeedStyle(seed=4, index=1, truncation=1.0)) for G in (sg2, dcgan, gnr)}
+    np.testing.assert_allclose(half["stylegan2"], 0.125 + 0.5 * full["stylegan2"], atol=1e-6)
+    np.testing.assert_array_equal(half["dcgan"], 0.5 * full["dcgan"])
+    np.testing.assert_allclose(half["gnr"], 0.5 * (mean_style(gnr) + full["gnr"]), atol=1e-6)
+
+
 def test_the_studio_edits_a_stylegan2_face_and_round_trips_its_recipe(sg2_run, tmp_path):
     from latentedit.editing import recipe as rc
     from latentedit.pipeline.fit import ensure_directions

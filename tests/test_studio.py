@@ -151,7 +151,8 @@ def test_seed_styles_and_truncation_toward_the_mean():
 
     from latentedit.editing import recipe as rc
     from latentedit.models.generator import load_generator
-    from latentedit.pipeline.faces import mean_w, seed_z, style_code
+    from latentedit.models.batched import mean_style
+    from latentedit.pipeline.faces import seed_z, style_code
 
     G = load_generator("demo")
     z = seed_z(3, 0, G.latent_dim)
@@ -159,7 +160,7 @@ def test_seed_styles_and_truncation_toward_the_mean():
     with torch.inference_mode():
         w = G.mapping(torch.from_numpy(z[None]))[0].numpy()
     assert np.array_equal(style_code(G, rc.SeedStyle(seed=3, index=0, truncation=1.0)), w)
-    mean = mean_w(G)
+    mean = mean_style(G)
     assert np.allclose(style_code(G, rc.SeedStyle(seed=3, index=0, truncation=0.0)), mean, atol=1e-6)
     half = style_code(G, rc.SeedStyle(seed=3, index=0, truncation=0.5))
     assert np.allclose(half, (mean + 0.5 * (w - mean)).astype(np.float32), atol=1e-6)

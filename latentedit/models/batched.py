@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["encode_content", "decode"]
+__all__ = ["encode_content", "decode", "mean_style"]
 
 
 def _join(parts):
@@ -48,3 +48,17 @@ def decode(generator, content: torch.Tensor, styles: torch.Tensor, batch_size: i
                                    **({} if resolution is None else {"resolution": resolution}))
             out.append(img if convert is None else convert(img))
     return _join(out)
+
+
+def mean_style(generator, n: int = 4096, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+    """The mean w (style_dim,) float64 of mapping(z) over `n` z of default_rng(seed), summed in float64 chunk by
+    chunk so it does not depend on thread counts; kept on the generator."""
+    if getattr(generator, "_mean_style", None) is None:
+        z = np.random.default_rng(seed).standard_normal((n, generator.latent_dim)).astype(np.float32)
+        device, total = next(generator.parameters()).device, np.zeros(generator.style_dim, np.float64)
+        with torch.inference_mode():
+            for i in range(0, n, batch_size):
+                w = generator.mapping(torch.from_numpy(z[i : i + batch_size]).to(device))
+                total += w.cpu().numpy().astype(np.float64).sum(axis=0)
+        generator._mean_style = total / n
+    return generator._mean_style

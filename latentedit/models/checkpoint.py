@@ -13,7 +13,6 @@ the release saves beside `G_A2B_ema` (GNR trains G_A2B.decode on G_B2A.style_enc
 
 import io
 import logging
-import pickle
 import zipfile
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from latentedit.limits import count_non_finite
 from latentedit.models.gnr import Encoder, Generator
 from latentedit.world.assets import demo_generator_path, demo_style_encoder_path
 from latentedit.models.device import resolve_device
-from latentedit.models.safeload import torch_load
+from latentedit.models.safeload import is_state_dict, read_torch
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +143,10 @@ def pick_generator_state_dict(obj, path: Path):
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a checkpoint dict; "
                               "pass GNR_checkpoint.pt or a generator state dict")
-    if _is_state_dict(obj):
+    if is_state_dict(obj):
         return _strip_prefix(obj), None, None
     for key in GENERATOR_KEYS:
-        if isinstance(obj.get(key), dict) and _is_state_dict(obj[key]):
+        if isinstance(obj.get(key), dict) and is_state_dict(obj[key]):
             config = obj.get("config") if isinstance(obj.get("config"), dict) else None
             return _strip_prefix(obj[key]), key, config
     keys = ", ".join(map(str, list(obj)[:12])) + (", ..." if len(obj) > 12 else "")
@@ -175,18 +174,9 @@ def check_file(path: Path) -> None:
         raise CheckpointError(f"{path} is a text file, not a PyTorch checkpoint; pass a generator checkpoint")
 
 
-def read_torch_file(path: Path):
-    """What a torch.save file holds, read with weights_only (never running pickled code)."""
-    try:
-        return torch_load(path)  # UnsafeFileError (a CheckpointError) when the pickle data would run code
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, KeyError,
-            IndexError):
-        raise CheckpointError(f"{path} is truncated or not a PyTorch file; download or save it again") from None
-
-
 def _torch_load(path: Path):
     check_file(path)
-    return read_torch_file(path)
+    return read_torch(path)
 
 
 def check_finite_weights(state_dict: dict, where: str) -> None:
@@ -216,10 +206,6 @@ def _looks_like_text(head: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _is_state_dict(obj: dict) -> bool:
-    return bool(obj) and all(isinstance(k, str) for k in obj) and all(torch.is_tensor(v) for v in obj.values())
 
 
 def _strip_prefix(sd: dict) -> dict:

@@ -21,7 +21,7 @@ from latentedit.errors import CheckpointError, InputError
 from latentedit.io import atomic_write_bytes
 from latentedit.limits import count_non_finite
 from latentedit.models.generator import ContentFree
-from latentedit.models.stylegan2 import _is_state_dict, _read_safetensors, is_safetensors, read_torch
+from latentedit.models.safeload import is_safetensors, is_state_dict, read_safetensors, read_torch
 
 SAFETENSORS_FORMAT = "latentedit.dcgan"
 GENERATOR_KEYS = ("netG", "generator", "G", "g", "gen", "netG_state_dict", "generator_state_dict", "model_G")
@@ -117,7 +117,7 @@ def read_dcgan_file(path: Path):
     if not path.is_file():
         raise CheckpointError(f"generator file not found: {path}")
     if is_safetensors(path):
-        return _read_safetensors(path)[0], str(path)
+        return read_safetensors(path)[0], str(path)
     return pick_generator(read_torch(path), str(path))
 
 
@@ -126,13 +126,13 @@ def pick_generator(obj, where: str):
     if not isinstance(obj, dict):
         raise CheckpointError(f"{where} holds a {type(obj).__name__}, not a state dict; pass the generator's "
                               "state dict (torch.save(netG.state_dict(), path))")
-    if _is_state_dict(obj):
+    if is_state_dict(obj):
         return {k[7:] if k.startswith("module.") else k: v for k, v in obj.items()}, where
     keys = ", ".join(map(str, list(obj)[:8])) + (", ..." if len(obj) > 8 else "")
     if {"state", "param_groups"} <= set(obj):
         raise CheckpointError(f"{where} holds optimizer state (state, param_groups), not a generator; "
                               "pass the generator's state dict")
-    found = [k for k in GENERATOR_KEYS if _is_state_dict(obj.get(k))]
+    found = [k for k in GENERATOR_KEYS if is_state_dict(obj.get(k))]
     if len(found) == 1:
         return pick_generator(obj[found[0]], f"{where} [{found[0]}]")
     if found:

@@ -15,7 +15,8 @@ Each backend is an nn.Module with the same surface, so nothing after loading ask
     decode(content, style, use_mapping=True)   images (B, 3, size, size), nominally in [-1, 1]
     decode(..., resolution=r)  the RGB skip output at r px (layers.rgb_resolutions): a cheap preview
     modulation_weights()     [(state-dict key, W+ index, level, (k, style_dim) weight)] SeFa factorises
-    truncate(codes, psi)     codes moved toward the mean code
+    truncate(codes, psi)     codes moved toward the mean code (recipes and the studio use it): StyleGAN2 its
+                             file's w_avg, GNR batched.mean_style, DCGAN the prior's 0
     config, set_impl(impl)   plain constructor arguments; "fast" or "reference" code path
 
 `load_generator` reads any of them ("demo", "demo-stylegan2", "demo-dcgan", or a file: GNR
@@ -26,7 +27,6 @@ fingerprints predate the others), so a fingerprint mismatch names both backends.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib
 import json
@@ -37,6 +37,7 @@ import torch
 from latentedit.errors import CheckpointError, RunError, unknown_name_message
 from latentedit.models import checkpoint
 from latentedit.models.device import resolve_device
+from latentedit.models.safeload import is_safetensors, read_safetensors, read_torch
 from latentedit.world.assets import demo_dcgan_path, demo_generator_path, demo_stylegan2_path
 
 DEMO_GENERATORS = {"demo": demo_generator_path, "demo-stylegan2": demo_stylegan2_path, "demo-dcgan": demo_dcgan_path}
@@ -79,24 +80,15 @@ def _loader(backend: str):
 
 
 def _load_file(path: Path, device):
-    from latentedit.models.stylegan2 import is_safetensors
-
     checkpoint.check_file(path)
     with open(path, "rb") as f:
         head = f.read(16)
     if is_safetensors(path):
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                fmt = (f.metadata() or {}).get("format")
-        except Exception as e:  # noqa: BLE001 - any failure to read is one line
-            raise CheckpointError(f"{path} is truncated or not a safetensors file ({e})") from None
+        fmt = read_safetensors(path, tensors=False)[1].get("format")
         return _loader("dcgan" if fmt == "latentedit.dcgan" else "stylegan2")(path, device=device)
     if head.startswith(b"\x80") and not head.startswith(b"\x80\x02\x8a\x0a"):  # a pickle, not torch.save
         return _loader("stylegan2")(path, device=device)  # NVIDIA's: read without running it
-    with torch.serialization.safe_globals([argparse.Namespace]):  # rosinality's training checkpoints
-        obj = checkpoint.read_torch_file(path)
+    obj = read_torch(path)
     G = _loader(backend_of_file(obj, path))(obj, device=device, where=str(path))
     G.source_info = {**G.source_info, "source": "path", "path": str(path)}
     return G

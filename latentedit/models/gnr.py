@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from latentedit.errors import InputError
+from latentedit.models.batched import mean_style
 from latentedit.models.layers import layer_names, modulated_layers, stop_level
 from latentedit.models.ops import (
     DEFAULT_IMPL,
@@ -140,6 +141,11 @@ class Generator(nn.Module):
             raise InputError(f"expected images of shape (B, 3, {self.size}, {self.size}), got {tuple(x.shape)}")
         content, style = self.encoder(x)
         return content.contiguous(), style
+
+    def truncate(self, w, psi: float):
+        """w (or W+) moved toward the mean w: mean + psi (w - mean), in float64 (`batched.mean_style`)."""
+        mean = torch.from_numpy(mean_style(self)).to(w.device)
+        return (mean + float(psi) * (w.double() - mean)).float()
 
     def style_encode(self, x):
         """Style codes (B, latent_dim) of images, as the official `Generator.style_encode` (encoder(x)[1]).

@@ -12,7 +12,9 @@ mentions `safe_mode`); `keras_refusal` turns that into a refusal, not "damaged".
 
 from __future__ import annotations
 
+import argparse
 import io
+import json
 import pickle
 import pickletools
 import re
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from latentedit.errors import UnsafeFileError
+from latentedit.errors import CheckpointError, UnsafeFileError
 
 # torch's wordings of a refused global, newest first; group 1 is the dotted name.
 _REFUSAL_PATTERNS = (
@@ -144,3 +146,43 @@ def keras_refusal(error: BaseException, path) -> str | None:
                     "Use a model without code layers from a source you trust")
         error = error.__cause__ or error.__context__
     return None
+
+
+def read_torch(path: Path):
+    """What a torch.save file holds, read with weights_only (argparse options allowed: rosinality's and
+    GNR's training checkpoints carry them); one line when it cannot be read."""
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch_load(path)  # UnsafeFileError (a CheckpointError) when the pickle data would run code
+    except CheckpointError:
+        raise
+    except Exception:  # noqa: BLE001 - any failure to read is one line
+        raise CheckpointError(f"{path} is truncated or not a PyTorch file; download or save it again") from None
+
+
+def is_safetensors(path: Path) -> bool:
+    """A .safetensors name, or a file opening with its 8-byte header length and JSON."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return path.suffix == ".safetensors" or (len(head) > 8 and head[8:9] == b"{")
+
+
+def read_safetensors(path: Path, tensors: bool = True) -> tuple[dict, dict]:
+    """(tensors, metadata) of a .safetensors file (tensors empty when not asked for); one line when unreadable."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return ({k: f.get_tensor(k) for k in f.keys()} if tensors else {}), (f.metadata() or {})
+    except Exception as e:  # noqa: BLE001 - any failure to read is one line
+        raise CheckpointError(f"{path} is truncated or not a safetensors file ({e})") from None
+
+
+def saved_config(metadata: dict, fmt: str) -> dict | None:
+    """The config JSON a latentedit safetensors file of format `fmt` carries, else None."""
+    return json.loads(metadata["config"]) if metadata.get("format") == fmt else None
+
+
+def is_state_dict(obj) -> bool:
+    """A non-empty dict of name -> tensor."""
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items())

@@ -12,7 +12,6 @@ NVIDIA stylegan2-ada pickle (models/nvidia.py); nothing a file holds is ever run
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -29,7 +28,7 @@ from latentedit.models.layers import resolution_index, stop_level, stylegan2_lay
 from latentedit.models.ops import (DEFAULT_IMPL, SQRT2, EqualLinear, FusedLeakyReLU, ModulatedConv2d, per_layer,
                                    set_impl)
 from latentedit.models.ops import ToRGB as _ToRGB
-from latentedit.models.safeload import torch_load
+from latentedit.models.safeload import is_safetensors, is_state_dict, read_safetensors, read_torch, saved_config
 
 SAFETENSORS_FORMAT = "latentedit.stylegan2"
 CONFIG_KEYS = ("size", "style_dim", "n_mlp", "z_dim", "lr_mlp", "conv_clamp", "channels", "pixel_norm")
@@ -252,7 +251,8 @@ def read_generator_file(path: Path):
     if not path.is_file():
         raise CheckpointError(f"generator file not found: {path}")
     if is_safetensors(path):
-        return _read_safetensors(path)
+        sd, metadata = read_safetensors(path)
+        return sd, sd.pop("latent_avg", None), saved_config(metadata, SAFETENSORS_FORMAT), str(path)
     with open(path, "rb") as f:
         head = f.read(16)
     if head.startswith(b"\x80") and not head.startswith(b"\x80\x02\x8a\x0a"):  # a pickle, not torch.save
@@ -262,48 +262,12 @@ def read_generator_file(path: Path):
     return pick_generator(read_torch(path), str(path))
 
 
-def is_safetensors(path: Path) -> bool:
-    """A .safetensors name, or a file opening with its 8-byte header length and JSON."""
-    with open(path, "rb") as f:
-        head = f.read(9)
-    return path.suffix == ".safetensors" or (len(head) > 8 and head[8:9] == b"{")
-
-
-def read_torch(path: Path):
-    """What a torch.save file holds, read with weights_only (argparse options allowed: rosinality's
-    training checkpoints carry them); one line when it cannot be read."""
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch_load(path)
-    except CheckpointError:
-        raise
-    except Exception as e:  # noqa: BLE001 - any failure to read is one line
-        raise CheckpointError(f"{path} is truncated or not a PyTorch file ({type(e).__name__})") from None
-
-
-def _read_safetensors(path: Path):
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            sd = {k: f.get_tensor(k) for k in f.keys()}
-            metadata = f.metadata() or {}
-    except Exception as e:  # noqa: BLE001 - any failure to read is one line
-        raise CheckpointError(f"{path} is truncated or not a safetensors file ({e})") from None
-    saved = json.loads(metadata["config"]) if metadata.get("format") == SAFETENSORS_FORMAT else None
-    return sd, sd.pop("latent_avg", None), saved, str(path)
-
-
-def _is_state_dict(obj) -> bool:
-    return isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items())
-
-
 def pick_generator(obj, where: str):
     """(state dict, latent_avg, None, where) of `g_ema` in a rosinality checkpoint dict or a bare state dict."""
     if not isinstance(obj, dict):
         raise CheckpointError(f"{where} holds a {type(obj).__name__}, not a checkpoint dict; pass a StyleGAN2 "
                               "checkpoint (g_ema) or generator state dict")
-    if _is_state_dict(obj):
+    if is_state_dict(obj):
         sd = {k[7:] if k.startswith("module.") else k: v for k, v in obj.items()}
         return sd, sd.pop("latent_avg", None), None, where
     if isinstance(obj.get("g_ema"), dict):

@@ -7,10 +7,8 @@ that a recipe re-applied anywhere draws the same pixels. Every code is computed 
 
 Style kinds: a run's sample (its stored w, or z), a seed (row `index` of
 `numpy.random.default_rng(seed).standard_normal((index + 1, latent_dim))`, mapped to w and pulled
-toward the mean style by `truncation`: w_mean + T (w - w_mean), T = 1 no change, T = 0 the mean
+toward the generator's mean style by `truncation` (`G.truncate`: T = 1 no change, T = 0 the mean
 face), an explicit code (z is mapped to w; w and W+ are used as they are).
-`mean_w(G)`: the mean of mapping(z) over MEAN_W_SAMPLES codes z of default_rng(MEAN_W_SEED),
-mapped in chunks and summed in float64, so it does not depend on thread counts.
 
 Content kinds: a run's input selfie (re-encoded from the inputs the run records), a demo-world
 selfie (seed, index), an image file the caller supplies by its sha256 (`images`).
@@ -26,12 +24,7 @@ from ..images import preprocess_pil
 from ..models.batched import encode_content
 from ..store import Run
 
-__all__ = ["MEAN_W_SAMPLES", "MEAN_W_SEED", "mean_w", "seed_z", "style_code", "content_code", "face_codes"]
-
-MEAN_W_SAMPLES = 4096
-MEAN_W_SEED = 0
-_MEAN_CHUNK = 256
-_mean_cache: dict = {}
+__all__ = ["seed_z", "style_code", "content_code", "face_codes"]
 
 
 def _device(G) -> torch.device:
@@ -41,20 +34,6 @@ def _device(G) -> torch.device:
 def _map(G, z: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         return G.mapping(torch.from_numpy(np.ascontiguousarray(z, np.float32)).to(_device(G))).cpu().numpy()
-
-
-def mean_w(G) -> np.ndarray:
-    """The generator's mean style w (style_dim,) float64 (see the module docstring); cached."""
-    from ..models.generator import fingerprint
-
-    key = fingerprint(G)
-    if key not in _mean_cache:
-        z = np.random.default_rng(MEAN_W_SEED).standard_normal((MEAN_W_SAMPLES, G.latent_dim)).astype(np.float32)
-        total = np.zeros(G.style_dim, np.float64)
-        for i in range(0, len(z), _MEAN_CHUNK):
-            total += _map(G, z[i : i + _MEAN_CHUNK]).astype(np.float64).sum(axis=0)
-        _mean_cache[key] = total / len(z)
-    return _mean_cache[key]
 
 
 def seed_z(seed: int, index: int, latent_dim: int) -> np.ndarray:
@@ -97,8 +76,8 @@ def style_code(G, style, run=None, space: str = "w", codes=None) -> np.ndarray:
         w = _map(G, z[None])[0]
         if style.truncation == 1.0:
             return w
-        mean = mean_w(G)
-        return (mean + float(style.truncation) * (w.astype(np.float64) - mean)).astype(np.float32)
+        with torch.inference_mode():
+            return G.truncate(torch.from_numpy(w).to(_device(G)), float(style.truncation)).cpu().numpy()
     if style.kind == "code":
         code = np.asarray(style.code, np.float32)
         want = ((G.latent_dim,) if style.space == "z" else (G.style_dim,) if code.ndim == 1
