@@ -10,10 +10,13 @@ are printed beside them. Ray's overhead is local's rate over Ray's at equal CPUs
 most 10%). Peak memory is each Ray worker's peak resident set in the small and the large run (flat:
 a worker holds its model and one shard at a time). Every Ray run is checked to have the bytes of the local run on
 one thread (`--threads 1`). On a machine others keep busy the rates move with their load: the load
-average is printed.
+average is printed. With --report, the small run's report (`latentedit report`, its defaults but
+--samples) is also built locally on 1 thread and with its images drawn by 2 Ray workers of 1 thread
+(`report --engine ray`): seconds, and whether both have the same numbers.
 
     python benchmarks/bench_scale.py                      # 32 and 96 inputs x 3 styles, 8 inputs per shard
     python benchmarks/bench_scale.py --size 256 --inputs 4 --inputs-per-shard 1 --copies 2
+    python benchmarks/bench_scale.py --report 100         # and the report of 100 samples, local and on Ray
 """
 
 from __future__ import annotations
@@ -91,6 +94,23 @@ def measure(name: str, engine: Engine, threads: int, args, root: Path) -> dict:
     return out
 
 
+def measure_report(run: Path, samples: int, root: Path) -> str:
+    """The line comparing `run`'s report built here on 1 thread and drawn by 2 Ray workers of 1 thread."""
+    import json
+
+    from latentedit.pipeline.report import report
+
+    seconds, numbers = {}, {}
+    for name, engine in (("local", None), ("ray", Engine("ray", workers=2))):
+        out, t = root / f"report-{name}", time.perf_counter()
+        report(run, out=out, samples=samples, threads=1, progress=False, engine=engine)
+        seconds[name] = time.perf_counter() - t
+        rep = json.loads((out / "report.json").read_text().replace(str(out), "OUT"))
+        numbers[name] = {k: v for k, v in rep.items() if k not in ("seconds", "stages")}
+    return (f"report of {samples} samples: local 1 thread {seconds['local']:.1f} s, 2 Ray workers of 1 thread "
+            f"{seconds['ray']:.1f} s (their start-up included); the same numbers: {numbers['local'] == numbers['ray']}")
+
+
 def rates(r: dict, stage: str) -> tuple[float, float, float]:
     """(images/s once the workers are loaded, their start-up s, images/s over the whole call) of the large run."""
     big = r[3]
@@ -107,6 +127,8 @@ def main():
     parser.add_argument("--device", default="cpu", help="where the generator runs (cuda: one GPU per Ray worker)")
     parser.add_argument("--size", type=int, default=64, help="64: the demo generator; 256: GNR's release "
                                                                  "configuration, random weights")
+    parser.add_argument("--report", type=int, default=0, metavar="SAMPLES",
+                        help="also build the small run's report of SAMPLES samples, local and on Ray (demo world)")
     args = parser.parse_args()
     ray = import_ray()
     root = Path(tempfile.mkdtemp())
@@ -123,6 +145,9 @@ def main():
                                       ("local 2 threads", Engine(), 2), ("ray 2 workers", Engine("ray", workers=2), 1)):
             results.append(measure(name.replace(" ", "-"), engine, threads, args, root))
             results[-1]["name"] = name
+        if args.report:
+            tag_run(root / "local-1-thread-1", load_tagger("demo"), progress=False)
+            report_line = measure_report(root / "local-1-thread-1", args.report, root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     ray.shutdown()
@@ -153,6 +178,8 @@ def main():
     (s1, t1), (s2, t2) = table["ray 1 worker"], table["ray 2 workers"]
     print(f"Ray 2 workers vs 1: sampling {s2 / s1:.2f}x, tagging {t2 / t1:.2f}x")
     print(f"every Ray run (1 thread per worker) has the bytes of the local run on 1 thread: {same}")
+    if args.report:
+        print(report_line)
 
 
 if __name__ == "__main__":

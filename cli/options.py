@@ -15,8 +15,8 @@ from latentedit.pipeline.video import check_crop_box
 __all__ = ["parse_strength", "parse_sweep", "parse_layers", "parse_tags", "parse_crop", "parse_ids", "ENGINE",
            "RAY_ADDRESS", "WORKERS", "make_engine", "workers_line"]
 
-# --engine, --ray-address, --workers: the options of every command that processes a run's shards
-ENGINE = typer.Option("local", help="Where the shards are processed: local (this process) or ray (Ray workers, "
+# --engine, --ray-address, --workers: the options of sample, tag and report
+ENGINE = typer.Option("local", help="Where the work runs: local (this process) or ray (Ray workers, "
                                     "each loading the model once; pip install 'latentedit[ray]').")
 RAY_ADDRESS = typer.Option(None, help="With --engine ray: the cluster to join (HOST:PORT, as `ray start --head` "
                                       "prints); default RAY_ADDRESS, else a Ray started on this machine.")

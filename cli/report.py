@@ -11,6 +11,7 @@ from latentedit.pipeline.report import DEFAULT_METHODS, DEFAULT_PAIRS, ReportReq
 from latentedit.terminal import printable
 
 from .common import EXIT_PARTIAL
+from .options import ENGINE, RAY_ADDRESS, WORKERS, make_engine
 
 _TAG = re.compile(r"[A-Za-z0-9_()\-.]+")
 
@@ -62,12 +63,15 @@ def report(
     seed: int = typer.Option(0, help="Seed of the evaluation selfies and styles."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default RUN/report)."),
     threads: int = typer.Option(0, help="torch CPU threads (0: every core; 1 is steadier on a machine others "
-                                        "keep busy)."),
+                                        "keep busy); with --engine ray, each worker's."),
+    engine: str = ENGINE,
+    ray_address: Optional[str] = RAY_ADDRESS,
+    workers: Optional[int] = WORKERS,
 ):
     """Fit missing directions, edit, re-score, measure FID/DFID/LPIPS, and write RUN/report/index.html."""
     request = ReportRequest(methods=parse_methods(methods), pairs=parse_pairs(pairs), samples=samples, scorer=scorer,
                             reference=reference, tagger=tagger, seed=seed, out=out, threads=threads)
-    result = build(run, request)
+    result = build(run, request, engine=make_engine(engine, ray_address, workers))
     typer.echo(f"report     {result.index} ({result.report.seconds:.0f} s{', partial' if result.failed else ''})")
     typer.echo(f"data       {result.out}/report.json and CSV files")
     if result.failed:  # what was asked failed in part: say which stage and why, exit non-zero

@@ -41,7 +41,7 @@ _API = {
     "SampleRequest": "latentedit.pipeline.sample",
     "SampleResult": "latentedit.pipeline.sample",
     "tag_run": "latentedit.pipeline.tag",
-    "Engine": "latentedit.pipeline.engine",  # sample(..., engine=Engine("ray")), tag_run(..., engine=...)
+    "Engine": "latentedit.pipeline.engine",  # sample, tag_run and report(..., engine=Engine("ray"))
     "ensure_directions": "latentedit.pipeline.fit",
     "edit": "latentedit.pipeline.edit",
     "session_for_run": "latentedit.pipeline.edit",

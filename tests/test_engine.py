@@ -55,13 +55,14 @@ def local_run(tmp_path_factory):
     return out
 
 
-def test_engine_ray_without_ray_says_how_to_install(tmp_path):
+@pytest.mark.parametrize("command", ["sample", "report"])
+def test_engine_ray_without_ray_says_how_to_install(tmp_path, command):
     code = ("import sys; sys.modules['ray'] = None; from latentedit.cli.app import main; "
-            f"sys.argv = ['latentedit', 'sample', '--engine', 'ray', '--out', {str(tmp_path / 'r')!r}]; main()")
+            f"sys.argv = ['latentedit', {command!r}, '--engine', 'ray', '--out', {str(tmp_path / 'r')!r}]; main()")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr == f"error: {INSTALL}\n"
     assert not (tmp_path / "r").exists()
-    bad = subprocess.run([sys.executable, "-m", "latentedit.cli", "sample", "--engine", "spark", "--out", tmp_path / "r"],
+    bad = subprocess.run([sys.executable, "-m", "latentedit.cli", command, "--engine", "spark", "--out", tmp_path / "r"],
                          capture_output=True, text=True)
     assert bad.stderr == "error: --engine must be one of local, ray, got 'spark'\n"
 
@@ -210,3 +211,34 @@ def test_a_stylegan2_file_samples_on_ray_to_the_bytes_of_the_local_run(cluster, 
     ray_run = sample(str(path), tmp_path / "ray", engine=Engine("ray", address=cluster.address), **small)
     assert ray_run.sampled == 12 and len(ray_run.workers.peak_mb) == 2  # each worker loaded the file itself
     assert sums(tmp_path / "ray") == sums(tmp_path / "local")
+
+
+@needs_ray
+@pytest.mark.slow
+def test_a_report_drawn_by_ray_workers_has_the_local_reports_numbers(cluster, local_run, tmp_path, monkeypatch):
+    import json
+
+    from latentedit.models.gnr import Generator
+    from latentedit.pipeline.report import report
+
+    small = dict(methods=("linear",), pairs=(("long_hair", "short_hair"),), samples=8, sweep_samples=2, metric_inputs=1,
+                 dfid_augmentations=2, lpips_styles=2, null_draws=1, threads=1, tagger="demo-wd14")
+    local = report(local_run, out=tmp_path / "local", progress=False, **small)
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("the driver decoded an image")
+
+    monkeypatch.setattr(Generator, "decode", not_here)  # in this process only: the Ray workers decode every image
+    remote = report(local_run, out=tmp_path / "ray", progress=False, engine=Engine("ray", address=cluster.address),
+                    **small)
+    assert local.failed == remote.failed == {}
+
+    def numbers(folder: Path) -> dict:
+        """report.json without its timings and own folder, and every CSV."""
+        rep = json.loads((folder / "report.json").read_text().replace(str(folder), "OUT"))
+        rep.pop("seconds"), rep.pop("stages")
+        return {"report.json": rep, **{p.name: p.read_bytes() for p in folder.glob("*.csv")}}
+
+    got, want = numbers(tmp_path / "ray"), numbers(tmp_path / "local")
+    assert len(want) >= 4 and want["report.json"]["methods"]["linear"]["rescore"] is not None
+    assert got == want

@@ -41,11 +41,14 @@ def decode(generator, content: torch.Tensor, styles: torch.Tensor, batch_size: i
     """
     if len(content) != len(styles):
         raise ValueError(f"{len(content)} content codes for {len(styles)} styles")
+    kwargs = {"use_mapping": use_mapping, **({} if resolution is None else {"resolution": resolution})}
+    chunks = [(content[i : i + batch_size], styles[i : i + batch_size]) for i in range(0, len(styles), batch_size)]
+    if hasattr(generator, "decode_many"):  # its decodes run elsewhere, all chunks at once (pipeline.engine)
+        return _join(generator.decode_many(chunks, convert, **kwargs))
     out = []
     with torch.inference_mode():
-        for i in range(0, len(styles), batch_size):
-            img = generator.decode(content[i : i + batch_size], styles[i : i + batch_size], use_mapping=use_mapping,
-                                   **({} if resolution is None else {"resolution": resolution}))
+        for c, s in chunks:
+            img = generator.decode(c, s, **kwargs)
             out.append(img if convert is None else convert(img))
     return _join(out)
 

@@ -20,12 +20,15 @@ import os
 import resource
 import time
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
 from tqdm.auto import tqdm
 
 from ..errors import InputError, RunError
+from ..models.generator import fingerprint, load_generator
 
 ENGINES = ("local", "ray")
 RESTARTS = 3  # a shard whose worker process died is given to a new worker this often, then the run stops
@@ -98,6 +101,64 @@ def run_shards(engine: Engine | None, make_worker: Callable[[], Callable], shard
         return WorkerStats([peak_mb()], t1 - t0, time.perf_counter() - t1)
 
 
+def worker_generator(source, expected: str, device: str = "cpu"):
+    """A worker's generator: loaded from `source` (a demo name or a file; a loaded one is used as is) and
+    checked to be the run's (fingerprint `expected`)."""
+    G = load_generator(source, device=device) if isinstance(source, (str, Path)) else source
+    if fingerprint(G) != expected:
+        raise RunError(f"the generator {source} is another one on this Ray node (fingerprint {fingerprint(G)}, "
+                       f"the run's {expected}); give every node the same checkpoint file")
+    return G
+
+
+class RemoteGenerator:
+    """A generator whose batched decodes (`models.batched.decode`) run on Ray workers that each load it from
+    `source` once; everything else is the local generator's. What a report's images are drawn with on Ray:
+
+        with RemoteGenerator(G, run.generator_source, run.fingerprint, Engine("ray"), threads=1) as G: ...
+    """
+
+    def __init__(self, G, source, expected: str, engine: Engine, threads: int):
+        self._G = G
+        self._workers = Workers(engine.sized(threads), partial(_decoder, source or G, expected))
+
+    def __getattr__(self, name):
+        return getattr(self._G, name)
+
+    def to(self, *args, **kwargs) -> "RemoteGenerator":  # nn.Module's chaining calls return this, not the local one
+        self._G.to(*args, **kwargs)
+        return self
+
+    def eval(self) -> "RemoteGenerator":
+        self._G.eval()
+        return self
+
+    def __enter__(self) -> "RemoteGenerator":
+        self._workers.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._workers.__exit__(*exc)
+
+    def decode_many(self, chunks: list, convert=None, **kwargs) -> list:
+        """`convert(decode(content, styles, **kwargs))` of every (content, styles) chunk, in order."""
+        items = [(k, content, styles, convert, kwargs) for k, (content, styles) in enumerate(chunks)]
+        done = {item[0]: result for item, result in self._workers.imap_unordered(items)}
+        return [done[k] for k in range(len(chunks))]
+
+
+def _decoder(source, expected: str):
+    G = worker_generator(source, expected)
+
+    @torch.inference_mode()
+    def work(item):
+        _, content, styles, convert, kwargs = item
+        images = G.decode(content, styles, **kwargs)
+        return images if convert is None else convert(images)
+
+    return work
+
+
 def peak_mb() -> float:
     """Peak resident memory of this process, MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -136,57 +197,87 @@ def import_ray():
 
 
 def _run_ray(engine: Engine, make_worker, shards: list, on_result, bar) -> WorkerStats:
-    ray, t0 = import_ray(), time.perf_counter()
-    started = not ray.is_initialized()
-    if started:
-        address = engine.address or os.environ.get("RAY_ADDRESS") or "local"  # "local": not the last `ray start` here
-        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
-                 configure_logging=True)
-    actors = []
-    try:
-        _check_fits(ray.nodes(), engine)
-        n = engine.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // engine.cpus_per_worker))
-        Worker = ray.remote(_ShardWorker).options(num_cpus=engine.cpus_per_worker, num_gpus=engine.gpus_per_worker)
-        factory = ray.put(make_worker)  # one copy in the object store, whatever the number of actors
-        new_actor = lambda: Worker.remote(factory, engine.cpus_per_worker)  # noqa: E731
-        actors = [new_actor() for _ in range(min(n, len(shards)))]
-        ray.get([a.ready.remote() for a in actors])  # every model loaded (a worker's own error comes with its shard)
+    with Workers(engine, make_worker, len(shards)) as workers:
         t1 = time.perf_counter()
-        todo, running, tries = list(reversed(shards)), {}, {}
+        for s, result in workers.imap_unordered(shards):
+            on_result(s, result)
+            bar.update(1)
+        return WorkerStats(workers.peak_mb(), workers.start_s, time.perf_counter() - t1)
 
-        def submit(i, s):
-            running[actors[i].run.remote(s)] = (i, actors[i], s)
 
-        for i in [*range(len(actors))] * 2:  # two shards queued per actor: it starts the next while the driver writes
+class Workers:
+    """Ray actors that each called `make_worker()` once (the model loaded once), for the life of a `with`.
+
+    `imap_unordered(items)` yields (item, work(item)) as each finishes; an actor whose process dies is
+    replaced and its item given again (`RESTARTS` times per item).
+    """
+
+    def __init__(self, engine: Engine, make_worker, most: int | None = None):
+        self.engine, self.make_worker, self.most = engine, make_worker, most
+        self.actors, self.started, self.start_s = [], False, 0.0
+
+    def __enter__(self) -> "Workers":
+        ray, t0 = import_ray(), time.perf_counter()
+        self.ray, self.started = ray, not ray.is_initialized()
+        if self.started:
+            address = self.engine.address or os.environ.get("RAY_ADDRESS") or "local"  # not the last `ray start`
+            ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+                     configure_logging=True)
+        try:
+            engine = self.engine
+            _check_fits(ray.nodes(), engine)
+            n = engine.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // engine.cpus_per_worker))
+            Worker = ray.remote(_ShardWorker).options(num_cpus=engine.cpus_per_worker, num_gpus=engine.gpus_per_worker)
+            factory = ray.put(self.make_worker)  # one copy in the object store, whatever the number of actors
+            self.new_actor = lambda: Worker.remote(factory, engine.cpus_per_worker)
+            self.actors = [self.new_actor() for _ in range(min(n, self.most or n))]
+            ray.get([a.ready.remote() for a in self.actors])  # every model loaded (a worker's own error comes later)
+        except BaseException:
+            self.__exit__()
+            raise
+        self.start_s = time.perf_counter() - t0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors = []
+        if self.started:
+            self.ray.shutdown()
+
+    def imap_unordered(self, items):
+        ray, actors, items = self.ray, self.actors, list(items)
+        todo, running, tries = list(reversed(range(len(items)))), {}, {}
+
+        def submit(i, k):
+            running[actors[i].run.remote(items[k])] = (i, actors[i], k)
+
+        for i in [*range(len(actors))] * 2:  # two items queued per actor: it starts the next while the driver writes
             if todo:
                 submit(i, todo.pop())
         while running:
             [ref], _ = ray.wait(list(running), num_returns=1)
-            i, actor, s = running.pop(ref)
+            i, actor, k = running.pop(ref)
             try:
                 result = ray.get(ref)
             except ray.exceptions.RayActorError:  # its process died (killed, out of memory, node lost): a new one
-                tries[s] = tries.get(s, 0) + 1
-                if tries[s] > RESTARTS:
-                    raise RunError(f"Ray workers died {tries[s]} times on shard {s}; the finished shards are kept: "
+                tries[k] = tries.get(k, 0) + 1
+                if tries[k] > RESTARTS:
+                    shard = items[k] if isinstance(items[k], int) else k
+                    raise RunError(f"Ray workers died {tries[k]} times on shard {shard}; the finished shards are kept: "
                                    "run the command again to resume") from None
                 if actors[i] is actor:
-                    actors[i] = new_actor()
-                submit(i, s)
+                    actors[i] = self.new_actor()
+                submit(i, k)
                 continue
             except ray.exceptions.RayTaskError as e:  # the worker's own error, raised as itself (one line)
                 raise (e.cause if isinstance(e.cause, Exception) else e) from None
-            on_result(s, result)
-            bar.update(1)
+            yield items[k], result
             if todo:
                 submit(i, todo.pop())
-        t2 = time.perf_counter()
-        return WorkerStats(ray.get([a.peak_mb.remote() for a in actors]), t1 - t0, t2 - t1)
-    finally:
-        for actor in actors:
-            ray.kill(actor)
-        if started:
-            ray.shutdown()
+
+    def peak_mb(self) -> list[float]:
+        return self.ray.get([a.peak_mb.remote() for a in self.actors])
 
 
 def _check_fits(nodes: list, engine: Engine) -> None:

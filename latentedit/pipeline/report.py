@@ -27,6 +27,7 @@ The evaluation batch is made of fresh selfies, not the run's samples (`pipeline.
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,7 @@ from ..stats import TAG_THRESHOLD
 from ..store import Run, check_output_folder, versions, write_folder
 from .batches import BATCH_SIZE, decode, evaluation_batch, face_files, reference_images, run_selfies, styles_seed
 from .edit import load_generator_for
+from .engine import Engine, RemoteGenerator
 from .pair_edits import directions_for, pair_edits, pair_tags
 from .stages import Stages
 from . import modes as V
@@ -203,24 +205,25 @@ class Context:
 
 
 def report(run, request: ReportRequest | None = None, *, generator=None, progress: bool = True,
-           **options) -> ReportResult:
+           engine: Engine | None = None, **options) -> ReportResult:
     """Build the report of `run` into `request.out` (default RUN/report).
 
     `request` is a ReportRequest, or give its fields as keywords; `generator` only for runs
-    sampled with an in-memory generator.
+    sampled with an in-memory generator. `engine` (`pipeline.engine`): with Ray, every image the report
+    draws is decoded by Ray workers of `threads` CPUs each (`RemoteGenerator`), with the local numbers.
     """
     req = make_request(ReportRequest, request, options)
     old_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, min(int(req.threads), old_threads)) if req.threads else old_threads)
     try:
         run = Run.open(run)
-        with run.lock():  # one writer per run: a second report (or a sample, tag, fit) waits or is refused
-            return _report(run, req, generator, progress)
+        with run.lock(), ExitStack() as workers:  # one writer per run: a second report (or sample, ...) waits
+            return _report(run, req, generator, progress, engine, workers)
     finally:
         torch.set_num_threads(old_threads)
 
 
-def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportResult:
+def _report(run: Run, req: ReportRequest, generator, progress: bool, engine, workers: ExitStack) -> ReportResult:
     start = time.time()
     out = check_output_folder(req.out if req.out is not None else run.report_dir, "report")
     _checkpair_tags(run, req.pairs)  # a typo in --pairs stops here, not after minutes of work
@@ -237,7 +240,7 @@ def _report(run: Run, req: ReportRequest, generator, progress: bool) -> ReportRe
     bar = tqdm(total=3 + 6 * len(req.methods) + 3 + 3 + 2, desc="report", unit="stage", disable=not progress)
     ctx = Context(run, req, rep, Stages(bar))
 
-    _load(ctx, generator, progress)
+    _load(ctx, generator, engine, workers)
     for method in req.methods:
         _evaluate(ctx, method, rep.methods[method])
     V.run_stages(ctx)  # side_effects:<m>, modes, verdict
@@ -274,11 +277,14 @@ def _checkpair_tags(run: Run, pairs) -> None:
                            f"{len(vocab['tags'])} tags)")
 
 
-def _load(ctx: Context, generator, progress: bool) -> None:
+def _load(ctx: Context, generator, engine: Engine | None, workers: ExitStack) -> None:
     """Stages generator, scorer and samples."""
     stage, req = ctx.stage, ctx.req
     with stage("generator"):
         ctx.G, _ = load_generator_for(ctx.run, generator)
+        if engine is not None and engine.remote:  # every image of the report is decoded on Ray, until it ends
+            ctx.G = workers.enter_context(RemoteGenerator(ctx.G, ctx.run.generator_source, ctx.run.fingerprint,
+                                                          engine, torch.get_num_threads()))
         if not ctx.G.takes_content:  # its faces are styles alone: no selfies to write for `edit --inputs`
             ctx.report.config.faces = None
     with stage("scorer"):

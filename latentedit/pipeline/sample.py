@@ -31,7 +31,7 @@ from ..locking import run_lock
 from ..store import PARTS, Run, shard_name, versions
 from ..world.render import demo_selfies
 from ..requests import make_request
-from .engine import Engine, WorkerStats, run_shards
+from .engine import Engine, WorkerStats, run_shards, worker_generator
 
 
 @dataclass(frozen=True)
@@ -169,10 +169,7 @@ def _shard_renderer(generator, expected: str, src: Inputs, n: int, req: SampleRe
     a demo name or a checkpoint path; a loaded one is used as is) and checked to be the one the run records."""
     torch.set_num_threads(threads)
     dev = resolve_device(req.device)
-    G = load_generator(generator, device=str(dev)) if isinstance(generator, (str, Path)) else generator
-    if fingerprint(G) != expected:
-        raise RunError(f"the generator {generator} is another one on this Ray node (fingerprint {fingerprint(G)}, "
-                       f"the run's {expected}); give every node the same checkpoint file")
+    G = worker_generator(generator, expected, str(dev))
     per, k = req.inputs_per_shard, req.styles_per_input
     return lambda s: _render_shard(G, src, range(s * per, min(n, (s + 1) * per)), k, req.seed, req.batch_size, dev)
 
