@@ -6,8 +6,9 @@ hands each result to `on_result(shard, result)` in the driver, which writes it t
 store exactly as a local run does: a run made on Ray has the bytes of the local run. On Ray each
 actor holds `cpus_per_worker` CPUs (torch's threads) and loads the model once; an actor whose
 process dies is replaced and its shards are given again (`RESTARTS` times per shard); a killed
-driver leaves whole shards only, so running the command again does the missing ones. Ray is the
-optional extra `ray` (docs/scale.md).
+driver leaves whole shards only, so running the command again does the missing ones. `Workers` is
+that pool of actors, kept for as long as a `with` lasts: `RemoteGenerator` uses one to decode all of
+a report's images on Ray. Ray is the optional extra `ray` (docs/scale.md).
 
     stats = run_shards(Engine("ray", address="10.0.0.1:6379"), make_worker, range(64), write)
 """
