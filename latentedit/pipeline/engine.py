@@ -29,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import InputError, RunError
+from ..images import to_uint8
 from ..models.generator import fingerprint, load_generator
 
 ENGINES = ("local", "ray")
@@ -142,10 +143,13 @@ class RemoteGenerator:
         self._workers.__exit__(*exc)
 
     def decode_many(self, chunks: list, convert=None, **kwargs) -> list:
-        """`convert(decode(content, styles, **kwargs))` of every (content, styles) chunk, in order."""
-        items = [(k, content, styles, convert, kwargs) for k, (content, styles) in enumerate(chunks)]
+        """`convert(decode(content, styles, **kwargs))` of every (content, styles) chunk, in order. The workers
+        make uint8 images (a quarter of the bytes to send); any other `convert` (a tagger's scores, ...) runs
+        here, with the objects it holds."""
+        there = convert if convert is to_uint8 else None
+        items = [(k, content, styles, there, kwargs) for k, (content, styles) in enumerate(chunks)]
         done = {item[0]: result for item, result in self._workers.imap_unordered(items)}
-        return [done[k] for k in range(len(chunks))]
+        return [done[k] if there is convert else convert(done[k]) for k in range(len(chunks))]
 
 
 def _decoder(source, expected: str):
