@@ -216,29 +216,37 @@ def test_a_stylegan2_file_samples_on_ray_to_the_bytes_of_the_local_run(cluster, 
 @needs_ray
 @pytest.mark.slow
 def test_a_report_drawn_by_ray_workers_has_the_local_reports_numbers(cluster, local_run, tmp_path, monkeypatch):
+    """Its images decoded and its untagged run tagged by Ray workers: the local report's numbers, the run's tags."""
     import json
+    import shutil
 
     from latentedit.models.gnr import Generator
+    from latentedit.pipeline import tag
     from latentedit.pipeline.report import report
 
     small = dict(methods=("linear",), pairs=(("long_hair", "short_hair"),), samples=8, sweep_samples=2, metric_inputs=1,
                  dfid_augmentations=2, lpips_styles=2, null_draws=1, threads=1, tagger="demo-wd14")
     local = report(local_run, out=tmp_path / "local", progress=False, **small)
+    untagged = tmp_path / "untagged"
+    shutil.copytree(local_run, untagged, ignore=shutil.ignore_patterns("tags", "report", ".lock"))
 
     def not_here(*args, **kwargs):
         raise AssertionError("the driver decoded an image")
 
+    engines, tag_run = [], tag.tag_run
     monkeypatch.setattr(Generator, "decode", not_here)  # in this process only: the Ray workers decode every image
-    remote = report(local_run, out=tmp_path / "ray", progress=False, engine=Engine("ray", address=cluster.address),
+    monkeypatch.setattr(tag, "tag_run", lambda *a, **k: engines.append(k["engine"]) or tag_run(*a, **k))
+    remote = report(untagged, out=tmp_path / "ray", progress=False, engine=Engine("ray", address=cluster.address),
                     **small)
     assert local.failed == remote.failed == {}
+    assert [e.kind for e in engines] == ["ray"] and sums(untagged / "tags") == sums(local_run / "tags")
 
-    def numbers(folder: Path) -> dict:
-        """report.json without its timings and own folder, and every CSV."""
-        rep = json.loads((folder / "report.json").read_text().replace(str(folder), "OUT"))
+    def numbers(folder: Path, run: Path) -> dict:
+        """report.json without its timings, own folder and run path, and every CSV."""
+        rep = json.loads((folder / "report.json").read_text().replace(str(folder), "OUT").replace(str(run), "RUN"))
         rep.pop("seconds"), rep.pop("stages")
         return {"report.json": rep, **{p.name: p.read_bytes() for p in folder.glob("*.csv")}}
 
-    got, want = numbers(tmp_path / "ray"), numbers(tmp_path / "local")
+    got, want = numbers(tmp_path / "ray", untagged), numbers(tmp_path / "local", local_run)
     assert len(want) >= 4 and want["report.json"]["methods"]["linear"]["rescore"] is not None
     assert got == want

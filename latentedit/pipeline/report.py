@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..directions import METHODS
+from ..directions import METHODS, estimator_class
 from ..errors import InputError, LatentEditError, TagError, unknown_name_message
 from ..limits import MAX_SAMPLES, check_count
 from ..images import from_uint8
@@ -55,6 +55,7 @@ from ..store import Run, check_output_folder, versions, write_folder
 from .batches import BATCH_SIZE, decode, evaluation_batch, face_files, reference_images, run_selfies, styles_seed
 from .edit import load_generator_for
 from .engine import Engine, RemoteGenerator
+from .tag import ensure_tags
 from .pair_edits import directions_for, pair_edits, pair_tags
 from .stages import Stages
 from . import modes as V
@@ -240,6 +241,8 @@ def _report(run: Run, req: ReportRequest, generator, progress: bool, engine, wor
     bar = tqdm(total=3 + 6 * len(req.methods) + 3 + 3 + 2, desc="report", unit="stage", disable=not progress)
     ctx = Context(run, req, rep, Stages(bar))
 
+    if engine is not None and engine.remote and any(estimator_class(m).requires_labels for m in req.methods):
+        ensure_tags(run, req.tagger, progress=progress, engine=engine)  # a run's missing tags, by Ray workers too
     _load(ctx, generator, engine, workers)
     for method in req.methods:
         _evaluate(ctx, method, rep.methods[method])

@@ -90,9 +90,10 @@ def _shard_done(saved: dict | None, ids: np.ndarray, n_tags: int) -> bool:
     return saved is not None and np.array_equal(saved["id"], ids) and saved["scores"].shape == (len(ids), n_tags)
 
 
-def ensure_tags(run, tagger="demo", batch_size: int = 32, progress: bool = True) -> Run:
-    """Tag every untagged shard of the run (no-op when the run is fully tagged)."""
+def ensure_tags(run, tagger="demo", batch_size: int = 32, progress: bool = True, engine: Engine | None = None) -> Run:
+    """Tag every untagged shard of the run (no-op when the run is fully tagged), here or with `engine`."""
     run = Run.open(run)
     if not run.has_tags():
-        tag_run(run, load_tagger(tagger) if isinstance(tagger, (str, Path)) else tagger, batch_size, progress)
+        tag_run(run, load_tagger(tagger) if isinstance(tagger, (str, Path)) else tagger, batch_size, progress,
+                engine=engine)
     return run
