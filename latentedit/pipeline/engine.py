@@ -94,7 +94,12 @@ def run_shards(engine: Engine | None, make_worker: Callable[[], Callable], shard
         if not shards:
             return WorkerStats()
         if engine.remote:
-            return _run_ray(engine, make_worker, shards, on_result, bar)
+            with Workers(engine, make_worker, len(shards)) as workers:
+                t1 = time.perf_counter()
+                for k, result in workers.imap_unordered(shards):
+                    on_result(shards[k], result)
+                    bar.update(1)
+                return WorkerStats(workers.peak_mb(), workers.start_s, time.perf_counter() - t1)
         work = make_worker()
         t1 = time.perf_counter()
         for s in shards:
@@ -147,8 +152,7 @@ class RemoteGenerator:
         make uint8 images (a quarter of the bytes to send); any other `convert` (a tagger's scores, ...) runs
         here, with the objects it holds."""
         there = convert if convert is to_uint8 else None
-        items = [(k, content, styles, there, kwargs) for k, (content, styles) in enumerate(chunks)]
-        done = {item[0]: result for item, result in self._workers.imap_unordered(items)}
+        done = dict(self._workers.imap_unordered([(content, styles, there, kwargs) for content, styles in chunks]))
         return [done[k] if there is convert else convert(done[k]) for k in range(len(chunks))]
 
 
@@ -157,7 +161,7 @@ def _decoder(source, expected: str):
 
     @torch.inference_mode()
     def work(item):
-        _, content, styles, convert, kwargs = item
+        content, styles, convert, kwargs = item
         images = G.decode(content, styles, **kwargs)
         return images if convert is None else convert(images)
 
@@ -201,19 +205,10 @@ def import_ray():
     return ray
 
 
-def _run_ray(engine: Engine, make_worker, shards: list, on_result, bar) -> WorkerStats:
-    with Workers(engine, make_worker, len(shards)) as workers:
-        t1 = time.perf_counter()
-        for s, result in workers.imap_unordered(shards):
-            on_result(s, result)
-            bar.update(1)
-        return WorkerStats(workers.peak_mb(), workers.start_s, time.perf_counter() - t1)
-
-
 class Workers:
     """Ray actors that each called `make_worker()` once (the model loaded once), for the life of a `with`.
 
-    `imap_unordered(items)` yields (item, work(item)) as each finishes; an actor whose process dies is
+    `imap_unordered(items)` yields (index, work(items[index])) as each finishes; an actor whose process dies is
     replaced and its item given again (`RESTARTS` times per item).
     """
 
@@ -277,7 +272,7 @@ class Workers:
                 continue
             except ray.exceptions.RayTaskError as e:  # the worker's own error, raised as itself (one line)
                 raise (e.cause if isinstance(e.cause, Exception) else e) from None
-            yield items[k], result
+            yield k, result
             if todo:
                 submit(i, todo.pop())
 

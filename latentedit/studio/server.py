@@ -105,14 +105,20 @@ def open_run(config: StudioConfig):
     return run
 
 
-def _tagger_ms(studio, face) -> float:
-    image = studio.unedited(face)
+def _median_ms(fn, repeats: int = 3) -> float:
+    """Median wall time of fn() in ms, after one call that is not counted (warm-up)."""
+    fn()
     times = []
-    for _ in range(4):
+    for _ in range(repeats):
         t = time.perf_counter()
-        studio.tagger.score(image[None])
+        fn()
         times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times[1:])
+    return statistics.median(times)
+
+
+def _tagger_ms(studio, face) -> float:
+    image = studio.unedited(face)[None]
+    return _median_ms(lambda: studio.tagger.score(image))
 
 
 def _decode_ms(studio, face, resolution) -> float:
@@ -122,12 +128,7 @@ def _decode_ms(studio, face, resolution) -> float:
 
     content, w = studio.face_tensors(face)
     w = torch.from_numpy(w).to(content.device)
-    times = []
-    for _ in range(3):
-        t = time.perf_counter()
-        decode(studio.G, content, w, 1, resolution=resolution)
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
+    return _median_ms(lambda: decode(studio.G, content, w, 1, resolution=resolution))
 
 
 def preview_of(config: StudioConfig, studio, face) -> int | None:
